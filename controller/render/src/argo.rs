@@ -1,0 +1,117 @@
+//! Argo CD objects: one Application per ShopSet, `applications/kustomization.yaml`, and the
+//! tier's root Application (app of apps) under `bootstrap/`.
+
+use serde_json::{Value, json};
+use shopset_crds::{Destination, WorkloadDeletion};
+
+use crate::inputs::TierInputs;
+use crate::layout;
+
+/// Label on every object the product generates.
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "shopset");
+/// Argo CD's finalizer that deletes an Application's resources with it.
+pub const RESOURCES_FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
+/// The in-cluster API server, where root Applications are applied.
+pub const IN_CLUSTER: &str = "https://kubernetes.default.svc";
+
+fn default_sync_policy() -> Value {
+    json!({
+        "automated": { "prune": true, "selfHeal": true },
+        "syncOptions": ["CreateNamespace=true"],
+    })
+}
+
+/// What a ShopSet Application is made from.
+pub(crate) struct AppParams<'a> {
+    pub shopset: &'a str,
+    pub namespace: &'a str,
+    pub destination: &'a Destination,
+    pub suspend: bool,
+    pub maintenance: bool,
+    pub deletion: WorkloadDeletion,
+}
+
+/// The Application of one ShopSet, with the Tier's patch applied.
+pub(crate) fn shopset_application(inputs: &TierInputs, p: &AppParams<'_>) -> Value {
+    let argo = &inputs.tier.spec.argocd;
+    let mut destination = json!({ "namespace": p.namespace });
+    if let Some(name) = &p.destination.name {
+        destination["name"] = json!(name);
+    }
+    if let Some(server) = &p.destination.server {
+        destination["server"] = json!(server);
+    }
+    let mut metadata = json!({
+        "name": p.shopset,
+        "namespace": argo.namespace,
+        "labels": {
+            MANAGED_BY.0: MANAGED_BY.1,
+            "shopset.dev/shopset": p.shopset,
+            "shopset.dev/tier": inputs.tier.name,
+        },
+        "annotations": {
+            "shopset.dev/maintenance": if p.maintenance { "on" } else { "off" },
+        },
+    });
+    if p.deletion == WorkloadDeletion::Delete {
+        metadata["finalizers"] = json!([RESOURCES_FINALIZER]);
+    }
+    let mut app = json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": metadata,
+        "spec": {
+            "project": argo.project,
+            "source": {
+                "repoURL": inputs.tier.spec.system.url,
+                "targetRevision": inputs.branch(),
+                "path": layout::shopset_dir(p.shopset),
+            },
+            "destination": destination,
+            "syncPolicy": argo.sync_policy.clone().unwrap_or_else(default_sync_policy),
+        },
+    });
+    if let Some(patch) = &argo.application_patch {
+        json_patch::merge(&mut app, patch);
+    }
+    if p.suspend
+        && let Some(policy) = app.pointer_mut("/spec/syncPolicy").and_then(Value::as_object_mut)
+    {
+        policy.remove("automated");
+    }
+    app
+}
+
+/// `applications/kustomization.yaml`: every ShopSet Application of the tier.
+pub(crate) fn applications_kustomization(inputs: &TierInputs) -> Value {
+    let files: Vec<String> = inputs.shop_sets.keys().map(|s| format!("{s}.yaml")).collect();
+    json!({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": files,
+    })
+}
+
+/// The tier's root Application, which applies `applications/` from the tier branch.
+pub(crate) fn root_application(inputs: &TierInputs) -> Value {
+    let argo = &inputs.tier.spec.argocd;
+    json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {
+            "name": format!("shopset-{}", inputs.tier.name),
+            "namespace": argo.namespace,
+            "labels": { MANAGED_BY.0: MANAGED_BY.1, "shopset.dev/tier": inputs.tier.name },
+        },
+        "spec": {
+            "project": argo.project,
+            "source": {
+                "repoURL": inputs.tier.spec.system.url,
+                "targetRevision": inputs.branch(),
+                "path": layout::APPLICATIONS,
+            },
+            "destination": { "server": IN_CLUSTER, "namespace": argo.namespace },
+            "syncPolicy": { "automated": { "prune": true, "selfHeal": true } },
+        },
+    })
+}

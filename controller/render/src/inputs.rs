@@ -1,0 +1,101 @@
+//! The complete inputs of one tier branch, as recorded in `.shopset/inputs.yaml`.
+//!
+//! Everything `render_tier` reads is here, already resolved (configuration documents read at the
+//! tier's branch, failure domains, placements, the app commit), so anyone can re-render the branch
+//! from this file alone.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use shopset_crds::{ConfigLayer, FailureDomainSpec, ShopSetSpec, TierSpec};
+
+/// `kind` of the inputs document.
+pub const INPUTS_KIND: &str = "RenderInputs";
+
+/// The inputs of one tier branch.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TierInputs {
+    /// Always `shopset.dev/v1alpha1`.
+    pub api_version: String,
+    /// Always [`INPUTS_KIND`].
+    pub kind: String,
+    /// The Tier.
+    pub tier: NamedTier,
+    /// The app commit the `base` gitlink points to.
+    pub app_commit: String,
+    /// The configurations the tier's ShopSets use, resolved at the tier's branch.
+    #[serde(default)]
+    pub configurations: BTreeMap<String, ResolvedConfiguration>,
+    /// The failure domains the tier's ShopSets are placed in.
+    #[serde(default)]
+    pub failure_domains: BTreeMap<String, FailureDomainSpec>,
+    /// The tier's ShopSets with their placement.
+    #[serde(default)]
+    pub shop_sets: BTreeMap<String, PlacedShopSet>,
+}
+
+impl TierInputs {
+    /// Inputs with no ShopSet.
+    #[must_use]
+    pub fn new(name: String, spec: TierSpec, app_commit: String) -> Self {
+        Self {
+            api_version: shopset_crds::API_VERSION.to_owned(),
+            kind: INPUTS_KIND.to_owned(),
+            tier: NamedTier { name, spec },
+            app_commit,
+            configurations: BTreeMap::new(),
+            failure_domains: BTreeMap::new(),
+            shop_sets: BTreeMap::new(),
+        }
+    }
+
+    /// The tier's branch.
+    #[must_use]
+    pub fn branch(&self) -> &str {
+        self.tier.spec.branch_or(&self.tier.name)
+    }
+}
+
+/// A Tier with its name.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NamedTier {
+    /// `metadata.name`.
+    pub name: String,
+    /// `spec`.
+    pub spec: TierSpec,
+}
+
+/// A configuration document and where it was read.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResolvedConfiguration {
+    /// Where the document was read; absent for inline configurations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<ConfigSourceAt>,
+    /// The document.
+    pub document: ConfigLayer,
+}
+
+/// A configuration file read from a repository at a commit.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConfigSourceAt {
+    /// Repository URL.
+    pub url: String,
+    /// File path.
+    pub path: String,
+    /// Commit read (the tip of the tier's branch at the time).
+    pub commit: String,
+}
+
+/// A ShopSet and the failure domain it is placed in.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PlacedShopSet {
+    /// The failure domain (explicit or placed automatically).
+    pub failure_domain: String,
+    /// The ShopSet's spec.
+    pub spec: ShopSetSpec,
+}

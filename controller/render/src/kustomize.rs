@@ -1,0 +1,158 @@
+//! A ShopSet's Kustomize overlay: `kustomization.yaml`, one file per value (read by a
+//! `configMapGenerator`, so values reach the ConfigMap byte for byte) and one file per patch.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use shopset_crds::ConfigBody;
+
+use crate::error::RenderError;
+use crate::{layout, yaml};
+
+/// Name of the generated ConfigMap that carries `values`.
+pub const VALUES_CONFIGMAP: &str = "shopset-values";
+
+/// What an overlay is made from.
+pub(crate) struct Overlay<'a> {
+    pub shopset: &'a str,
+    pub namespace: &'a str,
+    pub labels: BTreeMap<&'static str, &'a str>,
+    pub app_path: &'a str,
+    pub settings: &'a ConfigBody,
+}
+
+fn check_value_key(shopset: &str, key: &str) -> Result<(), RenderError> {
+    let ok = !key.is_empty()
+        && key.len() <= 253
+        && key != "."
+        && key != ".."
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(RenderError::shopset(
+            shopset,
+            format!("values.{key}"),
+            "expected a ConfigMap key: 1 to 253 of letters, digits, '-', '_' and '.'",
+        ))
+    }
+}
+
+/// Checks a patch text: one YAML object (strategic merge) or a list of JSON 6902 operations,
+/// which needs a target.
+fn check_patch(shopset: &str, name: &str, text: &str, has_target: bool) -> Result<(), RenderError> {
+    let field = format!("patches.{name}.patch");
+    let value = yaml::parse(text).map_err(|e| RenderError::shopset(shopset, &field, e.to_string()))?;
+    match value {
+        Value::Object(_) => Ok(()),
+        Value::Array(ops) if ops.iter().all(|op| op.get("op").is_some_and(Value::is_string)) => {
+            if has_target {
+                Ok(())
+            } else {
+                Err(RenderError::shopset(
+                    shopset,
+                    format!("patches.{name}.target"),
+                    "a JSON 6902 patch (a list of operations) needs a target",
+                ))
+            }
+        }
+        _ => Err(RenderError::shopset(
+            shopset,
+            field,
+            "expected a strategic merge patch (a YAML object) or a JSON 6902 patch (a list of \
+             {op, path, value} operations)",
+        )),
+    }
+}
+
+/// Renders the overlay files, relative to the repository root.
+pub(crate) fn overlay(o: &Overlay<'_>) -> Result<Vec<(String, Vec<u8>)>, RenderError> {
+    let dir = layout::shopset_dir(o.shopset);
+    let mut files = Vec::new();
+    let mut k = serde_json::Map::new();
+    k.insert("apiVersion".into(), json!("kustomize.config.k8s.io/v1beta1"));
+    k.insert("kind".into(), json!("Kustomization"));
+    k.insert("namespace".into(), json!(o.namespace));
+    k.insert("resources".into(), json!([layout::base_from_overlay(o.app_path)]));
+    k.insert(
+        "labels".into(),
+        json!([{ "pairs": o.labels, "includeSelectors": false, "includeTemplates": true }]),
+    );
+
+    let values: Vec<(&String, &String)> =
+        o.settings.values.iter().filter_map(|(key, v)| v.as_ref().map(|v| (key, v))).collect();
+    if !values.is_empty() {
+        let mut sources = Vec::new();
+        for (key, value) in values {
+            check_value_key(o.shopset, key)?;
+            sources.push(json!(format!("{key}=values/{key}")));
+            files.push((format!("{dir}/values/{key}"), value.clone().into_bytes()));
+        }
+        k.insert(
+            "configMapGenerator".into(),
+            json!([{ "name": VALUES_CONFIGMAP, "files": sources }]),
+        );
+    }
+
+    let mut replicas = Vec::new();
+    for (name, count) in &o.settings.replicas {
+        let Some(count) = count else { continue };
+        if name.is_empty() || *count < 0 {
+            return Err(RenderError::shopset(
+                o.shopset,
+                format!("replicas.{name}"),
+                "expected a workload name and a count of 0 or more",
+            ));
+        }
+        replicas.push(json!({ "name": name, "count": count }));
+    }
+    if !replicas.is_empty() {
+        k.insert("replicas".into(), Value::Array(replicas));
+    }
+
+    let mut images = Vec::new();
+    for (name, image) in &o.settings.images {
+        let Some(image) = image else { continue };
+        if name.is_empty()
+            || (image.new_name.is_none() && image.new_tag.is_none() && image.digest.is_none())
+        {
+            return Err(RenderError::shopset(
+                o.shopset,
+                format!("images.{name}"),
+                "expected an image name with at least one of newName, newTag and digest",
+            ));
+        }
+        let mut entry = serde_json::to_value(image).expect("an image override is JSON");
+        entry["name"] = json!(name);
+        images.push(entry);
+    }
+    if !images.is_empty() {
+        k.insert("images".into(), Value::Array(images));
+    }
+
+    let mut patches = Vec::new();
+    for (name, patch) in &o.settings.patches {
+        let Some(patch) = patch else { continue };
+        if let Err(message) = shopset_crds::names::dns_label(name) {
+            return Err(RenderError::shopset(o.shopset, format!("patches.{name}"), message));
+        }
+        check_patch(o.shopset, name, &patch.patch, patch.target.is_some())?;
+        let path = format!("patches/{name}.yaml");
+        let mut entry = json!({ "path": path });
+        if let Some(target) = &patch.target {
+            entry["target"] = serde_json::to_value(target).expect("a patch target is JSON");
+        }
+        patches.push(entry);
+        let mut text = patch.patch.clone();
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        files.push((format!("{dir}/{path}"), text.into_bytes()));
+    }
+    if !patches.is_empty() {
+        k.insert("patches".into(), Value::Array(patches));
+    }
+
+    files.push((format!("{dir}/kustomization.yaml"), yaml::to_string(&Value::Object(k)).into_bytes()));
+    Ok(files)
+}

@@ -1,0 +1,193 @@
+//! Pure rendering: the resolved inputs of a tier in, the complete tree of its system branch out.
+//!
+//! Room and invariants:
+//! - no I/O of any kind: no files, no git, no network, no clock, no environment, no randomness
+//!   (the crate does not even depend on anything that could do it);
+//! - same inputs, same bytes: every collection is ordered, YAML is written by [`yaml`] only;
+//! - names become paths only through [`layout`], after validation; [`tree::check_path`] refuses
+//!   anything that could leave the repository;
+//! - a problem with one ShopSet is reported for that ShopSet ([`render_shopset`]); the engine
+//!   decides what to do with it, the renderer never skips anything silently.
+
+pub mod argo;
+pub mod error;
+pub mod inputs;
+pub mod kustomize;
+pub mod layers;
+pub mod layout;
+pub mod placement;
+mod readme;
+pub mod tree;
+pub mod yaml;
+
+use std::collections::BTreeMap;
+
+use shopset_crds::names;
+
+pub use error::RenderError;
+pub use inputs::TierInputs;
+pub use tree::Tree;
+
+/// Checks what the whole tier depends on.
+///
+/// # Errors
+/// The first problem found, naming the field.
+pub fn validate_tier(inputs: &TierInputs) -> Result<(), RenderError> {
+    let tier = &inputs.tier.name;
+    let spec = &inputs.tier.spec;
+    let check = |field: &str, r: Result<(), String>| {
+        r.map_err(|message| RenderError::tier(tier, field, message))
+    };
+    check("metadata.name", names::dns_label(tier))?;
+    check("spec.branch", names::dns_label(inputs.branch()))?;
+    check("spec.app.path", names::repo_path(&spec.app.path))?;
+    check("spec.app.url", url_without_password(&spec.app.url))?;
+    check("spec.system.url", url_without_password(&spec.system.url))?;
+    check("appCommit", names::commit_id(&inputs.app_commit))?;
+    check("spec.argocd.namespace", names::dns_label(&spec.argocd.namespace))?;
+    if let Some(patch) = &spec.argocd.application_patch
+        && !patch.is_object()
+    {
+        return Err(RenderError::tier(tier, "spec.argocd.applicationPatch", "expected an object (a JSON merge patch)"));
+    }
+    if let Some(policy) = &spec.argocd.sync_policy
+        && !policy.is_object()
+    {
+        return Err(RenderError::tier(tier, "spec.argocd.syncPolicy", "expected an object"));
+    }
+    Ok(())
+}
+
+/// Refuses URLs that carry a password: credentials belong in a Secret, never in a URL that ends
+/// up in `.gitmodules`, Applications and logs.
+fn url_without_password(url: &str) -> Result<(), String> {
+    let authority = url.split_once("://").map_or("", |(_, rest)| rest.split('/').next().unwrap_or(""));
+    match authority.rsplit_once('@') {
+        Some((userinfo, _)) if userinfo.contains(':') => Err(
+            "expected a URL without a password; put credentials in the Secret named by secretRef"
+                .to_owned(),
+        ),
+        _ if url.is_empty() => Err("expected a repository URL".to_owned()),
+        _ => Ok(()),
+    }
+}
+
+/// Renders one ShopSet of the tier: its overlay files and its Application.
+///
+/// # Errors
+/// A problem with the ShopSet, its configuration or its failure domain.
+pub fn render_shopset(inputs: &TierInputs, name: &str) -> Result<Vec<(String, Vec<u8>)>, RenderError> {
+    let err = |field: &str, message: String| RenderError::shopset(name, field, message);
+    names::dns_label(name).map_err(|m| err("metadata.name", m))?;
+    let placed = inputs
+        .shop_sets
+        .get(name)
+        .ok_or_else(|| err("metadata.name", "not in the tier's inputs".into()))?;
+    let spec = &placed.spec;
+    if spec.tier != inputs.tier.name {
+        return Err(err("spec.tier", format!("expected {:?}, the tier being rendered", inputs.tier.name)));
+    }
+    let namespace = spec.namespace.as_deref().unwrap_or(name);
+    names::dns_label(namespace).map_err(|m| err("spec.namespace", m))?;
+    let config = inputs.configurations.get(&spec.configuration).ok_or_else(|| {
+        err("spec.configuration", format!("configuration {:?} does not exist", spec.configuration))
+    })?;
+    let domain = inputs.failure_domains.get(&placed.failure_domain).ok_or_else(|| {
+        err("spec.failureDomain", format!("failure domain {:?} does not exist", placed.failure_domain))
+    })?;
+    let mut layers = vec![&config.document];
+    layers.extend(domain.config.as_ref());
+    layers.extend(spec.overrides.as_ref());
+    let settings = layers::effective(&layers, spec.maintenance)
+        .map_err(|m| err("spec.overrides", format!("the merged configuration is not valid: {m}")))?;
+    let labels = BTreeMap::from([
+        ("shopset.dev/shopset", name),
+        ("shopset.dev/tier", inputs.tier.name.as_str()),
+        ("shopset.dev/configuration", spec.configuration.as_str()),
+        ("shopset.dev/failure-domain", placed.failure_domain.as_str()),
+    ]);
+    let mut files = kustomize::overlay(&kustomize::Overlay {
+        shopset: name,
+        namespace,
+        labels,
+        app_path: &inputs.tier.spec.app.path,
+        settings: &settings,
+    })
+    .map_err(|e| match e {
+        RenderError::ShopSet { shopset, field, message } => RenderError::ShopSet {
+            shopset,
+            field: format!("configuration {:?} + overrides: {field}", spec.configuration),
+            message,
+        },
+        other => other,
+    })?;
+    let app = argo::shopset_application(
+        inputs,
+        &argo::AppParams {
+            shopset: name,
+            namespace,
+            destination: &domain.destination,
+            suspend: spec.suspend,
+            maintenance: spec.maintenance,
+            deletion: spec.workload_deletion,
+        },
+    );
+    files.push((layout::application_file(name), yaml::to_string(&app).into_bytes()));
+    for (path, _) in &files {
+        tree::check_path(path)?;
+    }
+    Ok(files)
+}
+
+/// Renders the complete tree of the tier's branch.
+///
+/// # Errors
+/// A problem with the tier, or with any ShopSet (the engine removes or replaces failing ShopSets
+/// before calling this, using [`render_shopset`]).
+pub fn render_tier(inputs: &TierInputs) -> Result<Tree, RenderError> {
+    validate_tier(inputs)?;
+    let mut tree = Tree::default();
+    for name in inputs.shop_sets.keys() {
+        for (path, bytes) in render_shopset(inputs, name)? {
+            tree.insert(path, bytes)?;
+        }
+    }
+    let spec = &inputs.tier.spec;
+    tree.insert(
+        format!("{}/kustomization.yaml", layout::APPLICATIONS),
+        yaml::to_string(&argo::applications_kustomization(inputs)),
+    )?;
+    tree.insert(layout::bootstrap_file(&inputs.tier.name), yaml::to_string(&argo::root_application(inputs)))?;
+    tree.insert(
+        ".gitmodules".to_owned(),
+        format!(
+            "[submodule \"{base}\"]\n\tpath = {base}\n\turl = {url}\n\tbranch = {branch}\n",
+            base = layout::BASE,
+            url = spec.app.url,
+            branch = inputs.branch(),
+        ),
+    )?;
+    tree.insert_gitlink(layout::BASE.to_owned(), inputs.app_commit.clone())?;
+    tree.insert(layout::INPUTS.to_owned(), inputs_yaml(inputs))?;
+    tree.insert("README.md".to_owned(), readme::readme(inputs))?;
+    Ok(tree)
+}
+
+/// `.shopset/inputs.yaml` for these inputs.
+#[must_use]
+pub fn inputs_yaml(inputs: &TierInputs) -> String {
+    yaml::to_string(&serde_json::to_value(inputs).expect("inputs are JSON"))
+}
+
+/// Reads `.shopset/inputs.yaml`.
+///
+/// # Errors
+/// Not YAML, or not the shape of [`TierInputs`] (the message names the field).
+pub fn parse_inputs(text: &str) -> Result<TierInputs, String> {
+    let value = yaml::parse(text).map_err(|e| e.to_string())?;
+    let inputs: TierInputs = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    if inputs.kind != inputs::INPUTS_KIND {
+        return Err(format!("expected kind {:?}, got {:?}", inputs::INPUTS_KIND, inputs.kind));
+    }
+    Ok(inputs)
+}

@@ -1,0 +1,42 @@
+//! The shopset API: `Tier`, `Configuration`, `ShopSet` and `FailureDomain` in the group
+//! `shopset.dev`, version `v1alpha1`.
+//!
+//! Room: types only. The Rust types are the source of truth for the CRD schemas (`all_crds`); the
+//! committed YAML in `crds/yaml/` is `shopctl crds` output and CI fails when it drifts.
+//! Invariants: no I/O, no YAML emission, no Kubernetes client. Validation that can run at
+//! admission (patterns, lengths, enums, CEL) lives in the schema; [`names`] holds the same rules
+//! for code that reads resources from files, where no API server checked them.
+
+pub mod common;
+pub mod conditions;
+pub mod configuration;
+pub mod failure_domain;
+pub mod names;
+pub mod shopset;
+pub mod tier;
+
+pub use common::*;
+pub use configuration::{
+    ConfigBody, ConfigLayer, Configuration, ConfigurationSource, ConfigurationSpec, ImageOverride,
+    Patch, PatchTarget,
+};
+pub use failure_domain::{Destination, FailureDomain, FailureDomainSpec};
+pub use shopset::{ShopSet, ShopSetSpec, ShopSetStatus, WorkloadDeletion};
+pub use tier::{
+    ArgoSettings, PromotionMode, PromotionPolicy, Tier, TierPin, TierSpec, TierStatus,
+};
+
+/// The API group of every shopset resource.
+pub const GROUP: &str = "shopset.dev";
+/// The API version of every shopset resource.
+pub const VERSION: &str = "v1alpha1";
+/// `apiVersion` as it appears in manifests.
+pub const API_VERSION: &str = "shopset.dev/v1alpha1";
+
+/// The CustomResourceDefinitions of the four kinds, in a fixed order.
+#[must_use]
+pub fn all_crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>
+{
+    use kube::CustomResourceExt;
+    vec![Tier::crd(), Configuration::crd(), ShopSet::crd(), FailureDomain::crd()]
+}

@@ -1,0 +1,103 @@
+//! Name rules shared by the schema (admission) and by code that reads resources from files.
+//!
+//! A name becomes a path segment, a branch name or a Kubernetes object name only after it passed
+//! one of these checks.
+
+/// Pattern of an RFC 1123 DNS label, as used in the CRD schemas.
+pub const DNS_LABEL_PATTERN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+/// Pattern of a full git commit id (SHA-1, 40 lowercase hex digits).
+pub const COMMIT_PATTERN: &str = "^[0-9a-f]{40}$";
+/// Pattern of a relative path inside a repository: segments of safe characters, no `..`.
+pub const REPO_PATH_PATTERN: &str =
+    "^([A-Za-z0-9_][A-Za-z0-9._-]*)(/[A-Za-z0-9_][A-Za-z0-9._-]*)*$";
+
+/// Checks an RFC 1123 DNS label: 1 to 63 characters, lowercase alphanumerics and `-`, starting
+/// and ending with an alphanumeric.
+///
+/// # Errors
+/// A sentence saying what was expected.
+pub fn dns_label(value: &str) -> Result<(), String> {
+    let bytes = value.as_bytes();
+    let ok_char = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-';
+    if value.is_empty() || value.len() > 63 {
+        return Err(format!(
+            "expected a DNS label of 1 to 63 characters, got {} characters",
+            value.len()
+        ));
+    }
+    if !bytes.iter().all(ok_char) || bytes[0] == b'-' || bytes[bytes.len() - 1] == b'-' {
+        return Err(format!(
+            "expected a DNS label (lowercase letters, digits and '-', starting and ending with a \
+             letter or digit), got {value:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a full 40-hex-digit commit id.
+///
+/// # Errors
+/// A sentence saying what was expected.
+pub fn commit_id(value: &str) -> Result<(), String> {
+    if value.len() == 40 && value.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        Ok(())
+    } else {
+        Err(format!("expected a full commit id (40 lowercase hex digits), got {value:?}"))
+    }
+}
+
+/// Checks a relative path inside a repository: `/`-separated segments made of letters, digits,
+/// `.`, `_` and `-`, none starting with `.` or `-`, so `..`, absolute paths and hidden
+/// directories are impossible.
+///
+/// # Errors
+/// A sentence saying what was expected.
+pub fn repo_path(value: &str) -> Result<(), String> {
+    let seg_ok = |s: &str| {
+        let b = s.as_bytes();
+        !b.is_empty()
+            && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+            && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+    };
+    if value.len() <= 1024 && value.split('/').all(seg_ok) {
+        Ok(())
+    } else {
+        Err(format!(
+            "expected a relative path of letters, digits, '.', '_' and '-' segments \
+             (no '..', no leading '/', no hidden segments), got {value:?}"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dns_labels() {
+        for good in ["a", "tier-0", "shop-01", &"a".repeat(63)] {
+            assert!(dns_label(good).is_ok(), "{good}");
+        }
+        for bad in ["", "-a", "a-", "A", "a_b", "a.b", "../x", &"a".repeat(64), "ä"] {
+            assert!(dns_label(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn repo_paths() {
+        for good in ["kustomize", "deploy/base", "a/b_c/d-1.0"] {
+            assert!(repo_path(good).is_ok(), "{good}");
+        }
+        for bad in ["", "/abs", "a/../b", "..", "a//b", ".git", "a/.hidden", "a b", "a/"] {
+            assert!(repo_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn commit_ids() {
+        assert!(commit_id(&"0".repeat(40)).is_ok());
+        assert!(commit_id(&"A".repeat(40)).is_err());
+        assert!(commit_id("abc").is_err());
+    }
+}

@@ -1,0 +1,207 @@
+//! `Tier`: a release stage, with its branch, repositories, Argo CD settings and promotion policy.
+
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::common::{Condition, RepoRef, SecretRef};
+
+/// A release stage. Its branch has the same name in the app, configuration and system
+/// repositories; a change enters at the lowest tier and is promoted up the chain.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "shopset.dev",
+    version = "v1alpha1",
+    kind = "Tier",
+    namespaced,
+    status = "TierStatus",
+    shortname = "tier",
+    shortname = "tiers",
+    category = "shopset",
+    printcolumn = r#"{"name":"Branch","type":"string","jsonPath":".spec.branch"}"#,
+    printcolumn = r#"{"name":"From","type":"string","jsonPath":".spec.promotesFrom"}"#,
+    printcolumn = r#"{"name":"App","type":"string","jsonPath":".status.appCommit"}"#,
+    printcolumn = r#"{"name":"ShopSets","type":"integer","jsonPath":".status.shopSets"}"#,
+    printcolumn = r#"{"name":"Healthy","type":"integer","jsonPath":".status.healthy"}"#,
+    printcolumn = r#"{"name":"Promotable","type":"boolean","jsonPath":".status.promotable"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    validation = Rule::new("self.metadata.name.size() <= 63").message("a Tier name is at most 63 characters"),
+    validation = Rule::new("!has(self.spec.promotesFrom) || self.spec.promotesFrom != self.metadata.name").message("a Tier cannot promote from itself"),
+)]
+#[serde(rename_all = "camelCase")]
+pub struct TierSpec {
+    /// Branch name in every repository. Defaults to the Tier's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"), length(max = 63))]
+    pub branch: Option<String>,
+    /// The Tier this one receives promotions from (absent for the lowest tier).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"), length(max = 63))]
+    pub promotes_from: Option<String>,
+    /// The app repository: people write it; its base kustomization is deployed.
+    pub app: AppRepo,
+    /// The system repository: only the product writes it.
+    pub system: RepoRef,
+    /// Settings of the generated Argo CD Applications.
+    #[serde(default)]
+    pub argocd: ArgoSettings,
+    /// How this tier receives promotions.
+    #[serde(default)]
+    pub promotion: PromotionPolicy,
+    /// Pin the tier to an app commit (rollback) instead of following its branch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<TierPin>,
+}
+
+impl TierSpec {
+    /// The branch of this tier, given the Tier's name.
+    #[must_use]
+    pub fn branch_or<'a>(&'a self, name: &'a str) -> &'a str {
+        self.branch.as_deref().unwrap_or(name)
+    }
+}
+
+/// The app repository and where its base kustomization lives.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppRepo {
+    /// Clone URL. Never put credentials in it: use `secretRef`.
+    #[schemars(length(min = 1, max = 2048))]
+    pub url: String,
+    /// Directory of the base kustomization inside the app repository.
+    #[serde(default = "default_app_path")]
+    #[schemars(regex(pattern = r"^([A-Za-z0-9_][A-Za-z0-9._-]*)(/[A-Za-z0-9_][A-Za-z0-9._-]*)*$"), length(max = 1024))]
+    pub path: String,
+    /// Secret holding the credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretRef>,
+}
+
+fn default_app_path() -> String {
+    "kustomize".to_owned()
+}
+
+/// Settings of the Argo CD Applications generated for the tier.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ArgoSettings {
+    /// Namespace of the Application objects (where Argo CD runs).
+    #[serde(default = "default_argocd_namespace")]
+    #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"), length(max = 63))]
+    pub namespace: String,
+    /// Argo CD project of the Applications.
+    #[serde(default = "default_project")]
+    #[schemars(length(min = 1, max = 253))]
+    pub project: String,
+    /// `spec.syncPolicy` of every ShopSet Application. Absent: automated, prune, self-heal,
+    /// `CreateNamespace=true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::common::optional_free_object")]
+    pub sync_policy: Option<serde_json::Value>,
+    /// A JSON merge patch (RFC 7386) applied to every generated ShopSet Application.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::common::optional_free_object")]
+    pub application_patch: Option<serde_json::Value>,
+}
+
+impl Default for ArgoSettings {
+    fn default() -> Self {
+        Self {
+            namespace: default_argocd_namespace(),
+            project: default_project(),
+            sync_policy: None,
+            application_patch: None,
+        }
+    }
+}
+
+fn default_argocd_namespace() -> String {
+    "argocd".to_owned()
+}
+
+fn default_project() -> String {
+    "default".to_owned()
+}
+
+/// How a tier receives promotions.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PromotionPolicy {
+    /// Push the candidate commit to the tier branch, or open a pull request.
+    #[serde(default)]
+    pub mode: PromotionMode,
+    /// Promote without a person when the gate holds.
+    #[serde(default)]
+    pub auto: bool,
+    /// How long every ShopSet of the previous tier must stay synced and healthy (`30s`, `10m`,
+    /// `1h30m`).
+    #[serde(default = "default_soak")]
+    #[schemars(regex(pattern = r"^([0-9]+[smh])+$"))]
+    pub soak: String,
+    /// A person must approve each candidate.
+    #[serde(default)]
+    pub require_approval: bool,
+}
+
+impl Default for PromotionPolicy {
+    fn default() -> Self {
+        Self { mode: PromotionMode::Push, auto: false, soak: default_soak(), require_approval: false }
+    }
+}
+
+fn default_soak() -> String {
+    "10m".to_owned()
+}
+
+/// How a promotion reaches the tier branch.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum PromotionMode {
+    /// Fast-forward push of the candidate commit.
+    #[default]
+    Push,
+    /// A pull request into the tier branch.
+    PullRequest,
+}
+
+/// A pin of the tier's app commit.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TierPin {
+    /// The app commit the tier runs while pinned.
+    #[schemars(regex(pattern = r"^[0-9a-f]{40}$"))]
+    pub app_commit: String,
+    /// Why it was pinned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub reason: Option<String>,
+}
+
+/// What the controller observed of the tier.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TierStatus {
+    /// The generation of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// App commit at the tip of the tier branch (or the pin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_commit: Option<String>,
+    /// System commit last pushed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_commit: Option<String>,
+    /// ShopSets rendered on this tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shop_sets: Option<i32>,
+    /// ShopSets Argo CD reports synced at the system commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synced: Option<i32>,
+    /// ShopSets Argo CD reports healthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy: Option<i32>,
+    /// Whether the tier's candidate may be promoted to the next tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promotable: Option<bool>,
+    /// Standard conditions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
