@@ -1,1 +1,20 @@
-//! placeholder
+//! The actions of shopset ("ops"), shared by the controller and `shopctl`.
+//!
+//! Room: the flows of DESIGN.md as library functions: read the resources, plan what each tier
+//! branch must hold, then commit it (or write it to a directory). Both binaries call these same
+//! functions with the same inputs, so what `shopctl` does by hand is what the controller does.
+//!
+//! Invariants: every action plans first ([`ops::plan::plan_sync`], which writes nothing) and
+//! then executes; a tier whose tree is unchanged gets no commit; one bad resource is reported
+//! and never stops the others; a ShopSet rendered before whose input turned invalid keeps its
+//! last rendering instead of disappearing; when some input could not even be identified, no
+//! ShopSet is removed.
+
+pub mod ops;
+pub mod repos;
+pub mod resources;
+
+pub use ops::plan::{Summary, SyncPlan, TierPlan, plan_sync};
+pub use ops::sync::{Author, TierOutcome, commit_message, commit_tier};
+pub use repos::Repos;
+pub use resources::{InputError, Resources};

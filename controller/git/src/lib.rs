@@ -1,1 +1,193 @@
-//! placeholder
+//! All git I/O of the product, on top of libgit2 (`git2`).
+//!
+//! Room: repositories, trees, commits and branches. It knows nothing of ShopSets: it takes a
+//! [`Tree`] and a [`CommitMeta`] and reports what it did.
+//!
+//! Invariants:
+//! - commits are built in the object database, never in a work tree;
+//! - a branch only moves forward from the commit that was read (compare-and-swap on the ref), so
+//!   a concurrent writer's commit is never lost and nothing is ever forced;
+//! - a tree identical to the branch's current tree writes no commit;
+//! - reads never follow symlinks: a symlink in a repository is reported, not resolved;
+//! - errors name the repository, the branch or commit and the path involved, never credentials.
+
+mod read;
+mod write;
+
+use std::path::{Path, PathBuf};
+
+pub use read::FileEntry;
+pub use shopset_render::Tree;
+pub use write::{CommitMeta, CommitOutcome};
+
+/// A git failure, with what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    /// The repository could not be opened or created.
+    #[error("repository {location}: cannot {action}")]
+    Open {
+        /// Where the repository is (a path, never credentials).
+        location: String,
+        /// What was attempted.
+        action: &'static str,
+        /// The cause.
+        #[source]
+        source: git2::Error,
+    },
+    /// An operation on an open repository failed.
+    #[error("repository {location}: {action}")]
+    Operation {
+        /// Where the repository is.
+        location: String,
+        /// What was attempted, with the ref, commit or path.
+        action: String,
+        /// The cause.
+        #[source]
+        source: git2::Error,
+    },
+    /// A URL this slice cannot use (remote transports arrive with the git engine).
+    #[error("repository URL {0:?} is not a local path or file:// URL")]
+    UnsupportedUrl(String),
+    /// The branch moved while we were writing: somebody else committed.
+    #[error("repository {location}: branch {branch} moved from {expected} to {actual} while writing")]
+    BranchMoved {
+        /// Where the repository is.
+        location: String,
+        /// The branch.
+        branch: String,
+        /// The tip we built on.
+        expected: String,
+        /// The tip we found.
+        actual: String,
+    },
+    /// A path in a tree was refused.
+    #[error(transparent)]
+    Path(#[from] shopset_render::tree::PathError),
+}
+
+/// The local path of a repository URL: a path, or a `file://` URL.
+///
+/// # Errors
+/// Any other URL.
+pub fn local_path(url: &str) -> Result<PathBuf, GitError> {
+    if let Some(rest) = url.strip_prefix("file://") {
+        return Ok(PathBuf::from(rest));
+    }
+    if url.contains("://") || url.contains('@') && url.contains(':') {
+        return Err(GitError::UnsupportedUrl(url.to_owned()));
+    }
+    Ok(PathBuf::from(url))
+}
+
+/// An open repository.
+pub struct Repo {
+    inner: git2::Repository,
+    location: String,
+}
+
+impl std::fmt::Debug for Repo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repo").field("location", &self.location).finish_non_exhaustive()
+    }
+}
+
+impl Repo {
+    /// Opens an existing repository (bare or not) at a local URL.
+    ///
+    /// # Errors
+    /// Not a local URL, or no repository there.
+    pub fn open(url: &str) -> Result<Self, GitError> {
+        let path = local_path(url)?;
+        let inner = git2::Repository::open(&path).map_err(|source| GitError::Open {
+            location: path.display().to_string(),
+            action: "open",
+            source,
+        })?;
+        Ok(Self { inner, location: path.display().to_string() })
+    }
+
+    /// Opens the bare repository at `path`, creating it when absent.
+    ///
+    /// # Errors
+    /// It cannot be opened or created.
+    pub fn open_or_init_bare(path: &Path) -> Result<Self, GitError> {
+        let location = path.display().to_string();
+        let inner = match git2::Repository::open_bare(path) {
+            Ok(repo) => repo,
+            Err(_) if !path.exists() || dir_is_empty(path) => git2::Repository::init_bare(path)
+                .map_err(|source| GitError::Open { location: location.clone(), action: "create", source })?,
+            Err(source) => return Err(GitError::Open { location, action: "open", source }),
+        };
+        Ok(Self { inner, location })
+    }
+
+    /// Where the repository is, for messages.
+    #[must_use]
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    pub(crate) fn op(&self, action: impl Into<String>) -> impl FnOnce(git2::Error) -> GitError + '_ {
+        let action = action.into();
+        move |source| GitError::Operation { location: self.location.clone(), action, source }
+    }
+
+    /// The commit at the tip of `branch`, if the branch exists.
+    ///
+    /// # Errors
+    /// The ref exists but cannot be read.
+    pub fn tip(&self, branch: &str) -> Result<Option<String>, GitError> {
+        match self.inner.find_reference(&format!("refs/heads/{branch}")) {
+            Ok(r) => {
+                let commit = r.peel_to_commit().map_err(self.op(format!("read branch {branch}")))?;
+                Ok(Some(commit.id().to_string()))
+            }
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(source) => Err(self.op(format!("read branch {branch}"))(source)),
+        }
+    }
+
+    /// The tree id of a commit.
+    ///
+    /// # Errors
+    /// No such commit.
+    pub fn tree_id(&self, commit: &str) -> Result<String, GitError> {
+        let c = self.find_commit(commit)?;
+        Ok(c.tree_id().to_string())
+    }
+
+    /// The message of a commit.
+    ///
+    /// # Errors
+    /// No such commit.
+    pub fn message(&self, commit: &str) -> Result<String, GitError> {
+        let c = self.find_commit(commit)?;
+        Ok(String::from_utf8_lossy(c.message_bytes()).into_owned())
+    }
+
+    /// The first parent of a commit.
+    ///
+    /// # Errors
+    /// No such commit.
+    pub fn parent(&self, commit: &str) -> Result<Option<String>, GitError> {
+        let c = self.find_commit(commit)?;
+        Ok(c.parent_ids().next().map(|p| p.to_string()))
+    }
+
+    /// Points `HEAD` at `branch`, so plain clones check it out.
+    ///
+    /// # Errors
+    /// The reference cannot be written.
+    pub fn set_head(&self, branch: &str) -> Result<(), GitError> {
+        self.inner.set_head(&format!("refs/heads/{branch}")).map_err(self.op(format!("point HEAD at {branch}")))
+    }
+
+    pub(crate) fn find_commit(&self, commit: &str) -> Result<git2::Commit<'_>, GitError> {
+        let oid = git2::Oid::from_str(commit).map_err(self.op(format!("parse commit id {commit}")))?;
+        self.inner.find_commit(oid).map_err(self.op(format!("find commit {commit}")))
+    }
+}
+
+fn dir_is_empty(path: &Path) -> bool {
+    std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_none())
+}

@@ -1,0 +1,6 @@
+//! The actions, one module each.
+
+pub mod plan;
+pub mod quickstart;
+pub mod render_dir;
+pub mod sync;

@@ -1,0 +1,162 @@
+//! Writing a [`Tree`] as a commit on a branch, in the object database.
+
+use std::collections::BTreeMap;
+
+use crate::{GitError, Repo, Tree};
+
+/// Who writes a commit, when, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitMeta {
+    /// The full message, trailers included.
+    pub message: String,
+    /// Author and committer name.
+    pub name: String,
+    /// Author and committer e-mail.
+    pub email: String,
+    /// Seconds since the epoch (UTC); `None` for now.
+    pub time: Option<i64>,
+}
+
+/// What [`Repo::commit_tree`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitOutcome {
+    /// The branch already had this tree: nothing written.
+    Unchanged {
+        /// The branch tip (absent only for an empty tree on a missing branch, which is created).
+        commit: String,
+    },
+    /// A new commit is the branch's tip.
+    Committed {
+        /// The previous tip (`None`: the branch was created).
+        parent: Option<String>,
+        /// The new commit.
+        commit: String,
+    },
+}
+
+#[derive(Default)]
+struct Dir<'a> {
+    files: BTreeMap<&'a str, &'a [u8]>,
+    links: BTreeMap<&'a str, &'a str>,
+    dirs: BTreeMap<&'a str, Dir<'a>>,
+}
+
+impl<'a> Dir<'a> {
+    fn at(&mut self, path: &'a str) -> (&mut Dir<'a>, &'a str) {
+        let mut dir = self;
+        let mut parts = path.split('/').peekable();
+        loop {
+            let part = parts.next().expect("a checked path has a segment");
+            if parts.peek().is_none() {
+                return (dir, part);
+            }
+            dir = dir.dirs.entry(part).or_default();
+        }
+    }
+}
+
+impl Repo {
+    fn write_dir(&self, dir: &Dir<'_>, path: &str) -> Result<git2::Oid, GitError> {
+        let mut builder = self.inner.treebuilder(None).map_err(self.op("start a tree"))?;
+        for (name, bytes) in &dir.files {
+            let oid = self.inner.blob(bytes).map_err(self.op(format!("write blob {path}{name}")))?;
+            builder.insert(name, oid, 0o100644).map_err(self.op(format!("add {path}{name}")))?;
+        }
+        for (name, commit) in &dir.links {
+            let oid = git2::Oid::from_str(commit).map_err(self.op(format!("parse gitlink {path}{name}")))?;
+            builder.insert(name, oid, 0o160000).map_err(self.op(format!("add gitlink {path}{name}")))?;
+        }
+        for (name, sub) in &dir.dirs {
+            let oid = self.write_dir(sub, &format!("{path}{name}/"))?;
+            builder.insert(name, oid, 0o040000).map_err(self.op(format!("add directory {path}{name}")))?;
+        }
+        builder.write().map_err(self.op(format!("write tree {path}")))
+    }
+
+    /// Writes `tree` and returns its id, without committing.
+    ///
+    /// # Errors
+    /// A refused path or a failed write.
+    pub fn write_tree(&self, tree: &Tree) -> Result<String, GitError> {
+        let mut root = Dir::default();
+        for (path, bytes) in &tree.files {
+            shopset_render::tree::check_path(path)?;
+            let (dir, name) = root.at(path);
+            dir.files.insert(name, bytes);
+        }
+        for (path, commit) in &tree.gitlinks {
+            shopset_render::tree::check_path(path)?;
+            let (dir, name) = root.at(path);
+            dir.links.insert(name, commit);
+        }
+        Ok(self.write_dir(&root, "")?.to_string())
+    }
+
+    /// Makes `tree` the content of `branch`: a new commit on top of `expected_tip` unless the
+    /// tip already has this tree. The branch is updated only if it still points to
+    /// `expected_tip` (compare-and-swap), so a concurrent writer is detected, never overwritten.
+    ///
+    /// # Errors
+    /// A failed write, or [`GitError::BranchMoved`].
+    pub fn commit_tree(
+        &self,
+        branch: &str,
+        expected_tip: Option<&str>,
+        tree: &Tree,
+        meta: &CommitMeta,
+    ) -> Result<CommitOutcome, GitError> {
+        let tree_id = self.write_tree(tree)?;
+        let tree_oid = git2::Oid::from_str(&tree_id).map_err(self.op("parse tree id"))?;
+        let parent = expected_tip.map(|tip| self.find_commit(tip)).transpose()?;
+        if let Some(parent) = &parent
+            && parent.tree_id() == tree_oid
+        {
+            return Ok(CommitOutcome::Unchanged { commit: parent.id().to_string() });
+        }
+        let git_tree = self.inner.find_tree(tree_oid).map_err(self.op("read the new tree"))?;
+        let time = git2::Time::new(meta.time.unwrap_or_else(now), 0);
+        let sig = git2::Signature::new(&meta.name, &meta.email, &time).map_err(self.op("make the signature"))?;
+        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+        let oid = self
+            .inner
+            .commit(None, &sig, &sig, &meta.message, &git_tree, &parents)
+            .map_err(self.op(format!("commit on {branch}")))?;
+        self.move_branch(branch, expected_tip, &oid.to_string(), &format!("shopset: commit {oid}"))?;
+        Ok(CommitOutcome::Committed { parent: expected_tip.map(str::to_owned), commit: oid.to_string() })
+    }
+
+    /// Points `branch` at `commit` if it still points at `expected_tip` (`None`: if it does not
+    /// exist yet).
+    ///
+    /// # Errors
+    /// [`GitError::BranchMoved`] when somebody else moved it.
+    pub fn move_branch(&self, branch: &str, expected_tip: Option<&str>, commit: &str, log: &str) -> Result<(), GitError> {
+        let refname = format!("refs/heads/{branch}");
+        let oid = git2::Oid::from_str(commit).map_err(self.op(format!("parse commit id {commit}")))?;
+        let result = match expected_tip {
+            Some(old) => {
+                let old = git2::Oid::from_str(old).map_err(self.op(format!("parse commit id {old}")))?;
+                self.inner.reference_matching(&refname, oid, true, old, log)
+            }
+            None => self.inner.reference(&refname, oid, false, log),
+        };
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.code(), git2::ErrorCode::Modified | git2::ErrorCode::Exists) => {
+                Err(GitError::BranchMoved {
+                    location: self.location.clone(),
+                    branch: branch.to_owned(),
+                    expected: expected_tip.unwrap_or("(no branch)").to_owned(),
+                    actual: self.tip(branch)?.unwrap_or_else(|| "(no branch)".to_owned()),
+                })
+            }
+            Err(source) => Err(self.op(format!("update branch {branch}"))(source)),
+        }
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

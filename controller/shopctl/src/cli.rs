@@ -1,0 +1,77 @@
+//! Arguments.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Every action of the shopset controller, by hand: render ShopSets into a system repository
+/// that Argo CD applies.
+#[derive(Debug, Parser)]
+#[command(name = "shopctl", version, about)]
+pub struct Cli {
+    /// Log progress to stderr.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// Output format of the result on stdout.
+    #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people.
+    Text,
+    /// For scripts.
+    Json,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render every tier of the resources and commit each changed tier branch to the system
+    /// repository its Tier names (one commit per changed branch; none when nothing changed).
+    Sync {
+        /// Resource files or directories (YAML; directories are read recursively).
+        #[arg(short = 'f', long = "filename", required = true)]
+        files: Vec<PathBuf>,
+        /// Print the plan; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Author name of the commits.
+        #[arg(long, env = "SHOPCTL_AUTHOR_NAME", default_value = "shopset")]
+        author_name: String,
+        /// Author e-mail of the commits.
+        #[arg(long, env = "SHOPCTL_AUTHOR_EMAIL", default_value = "shopset@localhost")]
+        author_email: String,
+    },
+    /// Render into a directory instead: one sub-directory per tier branch, with the app
+    /// repository materialised as `base/`, ready for `kubectl kustomize` and `diff -r`.
+    Render {
+        /// Resource files or directories.
+        #[arg(short = 'f', long = "filename", conflicts_with = "inputs")]
+        files: Vec<PathBuf>,
+        /// Recorded inputs (`.shopset/inputs.yaml` of a branch) to render again.
+        #[arg(long, required_unless_present = "files")]
+        inputs: Vec<PathBuf>,
+        /// Directory to write into.
+        #[arg(long = "out", short = 'd', visible_alias = "output-dir")]
+        out: PathBuf,
+    },
+    /// Print the CustomResourceDefinitions, or write them into a directory.
+    Crds {
+        /// Directory to write one file per CRD and a kustomization.yaml into.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Run the embedded example end to end: create app and configuration repositories in DIR,
+    /// write the example resources, and sync them into DIR/system.git.
+    Quickstart {
+        /// Where to create everything.
+        #[arg(long, default_value = "shopset-quickstart")]
+        dir: PathBuf,
+    },
+}

@@ -1,0 +1,50 @@
+//! `shopctl render`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+use shopset_engine::Repos;
+use shopset_engine::ops::render_dir::write_branch_dir;
+
+use crate::cli::Format;
+
+pub fn run(format: Format, files: &[PathBuf], inputs: &[PathBuf], out: &Path) -> anyhow::Result<bool> {
+    let mut repos = Repos::default();
+    let mut problems = Vec::new();
+    let mut planned = Vec::new();
+    if inputs.is_empty() {
+        let resources = crate::load::resources(files);
+        let plan = shopset_engine::plan_sync(&resources, &mut repos);
+        problems.extend(plan.problems);
+        planned.extend(plan.tiers.into_iter().map(|t| (t.inputs, t.tree)));
+    } else {
+        for file in inputs {
+            let rendered = std::fs::read_to_string(file)
+                .map_err(|e| e.to_string())
+                .and_then(|text| shopset_render::parse_inputs(&text))
+                .and_then(|i| shopset_render::render_tier(&i).map(|t| (i, t)).map_err(|e| e.to_string()));
+            match rendered {
+                Ok(pair) => planned.push(pair),
+                Err(e) => problems.push(format!("{}: {e}", file.display())),
+            }
+        }
+    }
+    let mut text = String::new();
+    let mut written = Vec::new();
+    for (inputs, tree) in &planned {
+        match write_branch_dir(out, inputs, tree, &mut repos) {
+            Ok((dir, warnings)) => {
+                for w in warnings {
+                    eprintln!("warning: {w}");
+                }
+                let _ = writeln!(text, "{:<10} {}", inputs.tier.name, dir.display());
+                written.push(json!({ "tier": inputs.tier.name, "branch": inputs.branch(), "dir": dir }));
+            }
+            Err(e) => problems.push(format!("Tier {:?}: {e}", inputs.tier.name)),
+        }
+    }
+    super::report_problems(&problems);
+    crate::output::print(format, &text, &json!({ "written": written, "problems": problems }));
+    Ok(problems.is_empty())
+}

@@ -1,0 +1,69 @@
+//! `shopctl sync`.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use serde_json::json;
+use shopset_engine::{Author, Repos, TierOutcome};
+
+use crate::cli::Format;
+
+pub fn run(format: Format, files: &[PathBuf], dry_run: bool, author: &Author) -> anyhow::Result<bool> {
+    let resources = crate::load::resources(files);
+    let outcome = sync(&resources, dry_run, author);
+    super::report_problems(&outcome.problems);
+    crate::output::print(format, &outcome.text, &outcome.json);
+    Ok(outcome.ok)
+}
+
+/// The result of a sync, printable.
+pub struct Outcome {
+    pub ok: bool,
+    pub problems: Vec<String>,
+    pub text: String,
+    pub json: serde_json::Value,
+}
+
+pub fn sync(resources: &shopset_engine::Resources, dry_run: bool, author: &Author) -> Outcome {
+    let mut repos = Repos::default();
+    let plan = shopset_engine::plan_sync(resources, &mut repos);
+    let mut problems = plan.problems.clone();
+    let mut text = String::new();
+    let mut tiers = Vec::new();
+    for tier in &plan.tiers {
+        let outcome = if dry_run { TierOutcome::Planned } else { shopset_engine::commit_tier(tier, &mut repos, author) };
+        let s = &tier.summary;
+        let counts = format!("{} added, {} changed, {} removed", s.added.len(), s.changed.len(), s.removed.len());
+        let (state, commit) = match &outcome {
+            TierOutcome::Unchanged { commit } => ("unchanged", Some(commit.clone())),
+            TierOutcome::Committed { commit, .. } => ("committed", Some(commit.clone())),
+            TierOutcome::Planned => ("planned", None),
+            TierOutcome::Failed { error } => {
+                problems.push(format!("Tier {:?}: branch {}: {error}", tier.tier, tier.branch));
+                ("failed", None)
+            }
+        };
+        let _ = writeln!(
+            text,
+            "{:<10} {:<10} {:<12} {} ({counts})",
+            tier.tier,
+            tier.branch,
+            state,
+            commit.as_deref().map_or("-", |c| &c[..12.min(c.len())]),
+        );
+        if dry_run {
+            let _ = writeln!(text, "  would commit to {} branch {}:", tier.system_url, tier.branch);
+            for line in shopset_engine::commit_message(tier, author).lines() {
+                let _ = writeln!(text, "    {line}");
+            }
+        }
+        tiers.push(json!({
+            "tier": tier.tier, "branch": tier.branch, "repository": tier.system_url,
+            "state": state, "commit": commit,
+            "added": s.added, "changed": s.changed, "removed": s.removed, "kept": s.kept,
+            "baseFrom": s.base_from, "baseTo": s.base_to,
+        }));
+    }
+    let json = json!({ "tiers": tiers, "problems": problems });
+    Outcome { ok: problems.is_empty(), problems, text, json }
+}
