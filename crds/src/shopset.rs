@@ -16,7 +16,6 @@ use crate::configuration::ConfigLayer;
     namespaced,
     status = "ShopSetStatus",
     shortname = "ss",
-    shortname = "shopsets",
     category = "shopset",
     printcolumn = r#"{"name":"Tier","type":"string","jsonPath":".spec.tier"}"#,
     printcolumn = r#"{"name":"Config","type":"string","jsonPath":".spec.configuration"}"#,

@@ -1,1 +1,9 @@
+//! Cross-crate tests. One binary (one link) for all of them.
 
+mod argo_schema;
+mod crds;
+mod determinism;
+mod errors;
+mod golden;
+mod kustomize;
+mod real_git;

@@ -1,1 +1,151 @@
-//! x
+//! Helpers for the cross-crate tests: paths, the `shopctl` binary, real git and real Kustomize.
+//!
+//! Tools the tests need (`git`, `kubectl`) must be installed: a missing tool fails the test, it
+//! never skips it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The workspace root.
+#[must_use]
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_owned()
+}
+
+/// `../shared/fixtures`, beside the project.
+#[must_use]
+pub fn fixtures() -> PathBuf {
+    let dir = root().join("../shared/fixtures");
+    assert!(dir.is_dir(), "the shared fixtures are missing at {}", dir.display());
+    dir
+}
+
+/// Fails (never skips) when `tool` is not installed.
+pub fn require(tool: &str) {
+    let ok = Command::new(tool).arg("version").output().is_ok();
+    assert!(ok, "{tool} is required by this test but is not installed");
+}
+
+/// The `shopctl` binary, built once per test process.
+pub fn shopctl() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "shopctl"])
+            .current_dir(root())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building shopctl failed");
+        let exe = std::env::current_exe().expect("test binary path");
+        // target/<profile>/deps/<test> -> target/<profile>/shopctl
+        exe.parent().and_then(Path::parent).expect("target dir").join("shopctl")
+    })
+    .clone()
+}
+
+/// Runs `shopctl` with `args`.
+pub fn run_shopctl<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    Command::new(shopctl()).args(args).output().expect("shopctl runs")
+}
+
+/// Asserts success and returns stdout.
+pub fn ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "command failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Runs git with a clean environment (no user or system config).
+pub fn git(dir: &Path, args: &[&str]) -> Output {
+    require("git");
+    Command::new("git")
+        .args(["-c", "protocol.file.allow=always", "-c", "user.name=t", "-c", "user.email=t@t"])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .output()
+        .expect("git runs")
+}
+
+/// `git clone --recurse-submodules --branch <branch> <repo> <dest>`, with the git CLI.
+pub fn clone_branch(repo: &Path, branch: &str, dest: &Path) {
+    let parent = dest.parent().expect("dest has a parent");
+    let out = git(
+        parent,
+        &["clone", "--quiet", "--recurse-submodules", "--branch", branch, &repo.display().to_string(), &dest.display().to_string()],
+    );
+    ok(&out);
+}
+
+/// `kubectl kustomize <dir>`: the built objects.
+pub fn kustomize(dir: &Path) -> Vec<serde_json::Value> {
+    require("kubectl");
+    let out = Command::new("kubectl").arg("kustomize").arg(dir).output().expect("kubectl runs");
+    let text = ok(&out);
+    shopset_render::yaml::parse_documents(&text).expect("kustomize output is YAML")
+}
+
+/// Every file under `dir`, by relative path, except `.git` and the `base` submodule.
+#[must_use]
+pub fn read_dir_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).expect("readable dir") {
+            let path = entry.expect("entry").path();
+            let rel = path.strip_prefix(root).expect("under root").to_string_lossy().replace('\\', "/");
+            if rel == ".git" || rel == "base" {
+                continue;
+            }
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                out.insert(rel, std::fs::read(&path).expect("readable file"));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// Creates a bare app repository at `path` from the files of `dir`, with the same commit at
+/// every branch of `branches`; returns the commit.
+pub fn app_repo_from_dir(path: &Path, dir: &Path, branches: &[&str]) -> String {
+    let repo = shopset_git::Repo::open_or_init_bare(path).expect("repo");
+    let mut tree = shopset_git::Tree::default();
+    for (rel, bytes) in read_dir_files(dir) {
+        tree.insert(rel, bytes).expect("valid path");
+    }
+    let meta = shopset_git::CommitMeta {
+        message: "app\n".into(),
+        name: "t".into(),
+        email: "t@t".into(),
+        time: Some(1_767_225_600),
+    };
+    let commit = match repo.commit_tree(branches[0], None, &tree, &meta).expect("commit") {
+        shopset_git::CommitOutcome::Committed { commit, .. } | shopset_git::CommitOutcome::Unchanged { commit } => commit,
+    };
+    for branch in &branches[1..] {
+        repo.move_branch(branch, None, &commit, "branch").expect("branch");
+    }
+    repo.set_head(branches[0]).expect("head");
+    commit
+}
+
+/// The objects of `kind` in a built list.
+#[must_use]
+pub fn of_kind<'a>(objects: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Value> {
+    objects.iter().filter(|o| o["kind"] == kind).collect()
+}

@@ -1,0 +1,39 @@
+//! The committed CRDs are exactly what `shopctl crds` prints.
+
+use shopset_tests::{ok, read_dir_files, root, run_shopctl};
+
+#[test]
+fn committed_crds_equal_shopctl_crds() {
+    let tmp = tempfile::tempdir().unwrap();
+    ok(&run_shopctl(["crds", "--out", &tmp.path().display().to_string()]));
+    let generated = read_dir_files(tmp.path());
+    let committed = read_dir_files(&root().join("crds/yaml"));
+    assert_eq!(generated.len(), 5, "four CRDs and a kustomization");
+    assert_eq!(
+        committed.keys().collect::<Vec<_>>(),
+        generated.keys().collect::<Vec<_>>(),
+        "crds/yaml is stale: run `cargo run -p shopctl -- crds --out crds/yaml`"
+    );
+    for (path, bytes) in &generated {
+        assert!(committed[path] == *bytes, "crds/yaml/{path} is stale: run `cargo run -p shopctl -- crds --out crds/yaml`");
+    }
+    // Printed form = the files.
+    let printed = ok(&run_shopctl(["crds"]));
+    for (path, bytes) in generated.iter().filter(|(p, _)| p.as_str() != "kustomization.yaml") {
+        assert!(printed.contains(std::str::from_utf8(bytes).unwrap()), "{path} missing from `shopctl crds`");
+    }
+}
+
+#[test]
+fn crds_carry_validation_and_columns() {
+    let text = std::fs::read_to_string(root().join("crds/yaml/shopsets.shopset.dev.yaml")).unwrap();
+    let crd = shopset_render::yaml::parse(&text).unwrap();
+    let version = &crd["spec"]["versions"][0];
+    assert_eq!(version["subresources"]["status"], serde_json::json!({}));
+    assert!(version["additionalPrinterColumns"].as_array().unwrap().len() >= 5);
+    let spec = &version["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    assert_eq!(spec["properties"]["tier"]["pattern"], shopset_crds::names::DNS_LABEL_PATTERN);
+    assert_eq!(spec["properties"]["workloadDeletion"]["enum"], serde_json::json!(["Orphan", "Delete"]));
+    assert!(version["schema"]["openAPIV3Schema"]["x-kubernetes-validations"].is_array());
+    assert_eq!(crd["spec"]["names"]["shortNames"], serde_json::json!(["ss"]));
+}
