@@ -44,7 +44,10 @@ pub struct ConfigurationSource {
     #[schemars(length(min = 1, max = 2048))]
     pub url: String,
     /// Path of the YAML document inside the repository.
-    #[schemars(regex(pattern = r"^([A-Za-z0-9_][A-Za-z0-9._-]*)(/[A-Za-z0-9_][A-Za-z0-9._-]*)*$"), length(max = 1024))]
+    #[schemars(
+        regex(pattern = r"^([A-Za-z0-9_][A-Za-z0-9._-]*)(/[A-Za-z0-9_][A-Za-z0-9._-]*)*$"),
+        length(max = 1024)
+    )]
     pub path: String,
     /// Secret holding the credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -22,9 +22,7 @@ pub use configuration::{
 };
 pub use failure_domain::{Destination, FailureDomain, FailureDomainSpec};
 pub use shopset::{ShopSet, ShopSetSpec, ShopSetStatus, WorkloadDeletion};
-pub use tier::{
-    ArgoSettings, PromotionMode, PromotionPolicy, Tier, TierPin, TierSpec, TierStatus,
-};
+pub use tier::{ArgoSettings, PromotionMode, PromotionPolicy, Tier, TierPin, TierSpec, TierStatus};
 
 /// The API group of every shopset resource.
 pub const GROUP: &str = "shopset.dev";
@@ -35,8 +33,14 @@ pub const API_VERSION: &str = "shopset.dev/v1alpha1";
 
 /// The CustomResourceDefinitions of the four kinds, in a fixed order.
 #[must_use]
-pub fn all_crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>
+pub fn all_crds()
+-> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>
 {
     use kube::CustomResourceExt;
-    vec![Tier::crd(), Configuration::crd(), ShopSet::crd(), FailureDomain::crd()]
+    vec![
+        Tier::crd(),
+        Configuration::crd(),
+        ShopSet::crd(),
+        FailureDomain::crd(),
+    ]
 }

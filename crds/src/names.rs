@@ -39,11 +39,16 @@ pub fn dns_label(value: &str) -> Result<(), String> {
 /// # Errors
 /// A sentence saying what was expected.
 pub fn commit_id(value: &str) -> Result<(), String> {
-    if value.len() == 40 && value.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    if value.len() == 40
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     {
         Ok(())
     } else {
-        Err(format!("expected a full commit id (40 lowercase hex digits), got {value:?}"))
+        Err(format!(
+            "expected a full commit id (40 lowercase hex digits), got {value:?}"
+        ))
     }
 }
 
@@ -58,7 +63,8 @@ pub fn repo_path(value: &str) -> Result<(), String> {
         let b = s.as_bytes();
         !b.is_empty()
             && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-            && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
     };
     if value.len() <= 1024 && value.split('/').all(seg_ok) {
         Ok(())
@@ -79,7 +85,17 @@ mod tests {
         for good in ["a", "tier-0", "shop-01", &"a".repeat(63)] {
             assert!(dns_label(good).is_ok(), "{good}");
         }
-        for bad in ["", "-a", "a-", "A", "a_b", "a.b", "../x", &"a".repeat(64), "ä"] {
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "A",
+            "a_b",
+            "a.b",
+            "../x",
+            &"a".repeat(64),
+            "ä",
+        ] {
             assert!(dns_label(bad).is_err(), "{bad}");
         }
     }
@@ -89,7 +105,17 @@ mod tests {
         for good in ["kustomize", "deploy/base", "a/b_c/d-1.0"] {
             assert!(repo_path(good).is_ok(), "{good}");
         }
-        for bad in ["", "/abs", "a/../b", "..", "a//b", ".git", "a/.hidden", "a b", "a/"] {
+        for bad in [
+            "",
+            "/abs",
+            "a/../b",
+            "..",
+            "a//b",
+            ".git",
+            "a/.hidden",
+            "a b",
+            "a/",
+        ] {
             assert!(repo_path(bad).is_err(), "{bad}");
         }
     }

@@ -69,7 +69,10 @@ pub struct AppRepo {
     pub url: String,
     /// Directory of the base kustomization inside the app repository.
     #[serde(default = "default_app_path")]
-    #[schemars(regex(pattern = r"^([A-Za-z0-9_][A-Za-z0-9._-]*)(/[A-Za-z0-9_][A-Za-z0-9._-]*)*$"), length(max = 1024))]
+    #[schemars(
+        regex(pattern = r"^([A-Za-z0-9_][A-Za-z0-9._-]*)(/[A-Za-z0-9_][A-Za-z0-9._-]*)*$"),
+        length(max = 1024)
+    )]
     pub path: String,
     /// Secret holding the credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -144,7 +147,12 @@ pub struct PromotionPolicy {
 
 impl Default for PromotionPolicy {
     fn default() -> Self {
-        Self { mode: PromotionMode::Push, auto: false, soak: default_soak(), require_approval: false }
+        Self {
+            mode: PromotionMode::Push,
+            auto: false,
+            soak: default_soak(),
+            require_approval: false,
+        }
     }
 }
 

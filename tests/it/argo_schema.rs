@@ -23,8 +23,12 @@ fn to_json_schema(v: &Value) -> Value {
                     out.insert("type".into(), serde_json::json!([t, "null"]));
                 }
             }
-            let preserve = map.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
-            if out.contains_key("properties") && !out.contains_key("additionalProperties") && !preserve {
+            let preserve =
+                map.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
+            if out.contains_key("properties")
+                && !out.contains_key("additionalProperties")
+                && !preserve
+            {
                 out.insert("additionalProperties".into(), Value::Bool(false));
             }
             Value::Object(out)
@@ -35,39 +39,60 @@ fn to_json_schema(v: &Value) -> Value {
 }
 
 fn validator() -> jsonschema::Validator {
-    let text = std::fs::read_to_string(fixtures().join("argocd-crds/application-crd.yaml")).unwrap();
+    let text =
+        std::fs::read_to_string(fixtures().join("argocd-crds/application-crd.yaml")).unwrap();
     let crd = shopset_render::yaml::parse(&text).unwrap();
     let mut schema = to_json_schema(&crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]);
     // metadata is the API server's business, not the CRD's.
     schema["properties"]["metadata"] = serde_json::json!({"type": "object"});
-    jsonschema::options().with_draft(jsonschema::Draft::Draft4).build(&schema).unwrap()
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft4)
+        .build(&schema)
+        .unwrap()
 }
 
 fn errors(validator: &jsonschema::Validator, doc: &Value) -> Vec<String> {
-    validator.iter_errors(doc).map(|e| format!("{} at {}", e, e.instance_path())).collect()
+    validator
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
 }
 
 #[test]
 fn generated_applications_validate() {
     let validator = validator();
     // Positive and negative controls, so this test can fail.
-    let example = std::fs::read_to_string(fixtures().join("argocd-crds/examples/application.yaml")).unwrap();
+    let example =
+        std::fs::read_to_string(fixtures().join("argocd-crds/examples/application.yaml")).unwrap();
     let example = shopset_render::yaml::parse(&example).unwrap();
-    assert!(errors(&validator, &example).is_empty(), "Argo CD's own example is valid");
+    assert!(
+        errors(&validator, &example).is_empty(),
+        "Argo CD's own example is valid"
+    );
     let mut misspelt = example.clone();
     misspelt["spec"]["sourse"] = misspelt["spec"]["source"].clone();
-    assert!(!errors(&validator, &misspelt).is_empty(), "a misspelt field is refused");
+    assert!(
+        !errors(&validator, &misspelt).is_empty(),
+        "a misspelt field is refused"
+    );
 
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("qs");
-    ok(&run_shopctl(["quickstart", "--dir", &dir.display().to_string()]));
+    ok(&run_shopctl([
+        "quickstart",
+        "--dir",
+        &dir.display().to_string(),
+    ]));
     let repo = shopset_git::Repo::open(&dir.join("system.git").display().to_string()).unwrap();
     let mut checked = 0;
     for tier in ["tier-0", "tier-1", "tier-2"] {
         let tip = repo.tip(tier).unwrap().unwrap();
         for entry in repo.read_dir(&tip, "").unwrap() {
-            let shopset_git::FileEntry::File { path, bytes } = entry else { continue };
-            let is_app = (path.starts_with("applications/") && path != "applications/kustomization.yaml")
+            let shopset_git::FileEntry::File { path, bytes } = entry else {
+                continue;
+            };
+            let is_app = (path.starts_with("applications/")
+                && path != "applications/kustomization.yaml")
                 || path.starts_with("bootstrap/");
             if !is_app {
                 continue;
@@ -79,12 +104,24 @@ fn generated_applications_validate() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 8 + 3, "eight ShopSet Applications and three root Applications");
+    assert_eq!(
+        checked,
+        8 + 3,
+        "eight ShopSet Applications and three root Applications"
+    );
 
     // The focused golden case exercises patches, suspend and custom sync policies.
-    let inputs = std::fs::read_to_string(shopset_tests::root().join("tests/golden/cases/edge-cases/inputs.yaml")).unwrap();
-    let tree = shopset_render::render_tier(&shopset_render::parse_inputs(&inputs).unwrap()).unwrap();
-    for (path, bytes) in tree.files.iter().filter(|(p, _)| p.starts_with("applications/a") || p.starts_with("applications/b") || p.starts_with("bootstrap/")) {
+    let inputs = std::fs::read_to_string(
+        shopset_tests::root().join("tests/golden/cases/edge-cases/inputs.yaml"),
+    )
+    .unwrap();
+    let tree =
+        shopset_render::render_tier(&shopset_render::parse_inputs(&inputs).unwrap()).unwrap();
+    for (path, bytes) in tree.files.iter().filter(|(p, _)| {
+        p.starts_with("applications/a")
+            || p.starts_with("applications/b")
+            || p.starts_with("bootstrap/")
+    }) {
         let doc = shopset_render::yaml::parse(std::str::from_utf8(bytes).unwrap()).unwrap();
         let errs = errors(&validator, &doc);
         assert!(errs.is_empty(), "{path}: {errs:#?}");

@@ -5,7 +5,11 @@ use shopset_tests::{ok, read_dir_files, root, run_shopctl};
 #[test]
 fn committed_crds_equal_shopctl_crds() {
     let tmp = tempfile::tempdir().unwrap();
-    ok(&run_shopctl(["crds", "--out", &tmp.path().display().to_string()]));
+    ok(&run_shopctl([
+        "crds",
+        "--out",
+        &tmp.path().display().to_string(),
+    ]));
     let generated = read_dir_files(tmp.path());
     let committed = read_dir_files(&root().join("crds/yaml"));
     assert_eq!(generated.len(), 5, "four CRDs and a kustomization");
@@ -15,12 +19,21 @@ fn committed_crds_equal_shopctl_crds() {
         "crds/yaml is stale: run `cargo run -p shopctl -- crds --out crds/yaml`"
     );
     for (path, bytes) in &generated {
-        assert!(committed[path] == *bytes, "crds/yaml/{path} is stale: run `cargo run -p shopctl -- crds --out crds/yaml`");
+        assert!(
+            committed[path] == *bytes,
+            "crds/yaml/{path} is stale: run `cargo run -p shopctl -- crds --out crds/yaml`"
+        );
     }
     // Printed form = the files.
     let printed = ok(&run_shopctl(["crds"]));
-    for (path, bytes) in generated.iter().filter(|(p, _)| p.as_str() != "kustomization.yaml") {
-        assert!(printed.contains(std::str::from_utf8(bytes).unwrap()), "{path} missing from `shopctl crds`");
+    for (path, bytes) in generated
+        .iter()
+        .filter(|(p, _)| p.as_str() != "kustomization.yaml")
+    {
+        assert!(
+            printed.contains(std::str::from_utf8(bytes).unwrap()),
+            "{path} missing from `shopctl crds`"
+        );
     }
 }
 
@@ -30,10 +43,25 @@ fn crds_carry_validation_and_columns() {
     let crd = shopset_render::yaml::parse(&text).unwrap();
     let version = &crd["spec"]["versions"][0];
     assert_eq!(version["subresources"]["status"], serde_json::json!({}));
-    assert!(version["additionalPrinterColumns"].as_array().unwrap().len() >= 5);
+    assert!(
+        version["additionalPrinterColumns"]
+            .as_array()
+            .unwrap()
+            .len()
+            >= 5
+    );
     let spec = &version["schema"]["openAPIV3Schema"]["properties"]["spec"];
-    assert_eq!(spec["properties"]["tier"]["pattern"], shopset_crds::names::DNS_LABEL_PATTERN);
-    assert_eq!(spec["properties"]["workloadDeletion"]["enum"], serde_json::json!(["Orphan", "Delete"]));
+    assert_eq!(
+        spec["properties"]["tier"]["pattern"],
+        shopset_crds::names::DNS_LABEL_PATTERN
+    );
+    assert_eq!(
+        spec["properties"]["workloadDeletion"]["enum"],
+        serde_json::json!(["Orphan", "Delete"])
+    );
     assert!(version["schema"]["openAPIV3Schema"]["x-kubernetes-validations"].is_array());
-    assert_eq!(crd["spec"]["names"]["shortNames"], serde_json::json!(["ss"]));
+    assert_eq!(
+        crd["spec"]["names"]["shortNames"],
+        serde_json::json!(["ss"])
+    );
 }

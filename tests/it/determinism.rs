@@ -7,10 +7,17 @@ use shopset_tests::{ok, read_dir_files, run_shopctl};
 fn renders_are_identical_whatever_the_input_order() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("qs");
-    ok(&run_shopctl(["quickstart", "--dir", &dir.display().to_string()]));
+    ok(&run_shopctl([
+        "quickstart",
+        "--dir",
+        &dir.display().to_string(),
+    ]));
 
     // The same documents, files and documents in reverse order, in one file.
-    let mut files: Vec<_> = std::fs::read_dir(dir.join("resources")).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(dir.join("resources"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     let mut docs = Vec::new();
     for file in &files {
@@ -24,8 +31,20 @@ fn renders_are_identical_whatever_the_input_order() {
 
     let out1 = tmp.path().join("out1");
     let out2 = tmp.path().join("out2");
-    ok(&run_shopctl(["render", "-f", &dir.join("resources").display().to_string(), "--out", &out1.display().to_string()]));
-    ok(&run_shopctl(["render", "-f", &reversed.display().to_string(), "--out", &out2.display().to_string()]));
+    ok(&run_shopctl([
+        "render",
+        "-f",
+        &dir.join("resources").display().to_string(),
+        "--out",
+        &out1.display().to_string(),
+    ]));
+    ok(&run_shopctl([
+        "render",
+        "-f",
+        &reversed.display().to_string(),
+        "--out",
+        &out2.display().to_string(),
+    ]));
     let a = read_dir_files(&out1);
     let b = read_dir_files(&out2);
     assert!(a.len() > 50, "{} files", a.len());
@@ -44,17 +63,30 @@ fn renders_are_identical_whatever_the_input_order() {
             .unwrap()
             .into_iter()
             .filter_map(|e| match e {
-                shopset_git::FileEntry::File { path, bytes } => Some((format!("{tier}/{path}"), bytes)),
+                shopset_git::FileEntry::File { path, bytes } => {
+                    Some((format!("{tier}/{path}"), bytes))
+                }
                 shopset_git::FileEntry::Symlink { .. } => None,
             })
             .collect();
-        let rendered: std::collections::BTreeMap<_, _> =
-            a.iter().filter(|(p, _)| p.starts_with(&format!("{tier}/")) && !p.starts_with(&format!("{tier}/base/"))).map(|(p, b)| (p.clone(), b.clone())).collect();
+        let rendered: std::collections::BTreeMap<_, _> = a
+            .iter()
+            .filter(|(p, _)| {
+                p.starts_with(&format!("{tier}/")) && !p.starts_with(&format!("{tier}/base/"))
+            })
+            .map(|(p, b)| (p.clone(), b.clone()))
+            .collect();
         assert_eq!(in_git, rendered, "{tier}: git branch = render");
 
         let out3 = tmp.path().join(format!("out3-{tier}"));
         let inputs = out1.join(tier).join(".shopset/inputs.yaml");
-        ok(&run_shopctl(["render", "--inputs", &inputs.display().to_string(), "--out", &out3.display().to_string()]));
+        ok(&run_shopctl([
+            "render",
+            "--inputs",
+            &inputs.display().to_string(),
+            "--out",
+            &out3.display().to_string(),
+        ]));
         let again = read_dir_files(&out3.join(tier));
         let original = read_dir_files(&out1.join(tier));
         assert_eq!(again, original, "{tier}: render from .shopset/inputs.yaml");

@@ -7,7 +7,11 @@ use shopset_tests::{ok, run_shopctl};
 fn one_bad_shopset_is_reported_and_the_others_render() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("qs");
-    ok(&run_shopctl(["quickstart", "--dir", &dir.display().to_string()]));
+    ok(&run_shopctl([
+        "quickstart",
+        "--dir",
+        &dir.display().to_string(),
+    ]));
     let resources = dir.join("resources");
     let system = dir.join("system.git").display().to_string();
 
@@ -15,7 +19,10 @@ fn one_bad_shopset_is_reported_and_the_others_render() {
     // another new one is fine.
     let shopsets = resources.join("shopsets.yaml");
     let text = std::fs::read_to_string(&shopsets).unwrap();
-    let broken = text.replace("  name: general-1\nspec:\n  tier: tier-2\n", "  name: general-1\nspec:\n  maintenance: sometimes\n  tier: tier-2\n");
+    let broken = text.replace(
+        "  name: general-1\nspec:\n  tier: tier-2\n",
+        "  name: general-1\nspec:\n  maintenance: sometimes\n  tier: tier-2\n",
+    );
     assert_ne!(broken, text);
     std::fs::write(&shopsets, broken).unwrap();
     std::fs::write(
@@ -26,30 +33,81 @@ fn one_bad_shopset_is_reported_and_the_others_render() {
     .unwrap();
 
     let out = run_shopctl(["sync", "-f", &resources.display().to_string()]);
-    assert_eq!(out.status.code(), Some(1), "a failed resource makes the exit code 1");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failed resource makes the exit code 1"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let line = stderr.lines().find(|l| l.contains("general-1")).unwrap_or_else(|| panic!("{stderr}"));
-    assert!(line.contains("shopsets.yaml") && line.contains("ShopSet") && line.contains("spec.maintenance") && line.contains("expected a boolean"), "{line}");
-    let line = stderr.lines().find(|l| l.contains("orphan-config")).unwrap_or_else(|| panic!("{stderr}"));
-    assert!(line.contains("more.yaml") && line.contains("spec.configuration") && line.contains("\"missing\" does not exist"), "{line}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("general-1"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        line.contains("shopsets.yaml")
+            && line.contains("ShopSet")
+            && line.contains("spec.maintenance")
+            && line.contains("expected a boolean"),
+        "{line}"
+    );
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("orphan-config"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        line.contains("more.yaml")
+            && line.contains("spec.configuration")
+            && line.contains("\"missing\" does not exist"),
+        "{line}"
+    );
 
     let repo = shopset_git::Repo::open(&system).unwrap();
     let tip = repo.tip("tier-2").unwrap().unwrap();
-    let inputs = shopset_render::parse_inputs(std::str::from_utf8(&repo.read_file(&tip, ".shopset/inputs.yaml").unwrap().unwrap()).unwrap()).unwrap();
-    assert!(inputs.shop_sets.contains_key("newcomer"), "the good new ShopSet is rendered");
-    assert!(!inputs.shop_sets.contains_key("orphan-config"), "the bad new one is not");
-    assert!(inputs.shop_sets.contains_key("general-1"), "the broken one keeps its last rendering");
+    let inputs = shopset_render::parse_inputs(
+        std::str::from_utf8(
+            &repo
+                .read_file(&tip, ".shopset/inputs.yaml")
+                .unwrap()
+                .unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        inputs.shop_sets.contains_key("newcomer"),
+        "the good new ShopSet is rendered"
+    );
+    assert!(
+        !inputs.shop_sets.contains_key("orphan-config"),
+        "the bad new one is not"
+    );
+    assert!(
+        inputs.shop_sets.contains_key("general-1"),
+        "the broken one keeps its last rendering"
+    );
     assert!(!inputs.shop_sets["general-1"].spec.maintenance);
-    assert!(repo.read_file(&tip, "shopsets/general-1/kustomization.yaml").unwrap().is_some());
+    assert!(
+        repo.read_file(&tip, "shopsets/general-1/kustomization.yaml")
+            .unwrap()
+            .is_some()
+    );
     let message = repo.message(&tip).unwrap();
-    assert!(message.contains("Added: newcomer") && message.contains("Kept at last rendered version (invalid input): general-1"), "{message}");
+    assert!(
+        message.contains("Added: newcomer")
+            && message.contains("Kept at last rendered version (invalid input): general-1"),
+        "{message}"
+    );
 }
 
 #[test]
 fn an_unreadable_file_removes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("qs");
-    ok(&run_shopctl(["quickstart", "--dir", &dir.display().to_string()]));
+    ok(&run_shopctl([
+        "quickstart",
+        "--dir",
+        &dir.display().to_string(),
+    ]));
     let resources = dir.join("resources");
     // The ShopSets file is unreadable YAML: nobody may be deleted because of it.
     std::fs::write(resources.join("shopsets.yaml"), "apiVersion: [unclosed\n").unwrap();
@@ -65,7 +123,11 @@ fn an_unreadable_file_removes_nothing() {
 fn a_bad_tier_does_not_stop_the_other_tiers() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("qs");
-    ok(&run_shopctl(["quickstart", "--dir", &dir.display().to_string()]));
+    ok(&run_shopctl([
+        "quickstart",
+        "--dir",
+        &dir.display().to_string(),
+    ]));
     let tiers = dir.join("resources/tiers.yaml");
     let text = std::fs::read_to_string(&tiers).unwrap();
     // tier-0's app path escapes the repository.
@@ -74,7 +136,13 @@ fn a_bad_tier_does_not_stop_the_other_tiers() {
     let out = run_shopctl(["sync", "-f", &dir.join("resources").display().to_string()]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("Tier \"tier-0\"") && stderr.contains("spec.app.path"), "{stderr}");
+    assert!(
+        stderr.contains("Tier \"tier-0\"") && stderr.contains("spec.app.path"),
+        "{stderr}"
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("tier-1") && stdout.contains("tier-2") && !stdout.contains("tier-0 "), "{stdout}");
+    assert!(
+        stdout.contains("tier-1") && stdout.contains("tier-2") && !stdout.contains("tier-0 "),
+        "{stdout}"
+    );
 }

@@ -22,11 +22,25 @@ fn compare(actual: &BTreeMap<String, Vec<u8>>, expected_dir: &Path) {
         }
         return;
     }
-    assert!(expected_dir.is_dir(), "{} is missing: run the tests with SHOPSET_BLESS=1", expected_dir.display());
+    assert!(
+        expected_dir.is_dir(),
+        "{} is missing: run the tests with SHOPSET_BLESS=1",
+        expected_dir.display()
+    );
     let expected = read_dir_files(expected_dir);
-    let missing: Vec<_> = expected.keys().filter(|k| !actual.contains_key(*k)).collect();
-    let extra: Vec<_> = actual.keys().filter(|k| !expected.contains_key(*k)).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "{}: missing {missing:?}, unexpected {extra:?}", expected_dir.display());
+    let missing: Vec<_> = expected
+        .keys()
+        .filter(|k| !actual.contains_key(*k))
+        .collect();
+    let extra: Vec<_> = actual
+        .keys()
+        .filter(|k| !expected.contains_key(*k))
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{}: missing {missing:?}, unexpected {extra:?}",
+        expected_dir.display()
+    );
     for (path, bytes) in actual {
         assert!(
             expected[path] == *bytes,
@@ -44,11 +58,17 @@ fn focused_cases() {
     let mut seen = 0;
     for entry in std::fs::read_dir(&cases).unwrap() {
         let case = entry.unwrap().path();
-        let inputs = shopset_render::parse_inputs(&std::fs::read_to_string(case.join("inputs.yaml")).unwrap()).unwrap();
+        let inputs = shopset_render::parse_inputs(
+            &std::fs::read_to_string(case.join("inputs.yaml")).unwrap(),
+        )
+        .unwrap();
         let tree = shopset_render::render_tier(&inputs).unwrap();
         let mut files = tree.files.clone();
         for (path, commit) in &tree.gitlinks {
-            files.insert(format!("{path}.gitlink"), format!("{commit}\n").into_bytes());
+            files.insert(
+                format!("{path}.gitlink"),
+                format!("{commit}\n").into_bytes(),
+            );
         }
         compare(&files, &case.join("expected"));
         seen += 1;
@@ -60,7 +80,11 @@ fn focused_cases() {
 fn examples() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("qs");
-    ok(&run_shopctl(["quickstart", "--dir", &dir.display().to_string()]));
+    ok(&run_shopctl([
+        "quickstart",
+        "--dir",
+        &dir.display().to_string(),
+    ]));
     let real = dir.canonicalize().unwrap().display().to_string();
     let repo = shopset_git::Repo::open(&dir.join("system.git").display().to_string()).unwrap();
     for tier in ["tier-0", "tier-1", "tier-2"] {
@@ -72,7 +96,10 @@ fn examples() {
             .filter_map(|e| match e {
                 shopset_git::FileEntry::File { path, bytes } => Some((
                     path,
-                    String::from_utf8(bytes).unwrap().replace(&real, "@QUICKSTART_DIR@").into_bytes(),
+                    String::from_utf8(bytes)
+                        .unwrap()
+                        .replace(&real, "@QUICKSTART_DIR@")
+                        .into_bytes(),
                 )),
                 shopset_git::FileEntry::Symlink { .. } => None,
             })

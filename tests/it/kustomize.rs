@@ -6,14 +6,45 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::{Value, json};
-use shopset_tests::{app_repo_from_dir, clone_branch, fixtures, kustomize, of_kind, ok, run_shopctl};
+use shopset_tests::{
+    app_repo_from_dir, clone_branch, fixtures, kustomize, of_kind, ok, run_shopctl,
+};
 
 /// Strings YAML readers like to turn into something else.
 const TRICKY: [&str; 33] = [
-    "yes", "no", "on", "off", "y", "~", "null", "0123", "0x1F", "1e3", "1_000", ".inf", "2001-12-14",
-    "12:30", "key: value", "text #comment", "*star", "&anchor", "!tag", "%percent", "@at", "`tick",
-    "multi\nline\ntext\n", "  leading", "trailing  ", "ユニコード ✓", "", "\"quoted\"", "'single'",
-    "- dash", "[flow]", "{flow: map}", "tab\tand\\backslash",
+    "yes",
+    "no",
+    "on",
+    "off",
+    "y",
+    "~",
+    "null",
+    "0123",
+    "0x1F",
+    "1e3",
+    "1_000",
+    ".inf",
+    "2001-12-14",
+    "12:30",
+    "key: value",
+    "text #comment",
+    "*star",
+    "&anchor",
+    "!tag",
+    "%percent",
+    "@at",
+    "`tick",
+    "multi\nline\ntext\n",
+    "  leading",
+    "trailing  ",
+    "ユニコード ✓",
+    "",
+    "\"quoted\"",
+    "'single'",
+    "- dash",
+    "[flow]",
+    "{flow: map}",
+    "tab\tand\\backslash",
 ];
 
 struct Case<'a> {
@@ -52,34 +83,59 @@ fn build(case: &Case<'_>) -> Vec<Value> {
 
 fn values_of(objects: &[Value]) -> BTreeMap<String, String> {
     let maps = of_kind(objects, "ConfigMap");
-    let cm = maps.iter().find(|m| m["metadata"]["name"].as_str().unwrap().starts_with("shopset-values-")).expect("values ConfigMap");
+    let cm = maps
+        .iter()
+        .find(|m| {
+            m["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("shopset-values-")
+        })
+        .expect("values ConfigMap");
     serde_json::from_value(cm["data"].clone()).unwrap()
 }
 
 #[test]
 fn podinfo_with_every_tricky_value() {
-    let values: BTreeMap<String, String> =
-        TRICKY.iter().enumerate().map(|(i, v)| (format!("V{i:02}"), (*v).to_string())).collect();
+    let values: BTreeMap<String, String> = TRICKY
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (format!("V{i:02}"), (*v).to_string()))
+        .collect();
     let objects = build(&Case {
         app_dir: &fixtures().join("apps/podinfo"),
         app_path: "kustomize",
         config: json!({"values": values, "replicas": {"podinfo": 3}, "images": {"ghcr.io/stefanprodan/podinfo": {"newTag": "6.0"}}}),
         overrides: json!({"values": {"EXTRA": "1.10"}}),
     });
-    assert_eq!(objects.len(), 4, "HPA, Deployment, Service and the values ConfigMap");
+    assert_eq!(
+        objects.len(),
+        4,
+        "HPA, Deployment, Service and the values ConfigMap"
+    );
     for o in &objects {
         assert_eq!(o["metadata"]["namespace"], "shop");
         assert_eq!(o["metadata"]["labels"]["shopset.dev/shopset"], "shop");
-        assert_eq!(o["metadata"]["labels"]["shopset.dev/failure-domain"], "zone-a");
+        assert_eq!(
+            o["metadata"]["labels"]["shopset.dev/failure-domain"],
+            "zone-a"
+        );
     }
     let deployment = of_kind(&objects, "Deployment")[0];
     assert_eq!(deployment["spec"]["replicas"], 3);
-    assert_eq!(deployment["spec"]["template"]["spec"]["containers"][0]["image"], "ghcr.io/stefanprodan/podinfo:6.0");
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"],
+        "ghcr.io/stefanprodan/podinfo:6.0"
+    );
     let mut expected = values;
     expected.insert("EXTRA".into(), "1.10".into());
     let got = values_of(&objects);
     for (key, want) in &expected {
-        assert_eq!(got.get(key), Some(want), "value {key} ({want:?}) reaches the ConfigMap unchanged");
+        assert_eq!(
+            got.get(key),
+            Some(want),
+            "value {key} ({want:?}) reaches the ConfigMap unchanged"
+        );
     }
     assert_eq!(got.len(), expected.len());
 }
@@ -99,15 +155,31 @@ fn microservices_demo_base() {
         }),
         overrides: json!({"replicas": {"cartservice": null}}),
     });
-    assert_eq!(objects.len(), 36, "35 objects of the base and the values ConfigMap");
+    assert_eq!(
+        objects.len(),
+        36,
+        "35 objects of the base and the values ConfigMap"
+    );
     assert!(objects.iter().all(|o| o["metadata"]["namespace"] == "shop"));
     let deployments = of_kind(&objects, "Deployment");
-    let frontend = deployments.iter().find(|d| d["metadata"]["name"] == "frontend").unwrap();
+    let frontend = deployments
+        .iter()
+        .find(|d| d["metadata"]["name"] == "frontend")
+        .unwrap();
     assert_eq!(frontend["spec"]["replicas"], 4, "maintenance is off");
     let container = &frontend["spec"]["template"]["spec"]["containers"][0];
-    assert_eq!(container["image"], "us-central1-docker.pkg.dev/online-boutique-ci/microservices-demo/frontend:v9.9.9");
+    assert_eq!(
+        container["image"],
+        "us-central1-docker.pkg.dev/online-boutique-ci/microservices-demo/frontend:v9.9.9"
+    );
     assert_eq!(container["resources"]["limits"]["memory"], "512Mi");
-    let cart = deployments.iter().find(|d| d["metadata"]["name"] == "cartservice").unwrap();
-    assert!(cart["spec"]["replicas"].is_null(), "the override removed the configured count: the base has none");
+    let cart = deployments
+        .iter()
+        .find(|d| d["metadata"]["name"] == "cartservice")
+        .unwrap();
+    assert!(
+        cart["spec"]["replicas"].is_null(),
+        "the override removed the configured count: the base has none"
+    );
     assert_eq!(values_of(&objects)["CURRENCY"], "JPY");
 }

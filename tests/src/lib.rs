@@ -11,14 +11,21 @@ use std::sync::OnceLock;
 /// The workspace root.
 #[must_use]
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_owned()
 }
 
 /// `../shared/fixtures`, beside the project.
 #[must_use]
 pub fn fixtures() -> PathBuf {
     let dir = root().join("../shared/fixtures");
-    assert!(dir.is_dir(), "the shared fixtures are missing at {}", dir.display());
+    assert!(
+        dir.is_dir(),
+        "the shared fixtures are missing at {}",
+        dir.display()
+    );
     dir
 }
 
@@ -41,7 +48,10 @@ pub fn shopctl() -> PathBuf {
         assert!(status.success(), "building shopctl failed");
         let exe = std::env::current_exe().expect("test binary path");
         // target/<profile>/deps/<test> -> target/<profile>/shopctl
-        exe.parent().and_then(Path::parent).expect("target dir").join("shopctl")
+        exe.parent()
+            .and_then(Path::parent)
+            .expect("target dir")
+            .join("shopctl")
     })
     .clone()
 }
@@ -52,7 +62,10 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    Command::new(shopctl()).args(args).output().expect("shopctl runs")
+    Command::new(shopctl())
+        .args(args)
+        .output()
+        .expect("shopctl runs")
 }
 
 /// Asserts success and returns stdout.
@@ -71,7 +84,14 @@ pub fn ok(output: &Output) -> String {
 pub fn git(dir: &Path, args: &[&str]) -> Output {
     require("git");
     Command::new("git")
-        .args(["-c", "protocol.file.allow=always", "-c", "user.name=t", "-c", "user.email=t@t"])
+        .args([
+            "-c",
+            "protocol.file.allow=always",
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+        ])
         .args(args)
         .current_dir(dir)
         .env("GIT_CONFIG_NOSYSTEM", "1")
@@ -85,7 +105,15 @@ pub fn clone_branch(repo: &Path, branch: &str, dest: &Path) {
     let parent = dest.parent().expect("dest has a parent");
     let out = git(
         parent,
-        &["clone", "--quiet", "--recurse-submodules", "--branch", branch, &repo.display().to_string(), &dest.display().to_string()],
+        &[
+            "clone",
+            "--quiet",
+            "--recurse-submodules",
+            "--branch",
+            branch,
+            &repo.display().to_string(),
+            &dest.display().to_string(),
+        ],
     );
     ok(&out);
 }
@@ -93,7 +121,11 @@ pub fn clone_branch(repo: &Path, branch: &str, dest: &Path) {
 /// `kubectl kustomize <dir>`: the built objects.
 pub fn kustomize(dir: &Path) -> Vec<serde_json::Value> {
     require("kubectl");
-    let out = Command::new("kubectl").arg("kustomize").arg(dir).output().expect("kubectl runs");
+    let out = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(dir)
+        .output()
+        .expect("kubectl runs");
     let text = ok(&out);
     shopset_render::yaml::parse_documents(&text).expect("kustomize output is YAML")
 }
@@ -104,7 +136,11 @@ pub fn read_dir_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
         for entry in std::fs::read_dir(dir).expect("readable dir") {
             let path = entry.expect("entry").path();
-            let rel = path.strip_prefix(root).expect("under root").to_string_lossy().replace('\\', "/");
+            let rel = path
+                .strip_prefix(root)
+                .expect("under root")
+                .to_string_lossy()
+                .replace('\\', "/");
             if rel == ".git" || rel == "base" {
                 continue;
             }
@@ -134,11 +170,16 @@ pub fn app_repo_from_dir(path: &Path, dir: &Path, branches: &[&str]) -> String {
         email: "t@t".into(),
         time: Some(1_767_225_600),
     };
-    let commit = match repo.commit_tree(branches[0], None, &tree, &meta).expect("commit") {
-        shopset_git::CommitOutcome::Committed { commit, .. } | shopset_git::CommitOutcome::Unchanged { commit } => commit,
+    let commit = match repo
+        .commit_tree(branches[0], None, &tree, &meta)
+        .expect("commit")
+    {
+        shopset_git::CommitOutcome::Committed { commit, .. }
+        | shopset_git::CommitOutcome::Unchanged { commit } => commit,
     };
     for branch in &branches[1..] {
-        repo.move_branch(branch, None, &commit, "branch").expect("branch");
+        repo.move_branch(branch, None, &commit, "branch")
+            .expect("branch");
     }
     repo.set_head(branches[0]).expect("head");
     commit

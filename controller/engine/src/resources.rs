@@ -61,7 +61,11 @@ pub const KINDS: [&str; 4] = ["Tier", "Configuration", "FailureDomain", "ShopSet
 fn typed<T: DeserializeOwned>(value: &Value, prefix: &str) -> Result<T, (String, String)> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { prefix.to_owned() } else { format!("{prefix}.{path}") };
+        let field = if path == "." {
+            prefix.to_owned()
+        } else {
+            format!("{prefix}.{path}")
+        };
         let mut message = e.into_inner().to_string();
         if message.contains("expected a string") || message.contains("expected struct") {
             message.push_str(" (quote values that YAML would read as numbers or booleans)");
@@ -105,33 +109,68 @@ impl Resources {
     }
 
     fn add_document(&mut self, file: &str, doc: &Value) {
-        let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
-        let name = doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let kind = doc
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let name = doc
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         let fail = |this: &mut Self, field: &str, message: String, known: bool| {
             if known {
-                let kind_static = KINDS.iter().find(|k| **k == kind).copied().unwrap_or("document");
-                this.invalid.entry(kind_static).or_default().push(name.clone());
+                let kind_static = KINDS
+                    .iter()
+                    .find(|k| **k == kind)
+                    .copied()
+                    .unwrap_or("document");
+                this.invalid
+                    .entry(kind_static)
+                    .or_default()
+                    .push(name.clone());
             } else {
                 this.incomplete = true;
             }
             this.errors.push(InputError {
                 file: file.to_owned(),
-                kind: if kind.is_empty() { "document".into() } else { kind.clone() },
+                kind: if kind.is_empty() {
+                    "document".into()
+                } else {
+                    kind.clone()
+                },
                 name: name.clone(),
                 field: field.to_owned(),
                 message,
             });
         };
-        let api_version = doc.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+        let api_version = doc
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if api_version != shopset_crds::API_VERSION {
             // Other objects (a Namespace, a Secret) may sit beside ours: they are not ours to read.
             if api_version.starts_with(shopset_crds::GROUP) || KINDS.contains(&kind.as_str()) {
-                fail(self, "apiVersion", format!("expected {:?}, got {api_version:?}", shopset_crds::API_VERSION), false);
+                fail(
+                    self,
+                    "apiVersion",
+                    format!(
+                        "expected {:?}, got {api_version:?}",
+                        shopset_crds::API_VERSION
+                    ),
+                    false,
+                );
             }
             return;
         }
         if !KINDS.contains(&kind.as_str()) {
-            fail(self, "kind", format!("expected one of {KINDS:?}, got {kind:?}"), false);
+            fail(
+                self,
+                "kind",
+                format!("expected one of {KINDS:?}, got {kind:?}"),
+                false,
+            );
             return;
         }
         if let Err(message) = names::dns_label(&name) {
@@ -146,32 +185,64 @@ impl Resources {
             _ => this.shop_sets.get(&name).map(|s| s.file.clone()),
         };
         if let Some(first) = duplicate(self) {
-            fail(self, "metadata.name", format!("defined twice (first in {first})"), true);
+            fail(
+                self,
+                "metadata.name",
+                format!("defined twice (first in {first})"),
+                true,
+            );
             return;
         }
         let result = match kind.as_str() {
             "Tier" => typed(&spec, "spec").map(|spec| {
-                self.tiers.insert(name.clone(), Sourced { file: file.to_owned(), spec });
+                self.tiers.insert(
+                    name.clone(),
+                    Sourced {
+                        file: file.to_owned(),
+                        spec,
+                    },
+                );
             }),
             "Configuration" => typed::<ConfigurationSpec>(&spec, "spec").and_then(|spec| {
                 if spec.inline.is_some() == spec.source.is_some() {
                     return Err(("spec".into(), "set exactly one of inline and source".into()));
                 }
-                self.configurations.insert(name.clone(), Sourced { file: file.to_owned(), spec });
+                self.configurations.insert(
+                    name.clone(),
+                    Sourced {
+                        file: file.to_owned(),
+                        spec,
+                    },
+                );
                 Ok(())
             }),
             "FailureDomain" => typed::<FailureDomainSpec>(&spec, "spec").and_then(|spec| {
                 if spec.destination.name.is_some() == spec.destination.server.is_some() {
-                    return Err(("spec.destination".into(), "set exactly one of name and server".into()));
+                    return Err((
+                        "spec.destination".into(),
+                        "set exactly one of name and server".into(),
+                    ));
                 }
-                self.failure_domains.insert(name.clone(), Sourced { file: file.to_owned(), spec });
+                self.failure_domains.insert(
+                    name.clone(),
+                    Sourced {
+                        file: file.to_owned(),
+                        spec,
+                    },
+                );
                 Ok(())
             }),
             _ => typed::<ShopSetSpec>(&spec, "spec").map(|spec| {
                 if let Some(fd) = doc.pointer("/status/failureDomain").and_then(Value::as_str) {
                     self.recorded_placements.insert(name.clone(), fd.to_owned());
                 }
-                self.shop_sets.insert(name.clone(), Sourced { file: file.to_owned(), spec });
+                self.shop_sets.insert(
+                    name.clone(),
+                    Sourced {
+                        file: file.to_owned(),
+                        spec,
+                    },
+                );
             }),
         };
         if let Err((field, message)) = result {
@@ -196,7 +267,15 @@ mod tests {
         assert!(r.shop_sets.contains_key("good"));
         assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
         let e = &r.errors[0];
-        assert_eq!((e.file.as_str(), e.kind.as_str(), e.name.as_str(), e.field.as_str()), ("a.yaml", "ShopSet", "bad", "spec.maintenance"));
+        assert_eq!(
+            (
+                e.file.as_str(),
+                e.kind.as_str(),
+                e.name.as_str(),
+                e.field.as_str()
+            ),
+            ("a.yaml", "ShopSet", "bad", "spec.maintenance")
+        );
         assert!(e.message.contains("expected a boolean"), "{}", e.message);
         assert_eq!(r.invalid["ShopSet"], vec!["bad".to_string()]);
         assert!(!r.incomplete);

@@ -49,7 +49,9 @@ pub enum GitError {
     #[error("repository URL {0:?} is not a local path or file:// URL")]
     UnsupportedUrl(String),
     /// The branch moved while we were writing: somebody else committed.
-    #[error("repository {location}: branch {branch} moved from {expected} to {actual} while writing")]
+    #[error(
+        "repository {location}: branch {branch} moved from {expected} to {actual} while writing"
+    )]
     BranchMoved {
         /// Where the repository is.
         location: String,
@@ -87,7 +89,9 @@ pub struct Repo {
 
 impl std::fmt::Debug for Repo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Repo").field("location", &self.location).finish_non_exhaustive()
+        f.debug_struct("Repo")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
     }
 }
 
@@ -103,7 +107,10 @@ impl Repo {
             action: "open",
             source,
         })?;
-        Ok(Self { inner, location: path.display().to_string() })
+        Ok(Self {
+            inner,
+            location: path.display().to_string(),
+        })
     }
 
     /// Opens the bare repository at `path`, creating it when absent.
@@ -115,8 +122,18 @@ impl Repo {
         let inner = match git2::Repository::open_bare(path) {
             Ok(repo) => repo,
             Err(_) if !path.exists() || dir_is_empty(path) => git2::Repository::init_bare(path)
-                .map_err(|source| GitError::Open { location: location.clone(), action: "create", source })?,
-            Err(source) => return Err(GitError::Open { location, action: "open", source }),
+                .map_err(|source| GitError::Open {
+                    location: location.clone(),
+                    action: "create",
+                    source,
+                })?,
+            Err(source) => {
+                return Err(GitError::Open {
+                    location,
+                    action: "open",
+                    source,
+                });
+            }
         };
         Ok(Self { inner, location })
     }
@@ -127,9 +144,16 @@ impl Repo {
         &self.location
     }
 
-    pub(crate) fn op(&self, action: impl Into<String>) -> impl FnOnce(git2::Error) -> GitError + '_ {
+    pub(crate) fn op(
+        &self,
+        action: impl Into<String>,
+    ) -> impl FnOnce(git2::Error) -> GitError + '_ {
         let action = action.into();
-        move |source| GitError::Operation { location: self.location.clone(), action, source }
+        move |source| GitError::Operation {
+            location: self.location.clone(),
+            action,
+            source,
+        }
     }
 
     /// The commit at the tip of `branch`, if the branch exists.
@@ -139,7 +163,9 @@ impl Repo {
     pub fn tip(&self, branch: &str) -> Result<Option<String>, GitError> {
         match self.inner.find_reference(&format!("refs/heads/{branch}")) {
             Ok(r) => {
-                let commit = r.peel_to_commit().map_err(self.op(format!("read branch {branch}")))?;
+                let commit = r
+                    .peel_to_commit()
+                    .map_err(self.op(format!("read branch {branch}")))?;
                 Ok(Some(commit.id().to_string()))
             }
             Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
@@ -179,12 +205,17 @@ impl Repo {
     /// # Errors
     /// The reference cannot be written.
     pub fn set_head(&self, branch: &str) -> Result<(), GitError> {
-        self.inner.set_head(&format!("refs/heads/{branch}")).map_err(self.op(format!("point HEAD at {branch}")))
+        self.inner
+            .set_head(&format!("refs/heads/{branch}"))
+            .map_err(self.op(format!("point HEAD at {branch}")))
     }
 
     pub(crate) fn find_commit(&self, commit: &str) -> Result<git2::Commit<'_>, GitError> {
-        let oid = git2::Oid::from_str(commit).map_err(self.op(format!("parse commit id {commit}")))?;
-        self.inner.find_commit(oid).map_err(self.op(format!("find commit {commit}")))
+        let oid =
+            git2::Oid::from_str(commit).map_err(self.op(format!("parse commit id {commit}")))?;
+        self.inner
+            .find_commit(oid)
+            .map_err(self.op(format!("find commit {commit}")))
     }
 }
 

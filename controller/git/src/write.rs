@@ -57,20 +57,35 @@ impl<'a> Dir<'a> {
 
 impl Repo {
     fn write_dir(&self, dir: &Dir<'_>, path: &str) -> Result<git2::Oid, GitError> {
-        let mut builder = self.inner.treebuilder(None).map_err(self.op("start a tree"))?;
+        let mut builder = self
+            .inner
+            .treebuilder(None)
+            .map_err(self.op("start a tree"))?;
         for (name, bytes) in &dir.files {
-            let oid = self.inner.blob(bytes).map_err(self.op(format!("write blob {path}{name}")))?;
-            builder.insert(name, oid, 0o100644).map_err(self.op(format!("add {path}{name}")))?;
+            let oid = self
+                .inner
+                .blob(bytes)
+                .map_err(self.op(format!("write blob {path}{name}")))?;
+            builder
+                .insert(name, oid, 0o100644)
+                .map_err(self.op(format!("add {path}{name}")))?;
         }
         for (name, commit) in &dir.links {
-            let oid = git2::Oid::from_str(commit).map_err(self.op(format!("parse gitlink {path}{name}")))?;
-            builder.insert(name, oid, 0o160000).map_err(self.op(format!("add gitlink {path}{name}")))?;
+            let oid = git2::Oid::from_str(commit)
+                .map_err(self.op(format!("parse gitlink {path}{name}")))?;
+            builder
+                .insert(name, oid, 0o160000)
+                .map_err(self.op(format!("add gitlink {path}{name}")))?;
         }
         for (name, sub) in &dir.dirs {
             let oid = self.write_dir(sub, &format!("{path}{name}/"))?;
-            builder.insert(name, oid, 0o040000).map_err(self.op(format!("add directory {path}{name}")))?;
+            builder
+                .insert(name, oid, 0o040000)
+                .map_err(self.op(format!("add directory {path}{name}")))?;
         }
-        builder.write().map_err(self.op(format!("write tree {path}")))
+        builder
+            .write()
+            .map_err(self.op(format!("write tree {path}")))
     }
 
     /// Writes `tree` and returns its id, without committing.
@@ -111,18 +126,32 @@ impl Repo {
         if let Some(parent) = &parent
             && parent.tree_id() == tree_oid
         {
-            return Ok(CommitOutcome::Unchanged { commit: parent.id().to_string() });
+            return Ok(CommitOutcome::Unchanged {
+                commit: parent.id().to_string(),
+            });
         }
-        let git_tree = self.inner.find_tree(tree_oid).map_err(self.op("read the new tree"))?;
+        let git_tree = self
+            .inner
+            .find_tree(tree_oid)
+            .map_err(self.op("read the new tree"))?;
         let time = git2::Time::new(meta.time.unwrap_or_else(now), 0);
-        let sig = git2::Signature::new(&meta.name, &meta.email, &time).map_err(self.op("make the signature"))?;
+        let sig = git2::Signature::new(&meta.name, &meta.email, &time)
+            .map_err(self.op("make the signature"))?;
         let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
         let oid = self
             .inner
             .commit(None, &sig, &sig, &meta.message, &git_tree, &parents)
             .map_err(self.op(format!("commit on {branch}")))?;
-        self.move_branch(branch, expected_tip, &oid.to_string(), &format!("shopset: commit {oid}"))?;
-        Ok(CommitOutcome::Committed { parent: expected_tip.map(str::to_owned), commit: oid.to_string() })
+        self.move_branch(
+            branch,
+            expected_tip,
+            &oid.to_string(),
+            &format!("shopset: commit {oid}"),
+        )?;
+        Ok(CommitOutcome::Committed {
+            parent: expected_tip.map(str::to_owned),
+            commit: oid.to_string(),
+        })
     }
 
     /// Points `branch` at `commit` if it still points at `expected_tip` (`None`: if it does not
@@ -130,24 +159,39 @@ impl Repo {
     ///
     /// # Errors
     /// [`GitError::BranchMoved`] when somebody else moved it.
-    pub fn move_branch(&self, branch: &str, expected_tip: Option<&str>, commit: &str, log: &str) -> Result<(), GitError> {
+    pub fn move_branch(
+        &self,
+        branch: &str,
+        expected_tip: Option<&str>,
+        commit: &str,
+        log: &str,
+    ) -> Result<(), GitError> {
         let refname = format!("refs/heads/{branch}");
-        let oid = git2::Oid::from_str(commit).map_err(self.op(format!("parse commit id {commit}")))?;
+        let oid =
+            git2::Oid::from_str(commit).map_err(self.op(format!("parse commit id {commit}")))?;
         let result = match expected_tip {
             Some(old) => {
-                let old = git2::Oid::from_str(old).map_err(self.op(format!("parse commit id {old}")))?;
+                let old =
+                    git2::Oid::from_str(old).map_err(self.op(format!("parse commit id {old}")))?;
                 self.inner.reference_matching(&refname, oid, true, old, log)
             }
             None => self.inner.reference(&refname, oid, false, log),
         };
         match result {
             Ok(_) => Ok(()),
-            Err(e) if matches!(e.code(), git2::ErrorCode::Modified | git2::ErrorCode::Exists) => {
+            Err(e)
+                if matches!(
+                    e.code(),
+                    git2::ErrorCode::Modified | git2::ErrorCode::Exists
+                ) =>
+            {
                 Err(GitError::BranchMoved {
                     location: self.location.clone(),
                     branch: branch.to_owned(),
                     expected: expected_tip.unwrap_or("(no branch)").to_owned(),
-                    actual: self.tip(branch)?.unwrap_or_else(|| "(no branch)".to_owned()),
+                    actual: self
+                        .tip(branch)?
+                        .unwrap_or_else(|| "(no branch)".to_owned()),
                 })
             }
             Err(source) => Err(self.op(format!("update branch {branch}"))(source)),

@@ -75,7 +75,9 @@ pub(crate) fn shopset_application(inputs: &TierInputs, p: &AppParams<'_>) -> Val
         json_patch::merge(&mut app, patch);
     }
     if p.suspend
-        && let Some(policy) = app.pointer_mut("/spec/syncPolicy").and_then(Value::as_object_mut)
+        && let Some(policy) = app
+            .pointer_mut("/spec/syncPolicy")
+            .and_then(Value::as_object_mut)
     {
         policy.remove("automated");
     }
@@ -84,7 +86,11 @@ pub(crate) fn shopset_application(inputs: &TierInputs, p: &AppParams<'_>) -> Val
 
 /// `applications/kustomization.yaml`: every ShopSet Application of the tier.
 pub(crate) fn applications_kustomization(inputs: &TierInputs) -> Value {
-    let files: Vec<String> = inputs.shop_sets.keys().map(|s| format!("{s}.yaml")).collect();
+    let files: Vec<String> = inputs
+        .shop_sets
+        .keys()
+        .map(|s| format!("{s}.yaml"))
+        .collect();
     json!({
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",

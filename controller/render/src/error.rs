@@ -31,11 +31,23 @@ pub enum RenderError {
 }
 
 impl RenderError {
-    pub(crate) fn shopset(shopset: &str, field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::ShopSet { shopset: shopset.to_owned(), field: field.into(), message: message.into() }
+    pub(crate) fn shopset(
+        shopset: &str,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::ShopSet {
+            shopset: shopset.to_owned(),
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     pub(crate) fn tier(tier: &str, field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Tier { tier: tier.to_owned(), field: field.into(), message: message.into() }
+        Self::Tier {
+            tier: tier.to_owned(),
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }

@@ -26,7 +26,9 @@ fn check_value_key(shopset: &str, key: &str) -> Result<(), RenderError> {
         && key.len() <= 253
         && key != "."
         && key != ".."
-        && key.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     if ok {
         Ok(())
     } else {
@@ -42,10 +44,15 @@ fn check_value_key(shopset: &str, key: &str) -> Result<(), RenderError> {
 /// which needs a target.
 fn check_patch(shopset: &str, name: &str, text: &str, has_target: bool) -> Result<(), RenderError> {
     let field = format!("patches.{name}.patch");
-    let value = yaml::parse(text).map_err(|e| RenderError::shopset(shopset, &field, e.to_string()))?;
+    let value =
+        yaml::parse(text).map_err(|e| RenderError::shopset(shopset, &field, e.to_string()))?;
     match value {
         Value::Object(_) => Ok(()),
-        Value::Array(ops) if ops.iter().all(|op| op.get("op").is_some_and(Value::is_string)) => {
+        Value::Array(ops)
+            if ops
+                .iter()
+                .all(|op| op.get("op").is_some_and(Value::is_string)) =>
+        {
             if has_target {
                 Ok(())
             } else {
@@ -65,22 +72,37 @@ fn check_patch(shopset: &str, name: &str, text: &str, has_target: bool) -> Resul
     }
 }
 
+/// Plain data structs always convert to JSON.
+fn to_json(value: &impl serde::Serialize) -> Value {
+    serde_json::to_value(value).expect("plain data converts to JSON")
+}
+
 /// Renders the overlay files, relative to the repository root.
 pub(crate) fn overlay(o: &Overlay<'_>) -> Result<Vec<(String, Vec<u8>)>, RenderError> {
     let dir = layout::shopset_dir(o.shopset);
     let mut files = Vec::new();
     let mut k = serde_json::Map::new();
-    k.insert("apiVersion".into(), json!("kustomize.config.k8s.io/v1beta1"));
+    k.insert(
+        "apiVersion".into(),
+        json!("kustomize.config.k8s.io/v1beta1"),
+    );
     k.insert("kind".into(), json!("Kustomization"));
     k.insert("namespace".into(), json!(o.namespace));
-    k.insert("resources".into(), json!([layout::base_from_overlay(o.app_path)]));
+    k.insert(
+        "resources".into(),
+        json!([layout::base_from_overlay(o.app_path)]),
+    );
     k.insert(
         "labels".into(),
         json!([{ "pairs": o.labels, "includeSelectors": false, "includeTemplates": true }]),
     );
 
-    let values: Vec<(&String, &String)> =
-        o.settings.values.iter().filter_map(|(key, v)| v.as_ref().map(|v| (key, v))).collect();
+    let values: Vec<(&String, &String)> = o
+        .settings
+        .values
+        .iter()
+        .filter_map(|(key, v)| v.as_ref().map(|v| (key, v)))
+        .collect();
     if !values.is_empty() {
         let mut sources = Vec::new();
         for (key, value) in values {
@@ -122,7 +144,7 @@ pub(crate) fn overlay(o: &Overlay<'_>) -> Result<Vec<(String, Vec<u8>)>, RenderE
                 "expected an image name with at least one of newName, newTag and digest",
             ));
         }
-        let mut entry = serde_json::to_value(image).expect("an image override is JSON");
+        let mut entry = to_json(image);
         entry["name"] = json!(name);
         images.push(entry);
     }
@@ -134,13 +156,17 @@ pub(crate) fn overlay(o: &Overlay<'_>) -> Result<Vec<(String, Vec<u8>)>, RenderE
     for (name, patch) in &o.settings.patches {
         let Some(patch) = patch else { continue };
         if let Err(message) = shopset_crds::names::dns_label(name) {
-            return Err(RenderError::shopset(o.shopset, format!("patches.{name}"), message));
+            return Err(RenderError::shopset(
+                o.shopset,
+                format!("patches.{name}"),
+                message,
+            ));
         }
         check_patch(o.shopset, name, &patch.patch, patch.target.is_some())?;
         let path = format!("patches/{name}.yaml");
         let mut entry = json!({ "path": path });
         if let Some(target) = &patch.target {
-            entry["target"] = serde_json::to_value(target).expect("a patch target is JSON");
+            entry["target"] = to_json(target);
         }
         patches.push(entry);
         let mut text = patch.patch.clone();
@@ -153,6 +179,9 @@ pub(crate) fn overlay(o: &Overlay<'_>) -> Result<Vec<(String, Vec<u8>)>, RenderE
         k.insert("patches".into(), Value::Array(patches));
     }
 
-    files.push((format!("{dir}/kustomization.yaml"), yaml::to_string(&Value::Object(k)).into_bytes()));
+    files.push((
+        format!("{dir}/kustomization.yaml"),
+        yaml::to_string(&Value::Object(k)).into_bytes(),
+    ));
     Ok(files)
 }

@@ -34,7 +34,9 @@ mod tests {
 
     #[test]
     fn later_layers_win_and_null_removes() {
-        let config = layer("values: {A: '1', B: '2'}\nreplicas: {web: 2}\nmaintenance:\n  values: {M: 'on'}\n  replicas: {web: 0}\n");
+        let config = layer(
+            "values: {A: '1', B: '2'}\nreplicas: {web: 2}\nmaintenance:\n  values: {M: 'on'}\n  replicas: {web: 0}\n",
+        );
         let domain = layer("values: {B: '3', Z: 'fd'}\n");
         let overrides = layer("values: {A: null}\nmaintenance:\n  values: {M: 'soon'}\n");
         let normal = effective(&[&config, &domain, &overrides], false).unwrap();

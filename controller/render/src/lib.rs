@@ -44,16 +44,27 @@ pub fn validate_tier(inputs: &TierInputs) -> Result<(), RenderError> {
     check("spec.app.url", url_without_password(&spec.app.url))?;
     check("spec.system.url", url_without_password(&spec.system.url))?;
     check("appCommit", names::commit_id(&inputs.app_commit))?;
-    check("spec.argocd.namespace", names::dns_label(&spec.argocd.namespace))?;
+    check(
+        "spec.argocd.namespace",
+        names::dns_label(&spec.argocd.namespace),
+    )?;
     if let Some(patch) = &spec.argocd.application_patch
         && !patch.is_object()
     {
-        return Err(RenderError::tier(tier, "spec.argocd.applicationPatch", "expected an object (a JSON merge patch)"));
+        return Err(RenderError::tier(
+            tier,
+            "spec.argocd.applicationPatch",
+            "expected an object (a JSON merge patch)",
+        ));
     }
     if let Some(policy) = &spec.argocd.sync_policy
         && !policy.is_object()
     {
-        return Err(RenderError::tier(tier, "spec.argocd.syncPolicy", "expected an object"));
+        return Err(RenderError::tier(
+            tier,
+            "spec.argocd.syncPolicy",
+            "expected an object",
+        ));
     }
     Ok(())
 }
@@ -61,7 +72,9 @@ pub fn validate_tier(inputs: &TierInputs) -> Result<(), RenderError> {
 /// Refuses URLs that carry a password: credentials belong in a Secret, never in a URL that ends
 /// up in `.gitmodules`, Applications and logs.
 fn url_without_password(url: &str) -> Result<(), String> {
-    let authority = url.split_once("://").map_or("", |(_, rest)| rest.split('/').next().unwrap_or(""));
+    let authority = url
+        .split_once("://")
+        .map_or("", |(_, rest)| rest.split('/').next().unwrap_or(""));
     match authority.rsplit_once('@') {
         Some((userinfo, _)) if userinfo.contains(':') => Err(
             "expected a URL without a password; put credentials in the Secret named by secretRef"
@@ -76,7 +89,10 @@ fn url_without_password(url: &str) -> Result<(), String> {
 ///
 /// # Errors
 /// A problem with the ShopSet, its configuration or its failure domain.
-pub fn render_shopset(inputs: &TierInputs, name: &str) -> Result<Vec<(String, Vec<u8>)>, RenderError> {
+pub fn render_shopset(
+    inputs: &TierInputs,
+    name: &str,
+) -> Result<Vec<(String, Vec<u8>)>, RenderError> {
     let err = |field: &str, message: String| RenderError::shopset(name, field, message);
     names::dns_label(name).map_err(|m| err("metadata.name", m))?;
     let placed = inputs
@@ -85,21 +101,40 @@ pub fn render_shopset(inputs: &TierInputs, name: &str) -> Result<Vec<(String, Ve
         .ok_or_else(|| err("metadata.name", "not in the tier's inputs".into()))?;
     let spec = &placed.spec;
     if spec.tier != inputs.tier.name {
-        return Err(err("spec.tier", format!("expected {:?}, the tier being rendered", inputs.tier.name)));
+        return Err(err(
+            "spec.tier",
+            format!("expected {:?}, the tier being rendered", inputs.tier.name),
+        ));
     }
     let namespace = spec.namespace.as_deref().unwrap_or(name);
     names::dns_label(namespace).map_err(|m| err("spec.namespace", m))?;
-    let config = inputs.configurations.get(&spec.configuration).ok_or_else(|| {
-        err("spec.configuration", format!("configuration {:?} does not exist", spec.configuration))
-    })?;
-    let domain = inputs.failure_domains.get(&placed.failure_domain).ok_or_else(|| {
-        err("spec.failureDomain", format!("failure domain {:?} does not exist", placed.failure_domain))
-    })?;
+    let config = inputs
+        .configurations
+        .get(&spec.configuration)
+        .ok_or_else(|| {
+            err(
+                "spec.configuration",
+                format!("configuration {:?} does not exist", spec.configuration),
+            )
+        })?;
+    let domain = inputs
+        .failure_domains
+        .get(&placed.failure_domain)
+        .ok_or_else(|| {
+            err(
+                "spec.failureDomain",
+                format!("failure domain {:?} does not exist", placed.failure_domain),
+            )
+        })?;
     let mut layers = vec![&config.document];
     layers.extend(domain.config.as_ref());
     layers.extend(spec.overrides.as_ref());
-    let settings = layers::effective(&layers, spec.maintenance)
-        .map_err(|m| err("spec.overrides", format!("the merged configuration is not valid: {m}")))?;
+    let settings = layers::effective(&layers, spec.maintenance).map_err(|m| {
+        err(
+            "spec.overrides",
+            format!("the merged configuration is not valid: {m}"),
+        )
+    })?;
     let labels = BTreeMap::from([
         ("shopset.dev/shopset", name),
         ("shopset.dev/tier", inputs.tier.name.as_str()),
@@ -114,9 +149,16 @@ pub fn render_shopset(inputs: &TierInputs, name: &str) -> Result<Vec<(String, Ve
         settings: &settings,
     })
     .map_err(|e| match e {
-        RenderError::ShopSet { shopset, field, message } => RenderError::ShopSet {
+        RenderError::ShopSet {
             shopset,
-            field: format!("configuration {:?} + overrides: {field}", spec.configuration),
+            field,
+            message,
+        } => RenderError::ShopSet {
+            shopset,
+            field: format!(
+                "configuration {:?} + overrides: {field}",
+                spec.configuration
+            ),
             message,
         },
         other => other,
@@ -132,7 +174,10 @@ pub fn render_shopset(inputs: &TierInputs, name: &str) -> Result<Vec<(String, Ve
             deletion: spec.workload_deletion,
         },
     );
-    files.push((layout::application_file(name), yaml::to_string(&app).into_bytes()));
+    files.push((
+        layout::application_file(name),
+        yaml::to_string(&app).into_bytes(),
+    ));
     for (path, _) in &files {
         tree::check_path(path)?;
     }
@@ -157,7 +202,10 @@ pub fn render_tier(inputs: &TierInputs) -> Result<Tree, RenderError> {
         format!("{}/kustomization.yaml", layout::APPLICATIONS),
         yaml::to_string(&argo::applications_kustomization(inputs)),
     )?;
-    tree.insert(layout::bootstrap_file(&inputs.tier.name), yaml::to_string(&argo::root_application(inputs)))?;
+    tree.insert(
+        layout::bootstrap_file(&inputs.tier.name),
+        yaml::to_string(&argo::root_application(inputs)),
+    )?;
     tree.insert(
         ".gitmodules".to_owned(),
         format!(
@@ -187,7 +235,11 @@ pub fn parse_inputs(text: &str) -> Result<TierInputs, String> {
     let value = yaml::parse(text).map_err(|e| e.to_string())?;
     let inputs: TierInputs = serde_json::from_value(value).map_err(|e| e.to_string())?;
     if inputs.kind != inputs::INPUTS_KIND {
-        return Err(format!("expected kind {:?}, got {:?}", inputs::INPUTS_KIND, inputs.kind));
+        return Err(format!(
+            "expected kind {:?}, got {:?}",
+            inputs::INPUTS_KIND,
+            inputs.kind
+        ));
     }
     Ok(inputs)
 }

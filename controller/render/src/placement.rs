@@ -50,11 +50,16 @@ pub fn place(
         };
         match fixed {
             Some(domain) if domains.contains_key(domain) => {
-                *load.get_mut(domain.as_str()).expect("every domain has a load") += 1;
+                *load
+                    .get_mut(domain.as_str())
+                    .expect("every domain has a load") += 1;
                 out.insert(name.clone(), Ok(domain.clone()));
             }
             Some(domain) => {
-                out.insert(name.clone(), Err(PlacementError::UnknownDomain(domain.clone())));
+                out.insert(
+                    name.clone(),
+                    Err(PlacementError::UnknownDomain(domain.clone())),
+                );
             }
             None => pending.push(name),
         }
@@ -65,14 +70,20 @@ pub fn place(
             .filter(|(d, spec)| spec.capacity.is_none_or(|cap| load[d.as_str()] < cap))
             .min_by(|(da, a), (db, b)| {
                 let (la, lb) = (load[da.as_str()] + 1, load[db.as_str()] + 1);
-                (la * b.weight.max(1)).cmp(&(lb * a.weight.max(1))).then_with(|| da.cmp(db))
+                (la * b.weight.max(1))
+                    .cmp(&(lb * a.weight.max(1)))
+                    .then_with(|| da.cmp(db))
             });
         let result = match best {
             Some((domain, _)) => {
-                *load.get_mut(domain.as_str()).expect("every domain has a load") += 1;
+                *load
+                    .get_mut(domain.as_str())
+                    .expect("every domain has a load") += 1;
                 Ok(domain.clone())
             }
-            None => Err(PlacementError::NoCapacity { domains: domains.len() }),
+            None => Err(PlacementError::NoCapacity {
+                domains: domains.len(),
+            }),
         };
         out.insert(name.clone(), result);
     }
@@ -86,7 +97,10 @@ mod tests {
 
     fn domain(capacity: Option<i64>, weight: i64) -> FailureDomainSpec {
         FailureDomainSpec {
-            destination: Destination { name: Some("c".into()), server: None },
+            destination: Destination {
+                name: Some("c".into()),
+                server: None,
+            },
             labels: BTreeMap::new(),
             capacity,
             weight,
@@ -97,7 +111,15 @@ mod tests {
     fn new(names: &[&str]) -> BTreeMap<String, PlacementRequest> {
         names
             .iter()
-            .map(|n| (n.to_string(), PlacementRequest { explicit: None, previous: None }))
+            .map(|n| {
+                (
+                    n.to_string(),
+                    PlacementRequest {
+                        explicit: None,
+                        previous: None,
+                    },
+                )
+            })
             .collect()
     }
 
@@ -125,7 +147,10 @@ mod tests {
         for (name, r) in &mut requests {
             r.previous = first.get(name).and_then(|p| p.clone().ok());
         }
-        let two = BTreeMap::from([("a".to_string(), domain(None, 1)), ("b".to_string(), domain(None, 1))]);
+        let two = BTreeMap::from([
+            ("a".to_string(), domain(None, 1)),
+            ("b".to_string(), domain(None, 1)),
+        ]);
         let second = place(&requests, &two);
         assert_eq!(second["x"], Ok("a".to_string()));
         assert_eq!(second["y"], Ok("a".to_string()));
@@ -138,10 +163,16 @@ mod tests {
         let mut requests = new(&["p", "q"]);
         requests.insert(
             "e".into(),
-            PlacementRequest { explicit: Some("nope".into()), previous: None },
+            PlacementRequest {
+                explicit: Some("nope".into()),
+                previous: None,
+            },
         );
         let placed = place(&requests, &domains);
-        assert_eq!(placed["e"], Err(PlacementError::UnknownDomain("nope".into())));
+        assert_eq!(
+            placed["e"],
+            Err(PlacementError::UnknownDomain("nope".into()))
+        );
         assert_eq!(placed["p"], Ok("a".to_string()));
         assert_eq!(placed["q"], Err(PlacementError::NoCapacity { domains: 1 }));
     }

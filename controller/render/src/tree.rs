@@ -18,7 +18,12 @@ pub struct PathError {
 /// # Errors
 /// The first rule broken.
 pub fn check_path(path: &str) -> Result<(), PathError> {
-    let fail = |reason| Err(PathError { path: path.to_owned(), reason });
+    let fail = |reason| {
+        Err(PathError {
+            path: path.to_owned(),
+            reason,
+        })
+    };
     if path.is_empty() || path.len() > 4096 {
         return fail("empty or longer than 4096 bytes");
     }
@@ -73,10 +78,24 @@ mod tests {
 
     #[test]
     fn paths_that_escape_are_refused() {
-        for bad in ["", "/abs", "a/../b", "..", "a//b", ".git/config", "a/.GIT/x", "a\\b", "./a"] {
+        for bad in [
+            "",
+            "/abs",
+            "a/../b",
+            "..",
+            "a//b",
+            ".git/config",
+            "a/.GIT/x",
+            "a\\b",
+            "./a",
+        ] {
             assert!(check_path(bad).is_err(), "{bad}");
         }
-        for good in [".gitmodules", ".shopset/inputs.yaml", "shopsets/a/values/K.1"] {
+        for good in [
+            ".gitmodules",
+            ".shopset/inputs.yaml",
+            "shopsets/a/values/K.1",
+        ] {
             assert!(check_path(good).is_ok(), "{good}");
         }
     }

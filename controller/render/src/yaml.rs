@@ -56,7 +56,11 @@ pub fn parse_documents(text: &str) -> Result<Vec<Value>, YamlError> {
     check_size(text)?;
     let docs: Vec<Option<Value>> = serde_saphyr::from_multiple_with_options(text, options())
         .map_err(|e| YamlError::Syntax(e.to_string()))?;
-    Ok(docs.into_iter().flatten().filter(|v| !v.is_null()).collect())
+    Ok(docs
+        .into_iter()
+        .flatten()
+        .filter(|v| !v.is_null())
+        .collect())
 }
 
 /// Parses a YAML text holding one document (an empty text is `null`).
@@ -68,7 +72,9 @@ pub fn parse(text: &str) -> Result<Value, YamlError> {
     match docs.len() {
         0 => Ok(Value::Null),
         1 => Ok(docs.remove(0)),
-        n => Err(YamlError::Syntax(format!("expected one YAML document, found {n}"))),
+        n => Err(YamlError::Syntax(format!(
+            "expected one YAML document, found {n}"
+        ))),
     }
 }
 
@@ -88,12 +94,24 @@ pub fn to_string(value: &Value) -> String {
 }
 
 /// Keys that come first, in this order, in every mapping; the others follow sorted.
-const FIRST_KEYS: [&str; 6] = ["apiVersion", "kind", "metadata", "name", "namespace", "spec"];
+const FIRST_KEYS: [&str; 6] = [
+    "apiVersion",
+    "kind",
+    "metadata",
+    "name",
+    "namespace",
+    "spec",
+];
 
 fn ordered(map: &Map<String, Value>) -> Vec<(&String, &Value)> {
     let mut entries: Vec<_> = map.iter().collect();
     entries.sort_by(|(a, _), (b, _)| {
-        let rank = |k: &str| FIRST_KEYS.iter().position(|f| *f == k).unwrap_or(FIRST_KEYS.len());
+        let rank = |k: &str| {
+            FIRST_KEYS
+                .iter()
+                .position(|f| *f == k)
+                .unwrap_or(FIRST_KEYS.len())
+        };
         rank(a).cmp(&rank(b)).then_with(|| a.cmp(b))
     });
     entries
@@ -162,16 +180,22 @@ fn write_scalar(out: &mut String, value: &Value) {
 }
 
 /// Words that YAML 1.1 readers (Kustomize's, Kubernetes') take for booleans or null.
-const KEYWORDS: [&str; 10] = ["y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"];
+const KEYWORDS: [&str; 10] = [
+    "y", "n", "yes", "no", "on", "off", "true", "false", "null", "~",
+];
 
 /// True when `s` can be written without quotes and reads back as the same string in YAML 1.1
 /// and 1.2: a conservative subset (letters, digits, `_`, `.`, `/`, `-`, starting with a letter,
 /// `_` or `/`), minus the keywords.
 fn is_plain(s: &str) -> bool {
     let bytes = s.as_bytes();
-    let Some(first) = bytes.first() else { return false };
+    let Some(first) = bytes.first() else {
+        return false;
+    };
     (first.is_ascii_alphabetic() || *first == b'_' || *first == b'/')
-        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'/' | b'-'))
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'/' | b'-'))
         && !KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(s))
 }
 
@@ -189,7 +213,10 @@ fn write_string(out: &mut String, s: &str) {
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
             c if c.is_control()
-                || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}') =>
+                || matches!(
+                    c,
+                    '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+                ) =>
             {
                 let mut buf = [0u16; 2];
                 for unit in c.encode_utf16(&mut buf) {
@@ -224,17 +251,55 @@ mod tests {
     #[test]
     fn ambiguous_strings_round_trip_quoted() {
         let tricky = [
-            "yes", "No", "ON", "off", "y", "~", "null", "0123", "0x1F", "1e3", "1_000", ".inf",
-            "2001-12-14", "12:30", "a: b", "a #b", "*x", "&x", "!x", "%x", "@x", "`x", "multi\nline",
-            " lead", "trail ", "ünï", "", "\u{2028}", "tab\there", "\"q\"", "back\\slash", "-",
-            "- x", "? x", "[x]", "{x}", "x,y", "'", "=",
+            "yes",
+            "No",
+            "ON",
+            "off",
+            "y",
+            "~",
+            "null",
+            "0123",
+            "0x1F",
+            "1e3",
+            "1_000",
+            ".inf",
+            "2001-12-14",
+            "12:30",
+            "a: b",
+            "a #b",
+            "*x",
+            "&x",
+            "!x",
+            "%x",
+            "@x",
+            "`x",
+            "multi\nline",
+            " lead",
+            "trail ",
+            "ünï",
+            "",
+            "\u{2028}",
+            "tab\there",
+            "\"q\"",
+            "back\\slash",
+            "-",
+            "- x",
+            "? x",
+            "[x]",
+            "{x}",
+            "x,y",
+            "'",
+            "=",
         ];
         for s in tricky {
             let v = json!({"k": s, s: "key"});
             let text = to_string(&v);
             assert_eq!(parse(&text).unwrap(), v, "{s:?} -> {text}");
             if s != "multi\nline" {
-                assert!(!text.contains(&format!("k: {s}\n")) || is_plain(s), "{s:?} unquoted");
+                assert!(
+                    !text.contains(&format!("k: {s}\n")) || is_plain(s),
+                    "{s:?} unquoted"
+                );
             }
         }
     }

@@ -45,7 +45,11 @@ pub enum Command {
         #[arg(long, env = "SHOPCTL_AUTHOR_NAME", default_value = "shopset")]
         author_name: String,
         /// Author e-mail of the commits.
-        #[arg(long, env = "SHOPCTL_AUTHOR_EMAIL", default_value = "shopset@localhost")]
+        #[arg(
+            long,
+            env = "SHOPCTL_AUTHOR_EMAIL",
+            default_value = "shopset@localhost"
+        )]
         author_email: String,
     },
     /// Render into a directory instead: one sub-directory per tier branch, with the app

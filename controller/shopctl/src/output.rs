@@ -6,6 +6,9 @@ use crate::cli::Format;
 pub fn print(format: Format, text: &str, value: &serde_json::Value) {
     match format {
         Format::Text => print!("{text}"),
-        Format::Json => println!("{}", serde_json::to_string_pretty(value).expect("a JSON value prints")),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(value).expect("a JSON value prints")
+        ),
     }
 }

@@ -68,7 +68,8 @@ struct Previous {
 #[must_use]
 pub fn plan_sync(resources: &Resources, repos: &mut Repos) -> SyncPlan {
     let mut plan = SyncPlan::default();
-    plan.problems.extend(resources.errors.iter().map(ToString::to_string));
+    plan.problems
+        .extend(resources.errors.iter().map(ToString::to_string));
 
     // 1. What every tier branch holds now.
     let mut previous = BTreeMap::new();
@@ -78,24 +79,40 @@ pub fn plan_sync(resources: &Resources, repos: &mut Repos) -> SyncPlan {
             Ok(p) => {
                 previous.insert(tier.clone(), p);
             }
-            Err(e) => plan.problems.push(format!("Tier {tier:?}: system repository: {e}")),
+            Err(e) => plan
+                .problems
+                .push(format!("Tier {tier:?}: system repository: {e}")),
         }
     }
 
     // 2. Placement, over every tier at once (capacity is shared).
     let mut requests = BTreeMap::new();
     for (name, s) in &resources.shop_sets {
-        let earlier = resources.recorded_placements.get(name).cloned().or_else(|| {
-            previous.values().find_map(|p| {
-                p.inputs.as_ref().and_then(|i| i.shop_sets.get(name)).map(|s| s.failure_domain.clone())
-            })
-        });
+        let earlier = resources
+            .recorded_placements
+            .get(name)
+            .cloned()
+            .or_else(|| {
+                previous.values().find_map(|p| {
+                    p.inputs
+                        .as_ref()
+                        .and_then(|i| i.shop_sets.get(name))
+                        .map(|s| s.failure_domain.clone())
+                })
+            });
         requests.insert(
             name.clone(),
-            PlacementRequest { explicit: s.spec.failure_domain.clone(), previous: earlier },
+            PlacementRequest {
+                explicit: s.spec.failure_domain.clone(),
+                previous: earlier,
+            },
         );
     }
-    let domains = resources.failure_domains.iter().map(|(k, v)| (k.clone(), v.spec.clone())).collect();
+    let domains = resources
+        .failure_domains
+        .iter()
+        .map(|(k, v)| (k.clone(), v.spec.clone()))
+        .collect();
     let placements = placement::place(&requests, &domains);
 
     for (name, s) in &resources.shop_sets {
@@ -109,7 +126,9 @@ pub fn plan_sync(resources: &Resources, repos: &mut Repos) -> SyncPlan {
 
     // 3. Each tier.
     for (tier, sourced) in &resources.tiers {
-        let Some(prev) = previous.remove(tier) else { continue };
+        let Some(prev) = previous.remove(tier) else {
+            continue;
+        };
         match plan_tier(resources, repos, tier, &sourced.spec, prev, &placements) {
             Ok((tier_plan, problems)) => {
                 plan.problems.extend(problems);
@@ -123,16 +142,23 @@ pub fn plan_sync(resources: &Resources, repos: &mut Repos) -> SyncPlan {
 
 fn read_previous(repos: &mut Repos, url: &str, branch: &str) -> Result<Previous, String> {
     let Some(repo) = repos.existing(url).map_err(|e| e.to_string())? else {
-        return Ok(Previous { tip: None, inputs: None });
+        return Ok(Previous {
+            tip: None,
+            inputs: None,
+        });
     };
     let tip = repo.tip(branch).map_err(|e| e.to_string())?;
     let inputs = match &tip {
-        Some(tip) => match repo.read_file(tip, layout::INPUTS).map_err(|e| e.to_string())? {
+        Some(tip) => match repo
+            .read_file(tip, layout::INPUTS)
+            .map_err(|e| e.to_string())?
+        {
             Some(bytes) => {
                 let text = String::from_utf8_lossy(&bytes);
-                Some(shopset_render::parse_inputs(&text).map_err(|e| {
-                    format!("branch {branch}: {}: {e}", layout::INPUTS)
-                })?)
+                Some(
+                    shopset_render::parse_inputs(&text)
+                        .map_err(|e| format!("branch {branch}: {}: {e}", layout::INPUTS))?,
+                )
             }
             None => None,
         },
@@ -151,14 +177,31 @@ fn resolve_config(
         return Err(format!("configuration {name:?} does not exist"));
     };
     if let Some(document) = &sourced.spec.inline {
-        return Ok(ResolvedConfiguration { source: None, document: document.clone() });
+        return Ok(ResolvedConfiguration {
+            source: None,
+            document: document.clone(),
+        });
     }
-    let source = sourced.spec.source.as_ref().expect("a loaded configuration has inline or source");
-    let repo = repos.read(&source.url).map_err(|e| format!("{}: Configuration {name:?}: spec.source.url: {e}", sourced.file))?;
+    let source = sourced
+        .spec
+        .source
+        .as_ref()
+        .expect("a loaded configuration has inline or source");
+    let repo = repos.read(&source.url).map_err(|e| {
+        format!(
+            "{}: Configuration {name:?}: spec.source.url: {e}",
+            sourced.file
+        )
+    })?;
     let commit = repo
         .tip(branch)
         .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("{}: Configuration {name:?}: spec.source: branch {branch:?} does not exist in {}", sourced.file, source.url))?;
+        .ok_or_else(|| {
+            format!(
+                "{}: Configuration {name:?}: spec.source: branch {branch:?} does not exist in {}",
+                sourced.file, source.url
+            )
+        })?;
     let bytes = repo
         .read_file(&commit, &source.path)
         .map_err(|e| e.to_string())?
@@ -169,7 +212,11 @@ fn resolve_config(
     let document: ConfigLayer = serde_path_to_error::deserialize(&value)
         .map_err(|e| format!("{where_}: {}: {}", e.path(), e.inner()))?;
     Ok(ResolvedConfiguration {
-        source: Some(ConfigSourceAt { url: source.url.clone(), path: source.path.clone(), commit }),
+        source: Some(ConfigSourceAt {
+            url: source.url.clone(),
+            path: source.path.clone(),
+            commit,
+        }),
         document,
     })
 }
@@ -186,27 +233,57 @@ fn plan_tier(
     let app_commit = match &spec.pin {
         Some(pin) => pin.app_commit.clone(),
         None => {
-            let repo = repos.read(&spec.app.url).map_err(|e| format!("Tier {tier:?}: spec.app.url: {e}"))?;
+            let repo = repos
+                .read(&spec.app.url)
+                .map_err(|e| format!("Tier {tier:?}: spec.app.url: {e}"))?;
             repo.tip(&branch)
                 .map_err(|e| format!("Tier {tier:?}: {e}"))?
-                .ok_or_else(|| format!("Tier {tier:?}: spec.app: branch {branch:?} does not exist in {}", spec.app.url))?
+                .ok_or_else(|| {
+                    format!(
+                        "Tier {tier:?}: spec.app: branch {branch:?} does not exist in {}",
+                        spec.app.url
+                    )
+                })?
         }
     };
     let mut inputs = TierInputs::new(tier.to_owned(), spec.clone(), app_commit);
     shopset_render::validate_tier(&inputs).map_err(|e| e.to_string())?;
     let mut problems = Vec::new();
-    let mut failed: BTreeSet<String> = resources.invalid.get("ShopSet").into_iter().flatten().cloned().collect();
-    let mut broken_configs: BTreeSet<String> =
-        resources.invalid.get("Configuration").into_iter().flatten().cloned().collect();
-    let broken_domains: BTreeSet<String> =
-        resources.invalid.get("FailureDomain").into_iter().flatten().cloned().collect();
+    let mut failed: BTreeSet<String> = resources
+        .invalid
+        .get("ShopSet")
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+    let mut broken_configs: BTreeSet<String> = resources
+        .invalid
+        .get("Configuration")
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+    let broken_domains: BTreeSet<String> = resources
+        .invalid
+        .get("FailureDomain")
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
 
     // Candidate: the current resources of this tier.
-    for (name, s) in resources.shop_sets.iter().filter(|(_, s)| s.spec.tier == tier) {
+    for (name, s) in resources
+        .shop_sets
+        .iter()
+        .filter(|(_, s)| s.spec.tier == tier)
+    {
         let domain = match &placements[name] {
             Ok(domain) => domain.clone(),
             Err(e) => {
-                problems.push(format!("{}: ShopSet {name:?}: spec.failureDomain: {e}", s.file));
+                problems.push(format!(
+                    "{}: ShopSet {name:?}: spec.failureDomain: {e}",
+                    s.file
+                ));
                 failed.insert(name.clone());
                 continue;
             }
@@ -224,17 +301,29 @@ fn plan_tier(
             }
         }
         if let Some(fd) = resources.failure_domains.get(&domain) {
-            inputs.failure_domains.insert(domain.clone(), fd.spec.clone());
+            inputs
+                .failure_domains
+                .insert(domain.clone(), fd.spec.clone());
         }
-        inputs.shop_sets.insert(name.clone(), PlacedShopSet { failure_domain: domain, spec: s.spec.clone() });
+        inputs.shop_sets.insert(
+            name.clone(),
+            PlacedShopSet {
+                failure_domain: domain,
+                spec: s.spec.clone(),
+            },
+        );
     }
 
     // Carry-over: a ShopSet rendered before whose input is invalid now keeps its last rendering.
     let previous_inputs = prev.inputs.as_ref();
     let mut kept = BTreeSet::new();
     let keep = |inputs: &mut TierInputs, name: &str| -> bool {
-        let Some(old) = previous_inputs else { return false };
-        let Some(entry) = old.shop_sets.get(name) else { return false };
+        let Some(old) = previous_inputs else {
+            return false;
+        };
+        let Some(entry) = old.shop_sets.get(name) else {
+            return false;
+        };
         let config = &entry.spec.configuration;
         if (broken_configs.contains(config) || !inputs.configurations.contains_key(config))
             && let Some(doc) = old.configurations.get(config)
@@ -255,7 +344,10 @@ fn plan_tier(
             if inputs.shop_sets.contains_key(name) {
                 continue;
             }
-            let moved_away = resources.shop_sets.get(name).is_some_and(|s| s.spec.tier != tier);
+            let moved_away = resources
+                .shop_sets
+                .get(name)
+                .is_some_and(|s| s.spec.tier != tier);
             let unusable = failed.contains(name) || resources.incomplete;
             if !moved_away && unusable && keep(&mut inputs, name) {
                 kept.insert(name.clone());
@@ -266,9 +358,17 @@ fn plan_tier(
     // Every ShopSet must render; one that does not is kept at its last version or left out.
     let names: Vec<String> = inputs.shop_sets.keys().cloned().collect();
     for name in names {
-        let Err(e) = shopset_render::render_shopset(&inputs, &name) else { continue };
-        let file = resources.shop_sets.get(&name).map_or("(recorded inputs)", |s| s.file.as_str());
-        if !kept.contains(&name) && keep(&mut inputs, &name) && shopset_render::render_shopset(&inputs, &name).is_ok() {
+        let Err(e) = shopset_render::render_shopset(&inputs, &name) else {
+            continue;
+        };
+        let file = resources
+            .shop_sets
+            .get(&name)
+            .map_or("(recorded inputs)", |s| s.file.as_str());
+        if !kept.contains(&name)
+            && keep(&mut inputs, &name)
+            && shopset_render::render_shopset(&inputs, &name).is_ok()
+        {
             problems.push(format!("{file}: {e} (kept at its last rendered version)"));
             kept.insert(name);
         } else {
@@ -279,12 +379,26 @@ fn plan_tier(
     }
 
     // Only what the ShopSets use is recorded.
-    let used_configs: BTreeSet<&String> = inputs.shop_sets.values().map(|s| &s.spec.configuration).collect();
-    let used_domains: BTreeSet<&String> = inputs.shop_sets.values().map(|s| &s.failure_domain).collect();
+    let used_configs: BTreeSet<&String> = inputs
+        .shop_sets
+        .values()
+        .map(|s| &s.spec.configuration)
+        .collect();
+    let used_domains: BTreeSet<&String> = inputs
+        .shop_sets
+        .values()
+        .map(|s| &s.failure_domain)
+        .collect();
     let configurations = std::mem::take(&mut inputs.configurations);
-    inputs.configurations = configurations.into_iter().filter(|(k, _)| used_configs.contains(k)).collect();
+    inputs.configurations = configurations
+        .into_iter()
+        .filter(|(k, _)| used_configs.contains(k))
+        .collect();
     let domains = std::mem::take(&mut inputs.failure_domains);
-    inputs.failure_domains = domains.into_iter().filter(|(k, _)| used_domains.contains(k)).collect();
+    inputs.failure_domains = domains
+        .into_iter()
+        .filter(|(k, _)| used_domains.contains(k))
+        .collect();
 
     let tree = shopset_render::render_tier(&inputs).map_err(|e| e.to_string())?;
     let summary = summarize(prev.inputs.as_ref(), &inputs, kept.into_iter().collect());
@@ -306,7 +420,11 @@ fn plan_tier(
 /// Compares two renderings of a tier, ShopSet by ShopSet.
 #[must_use]
 pub fn summarize(previous: Option<&TierInputs>, inputs: &TierInputs, kept: Vec<String>) -> Summary {
-    let mut summary = Summary { kept, base_to: inputs.app_commit.clone(), ..Summary::default() };
+    let mut summary = Summary {
+        kept,
+        base_to: inputs.app_commit.clone(),
+        ..Summary::default()
+    };
     let Some(previous) = previous else {
         summary.added = inputs.shop_sets.keys().cloned().collect();
         return summary;
@@ -323,7 +441,11 @@ pub fn summarize(previous: Option<&TierInputs>, inputs: &TierInputs, kept: Vec<S
             summary.changed.push(name.clone());
         }
     }
-    summary.removed =
-        previous.shop_sets.keys().filter(|n| !inputs.shop_sets.contains_key(*n)).cloned().collect();
+    summary.removed = previous
+        .shop_sets
+        .keys()
+        .filter(|n| !inputs.shop_sets.contains_key(*n))
+        .cloned()
+        .collect();
     summary
 }

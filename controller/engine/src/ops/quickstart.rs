@@ -29,9 +29,15 @@ pub struct Prepared {
 ///
 /// # Errors
 /// A file-system or git failure.
-pub fn prepare(dir: &Path, examples: &BTreeMap<String, Vec<u8>>, tiers: &[&str]) -> Result<Prepared, String> {
+pub fn prepare(
+    dir: &Path,
+    examples: &BTreeMap<String, Vec<u8>>,
+    tiers: &[&str],
+) -> Result<Prepared, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let dir = dir.canonicalize().map_err(|e| format!("{}: {e}", dir.display()))?;
+    let dir = dir
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut created = Vec::new();
     for name in ["app", "config"] {
         let path = dir.join(format!("{name}.git"));
@@ -44,16 +50,28 @@ pub fn prepare(dir: &Path, examples: &BTreeMap<String, Vec<u8>>, tiers: &[&str])
     let resources = dir.join("resources");
     std::fs::create_dir_all(&resources).map_err(|e| format!("{}: {e}", resources.display()))?;
     let mut resource_files = Vec::new();
-    for (path, bytes) in examples.iter().filter(|(p, _)| p.starts_with("resources/") && p.ends_with(".yaml")) {
-        let text = String::from_utf8_lossy(bytes).replace(DIR_PLACEHOLDER, &dir.display().to_string());
+    for (path, bytes) in examples
+        .iter()
+        .filter(|(p, _)| p.starts_with("resources/") && p.ends_with(".yaml"))
+    {
+        let text =
+            String::from_utf8_lossy(bytes).replace(DIR_PLACEHOLDER, &dir.display().to_string());
         let file = dir.join(path);
         std::fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))?;
         resource_files.push(file.display().to_string());
     }
-    Ok(Prepared { created, resource_files })
+    Ok(Prepared {
+        created,
+        resource_files,
+    })
 }
 
-fn build_history(path: &Path, examples: &BTreeMap<String, Vec<u8>>, name: &str, tiers: &[&str]) -> Result<(), String> {
+fn build_history(
+    path: &Path,
+    examples: &BTreeMap<String, Vec<u8>>,
+    name: &str,
+    tiers: &[&str],
+) -> Result<(), String> {
     let prefix = format!("{name}/");
     let mut steps: BTreeMap<&str, Vec<(&str, &Vec<u8>)>> = BTreeMap::new();
     for (file, bytes) in examples {
@@ -64,7 +82,11 @@ fn build_history(path: &Path, examples: &BTreeMap<String, Vec<u8>>, name: &str, 
         }
     }
     if steps.len() != tiers.len() {
-        return Err(format!("examples/{name}: expected {} numbered folders, one per tier, found {}", tiers.len(), steps.len()));
+        return Err(format!(
+            "examples/{name}: expected {} numbered folders, one per tier, found {}",
+            tiers.len(),
+            steps.len()
+        ));
     }
     let repo = Repo::open_or_init_bare(path).map_err(|e| e.to_string())?;
     let mut tree = Tree::default();
@@ -72,10 +94,12 @@ fn build_history(path: &Path, examples: &BTreeMap<String, Vec<u8>>, name: &str, 
     // The oldest commit is the tip of the highest tier.
     for (i, ((step, files), tier)) in steps.iter().zip(tiers.iter().rev()).enumerate() {
         for (inner, bytes) in files {
-            tree.insert((*inner).to_owned(), (*bytes).clone()).map_err(|e| e.to_string())?;
+            tree.insert((*inner).to_owned(), (*bytes).clone())
+                .map_err(|e| e.to_string())?;
         }
         if let Some(parent) = &parent {
-            repo.move_branch(tier, None, parent, "quickstart: branch").map_err(|e| e.to_string())?;
+            repo.move_branch(tier, None, parent, "quickstart: branch")
+                .map_err(|e| e.to_string())?;
         }
         let meta = CommitMeta {
             message: format!("{name}: {step}\n"),
@@ -83,9 +107,12 @@ fn build_history(path: &Path, examples: &BTreeMap<String, Vec<u8>>, name: &str, 
             email: "example@shopset.dev".into(),
             time: Some(EXAMPLE_EPOCH + 60 * i64::try_from(i).unwrap_or(0)),
         };
-        let outcome = repo.commit_tree(tier, parent.as_deref(), &tree, &meta).map_err(|e| e.to_string())?;
+        let outcome = repo
+            .commit_tree(tier, parent.as_deref(), &tree, &meta)
+            .map_err(|e| e.to_string())?;
         parent = Some(match outcome {
-            shopset_git::CommitOutcome::Committed { commit, .. } | shopset_git::CommitOutcome::Unchanged { commit } => commit,
+            shopset_git::CommitOutcome::Committed { commit, .. }
+            | shopset_git::CommitOutcome::Unchanged { commit } => commit,
         });
     }
     repo.set_head(tiers[0]).map_err(|e| e.to_string())?;

@@ -34,13 +34,16 @@ pub fn write_branch_dir(
                 root.display()
             ));
         }
-        std::fs::remove_dir_all(&root).map_err(|e| format!("{}: cannot remove: {e}", root.display()))?;
+        std::fs::remove_dir_all(&root)
+            .map_err(|e| format!("{}: cannot remove: {e}", root.display()))?;
     }
     for (path, bytes) in &tree.files {
         write_file(&root, path, bytes)?;
     }
     let mut warnings = Vec::new();
-    let app = repos.read(&inputs.tier.spec.app.url).map_err(|e| format!("app repository: {e}"))?;
+    let app = repos
+        .read(&inputs.tier.spec.app.url)
+        .map_err(|e| format!("app repository: {e}"))?;
     for (path, commit) in &tree.gitlinks {
         for entry in app.read_dir(commit, "").map_err(|e| e.to_string())? {
             match entry {
@@ -48,7 +51,9 @@ pub fn write_branch_dir(
                     write_file(&root, &format!("{path}/{inner}"), &bytes)?;
                 }
                 FileEntry::Symlink { path: inner } => {
-                    warnings.push(format!("app repository {commit}: {inner} is a symlink: not followed"));
+                    warnings.push(format!(
+                        "app repository {commit}: {inner} is a symlink: not followed"
+                    ));
                 }
             }
         }

@@ -61,7 +61,14 @@ fn list(label: &str, names: &[String], out: &mut String) {
 /// inputs.
 #[must_use]
 pub fn commit_message(plan: &TierPlan, author: &Author) -> String {
-    let Summary { added, changed, removed, kept, base_from, base_to } = &plan.summary;
+    let Summary {
+        added,
+        changed,
+        removed,
+        kept,
+        base_from,
+        base_to,
+    } = &plan.summary;
     let mut subject = format!(
         "shopset: {}: {} added, {} changed, {} removed",
         plan.tier,
@@ -76,7 +83,11 @@ pub fn commit_message(plan: &TierPlan, author: &Author) -> String {
     list("Added", added, &mut body);
     list("Changed", changed, &mut body);
     list("Removed", removed, &mut body);
-    list("Kept at last rendered version (invalid input)", kept, &mut body);
+    list(
+        "Kept at last rendered version (invalid input)",
+        kept,
+        &mut body,
+    );
     if let Some(from) = base_from {
         body.push_str(&format!("Base moved: {from} -> {base_to}\n"));
     }
@@ -86,10 +97,17 @@ pub fn commit_message(plan: &TierPlan, author: &Author) -> String {
     );
     for (name, config) in &plan.inputs.configurations {
         if let Some(source) = &config.source {
-            trailers.push_str(&format!("Shopset-Config-Commit: {name} {}\n", source.commit));
+            trailers.push_str(&format!(
+                "Shopset-Config-Commit: {name} {}\n",
+                source.commit
+            ));
         }
     }
-    trailers.push_str(&format!("Shopset-Inputs: {}\nShopset-Producer: {}\n", layout::INPUTS, author.producer));
+    trailers.push_str(&format!(
+        "Shopset-Inputs: {}\nShopset-Producer: {}\n",
+        layout::INPUTS,
+        author.producer
+    ));
     if body.is_empty() {
         format!("{subject}\n\n{trailers}")
     } else {
@@ -103,16 +121,24 @@ fn short(commit: &str) -> &str {
 
 /// Commits a planned tier to its branch (no commit when the tree is unchanged).
 pub fn commit_tier(plan: &TierPlan, repos: &mut Repos, author: &Author) -> TierOutcome {
-    let result = repos.system(&plan.system_url).map_err(|e| e.to_string()).and_then(|repo| {
-        let meta = CommitMeta {
-            message: commit_message(plan, author),
-            name: author.name.clone(),
-            email: author.email.clone(),
-            time: author.time,
-        };
-        repo.commit_tree(&plan.branch, plan.previous_tip.as_deref(), &plan.tree, &meta)
+    let result = repos
+        .system(&plan.system_url)
+        .map_err(|e| e.to_string())
+        .and_then(|repo| {
+            let meta = CommitMeta {
+                message: commit_message(plan, author),
+                name: author.name.clone(),
+                email: author.email.clone(),
+                time: author.time,
+            };
+            repo.commit_tree(
+                &plan.branch,
+                plan.previous_tip.as_deref(),
+                &plan.tree,
+                &meta,
+            )
             .map_err(|e| e.to_string())
-    });
+        });
     match result {
         Ok(CommitOutcome::Unchanged { commit }) => TierOutcome::Unchanged { commit },
         Ok(CommitOutcome::Committed { parent, commit }) => {

@@ -11,9 +11,12 @@ use crate::cli::{Cli, Command};
 pub fn run(cli: Cli) -> anyhow::Result<bool> {
     let format = cli.format;
     match cli.command {
-        Command::Sync { files, dry_run, author_name, author_email } => {
-            sync::run(format, &files, dry_run, &author(author_name, author_email))
-        }
+        Command::Sync {
+            files,
+            dry_run,
+            author_name,
+            author_email,
+        } => sync::run(format, &files, dry_run, &author(author_name, author_email)),
         Command::Render { files, inputs, out } => render::run(format, &files, &inputs, &out),
         Command::Crds { out } => crds::run(out.as_deref()),
         Command::Quickstart { dir } => quickstart::run(format, &dir),

@@ -11,7 +11,10 @@ static EXAMPLES: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../../examples");
 
 fn files(dir: &Dir<'_>, out: &mut BTreeMap<String, Vec<u8>>) {
     for file in dir.files() {
-        out.insert(file.path().to_string_lossy().replace('\\', "/"), file.contents().to_vec());
+        out.insert(
+            file.path().to_string_lossy().replace('\\', "/"),
+            file.contents().to_vec(),
+        );
     }
     for sub in dir.dirs() {
         files(sub, out);
@@ -21,8 +24,9 @@ fn files(dir: &Dir<'_>, out: &mut BTreeMap<String, Vec<u8>>) {
 pub fn run(format: Format, dir: &Path) -> anyhow::Result<bool> {
     let mut examples = BTreeMap::new();
     files(&EXAMPLES, &mut examples);
-    let prepared = shopset_engine::ops::quickstart::prepare(dir, &examples, &["tier-0", "tier-1", "tier-2"])
-        .map_err(anyhow::Error::msg)?;
+    let prepared =
+        shopset_engine::ops::quickstart::prepare(dir, &examples, &["tier-0", "tier-1", "tier-2"])
+            .map_err(anyhow::Error::msg)?;
     for repo in &prepared.created {
         eprintln!("created {repo}");
     }

@@ -9,7 +9,12 @@ use shopset_engine::ops::render_dir::write_branch_dir;
 
 use crate::cli::Format;
 
-pub fn run(format: Format, files: &[PathBuf], inputs: &[PathBuf], out: &Path) -> anyhow::Result<bool> {
+pub fn run(
+    format: Format,
+    files: &[PathBuf],
+    inputs: &[PathBuf],
+    out: &Path,
+) -> anyhow::Result<bool> {
     let mut repos = Repos::default();
     let mut problems = Vec::new();
     let mut planned = Vec::new();
@@ -23,7 +28,11 @@ pub fn run(format: Format, files: &[PathBuf], inputs: &[PathBuf], out: &Path) ->
             let rendered = std::fs::read_to_string(file)
                 .map_err(|e| e.to_string())
                 .and_then(|text| shopset_render::parse_inputs(&text))
-                .and_then(|i| shopset_render::render_tier(&i).map(|t| (i, t)).map_err(|e| e.to_string()));
+                .and_then(|i| {
+                    shopset_render::render_tier(&i)
+                        .map(|t| (i, t))
+                        .map_err(|e| e.to_string())
+                });
             match rendered {
                 Ok(pair) => planned.push(pair),
                 Err(e) => problems.push(format!("{}: {e}", file.display())),
@@ -39,12 +48,18 @@ pub fn run(format: Format, files: &[PathBuf], inputs: &[PathBuf], out: &Path) ->
                     eprintln!("warning: {w}");
                 }
                 let _ = writeln!(text, "{:<10} {}", inputs.tier.name, dir.display());
-                written.push(json!({ "tier": inputs.tier.name, "branch": inputs.branch(), "dir": dir }));
+                written.push(
+                    json!({ "tier": inputs.tier.name, "branch": inputs.branch(), "dir": dir }),
+                );
             }
             Err(e) => problems.push(format!("Tier {:?}: {e}", inputs.tier.name)),
         }
     }
     super::report_problems(&problems);
-    crate::output::print(format, &text, &json!({ "written": written, "problems": problems }));
+    crate::output::print(
+        format,
+        &text,
+        &json!({ "written": written, "problems": problems }),
+    );
     Ok(problems.is_empty())
 }

@@ -8,7 +8,12 @@ use shopset_engine::{Author, Repos, TierOutcome};
 
 use crate::cli::Format;
 
-pub fn run(format: Format, files: &[PathBuf], dry_run: bool, author: &Author) -> anyhow::Result<bool> {
+pub fn run(
+    format: Format,
+    files: &[PathBuf],
+    dry_run: bool,
+    author: &Author,
+) -> anyhow::Result<bool> {
     let resources = crate::load::resources(files);
     let outcome = sync(&resources, dry_run, author);
     super::report_problems(&outcome.problems);
@@ -31,15 +36,27 @@ pub fn sync(resources: &shopset_engine::Resources, dry_run: bool, author: &Autho
     let mut text = String::new();
     let mut tiers = Vec::new();
     for tier in &plan.tiers {
-        let outcome = if dry_run { TierOutcome::Planned } else { shopset_engine::commit_tier(tier, &mut repos, author) };
+        let outcome = if dry_run {
+            TierOutcome::Planned
+        } else {
+            shopset_engine::commit_tier(tier, &mut repos, author)
+        };
         let s = &tier.summary;
-        let counts = format!("{} added, {} changed, {} removed", s.added.len(), s.changed.len(), s.removed.len());
+        let counts = format!(
+            "{} added, {} changed, {} removed",
+            s.added.len(),
+            s.changed.len(),
+            s.removed.len()
+        );
         let (state, commit) = match &outcome {
             TierOutcome::Unchanged { commit } => ("unchanged", Some(commit.clone())),
             TierOutcome::Committed { commit, .. } => ("committed", Some(commit.clone())),
             TierOutcome::Planned => ("planned", None),
             TierOutcome::Failed { error } => {
-                problems.push(format!("Tier {:?}: branch {}: {error}", tier.tier, tier.branch));
+                problems.push(format!(
+                    "Tier {:?}: branch {}: {error}",
+                    tier.tier, tier.branch
+                ));
                 ("failed", None)
             }
         };
@@ -52,7 +69,11 @@ pub fn sync(resources: &shopset_engine::Resources, dry_run: bool, author: &Autho
             commit.as_deref().map_or("-", |c| &c[..12.min(c.len())]),
         );
         if dry_run {
-            let _ = writeln!(text, "  would commit to {} branch {}:", tier.system_url, tier.branch);
+            let _ = writeln!(
+                text,
+                "  would commit to {} branch {}:",
+                tier.system_url, tier.branch
+            );
             for line in shopset_engine::commit_message(tier, author).lines() {
                 let _ = writeln!(text, "    {line}");
             }
@@ -65,5 +86,10 @@ pub fn sync(resources: &shopset_engine::Resources, dry_run: bool, author: &Autho
         }));
     }
     let json = json!({ "tiers": tiers, "problems": problems });
-    Outcome { ok: problems.is_empty(), problems, text, json }
+    Outcome {
+        ok: problems.is_empty(),
+        problems,
+        text,
+        json,
+    }
 }
