@@ -87,9 +87,15 @@ fn one_bad_shopset_is_reported_and_the_others_render() {
     );
     assert!(!inputs.shop_sets["general-1"].spec.maintenance);
     assert!(
-        repo.read_file(&tip, "shopsets/general-1/kustomization.yaml")
-            .unwrap()
-            .is_some()
+        repo.read_file(
+            &tip,
+            &format!(
+                "{}/kustomization.yaml",
+                shopset_render::layout::shopset_dir("general-1")
+            )
+        )
+        .unwrap()
+        .is_some()
     );
     let message = repo.message(&tip).unwrap();
     assert!(

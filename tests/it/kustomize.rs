@@ -78,7 +78,7 @@ fn build(case: &Case<'_>) -> Vec<Value> {
     ok(&run_shopctl(["sync", "-f", &file.display().to_string()]));
     let clone = tmp.path().join("clone");
     clone_branch(&system, "tier-0", &clone);
-    kustomize(&clone.join("shopsets/shop"))
+    kustomize(&clone.join(shopset_render::layout::shopset_dir("shop")))
 }
 
 fn values_of(objects: &[Value]) -> BTreeMap<String, String> {

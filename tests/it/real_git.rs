@@ -66,7 +66,7 @@ fn quickstart_branches_clone_with_submodules_and_build() {
         let inputs = shopset_render::parse_inputs(&inputs_text).unwrap();
         assert!(!inputs.shop_sets.is_empty());
         for (name, placed) in &inputs.shop_sets {
-            let objects = kustomize(&clone.join("shopsets").join(name));
+            let objects = kustomize(&clone.join(shopset_render::layout::shopset_dir(name)));
             let namespace = placed
                 .spec
                 .namespace

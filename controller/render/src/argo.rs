@@ -84,18 +84,37 @@ pub(crate) fn shopset_application(inputs: &TierInputs, p: &AppParams<'_>) -> Val
     app
 }
 
-/// `applications/kustomization.yaml`: every ShopSet Application of the tier.
-pub(crate) fn applications_kustomization(inputs: &TierInputs) -> Value {
-    let files: Vec<String> = inputs
-        .shop_sets
-        .keys()
-        .map(|s| format!("{s}.yaml"))
-        .collect();
+fn kustomization(resources: &[String]) -> Value {
     json!({
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
-        "resources": files,
+        "resources": resources,
     })
+}
+
+/// `applications/kustomization.yaml` (listing the shard directories) and one
+/// `applications/<shard>/kustomization.yaml` per shard (listing its Applications).
+pub(crate) fn applications_kustomizations(inputs: &TierInputs) -> Vec<(String, Value)> {
+    let mut shards: std::collections::BTreeMap<String, Vec<String>> =
+        std::collections::BTreeMap::new();
+    for name in inputs.shop_sets.keys() {
+        shards
+            .entry(layout::shard(name))
+            .or_default()
+            .push(format!("{name}.yaml"));
+    }
+    let mut out = vec![(
+        format!("{}/kustomization.yaml", layout::APPLICATIONS),
+        kustomization(&shards.keys().cloned().collect::<Vec<_>>()),
+    )];
+    for (shard, files) in &shards {
+        let path = format!(
+            "{}/kustomization.yaml",
+            layout::application_shard_dir(shard)
+        );
+        out.push((path, kustomization(files)));
+    }
+    out
 }
 
 /// The tier's root Application, which applies `applications/` from the tier branch.

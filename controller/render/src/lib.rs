@@ -198,10 +198,9 @@ pub fn render_tier(inputs: &TierInputs) -> Result<Tree, RenderError> {
         }
     }
     let spec = &inputs.tier.spec;
-    tree.insert(
-        format!("{}/kustomization.yaml", layout::APPLICATIONS),
-        yaml::to_string(&argo::applications_kustomization(inputs)),
-    )?;
+    for (path, value) in argo::applications_kustomizations(inputs) {
+        tree.insert(path, yaml::to_string(&value))?;
+    }
     tree.insert(
         layout::bootstrap_file(&inputs.tier.name),
         yaml::to_string(&argo::root_application(inputs)),

@@ -39,7 +39,7 @@ pub(crate) fn readme(inputs: &TierInputs) -> String {
     let _ = writeln!(s, "## Look at it\n");
     let _ = writeln!(
         s,
-        "```sh\ngit clone --recurse-submodules --branch {branch} <this repository> system\ncd system\nkubectl kustomize shopsets/<shopset>     # what Argo CD applies for one ShopSet\n```\n"
+        "```sh\ngit clone --recurse-submodules --branch {branch} <this repository> system\ncd system\nkubectl kustomize shopsets/*/<shopset>   # what Argo CD applies for one ShopSet\n```\n"
     );
     let _ = writeln!(s, "## Reproduce it by hand\n");
     let _ = writeln!(

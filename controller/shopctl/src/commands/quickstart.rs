@@ -42,7 +42,7 @@ pub fn run(format: Format, dir: &Path) -> anyhow::Result<bool> {
         eprintln!(
             "\nThe system repository is {sys}, one branch per tier. Look at it:\n\
              \n  git -c protocol.file.allow=always clone --recurse-submodules --branch tier-0 {sys} /tmp/tier-0\
-             \n  kubectl kustomize /tmp/tier-0/shopsets/canary\
+             \n  kubectl kustomize /tmp/tier-0/shopsets/*/canary\
              \n\nEdit {d}/resources/*.yaml and apply the change as the controller would:\
              \n\n  shopctl sync -f {d}/resources\n",
             sys = sys.display()
