@@ -56,6 +56,17 @@ pub fn shopctl() -> PathBuf {
     .clone()
 }
 
+/// A `shopctl` command with a cache directory of this test process.
+#[must_use]
+pub fn shopctl_command() -> Command {
+    let mut cmd = Command::new(shopctl());
+    cmd.env(
+        "SHOPSET_CACHE_DIR",
+        std::env::temp_dir().join(format!("shopset-test-cache-{}", std::process::id())),
+    );
+    cmd
+}
+
 /// Runs `shopctl` with `args`.
 pub fn run_shopctl<I, S>(args: I) -> Output
 where
@@ -169,6 +180,7 @@ pub fn app_repo_from_dir(path: &Path, dir: &Path, branches: &[&str]) -> String {
         name: "t".into(),
         email: "t@t".into(),
         time: Some(1_767_225_600),
+        signer: None,
     };
     let commit = match repo
         .commit_tree(branches[0], None, &tree, &meta)

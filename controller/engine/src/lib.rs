@@ -15,6 +15,8 @@ pub mod repos;
 pub mod resources;
 
 pub use ops::plan::{Summary, SyncPlan, TierPlan, plan_sync};
-pub use ops::sync::{Author, TierOutcome, commit_message, commit_tier};
+pub use ops::sync::{
+    Author, SyncOptions, SyncResult, TierOutcome, TierResult, commit_message, sync,
+};
 pub use repos::Repos;
 pub use resources::{InputError, Resources};

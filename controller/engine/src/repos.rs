@@ -1,50 +1,144 @@
-//! The repositories a run touches, opened once each.
+//! The repositories a run touches: one persistent cache each, fetched once per run (and again
+//! after a rejected push), with the credentials that belong to each URL.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
-use shopset_git::{GitError, Repo};
+use shopset_git::{Cache, Credentials, GitError, PushOutcome, Repo};
 
-/// Open repositories by URL.
-#[derive(Debug, Default)]
+/// Open, fetched repositories by URL.
 pub struct Repos {
-    open: BTreeMap<String, Repo>,
+    cache: Cache,
+    default_credentials: Credentials,
+    credentials: BTreeMap<String, Credentials>,
+    fetched: BTreeMap<String, Repo>,
+}
+
+impl std::fmt::Debug for Repos {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repos")
+            .field(
+                "fetched",
+                &self
+                    .fetched
+                    .keys()
+                    .map(|u| shopset_git::redact_url(u))
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a URL names a repository on this machine (a path or `file://`).
+#[must_use]
+pub fn is_local(url: &str) -> bool {
+    url.starts_with("file://") || (!url.contains("://") && !url.contains('@'))
 }
 
 impl Repos {
-    /// A repository to read (app or configuration): it must exist.
-    ///
-    /// # Errors
-    /// It cannot be opened.
-    pub fn read(&mut self, url: &str) -> Result<&Repo, GitError> {
-        if !self.open.contains_key(url) {
-            let repo = Repo::open(url)?;
-            self.open.insert(url.to_owned(), repo);
+    /// Repositories cached under `cache_dir`.
+    #[must_use]
+    pub fn new(cache_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            cache: Cache::new(cache_dir),
+            default_credentials: Credentials::default(),
+            credentials: BTreeMap::new(),
+            fetched: BTreeMap::new(),
         }
-        Ok(&self.open[url])
     }
 
-    /// A system repository if it exists already.
+    /// Uses `default` for every URL without its own entry in `per_url`.
+    #[must_use]
+    pub fn with_credentials(
+        mut self,
+        default: Credentials,
+        per_url: BTreeMap<String, Credentials>,
+    ) -> Self {
+        self.default_credentials = default;
+        self.credentials = per_url;
+        self
+    }
+
+    fn creds(&self, url: &str) -> &Credentials {
+        self.credentials
+            .get(url)
+            .unwrap_or(&self.default_credentials)
+    }
+
+    /// The cache of `url`, fetched during this run.
     ///
     /// # Errors
-    /// It exists but cannot be opened.
-    pub fn existing(&mut self, url: &str) -> Result<Option<&Repo>, GitError> {
-        let path = shopset_git::local_path(url)?;
-        if !self.open.contains_key(url) && !path.exists() {
-            return Ok(None);
+    /// The fetch failed (after one rebuild of a damaged cache).
+    pub fn read(&mut self, url: &str) -> Result<&Repo, GitError> {
+        if !self.fetched.contains_key(url) {
+            let repo = self.cache.open(url)?;
+            let repo = match repo.fetch(url, self.creds(url)) {
+                Ok(()) => repo,
+                Err(GitError::Transport { message, .. }) if looks_damaged(&message) => {
+                    let repo = self.cache.rebuild(url)?;
+                    repo.fetch(url, self.creds(url))?;
+                    repo
+                }
+                Err(e) => return Err(e),
+            };
+            self.fetched.insert(url.to_owned(), repo);
+        }
+        Ok(&self.fetched[url])
+    }
+
+    /// Fetches `url` again (the next [`Repos::read`] sees the new tips).
+    pub fn forget(&mut self, url: &str) {
+        self.fetched.remove(url);
+    }
+
+    /// The tip of `branch` in `url`, as last fetched.
+    ///
+    /// # Errors
+    /// The fetch failed.
+    pub fn tip(&mut self, url: &str, branch: &str) -> Result<Option<String>, GitError> {
+        self.read(url)?.remote_tip(branch)
+    }
+
+    /// A system repository: a local one is created (bare) when it does not exist yet; `None`
+    /// when it does not exist and `create` is false.
+    ///
+    /// # Errors
+    /// It cannot be created or fetched.
+    pub fn system(&mut self, url: &str, create: bool) -> Result<Option<&Repo>, GitError> {
+        if is_local(url) {
+            let path = shopset_git::local_path(url)?;
+            if !path.exists() {
+                if !create {
+                    return Ok(None);
+                }
+                Repo::open_or_init_bare(&path)?;
+            }
         }
         self.read(url).map(Some)
     }
 
-    /// A system repository: created (bare) when absent.
+    /// Pushes `commit` to `branch` of `url`, fast-forward only.
     ///
     /// # Errors
-    /// It cannot be opened or created.
-    pub fn system(&mut self, url: &str) -> Result<&Repo, GitError> {
-        if !self.open.contains_key(url) {
-            let path = shopset_git::local_path(url)?;
-            let repo = Repo::open_or_init_bare(&path)?;
-            self.open.insert(url.to_owned(), repo);
-        }
-        Ok(&self.open[url])
+    /// git could not talk to the server.
+    pub fn push(&mut self, url: &str, commit: &str, branch: &str) -> Result<PushOutcome, GitError> {
+        let creds = self.creds(url).clone();
+        self.read(url)?.push(url, &creds, commit, branch)
     }
+}
+
+fn looks_damaged(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "corrupt",
+        "bad object",
+        "missing blob",
+        "missing tree",
+        "missing commit",
+        "did not send all necessary objects",
+        "unable to read",
+        "loose object",
+    ]
+    .iter()
+    .any(|s| m.contains(s))
 }

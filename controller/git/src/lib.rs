@@ -11,14 +11,20 @@
 //! - reads never follow symlinks: a symlink in a repository is reported, not resolved;
 //! - errors name the repository, the branch or commit and the path involved, never credentials.
 
+mod cache;
+mod creds;
 mod read;
+mod transport;
 mod write;
 
 use std::path::{Path, PathBuf};
 
+pub use cache::Cache;
+pub use creds::{Credentials, Secret, redact_url, scrub};
 pub use read::FileEntry;
 pub use shopset_render::Tree;
-pub use write::{CommitMeta, CommitOutcome};
+pub use transport::{PushOutcome, classify_rejection};
+pub use write::{CommitMeta, CommitOutcome, Signer};
 
 /// A git failure, with what was being done.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +68,32 @@ pub enum GitError {
         /// The tip we found.
         actual: String,
     },
+    /// git could not talk to the server (network, authentication, missing repository).
+    #[error("{url}: {action} failed: {message}")]
+    Transport {
+        /// The URL, without credentials.
+        url: String,
+        /// `fetch` or `push`.
+        action: String,
+        /// What git said, scrubbed of secrets.
+        message: String,
+        /// Authentication or host-key failure (a person must fix it; retrying will not).
+        auth: bool,
+    },
+    /// A commit could not be signed.
+    #[error("signing failed: {0}")]
+    Signing(String),
+    /// The git program could not be started.
+    #[error("cannot run git: {0}")]
+    Spawn(String),
+    /// A file-system failure.
+    #[error("{path}: {message}")]
+    Io {
+        /// The path.
+        path: String,
+        /// What failed.
+        message: String,
+    },
     /// A path in a tree was refused.
     #[error(transparent)]
     Path(#[from] shopset_render::tree::PathError),
@@ -83,8 +115,8 @@ pub fn local_path(url: &str) -> Result<PathBuf, GitError> {
 
 /// An open repository.
 pub struct Repo {
-    inner: git2::Repository,
-    location: String,
+    pub(crate) inner: git2::Repository,
+    pub(crate) location: String,
 }
 
 impl std::fmt::Debug for Repo {
@@ -208,6 +240,41 @@ impl Repo {
         self.inner
             .set_head(&format!("refs/heads/{branch}"))
             .map_err(self.op(format!("point HEAD at {branch}")))
+    }
+
+    /// The commit the remote's `branch` had at the last fetch or push
+    /// (`refs/remotes/origin/<branch>`).
+    ///
+    /// # Errors
+    /// The ref exists but cannot be read.
+    pub fn remote_tip(&self, branch: &str) -> Result<Option<String>, GitError> {
+        match self
+            .inner
+            .find_reference(&format!("refs/remotes/origin/{branch}"))
+        {
+            Ok(r) => Ok(Some(
+                r.peel_to_commit()
+                    .map_err(self.op(format!("read origin/{branch}")))?
+                    .id()
+                    .to_string(),
+            )),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(source) => Err(self.op(format!("read origin/{branch}"))(source)),
+        }
+    }
+
+    pub(crate) fn set_remote_tip(&self, branch: &str, commit: &str) -> Result<(), GitError> {
+        let oid =
+            git2::Oid::from_str(commit).map_err(self.op(format!("parse commit id {commit}")))?;
+        self.inner
+            .reference(
+                &format!("refs/remotes/origin/{branch}"),
+                oid,
+                true,
+                "shopset: pushed",
+            )
+            .map_err(self.op(format!("record origin/{branch}")))?;
+        Ok(())
     }
 
     pub(crate) fn find_commit(&self, commit: &str) -> Result<git2::Commit<'_>, GitError> {

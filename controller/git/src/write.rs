@@ -15,6 +15,81 @@ pub struct CommitMeta {
     pub email: String,
     /// Seconds since the epoch (UTC); `None` for now.
     pub time: Option<i64>,
+    /// Sign the commit with this key.
+    pub signer: Option<Signer>,
+}
+
+/// A commit signing key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signer {
+    /// An SSH private key file (`ssh-keygen -Y sign`, namespace `git`).
+    Ssh {
+        /// The key file.
+        key: std::path::PathBuf,
+    },
+    /// A GPG key (`gpg --detach-sign`).
+    Gpg {
+        /// Key id or fingerprint.
+        key_id: String,
+        /// GnuPG home directory; absent: GnuPG's default.
+        homedir: Option<std::path::PathBuf>,
+    },
+}
+
+impl Signer {
+    /// Signs `payload` (a commit object without its signature), returning the armored signature.
+    ///
+    /// # Errors
+    /// The signing program failed.
+    pub fn sign(&self, payload: &[u8]) -> Result<String, GitError> {
+        use std::io::Write as _;
+        let mut cmd = match self {
+            Self::Ssh { key } => {
+                let mut c = std::process::Command::new("ssh-keygen");
+                c.args(["-q", "-Y", "sign", "-n", "git", "-f"]).arg(key);
+                c
+            }
+            Self::Gpg { key_id, homedir } => {
+                let mut c = std::process::Command::new("gpg");
+                if let Some(home) = homedir {
+                    c.arg("--homedir").arg(home);
+                }
+                c.args([
+                    "--batch",
+                    "--yes",
+                    "--pinentry-mode",
+                    "loopback",
+                    "--armor",
+                    "--detach-sign",
+                    "--local-user",
+                    key_id,
+                ]);
+                c
+            }
+        };
+        let mut child = cmd
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| GitError::Signing(format!("cannot start the signer: {e}")))?;
+        child
+            .stdin
+            .take()
+            .expect("stdin is piped")
+            .write_all(payload)
+            .map_err(|e| GitError::Signing(e.to_string()))?;
+        let output = child
+            .wait_with_output()
+            .map_err(|e| GitError::Signing(e.to_string()))?;
+        if !output.status.success() {
+            return Err(GitError::Signing(
+                String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            ));
+        }
+        String::from_utf8(output.stdout)
+            .map_err(|_| GitError::Signing("the signature is not text".into()))
+    }
 }
 
 /// What [`Repo::commit_tree`] did.
@@ -152,6 +227,63 @@ impl Repo {
             parent: expected_tip.map(str::to_owned),
             commit: oid.to_string(),
         })
+    }
+
+    fn write_commit(
+        &self,
+        tree: git2::Oid,
+        parent: Option<&git2::Commit<'_>>,
+        meta: &CommitMeta,
+    ) -> Result<git2::Oid, GitError> {
+        let git_tree = self
+            .inner
+            .find_tree(tree)
+            .map_err(self.op("read the new tree"))?;
+        let time = git2::Time::new(meta.time.unwrap_or_else(now), 0);
+        let sig = git2::Signature::new(&meta.name, &meta.email, &time)
+            .map_err(self.op("make the signature"))?;
+        let parents: Vec<&git2::Commit<'_>> = parent.into_iter().collect();
+        match &meta.signer {
+            None => self
+                .inner
+                .commit(None, &sig, &sig, &meta.message, &git_tree, &parents)
+                .map_err(self.op("write the commit")),
+            Some(signer) => {
+                let buffer = self
+                    .inner
+                    .commit_create_buffer(&sig, &sig, &meta.message, &git_tree, &parents)
+                    .map_err(self.op("build the commit"))?;
+                let signature = signer.sign(&buffer)?;
+                let text = std::str::from_utf8(&buffer)
+                    .map_err(|_| GitError::Signing("the commit is not UTF-8".into()))?;
+                self.inner
+                    .commit_signed(text, &signature, None)
+                    .map_err(self.op("write the signed commit"))
+            }
+        }
+    }
+
+    /// Writes `tree` as a commit on top of `parent`, touching no ref. `None` when `parent`
+    /// already has this tree (nothing to commit).
+    ///
+    /// # Errors
+    /// A failed write or signature.
+    pub fn create_commit(
+        &self,
+        parent: Option<&str>,
+        tree: &Tree,
+        meta: &CommitMeta,
+    ) -> Result<Option<String>, GitError> {
+        let tree_id = self.write_tree(tree)?;
+        let tree_oid = git2::Oid::from_str(&tree_id).map_err(self.op("parse tree id"))?;
+        let parent = parent.map(|p| self.find_commit(p)).transpose()?;
+        if parent.as_ref().is_some_and(|p| p.tree_id() == tree_oid) {
+            return Ok(None);
+        }
+        Ok(Some(
+            self.write_commit(tree_oid, parent.as_ref(), meta)?
+                .to_string(),
+        ))
     }
 
     /// Points `branch` at `commit` if it still points at `expected_tip` (`None`: if it does not

@@ -15,6 +15,43 @@ pub struct Cli {
     /// Output format of the result on stdout.
     #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Repository caches (one bare mirror per repository, fetched incrementally).
+    #[arg(long, global = true, env = "SHOPSET_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Directory of mounted Secrets: `<dir>/<secretRef name>/{username,password,sshPrivateKey,known_hosts}`.
+    #[arg(long, global = true, env = "SHOPSET_SECRETS_DIR")]
+    pub secrets_dir: Option<PathBuf>,
+    /// HTTPS user name for repositories without a Secret.
+    #[arg(
+        long,
+        global = true,
+        env = "SHOPSET_GIT_USERNAME",
+        hide_env_values = true
+    )]
+    pub git_username: Option<String>,
+    /// File holding the HTTPS password or token for repositories without a Secret.
+    #[arg(long, global = true, env = "SHOPSET_GIT_PASSWORD_FILE")]
+    pub git_password_file: Option<PathBuf>,
+    /// SSH private key for repositories without a Secret.
+    #[arg(long, global = true, env = "SHOPSET_GIT_SSH_KEY")]
+    pub git_ssh_key: Option<PathBuf>,
+    /// SSH known-hosts file.
+    #[arg(long, global = true, env = "SHOPSET_GIT_KNOWN_HOSTS")]
+    pub git_known_hosts: Option<PathBuf>,
+    /// Accept any SSH host key. Insecure: for tests and first contact only.
+    #[arg(long, global = true, env = "SHOPSET_GIT_INSECURE_SKIP_HOST_KEY_CHECK")]
+    pub insecure_skip_host_key_check: bool,
+    /// Sign commits with this SSH private key.
+    #[arg(
+        long,
+        global = true,
+        env = "SHOPSET_SIGN_SSH_KEY",
+        conflicts_with = "sign_gpg_key"
+    )]
+    pub sign_ssh_key: Option<PathBuf>,
+    /// Sign commits with this GPG key id.
+    #[arg(long, global = true, env = "SHOPSET_SIGN_GPG_KEY")]
+    pub sign_gpg_key: Option<String>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,

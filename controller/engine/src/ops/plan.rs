@@ -141,13 +141,13 @@ pub fn plan_sync(resources: &Resources, repos: &mut Repos) -> SyncPlan {
 }
 
 fn read_previous(repos: &mut Repos, url: &str, branch: &str) -> Result<Previous, String> {
-    let Some(repo) = repos.existing(url).map_err(|e| e.to_string())? else {
+    let Some(repo) = repos.system(url, false).map_err(|e| e.to_string())? else {
         return Ok(Previous {
             tip: None,
             inputs: None,
         });
     };
-    let tip = repo.tip(branch).map_err(|e| e.to_string())?;
+    let tip = repo.remote_tip(branch).map_err(|e| e.to_string())?;
     let inputs = match &tip {
         Some(tip) => match repo
             .read_file(tip, layout::INPUTS)
@@ -194,7 +194,7 @@ fn resolve_config(
         )
     })?;
     let commit = repo
-        .tip(branch)
+        .remote_tip(branch)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| {
             format!(
@@ -236,7 +236,7 @@ fn plan_tier(
             let repo = repos
                 .read(&spec.app.url)
                 .map_err(|e| format!("Tier {tier:?}: spec.app.url: {e}"))?;
-            repo.tip(&branch)
+            repo.remote_tip(&branch)
                 .map_err(|e| format!("Tier {tier:?}: {e}"))?
                 .ok_or_else(|| {
                     format!(

@@ -106,6 +106,7 @@ fn build_history(
             name: "shopset example".into(),
             email: "example@shopset.dev".into(),
             time: Some(EXAMPLE_EPOCH + 60 * i64::try_from(i).unwrap_or(0)),
+            signer: None,
         };
         let outcome = repo
             .commit_tree(tier, parent.as_deref(), &tree, &meta)

@@ -1,10 +1,13 @@
-//! Flow 1 (and 2, 3): commit the planned tree of every tier branch to its system repository.
+//! Flows 1-3: commit the planned tree of every tier branch and push it, fast-forward only. A
+//! push refused because the branch moved is answered by fetching, planning again on the new tip
+//! and retrying, with bounded, jittered backoff; a human commit on the branch is never lost.
 
-use shopset_git::{CommitMeta, CommitOutcome};
+use shopset_git::{CommitMeta, PushOutcome, Signer};
 use shopset_render::layout;
 
-use crate::ops::plan::{Summary, TierPlan};
+use crate::ops::plan::{Summary, TierPlan, plan_sync};
 use crate::repos::Repos;
+use crate::resources::Resources;
 
 /// Who is writing, for commit signatures and the `Shopset-Producer` trailer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,17 +20,19 @@ pub struct Author {
     pub producer: String,
     /// Commit time in seconds since the epoch; `None` for now.
     pub time: Option<i64>,
+    /// Sign every commit with this key.
+    pub signer: Option<Signer>,
 }
 
 /// What happened to one tier branch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TierOutcome {
-    /// The branch already had this tree.
+    /// The branch already had this tree: nothing written, nothing pushed.
     Unchanged {
-        /// Its tip.
-        commit: String,
+        /// Its tip (`None`: the branch does not exist and the tree is empty).
+        commit: Option<String>,
     },
-    /// A commit was written.
+    /// A commit was written and pushed.
     Committed {
         /// The previous tip.
         parent: Option<String>,
@@ -40,7 +45,64 @@ pub enum TierOutcome {
     Failed {
         /// Why.
         error: String,
+        /// Whether trying again later may succeed.
+        transient: bool,
     },
+}
+
+/// How a sync runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncOptions {
+    /// Plan only.
+    pub dry_run: bool,
+    /// Attempts per sync when pushes are refused because a branch moved.
+    pub max_attempts: u32,
+    /// First backoff, doubled per attempt (with jitter), in milliseconds.
+    pub backoff_ms: u64,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        Self {
+            dry_run: false,
+            max_attempts: 8,
+            backoff_ms: 50,
+        }
+    }
+}
+
+/// One tier's result.
+#[derive(Debug, Clone)]
+pub struct TierResult {
+    /// The plan that was executed last.
+    pub plan: TierPlan,
+    /// What happened.
+    pub outcome: TierOutcome,
+}
+
+/// A sync's result.
+#[derive(Debug, Default)]
+pub struct SyncResult {
+    /// Per tier.
+    pub tiers: Vec<TierResult>,
+    /// Problems with inputs (the rest was still done).
+    pub problems: Vec<String>,
+    /// Plans made (1 when no push was refused).
+    pub attempts: u32,
+    /// Pushes refused because a branch moved.
+    pub retries: u32,
+}
+
+impl SyncResult {
+    /// True when every input was used and every branch written.
+    #[must_use]
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+            && !self
+                .tiers
+                .iter()
+                .any(|t| matches!(t.outcome, TierOutcome::Failed { .. }))
+    }
 }
 
 const MAX_LISTED: usize = 50;
@@ -119,32 +181,184 @@ fn short(commit: &str) -> &str {
     commit.get(..12).unwrap_or(commit)
 }
 
-/// Commits a planned tier to its branch (no commit when the tree is unchanged).
-pub fn commit_tier(plan: &TierPlan, repos: &mut Repos, author: &Author) -> TierOutcome {
-    let result = repos
-        .system(&plan.system_url)
-        .map_err(|e| e.to_string())
-        .and_then(|repo| {
-            let meta = CommitMeta {
-                message: commit_message(plan, author),
-                name: author.name.clone(),
-                email: author.email.clone(),
-                time: author.time,
-            };
-            repo.commit_tree(
-                &plan.branch,
-                plan.previous_tip.as_deref(),
-                &plan.tree,
-                &meta,
-            )
-            .map_err(|e| e.to_string())
-        });
-    match result {
-        Ok(CommitOutcome::Unchanged { commit }) => TierOutcome::Unchanged { commit },
-        Ok(CommitOutcome::Committed { parent, commit }) => {
-            tracing::info!(tier = %plan.tier, branch = %plan.branch, %commit, "committed");
-            TierOutcome::Committed { parent, commit }
-        }
-        Err(error) => TierOutcome::Failed { error },
+enum Step {
+    Done(TierOutcome),
+    Retry,
+}
+
+/// Fault injection for crash tests: `SHOPSET_FAULT=<point>` aborts the process there.
+fn fault(point: &str) {
+    if std::env::var("SHOPSET_FAULT").is_ok_and(|p| p == point) {
+        eprintln!("fault injected at {point}");
+        std::process::abort();
     }
+}
+
+fn commit_and_push(plan: &TierPlan, repos: &mut Repos, author: &Author) -> Step {
+    let meta = CommitMeta {
+        message: commit_message(plan, author),
+        name: author.name.clone(),
+        email: author.email.clone(),
+        time: author.time,
+        signer: author.signer.clone(),
+    };
+    let created = repos.system(&plan.system_url, true).and_then(|repo| {
+        repo.expect("created when missing").create_commit(
+            plan.previous_tip.as_deref(),
+            &plan.tree,
+            &meta,
+        )
+    });
+    let commit = match created {
+        Ok(None) => {
+            return Step::Done(TierOutcome::Unchanged {
+                commit: plan.previous_tip.clone(),
+            });
+        }
+        Ok(Some(commit)) => commit,
+        Err(e) => {
+            return Step::Done(TierOutcome::Failed {
+                error: e.to_string(),
+                transient: false,
+            });
+        }
+    };
+    fault("after-commit");
+    match repos.push(&plan.system_url, &commit, &plan.branch) {
+        Ok(PushOutcome::Pushed) => {
+            fault("after-push");
+            tracing::info!(tier = %plan.tier, branch = %plan.branch, %commit, "pushed");
+            Step::Done(TierOutcome::Committed {
+                parent: plan.previous_tip.clone(),
+                commit,
+            })
+        }
+        Ok(PushOutcome::Rejected {
+            retryable: true,
+            reason,
+        }) => {
+            tracing::info!(tier = %plan.tier, branch = %plan.branch, %reason, "push refused, the branch moved: retrying");
+            Step::Retry
+        }
+        Ok(PushOutcome::Rejected {
+            retryable: false,
+            reason,
+        }) => Step::Done(TierOutcome::Failed {
+            error: format!("the server refused the push to {}: {reason}", plan.branch),
+            transient: false,
+        }),
+        Err(e) => {
+            let transient = !matches!(e, shopset_git::GitError::Transport { auth: true, .. });
+            Step::Done(TierOutcome::Failed {
+                error: e.to_string(),
+                transient,
+            })
+        }
+    }
+}
+
+/// A small, dependency-free jitter source: good enough to spread retries apart.
+fn jitter(attempt: u32) -> f64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let mut x = u64::from(nanos)
+        ^ (u64::from(std::process::id()) << 32)
+        ^ u64::from(attempt).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    #[allow(clippy::cast_precision_loss)]
+    let unit = (x % 1_000_000) as f64 / 1_000_000.0;
+    0.5 + unit
+}
+
+/// Plans and writes every tier of `resources`; pushes refused because a branch moved are
+/// retried on a fresh plan.
+pub fn sync(
+    resources: &Resources,
+    repos: &mut Repos,
+    author: &Author,
+    options: &SyncOptions,
+) -> SyncResult {
+    let mut result = SyncResult::default();
+    let mut done: std::collections::BTreeMap<String, TierResult> =
+        std::collections::BTreeMap::new();
+    loop {
+        result.attempts += 1;
+        let plan = plan_sync(resources, repos);
+        result.problems = plan.problems;
+        let mut retry = Vec::new();
+        for tier in plan.tiers {
+            let earlier = done.get(&tier.tier).map(|r| r.outcome.clone());
+            if matches!(earlier, Some(TierOutcome::Failed { .. })) {
+                continue;
+            }
+            if options.dry_run {
+                done.insert(
+                    tier.tier.clone(),
+                    TierResult {
+                        plan: tier,
+                        outcome: TierOutcome::Planned,
+                    },
+                );
+                continue;
+            }
+            match commit_and_push(&tier, repos, author) {
+                Step::Done(outcome) => {
+                    // A tier committed in an earlier attempt is unchanged now: keep the commit.
+                    let outcome = match (earlier, outcome) {
+                        (
+                            Some(first @ TierOutcome::Committed { .. }),
+                            TierOutcome::Unchanged { .. },
+                        ) => first,
+                        (_, o) => o,
+                    };
+                    done.insert(
+                        tier.tier.clone(),
+                        TierResult {
+                            plan: tier,
+                            outcome,
+                        },
+                    );
+                }
+                Step::Retry => {
+                    retry.push(tier.system_url.clone());
+                    done.insert(
+                        tier.tier.clone(),
+                        TierResult {
+                            plan: tier,
+                            outcome: TierOutcome::Failed {
+                                error: format!(
+                                    "the branch kept moving: gave up after {} attempts",
+                                    options.max_attempts
+                                ),
+                                transient: true,
+                            },
+                        },
+                    );
+                }
+            }
+        }
+        if retry.is_empty() || result.attempts >= options.max_attempts {
+            break;
+        }
+        result.retries += u32::try_from(retry.len()).unwrap_or(u32::MAX);
+        // Only tiers still failing with "kept moving" are retried; clear them so they run again.
+        done.retain(|_, r| !matches!(&r.outcome, TierOutcome::Failed { transient: true, error } if error.starts_with("the branch kept moving")));
+        for url in retry {
+            repos.forget(&url);
+        }
+        let shift = (result.attempts - 1).min(6);
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
+        let delay =
+            ((options.backoff_ms << shift).min(2_000) as f64 * jitter(result.attempts)) as u64;
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+    }
+    result.tiers = done.into_values().collect();
+    result
 }

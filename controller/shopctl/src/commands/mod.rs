@@ -6,9 +6,100 @@ mod quickstart;
 mod render;
 mod sync;
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use shopset_engine::{Repos, Resources};
+use shopset_git::{Credentials, Secret, Signer};
+
 use crate::cli::{Cli, Command};
 
+/// The runtime settings every command shares.
+pub struct Context {
+    cache_dir: PathBuf,
+    secrets_dir: Option<PathBuf>,
+    default_credentials: Credentials,
+    signer: Option<Signer>,
+}
+
+impl Context {
+    fn from_cli(cli: &Cli) -> anyhow::Result<Self> {
+        let cache_dir = cli.cache_dir.clone().unwrap_or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+                .unwrap_or_else(std::env::temp_dir)
+                .join("shopset")
+        });
+        let password = match &cli.git_password_file {
+            Some(file) => Some(Secret::new(
+                std::fs::read_to_string(file)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?
+                    .trim_end_matches(['\n', '\r'])
+                    .to_owned(),
+            )),
+            None => None,
+        };
+        let signer = match (&cli.sign_ssh_key, &cli.sign_gpg_key) {
+            (Some(key), _) => Some(Signer::Ssh { key: key.clone() }),
+            (None, Some(key_id)) => Some(Signer::Gpg {
+                key_id: key_id.clone(),
+                homedir: None,
+            }),
+            (None, None) => None,
+        };
+        Ok(Self {
+            cache_dir,
+            secrets_dir: cli.secrets_dir.clone(),
+            default_credentials: Credentials {
+                username: cli.git_username.clone(),
+                password,
+                ssh_key: cli.git_ssh_key.clone(),
+                known_hosts: cli.git_known_hosts.clone(),
+                insecure_skip_host_key_check: cli.insecure_skip_host_key_check,
+            },
+            signer,
+        })
+    }
+
+    /// Repositories, with the credentials each resource names.
+    fn repos(&self, resources: &Resources) -> Repos {
+        let mut per_url = BTreeMap::new();
+        if let Some(dir) = &self.secrets_dir {
+            let mut add = |url: &str, secret: Option<&shopset_crds::SecretRef>| {
+                if let Some(secret) = secret {
+                    per_url.insert(
+                        url.to_owned(),
+                        Credentials::from_secret_dir(&dir.join(&secret.name)),
+                    );
+                }
+            };
+            for tier in resources.tiers.values() {
+                add(&tier.spec.app.url, tier.spec.app.secret_ref.as_ref());
+                add(&tier.spec.system.url, tier.spec.system.secret_ref.as_ref());
+            }
+            for config in resources.configurations.values() {
+                if let Some(source) = &config.spec.source {
+                    add(&source.url, source.secret_ref.as_ref());
+                }
+            }
+        }
+        Repos::new(&self.cache_dir).with_credentials(self.default_credentials.clone(), per_url)
+    }
+
+    fn author(&self, name: String, email: String) -> shopset_engine::Author {
+        shopset_engine::Author {
+            name,
+            email,
+            producer: format!("shopctl/{}", env!("CARGO_PKG_VERSION")),
+            time: None,
+            signer: self.signer.clone(),
+        }
+    }
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<bool> {
+    let ctx = Context::from_cli(&cli)?;
     let format = cli.format;
     match cli.command {
         Command::Sync {
@@ -16,19 +107,13 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
             dry_run,
             author_name,
             author_email,
-        } => sync::run(format, &files, dry_run, &author(author_name, author_email)),
-        Command::Render { files, inputs, out } => render::run(format, &files, &inputs, &out),
+        } => {
+            let author = ctx.author(author_name, author_email);
+            sync::run(&ctx, format, &files, dry_run, &author)
+        }
+        Command::Render { files, inputs, out } => render::run(&ctx, format, &files, &inputs, &out),
         Command::Crds { out } => crds::run(out.as_deref()),
-        Command::Quickstart { dir } => quickstart::run(format, &dir),
-    }
-}
-
-fn author(name: String, email: String) -> shopset_engine::Author {
-    shopset_engine::Author {
-        name,
-        email,
-        producer: format!("shopctl/{}", env!("CARGO_PKG_VERSION")),
-        time: None,
+        Command::Quickstart { dir } => quickstart::run(&ctx, format, &dir),
     }
 }
 

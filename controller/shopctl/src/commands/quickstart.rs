@@ -21,7 +21,7 @@ fn files(dir: &Dir<'_>, out: &mut BTreeMap<String, Vec<u8>>) {
     }
 }
 
-pub fn run(format: Format, dir: &Path) -> anyhow::Result<bool> {
+pub fn run(ctx: &super::Context, format: Format, dir: &Path) -> anyhow::Result<bool> {
     let mut examples = BTreeMap::new();
     files(&EXAMPLES, &mut examples);
     let prepared =
@@ -32,8 +32,8 @@ pub fn run(format: Format, dir: &Path) -> anyhow::Result<bool> {
     }
     let dir = dir.canonicalize()?;
     let resources = crate::load::resources(&[dir.join("resources")]);
-    let author = super::author("shopset".into(), "shopset@localhost".into());
-    let outcome = super::sync::sync(&resources, false, &author);
+    let author = ctx.author("shopset".into(), "shopset@localhost".into());
+    let outcome = super::sync::sync(ctx, &resources, false, &author);
     super::report_problems(&outcome.problems);
     crate::output::print(format, &outcome.text, &outcome.json);
     if format == Format::Text {

@@ -4,22 +4,22 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
-use shopset_engine::Repos;
 use shopset_engine::ops::render_dir::write_branch_dir;
 
 use crate::cli::Format;
 
 pub fn run(
+    ctx: &super::Context,
     format: Format,
     files: &[PathBuf],
     inputs: &[PathBuf],
     out: &Path,
 ) -> anyhow::Result<bool> {
-    let mut repos = Repos::default();
     let mut problems = Vec::new();
     let mut planned = Vec::new();
+    let resources = crate::load::resources(files);
+    let mut repos = ctx.repos(&resources);
     if inputs.is_empty() {
-        let resources = crate::load::resources(files);
         let plan = shopset_engine::plan_sync(&resources, &mut repos);
         problems.extend(plan.problems);
         planned.extend(plan.tiers.into_iter().map(|t| (t.inputs, t.tree)));

@@ -4,18 +4,20 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use serde_json::json;
-use shopset_engine::{Author, Repos, TierOutcome};
+use shopset_engine::{Author, SyncOptions, TierOutcome};
 
+use super::Context;
 use crate::cli::Format;
 
 pub fn run(
+    ctx: &Context,
     format: Format,
     files: &[PathBuf],
     dry_run: bool,
     author: &Author,
 ) -> anyhow::Result<bool> {
     let resources = crate::load::resources(files);
-    let outcome = sync(&resources, dry_run, author);
+    let outcome = sync(ctx, &resources, dry_run, author);
     super::report_problems(&outcome.problems);
     crate::output::print(format, &outcome.text, &outcome.json);
     Ok(outcome.ok)
@@ -29,18 +31,27 @@ pub struct Outcome {
     pub json: serde_json::Value,
 }
 
-pub fn sync(resources: &shopset_engine::Resources, dry_run: bool, author: &Author) -> Outcome {
-    let mut repos = Repos::default();
-    let plan = shopset_engine::plan_sync(resources, &mut repos);
-    let mut problems = plan.problems.clone();
+pub fn sync(
+    ctx: &Context,
+    resources: &shopset_engine::Resources,
+    dry_run: bool,
+    author: &Author,
+) -> Outcome {
+    let mut repos = ctx.repos(resources);
+    let options = SyncOptions {
+        dry_run,
+        ..SyncOptions::default()
+    };
+    let result = shopset_engine::sync(resources, &mut repos, author, &options);
+    let ok = result.ok();
+    let mut problems = result.problems.clone();
     let mut text = String::new();
     let mut tiers = Vec::new();
-    for tier in &plan.tiers {
-        let outcome = if dry_run {
-            TierOutcome::Planned
-        } else {
-            shopset_engine::commit_tier(tier, &mut repos, author)
-        };
+    for shopset_engine::TierResult {
+        plan: tier,
+        outcome,
+    } in &result.tiers
+    {
         let s = &tier.summary;
         let counts = format!(
             "{} added, {} changed, {} removed",
@@ -48,11 +59,11 @@ pub fn sync(resources: &shopset_engine::Resources, dry_run: bool, author: &Autho
             s.changed.len(),
             s.removed.len()
         );
-        let (state, commit) = match &outcome {
-            TierOutcome::Unchanged { commit } => ("unchanged", Some(commit.clone())),
+        let (state, commit) = match outcome {
+            TierOutcome::Unchanged { commit } => ("unchanged", commit.clone()),
             TierOutcome::Committed { commit, .. } => ("committed", Some(commit.clone())),
             TierOutcome::Planned => ("planned", None),
-            TierOutcome::Failed { error } => {
+            TierOutcome::Failed { error, .. } => {
                 problems.push(format!(
                     "Tier {:?}: branch {}: {error}",
                     tier.tier, tier.branch
@@ -72,22 +83,23 @@ pub fn sync(resources: &shopset_engine::Resources, dry_run: bool, author: &Autho
             let _ = writeln!(
                 text,
                 "  would commit to {} branch {}:",
-                tier.system_url, tier.branch
+                shopset_git::redact_url(&tier.system_url),
+                tier.branch
             );
             for line in shopset_engine::commit_message(tier, author).lines() {
                 let _ = writeln!(text, "    {line}");
             }
         }
         tiers.push(json!({
-            "tier": tier.tier, "branch": tier.branch, "repository": tier.system_url,
+            "tier": tier.tier, "branch": tier.branch, "repository": shopset_git::redact_url(&tier.system_url),
             "state": state, "commit": commit,
             "added": s.added, "changed": s.changed, "removed": s.removed, "kept": s.kept,
             "baseFrom": s.base_from, "baseTo": s.base_to,
         }));
     }
-    let json = json!({ "tiers": tiers, "problems": problems });
+    let json = json!({ "tiers": tiers, "problems": problems, "attempts": result.attempts, "retries": result.retries });
     Outcome {
-        ok: problems.is_empty(),
+        ok,
         problems,
         text,
         json,
