@@ -7,3 +7,4 @@ mod errors;
 mod golden;
 mod kustomize;
 mod real_git;
+mod remote_git;

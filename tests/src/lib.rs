@@ -3,6 +3,8 @@
 //! Tools the tests need (`git`, `kubectl`) must be installed: a missing tool fails the test, it
 //! never skips it.
 
+pub mod servers;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
