@@ -1,6 +1,7 @@
 //! Cross-crate tests. One binary (one link) for all of them.
 
 mod argo_schema;
+mod concurrency;
 mod crds;
 mod determinism;
 mod errors;

@@ -65,7 +65,7 @@ impl Default for SyncOptions {
     fn default() -> Self {
         Self {
             dry_run: false,
-            max_attempts: 8,
+            max_attempts: 12,
             backoff_ms: 50,
         }
     }
@@ -183,7 +183,7 @@ fn short(commit: &str) -> &str {
 
 enum Step {
     Done(TierOutcome),
-    Retry,
+    Retry(String),
 }
 
 /// Fault injection for crash tests: `SHOPSET_FAULT=<point>` aborts the process there.
@@ -238,7 +238,7 @@ fn commit_and_push(plan: &TierPlan, repos: &mut Repos, author: &Author) -> Step 
             reason,
         }) => {
             tracing::info!(tier = %plan.tier, branch = %plan.branch, %reason, "push refused, the branch moved: retrying");
-            Step::Retry
+            Step::Retry(reason)
         }
         Ok(PushOutcome::Rejected {
             retryable: false,
@@ -322,7 +322,7 @@ pub fn sync(
                         },
                     );
                 }
-                Step::Retry => {
+                Step::Retry(reason) => {
                     retry.push(tier.system_url.clone());
                     done.insert(
                         tier.tier.clone(),
@@ -330,7 +330,8 @@ pub fn sync(
                             plan: tier,
                             outcome: TierOutcome::Failed {
                                 error: format!(
-                                    "the branch kept moving: gave up after {} attempts",
+                                    "the branch kept moving: gave up after {} attempts \
+                                     (last refusal: {reason})",
                                     options.max_attempts
                                 ),
                                 transient: true,
