@@ -2,6 +2,7 @@
 
 mod argo_schema;
 mod concurrency;
+mod crash;
 mod crds;
 mod determinism;
 mod errors;

@@ -186,9 +186,15 @@ enum Step {
     Retry(String),
 }
 
-/// Fault injection for crash tests: `SHOPSET_FAULT=<point>` aborts the process there.
+/// Fault injection for crash tests: `SHOPSET_FAULT=<point>` aborts the process there. Points:
+/// `after-objects` (blobs and trees written, no commit), `after-commit` (commit written, not
+/// pushed), `after-push` (pushed, not reported).
+fn fault_armed(point: &str) -> bool {
+    std::env::var("SHOPSET_FAULT").is_ok_and(|p| p == point)
+}
+
 fn fault(point: &str) {
-    if std::env::var("SHOPSET_FAULT").is_ok_and(|p| p == point) {
+    if fault_armed(point) {
         eprintln!("fault injected at {point}");
         std::process::abort();
     }
@@ -202,6 +208,13 @@ fn commit_and_push(plan: &TierPlan, repos: &mut Repos, author: &Author) -> Step 
         time: author.time,
         signer: author.signer.clone(),
     };
+    if fault_armed("after-objects")
+        && let Ok(Some(repo)) = repos.system(&plan.system_url, true)
+        && plan.previous.as_ref().is_none_or(|p| p != &plan.inputs)
+    {
+        let _ = repo.write_tree(&plan.tree);
+        fault("after-objects");
+    }
     let created = repos.system(&plan.system_url, true).and_then(|repo| {
         repo.expect("created when missing").create_commit(
             plan.previous_tip.as_deref(),
