@@ -1,0 +1,221 @@
+//! The git engine's benchmark: synthetic ShopSets through the real renderer and engine, in
+//! three tiers, against a git daemon on 127.0.0.1; every figure beside the same operation done
+//! by hand (a checked-out clone, `git add -A && git commit && git push`), measured in the same
+//! run, with the ratio.
+//!
+//! `cargo bench -p shopset-tests --bench git_engine -- 10000` (the argument is the number of
+//! ShopSets; 10,000 by default). It prints figures; it asserts nothing about time.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use shopset_engine::{Author, Repos, Resources, TierPlan};
+use shopset_git::CommitMeta;
+use shopset_tests::servers::{GitDaemon, bare_repo};
+use shopset_tests::{app_repo_from_dir, fixtures};
+
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb: f64 = status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    kb / 1024.0
+}
+
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn git(dir: &Path, args: &[&str]) -> f64 {
+    let start = Instant::now();
+    let out = Command::new("git").args(["-c", "user.name=person", "-c", "user.email=p@p"]).args(args).current_dir(dir).output().unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    start.elapsed().as_secs_f64()
+}
+
+fn resources_text(n: usize, app: &str, system: &str, pinned: Option<&str>, changed: Option<usize>) -> String {
+    let mut docs = Vec::new();
+    for (i, tier) in ["tier-0", "tier-1", "tier-2"].iter().enumerate() {
+        let from = if i == 0 { String::new() } else { format!("  promotesFrom: tier-{}\n", i - 1) };
+        let pin = pinned.filter(|_| i == 0).map(|c| format!("  pin: {{appCommit: {c}}}\n")).unwrap_or_default();
+        docs.push(format!("apiVersion: shopset.dev/v1alpha1\nkind: Tier\nmetadata: {{name: {tier}}}\nspec:\n{from}{pin}  app: {{url: \"{app}\", path: kustomize}}\n  system: {{url: \"{system}\"}}\n"));
+    }
+    docs.push("apiVersion: shopset.dev/v1alpha1\nkind: Configuration\nmetadata: {name: standard}\nspec:\n  inline:\n    values: {LOG_LEVEL: \"info\", CURRENCY: \"JPY\", PAGE_SIZE: \"48\"}\n    replicas: {podinfo: 2}\n    patches:\n      limits:\n        target: {kind: Deployment, name: podinfo}\n        patch: |\n          - op: add\n            path: /spec/template/spec/priorityClassName\n            value: shop\n".into());
+    for fd in ["east", "west"] {
+        docs.push(format!("apiVersion: shopset.dev/v1alpha1\nkind: FailureDomain\nmetadata: {{name: {fd}}}\nspec:\n  destination: {{name: {fd}-1}}\n  config: {{values: {{REGION: \"{fd}\"}}}}\n"));
+    }
+    for i in 0..n {
+        let extra = if changed == Some(i) { "  overrides: {values: {BANNER: \"sale\"}}\n" } else { "" };
+        docs.push(format!("apiVersion: shopset.dev/v1alpha1\nkind: ShopSet\nmetadata: {{name: shop-{i:06}}}\nspec:\n  tier: tier-{}\n  configuration: standard\n{extra}", i % 3));
+    }
+    docs.join("---\n")
+}
+
+fn load(text: &str) -> Resources {
+    let mut r = Resources::default();
+    r.add_text("bench.yaml", text);
+    assert!(r.errors.is_empty(), "{:?}", r.errors.first());
+    r
+}
+
+struct Figures {
+    render: f64,
+    commit: f64,
+    push: f64,
+    commits: usize,
+    pushes: usize,
+    objects: usize,
+    rss: f64,
+}
+
+fn count_objects(repo: &Path) -> usize {
+    let mut n = 0;
+    for entry in std::fs::read_dir(repo.join("objects")).unwrap().flatten() {
+        let name = entry.file_name();
+        if name.len() == 2 {
+            n += std::fs::read_dir(entry.path()).map(|d| d.count()).unwrap_or(0);
+        }
+    }
+    n + std::fs::read_dir(repo.join("objects/pack")).map(|d| d.count()).unwrap_or(0)
+}
+
+/// One sync through the engine, timed by phase.
+fn engine_sync(resources: &Resources, repos: &mut Repos, cache_repo: &Path) -> (Figures, Vec<TierPlan>) {
+    reset_peak_rss();
+    let objects_before = if cache_repo.exists() { count_objects(cache_repo) } else { 0 };
+    let start = Instant::now();
+    let plan = shopset_engine::plan_sync(resources, repos);
+    assert!(plan.problems.is_empty(), "{:?}", plan.problems);
+    let render = start.elapsed().as_secs_f64();
+    let author = Author { name: "bench".into(), email: "b@b".into(), producer: "bench".into(), time: Some(1_767_225_600), signer: None };
+    let start = Instant::now();
+    let mut created = Vec::new();
+    for tier in &plan.tiers {
+        let meta = CommitMeta { message: shopset_engine::commit_message(tier, &author), name: "bench".into(), email: "b@b".into(), time: Some(1_767_225_600), signer: None };
+        let repo = repos.system(&tier.system_url, true).unwrap().unwrap();
+        if let Some(commit) = repo.create_commit(tier.previous_tip.as_deref(), &tier.tree, &meta).unwrap() {
+            created.push((tier.system_url.clone(), commit, tier.branch.clone()));
+        }
+    }
+    let commit = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    for (url, commit, branch) in &created {
+        let outcome = repos.push(url, commit, branch).unwrap();
+        assert_eq!(outcome, shopset_git::PushOutcome::Pushed);
+    }
+    let push = start.elapsed().as_secs_f64();
+    let objects = count_objects(cache_repo).saturating_sub(objects_before);
+    (Figures { render, commit, push, commits: created.len(), pushes: created.len(), objects, rss: peak_rss_mb() }, plan.tiers)
+}
+
+/// Writes the rendered trees of the plans into the person's clones (one per branch).
+fn write_worktrees(plans: &[TierPlan], clones: &Path) {
+    for tier in plans {
+        let root = clones.join(&tier.branch);
+        for (path, bytes) in &tier.tree.files {
+            let file = root.join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            if std::fs::read(&file).ok().as_deref() != Some(bytes.as_slice()) {
+                std::fs::write(file, bytes).unwrap();
+            }
+        }
+    }
+}
+
+fn by_hand(plans: &[TierPlan], clones: &Path) -> (f64, f64) {
+    let (mut commit, mut push) = (0.0, 0.0);
+    for tier in plans {
+        let root = clones.join(&tier.branch);
+        for (path, c) in &tier.tree.gitlinks {
+            commit += git(&root, &["update-index", "--add", "--cacheinfo", &format!("160000,{c},{path}")]);
+        }
+        commit += git(&root, &["add", "-A"]);
+        let dirty = !Command::new("git").args(["diff", "--cached", "--quiet"]).current_dir(&root).status().unwrap().success();
+        if dirty {
+            commit += git(&root, &["commit", "-q", "-m", "by hand"]);
+            push += git(&root, &["push", "-q", "origin", &format!("HEAD:{}", tier.branch)]);
+        }
+    }
+    (commit, push)
+}
+
+fn row(label: &str, ours: &Figures, hand: (f64, f64)) {
+    let ours_commit = ours.render + ours.commit;
+    println!(
+        "{label:<28} render {:>7.3}s  commit {:>7.3}s  push {:>7.3}s | by hand: add+commit {:>7.3}s push {:>7.3}s | ratio (render+commit)/(add+commit) {:>6.3}  push/push {:>6.3} | commits {} pushes {} objects {} | peak RSS {:.0} MB",
+        ours.render, ours.commit, ours.push, hand.0, hand.1,
+        if hand.0 > 0.0 { ours_commit / hand.0 } else { f64::NAN },
+        if hand.1 > 0.0 { ours.push / hand.1 } else { f64::NAN },
+        ours.commits, ours.pushes, ours.objects, ours.rss
+    );
+}
+
+fn main() {
+    let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(10_000);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let served = dir.join("served");
+    bare_repo(&served.join("system.git"));
+    bare_repo(&served.join("by-hand.git"));
+    let daemon = GitDaemon::start(&served);
+    let app = dir.join("app.git");
+    let first_app = app_repo_from_dir(&app, &fixtures().join("apps/podinfo"), &["tier-0", "tier-1", "tier-2"]);
+    let system_url = daemon.url("system.git");
+    let app_url = app.display().to_string();
+    let cache_dir = dir.join("cache");
+    let cache_repo: PathBuf = shopset_git::Cache::new(&cache_dir).path_of(&system_url);
+    let clones = dir.join("clones");
+    println!("git engine benchmark: {n} ShopSets in 3 tiers, git daemon on 127.0.0.1 (engine) vs a checked-out clone (by hand)");
+
+    // Cold.
+    let text = resources_text(n, &app_url, &system_url, None, None);
+    let resources = load(&text);
+    let mut repos = Repos::new(&cache_dir);
+    let (cold, plans) = engine_sync(&resources, &mut repos, &cache_repo);
+    for tier in ["tier-0", "tier-1", "tier-2"] {
+        let root = clones.join(tier);
+        std::fs::create_dir_all(&root).unwrap();
+        git(&root, &["init", "-q", "-b", tier]);
+        git(&root, &["remote", "add", "origin", &daemon.url("by-hand.git")]);
+    }
+    write_worktrees(&plans, &clones);
+    row("cold", &cold, by_hand(&plans, &clones));
+
+    // One ShopSet changed (the engine keeps its cache between syncs, as the controller does).
+    let text = resources_text(n, &app_url, &system_url, None, Some(n / 2));
+    let resources = load(&text);
+    let mut repos = Repos::new(&cache_dir);
+    let (one, plans) = engine_sync(&resources, &mut repos, &cache_repo);
+    write_worktrees(&plans, &clones);
+    row("one ShopSet changed", &one, by_hand(&plans, &clones));
+
+    // The base gitlink moved: tier-0 pinned to another app commit.
+    let repo = shopset_git::Repo::open(&app_url).unwrap();
+    let mut tree = shopset_git::Tree::default();
+    for entry in repo.read_dir(&first_app, "").unwrap() {
+        if let shopset_git::FileEntry::File { path, bytes } = entry {
+            tree.insert(path, bytes).unwrap();
+        }
+    }
+    tree.insert("CHANGELOG".into(), b"1.1\n".to_vec()).unwrap();
+    let meta = CommitMeta { message: "app 1.1\n".into(), name: "dev".into(), email: "d@d".into(), time: Some(1_767_225_700), signer: None };
+    let Some(next_app) = repo.create_commit(Some(&first_app), &tree, &meta).unwrap() else { unreachable!() };
+    let text = resources_text(n, &app_url, &system_url, Some(&next_app), Some(n / 2));
+    let resources = load(&text);
+    let mut repos = Repos::new(&cache_dir);
+    let (base, plans) = engine_sync(&resources, &mut repos, &cache_repo);
+    write_worktrees(&plans, &clones);
+    row("base gitlink moved", &base, by_hand(&plans, &clones));
+
+    // No-op.
+    let mut repos = Repos::new(&cache_dir);
+    let (noop, plans) = engine_sync(&resources, &mut repos, &cache_repo);
+    let start = Instant::now();
+    for tier in &plans {
+        let root = clones.join(&tier.branch);
+        git(&root, &["add", "-A"]);
+        assert!(Command::new("git").args(["diff", "--cached", "--quiet"]).current_dir(&root).status().unwrap().success());
+    }
+    let hand_noop = start.elapsed().as_secs_f64();
+    row("no-op", &noop, (hand_noop, 0.0));
+    assert_eq!((noop.commits, noop.pushes, noop.objects), (0, 0, 0), "a no-op writes nothing");
+}
