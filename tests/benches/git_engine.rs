@@ -17,7 +17,12 @@ use shopset_tests::{app_repo_from_dir, fixtures};
 
 fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kb: f64 = status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
     kb / 1024.0
 }
 
@@ -27,16 +32,38 @@ fn reset_peak_rss() {
 
 fn git(dir: &Path, args: &[&str]) -> f64 {
     let start = Instant::now();
-    let out = Command::new("git").args(["-c", "user.name=person", "-c", "user.email=p@p"]).args(args).current_dir(dir).output().unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("git")
+        .args(["-c", "user.name=person", "-c", "user.email=p@p"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     start.elapsed().as_secs_f64()
 }
 
-fn resources_text(n: usize, app: &str, system: &str, pinned: Option<&str>, changed: Option<usize>) -> String {
+fn resources_text(
+    n: usize,
+    app: &str,
+    system: &str,
+    pinned: Option<&str>,
+    changed: Option<usize>,
+) -> String {
     let mut docs = Vec::new();
     for (i, tier) in ["tier-0", "tier-1", "tier-2"].iter().enumerate() {
-        let from = if i == 0 { String::new() } else { format!("  promotesFrom: tier-{}\n", i - 1) };
-        let pin = pinned.filter(|_| i == 0).map(|c| format!("  pin: {{appCommit: {c}}}\n")).unwrap_or_default();
+        let from = if i == 0 {
+            String::new()
+        } else {
+            format!("  promotesFrom: tier-{}\n", i - 1)
+        };
+        let pin = pinned
+            .filter(|_| i == 0)
+            .map(|c| format!("  pin: {{appCommit: {c}}}\n"))
+            .unwrap_or_default();
         docs.push(format!("apiVersion: shopset.dev/v1alpha1\nkind: Tier\nmetadata: {{name: {tier}}}\nspec:\n{from}{pin}  app: {{url: \"{app}\", path: kustomize}}\n  system: {{url: \"{system}\"}}\n"));
     }
     docs.push("apiVersion: shopset.dev/v1alpha1\nkind: Configuration\nmetadata: {name: standard}\nspec:\n  inline:\n    values: {LOG_LEVEL: \"info\", CURRENCY: \"JPY\", PAGE_SIZE: \"48\"}\n    replicas: {podinfo: 2}\n    patches:\n      limits:\n        target: {kind: Deployment, name: podinfo}\n        patch: |\n          - op: add\n            path: /spec/template/spec/priorityClassName\n            value: shop\n".into());
@@ -44,7 +71,11 @@ fn resources_text(n: usize, app: &str, system: &str, pinned: Option<&str>, chang
         docs.push(format!("apiVersion: shopset.dev/v1alpha1\nkind: FailureDomain\nmetadata: {{name: {fd}}}\nspec:\n  destination: {{name: {fd}-1}}\n  config: {{values: {{REGION: \"{fd}\"}}}}\n"));
     }
     for i in 0..n {
-        let extra = if changed == Some(i) { "  overrides: {values: {BANNER: \"sale\"}}\n" } else { "" };
+        let extra = if changed == Some(i) {
+            "  overrides: {values: {BANNER: \"sale\"}}\n"
+        } else {
+            ""
+        };
         docs.push(format!("apiVersion: shopset.dev/v1alpha1\nkind: ShopSet\nmetadata: {{name: shop-{i:06}}}\nspec:\n  tier: tier-{}\n  configuration: standard\n{extra}", i % 3));
     }
     docs.join("---\n")
@@ -72,27 +103,55 @@ fn count_objects(repo: &Path) -> usize {
     for entry in std::fs::read_dir(repo.join("objects")).unwrap().flatten() {
         let name = entry.file_name();
         if name.len() == 2 {
-            n += std::fs::read_dir(entry.path()).map(|d| d.count()).unwrap_or(0);
+            n += std::fs::read_dir(entry.path())
+                .map(|d| d.count())
+                .unwrap_or(0);
         }
     }
-    n + std::fs::read_dir(repo.join("objects/pack")).map(|d| d.count()).unwrap_or(0)
+    n + std::fs::read_dir(repo.join("objects/pack"))
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 /// One sync through the engine, timed by phase.
-fn engine_sync(resources: &Resources, repos: &mut Repos, cache_repo: &Path) -> (Figures, Vec<TierPlan>) {
+fn engine_sync(
+    resources: &Resources,
+    repos: &mut Repos,
+    cache_repo: &Path,
+) -> (Figures, Vec<TierPlan>) {
     reset_peak_rss();
-    let objects_before = if cache_repo.exists() { count_objects(cache_repo) } else { 0 };
+    let objects_before = if cache_repo.exists() {
+        count_objects(cache_repo)
+    } else {
+        0
+    };
     let start = Instant::now();
     let plan = shopset_engine::plan_sync(resources, repos);
     assert!(plan.problems.is_empty(), "{:?}", plan.problems);
     let render = start.elapsed().as_secs_f64();
-    let author = Author { name: "bench".into(), email: "b@b".into(), producer: "bench".into(), time: Some(1_767_225_600), signer: None };
+    let author = Author {
+        name: "bench".into(),
+        email: "b@b".into(),
+        producer: "bench".into(),
+        time: Some(1_767_225_600),
+        signer: None,
+    };
     let start = Instant::now();
     let mut created = Vec::new();
     for tier in &plan.tiers {
-        let meta = CommitMeta { message: shopset_engine::commit_message(tier, &author), name: "bench".into(), email: "b@b".into(), time: Some(1_767_225_600), signer: None };
+        let meta = CommitMeta {
+            message: shopset_engine::commit_message(tier, &author),
+            name: "bench".into(),
+            email: "b@b".into(),
+            time: Some(1_767_225_600),
+            signer: None,
+        };
         let repo = repos.system(&tier.system_url, true).unwrap().unwrap();
-        if let Some(commit) = repo.create_commit(tier.previous_tip.as_deref(), &tier.tree, &meta).unwrap() {
+        let tree = shopset_engine::ops::sync::write_content(repo, tier).unwrap();
+        if let Some(commit) = repo
+            .commit_tree_id(tier.previous_tip.as_deref(), &tree, &meta)
+            .unwrap()
+        {
             created.push((tier.system_url.clone(), commit, tier.branch.clone()));
         }
     }
@@ -104,14 +163,33 @@ fn engine_sync(resources: &Resources, repos: &mut Repos, cache_repo: &Path) -> (
     }
     let push = start.elapsed().as_secs_f64();
     let objects = count_objects(cache_repo).saturating_sub(objects_before);
-    (Figures { render, commit, push, commits: created.len(), pushes: created.len(), objects, rss: peak_rss_mb() }, plan.tiers)
+    (
+        Figures {
+            render,
+            commit,
+            push,
+            commits: created.len(),
+            pushes: created.len(),
+            objects,
+            rss: peak_rss_mb(),
+        },
+        plan.tiers,
+    )
 }
 
 /// Writes the rendered trees of the plans into the person's clones (one per branch).
 fn write_worktrees(plans: &[TierPlan], clones: &Path) {
     for tier in plans {
         let root = clones.join(&tier.branch);
-        for (path, bytes) in &tier.tree.files {
+        let tree = tier.full_tree().unwrap();
+        let rendered: std::collections::BTreeSet<&String> = tree.files.keys().collect();
+        // The person's render replaces the whole checkout (files of removed ShopSets go).
+        for path in list_files(&root) {
+            if !rendered.contains(&path) {
+                std::fs::remove_file(root.join(&path)).unwrap();
+            }
+        }
+        for (path, bytes) in &tree.files {
             let file = root.join(path);
             std::fs::create_dir_all(file.parent().unwrap()).unwrap();
             if std::fs::read(&file).ok().as_deref() != Some(bytes.as_slice()) {
@@ -121,18 +199,57 @@ fn write_worktrees(plans: &[TierPlan], clones: &Path) {
     }
 }
 
+fn list_files(root: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            if rel == ".git" {
+                continue;
+            }
+            if p.is_dir() {
+                walk(root, &p, out)
+            } else {
+                out.push(rel)
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out
+}
+
 fn by_hand(plans: &[TierPlan], clones: &Path) -> (f64, f64) {
     let (mut commit, mut push) = (0.0, 0.0);
     for tier in plans {
         let root = clones.join(&tier.branch);
-        for (path, c) in &tier.tree.gitlinks {
-            commit += git(&root, &["update-index", "--add", "--cacheinfo", &format!("160000,{c},{path}")]);
+        for (path, c) in &tier.full_tree().unwrap().gitlinks {
+            commit += git(
+                &root,
+                &[
+                    "update-index",
+                    "--add",
+                    "--cacheinfo",
+                    &format!("160000,{c},{path}"),
+                ],
+            );
         }
         commit += git(&root, &["add", "-A"]);
-        let dirty = !Command::new("git").args(["diff", "--cached", "--quiet"]).current_dir(&root).status().unwrap().success();
+        let dirty = !Command::new("git")
+            .args(["diff", "--cached", "--quiet"])
+            .current_dir(&root)
+            .status()
+            .unwrap()
+            .success();
         if dirty {
             commit += git(&root, &["commit", "-q", "-m", "by hand"]);
-            push += git(&root, &["push", "-q", "origin", &format!("HEAD:{}", tier.branch)]);
+            push += git(
+                &root,
+                &["push", "-q", "origin", &format!("HEAD:{}", tier.branch)],
+            );
         }
     }
     (commit, push)
@@ -142,15 +259,33 @@ fn row(label: &str, ours: &Figures, hand: (f64, f64)) {
     let ours_commit = ours.render + ours.commit;
     println!(
         "{label:<28} render {:>7.3}s  commit {:>7.3}s  push {:>7.3}s | by hand: add+commit {:>7.3}s push {:>7.3}s | ratio (render+commit)/(add+commit) {:>6.3}  push/push {:>6.3} | commits {} pushes {} objects {} | peak RSS {:.0} MB",
-        ours.render, ours.commit, ours.push, hand.0, hand.1,
-        if hand.0 > 0.0 { ours_commit / hand.0 } else { f64::NAN },
-        if hand.1 > 0.0 { ours.push / hand.1 } else { f64::NAN },
-        ours.commits, ours.pushes, ours.objects, ours.rss
+        ours.render,
+        ours.commit,
+        ours.push,
+        hand.0,
+        hand.1,
+        if hand.0 > 0.0 {
+            ours_commit / hand.0
+        } else {
+            f64::NAN
+        },
+        if hand.1 > 0.0 {
+            ours.push / hand.1
+        } else {
+            f64::NAN
+        },
+        ours.commits,
+        ours.pushes,
+        ours.objects,
+        ours.rss
     );
 }
 
 fn main() {
-    let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(10_000);
+    let n: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(10_000);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let served = dir.join("served");
@@ -158,13 +293,19 @@ fn main() {
     bare_repo(&served.join("by-hand.git"));
     let daemon = GitDaemon::start(&served);
     let app = dir.join("app.git");
-    let first_app = app_repo_from_dir(&app, &fixtures().join("apps/podinfo"), &["tier-0", "tier-1", "tier-2"]);
+    let first_app = app_repo_from_dir(
+        &app,
+        &fixtures().join("apps/podinfo"),
+        &["tier-0", "tier-1", "tier-2"],
+    );
     let system_url = daemon.url("system.git");
     let app_url = app.display().to_string();
     let cache_dir = dir.join("cache");
     let cache_repo: PathBuf = shopset_git::Cache::new(&cache_dir).path_of(&system_url);
     let clones = dir.join("clones");
-    println!("git engine benchmark: {n} ShopSets in 3 tiers, git daemon on 127.0.0.1 (engine) vs a checked-out clone (by hand)");
+    println!(
+        "git engine benchmark: {n} ShopSets in 3 tiers, git daemon on 127.0.0.1 (engine) vs a checked-out clone (by hand)"
+    );
 
     // Cold.
     let text = resources_text(n, &app_url, &system_url, None, None);
@@ -175,7 +316,10 @@ fn main() {
         let root = clones.join(tier);
         std::fs::create_dir_all(&root).unwrap();
         git(&root, &["init", "-q", "-b", tier]);
-        git(&root, &["remote", "add", "origin", &daemon.url("by-hand.git")]);
+        git(
+            &root,
+            &["remote", "add", "origin", &daemon.url("by-hand.git")],
+        );
     }
     write_worktrees(&plans, &clones);
     row("cold", &cold, by_hand(&plans, &clones));
@@ -197,8 +341,16 @@ fn main() {
         }
     }
     tree.insert("CHANGELOG".into(), b"1.1\n".to_vec()).unwrap();
-    let meta = CommitMeta { message: "app 1.1\n".into(), name: "dev".into(), email: "d@d".into(), time: Some(1_767_225_700), signer: None };
-    let Some(next_app) = repo.create_commit(Some(&first_app), &tree, &meta).unwrap() else { unreachable!() };
+    let meta = CommitMeta {
+        message: "app 1.1\n".into(),
+        name: "dev".into(),
+        email: "d@d".into(),
+        time: Some(1_767_225_700),
+        signer: None,
+    };
+    let Some(next_app) = repo.create_commit(Some(&first_app), &tree, &meta).unwrap() else {
+        unreachable!()
+    };
     let text = resources_text(n, &app_url, &system_url, Some(&next_app), Some(n / 2));
     let resources = load(&text);
     let mut repos = Repos::new(&cache_dir);
@@ -213,9 +365,20 @@ fn main() {
     for tier in &plans {
         let root = clones.join(&tier.branch);
         git(&root, &["add", "-A"]);
-        assert!(Command::new("git").args(["diff", "--cached", "--quiet"]).current_dir(&root).status().unwrap().success());
+        assert!(
+            Command::new("git")
+                .args(["diff", "--cached", "--quiet"])
+                .current_dir(&root)
+                .status()
+                .unwrap()
+                .success()
+        );
     }
     let hand_noop = start.elapsed().as_secs_f64();
     row("no-op", &noop, (hand_noop, 0.0));
-    assert_eq!((noop.commits, noop.pushes, noop.objects), (0, 0, 0), "a no-op writes nothing");
+    assert_eq!(
+        (noop.commits, noop.pushes, noop.objects),
+        (0, 0, 0),
+        "a no-op writes nothing"
+    );
 }

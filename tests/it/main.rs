@@ -7,6 +7,7 @@ mod crds;
 mod determinism;
 mod errors;
 mod golden;
+mod incremental;
 mod kustomize;
 mod real_git;
 mod remote_git;

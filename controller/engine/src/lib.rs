@@ -14,7 +14,7 @@ pub mod ops;
 pub mod repos;
 pub mod resources;
 
-pub use ops::plan::{Summary, SyncPlan, TierPlan, plan_sync};
+pub use ops::plan::{Content, Summary, SyncPlan, TierPlan, plan_sync};
 pub use ops::sync::{
     Author, SyncOptions, SyncResult, TierOutcome, TierResult, commit_message, sync,
 };

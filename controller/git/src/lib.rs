@@ -24,7 +24,7 @@ pub use creds::{Credentials, Secret, redact_url, scrub};
 pub use read::FileEntry;
 pub use shopset_render::Tree;
 pub use transport::{PushOutcome, classify_rejection};
-pub use write::{CommitMeta, CommitOutcome, Signer};
+pub use write::{CommitMeta, CommitOutcome, Signer, TreeEdits};
 
 /// A git failure, with what was being done.
 #[derive(Debug, thiserror::Error)]

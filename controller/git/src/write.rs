@@ -130,37 +130,150 @@ impl<'a> Dir<'a> {
     }
 }
 
+/// Changes to an existing tree: what a sync writes when only some ShopSets changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TreeEdits {
+    /// Paths (files or directories) to remove.
+    pub remove: Vec<String>,
+    /// Directories whose whole content is given (paths inside are relative to the directory).
+    pub replace_dirs: BTreeMap<String, Tree>,
+    /// Files and gitlinks to add or replace, at full paths.
+    pub upsert: Tree,
+}
+
+/// Above this many files, new objects go into one pack instead of loose files.
+const PACK_THRESHOLD: usize = 512;
+
+fn build_dirs(tree: &Tree) -> Result<Dir<'_>, GitError> {
+    let mut root = Dir::default();
+    for (path, bytes) in &tree.files {
+        shopset_render::tree::check_path(path)?;
+        let (dir, name) = root.at(path);
+        dir.files.insert(name, bytes);
+    }
+    for (path, commit) in &tree.gitlinks {
+        shopset_render::tree::check_path(path)?;
+        let (dir, name) = root.at(path);
+        dir.links.insert(name, commit);
+    }
+    Ok(root)
+}
+
+fn write_dir_with(
+    repo: &git2::Repository,
+    location: &str,
+    dir: &Dir<'_>,
+    path: &str,
+) -> Result<git2::Oid, GitError> {
+    let op = |action: String| {
+        move |source| GitError::Operation {
+            location: location.to_owned(),
+            action,
+            source,
+        }
+    };
+    let mut builder = repo.treebuilder(None).map_err(op("start a tree".into()))?;
+    for (name, bytes) in &dir.files {
+        let oid = repo
+            .blob(bytes)
+            .map_err(op(format!("write blob {path}{name}")))?;
+        builder
+            .insert(name, oid, 0o100644)
+            .map_err(op(format!("add {path}{name}")))?;
+    }
+    for (name, commit) in &dir.links {
+        let oid = git2::Oid::from_str(commit).map_err(op(format!("parse gitlink {path}{name}")))?;
+        builder
+            .insert(name, oid, 0o160000)
+            .map_err(op(format!("add gitlink {path}{name}")))?;
+    }
+    for (name, sub) in &dir.dirs {
+        let oid = write_dir_with(repo, location, sub, &format!("{path}{name}/"))?;
+        builder
+            .insert(name, oid, 0o040000)
+            .map_err(op(format!("add directory {path}{name}")))?;
+    }
+    builder.write().map_err(op(format!("write tree {path}")))
+}
+
 impl Repo {
-    fn write_dir(&self, dir: &Dir<'_>, path: &str) -> Result<git2::Oid, GitError> {
-        let mut builder = self
+    /// Writes a whole tree. Large trees go into one pack (written through an in-memory object
+    /// store, then indexed once) instead of tens of thousands of loose files.
+    fn write_full(&self, tree: &Tree) -> Result<git2::Oid, GitError> {
+        let root = build_dirs(tree)?;
+        if tree.files.len() < PACK_THRESHOLD {
+            return write_dir_with(&self.inner, &self.location, &root, "");
+        }
+        // A second handle, so the in-memory backend never outlives this write.
+        let handle = git2::Repository::open_bare(self.inner.path())
+            .map_err(self.op("open for a packed write"))?;
+        let odb = handle.odb().map_err(self.op("open the object database"))?;
+        let mempack = odb
+            .add_new_mempack_backend(1000)
+            .map_err(self.op("start an in-memory pack"))?;
+        let oid = write_dir_with(&handle, &self.location, &root, "")?;
+        let mut buf = git2::Buf::new();
+        mempack
+            .dump(&handle, &mut buf)
+            .map_err(self.op("build the pack"))?;
+        if !buf.is_empty() {
+            use std::io::Write as _;
+            let mut writer = odb
+                .packwriter()
+                .map_err(self.op("start writing the pack"))?;
+            writer.write_all(&buf).map_err(|e| GitError::Io {
+                path: self.location.clone(),
+                message: e.to_string(),
+            })?;
+            writer.commit().map_err(self.op("index the pack"))?;
+        }
+        mempack
+            .reset()
+            .map_err(self.op("clear the in-memory pack"))?;
+        Ok(oid)
+    }
+
+    /// Applies `edits` to the tree `base` and writes the result, creating only the objects on
+    /// the changed paths.
+    ///
+    /// # Errors
+    /// A refused path or a failed write.
+    pub fn write_tree_edited(&self, base: &str, edits: &TreeEdits) -> Result<String, GitError> {
+        let base_oid =
+            git2::Oid::from_str(base).map_err(self.op(format!("parse tree id {base}")))?;
+        let base_tree = self
             .inner
-            .treebuilder(None)
-            .map_err(self.op("start a tree"))?;
-        for (name, bytes) in &dir.files {
+            .find_tree(base_oid)
+            .map_err(self.op(format!("read tree {base}")))?;
+        let mut update = git2::build::TreeUpdateBuilder::new();
+        for path in &edits.remove {
+            shopset_render::tree::check_path(path)?;
+            update.remove(path.as_str());
+        }
+        for (dir, content) in &edits.replace_dirs {
+            shopset_render::tree::check_path(dir)?;
+            let root = build_dirs(content)?;
+            let oid = write_dir_with(&self.inner, &self.location, &root, &format!("{dir}/"))?;
+            update.upsert(dir.as_str(), oid, git2::FileMode::Tree);
+        }
+        for (path, bytes) in &edits.upsert.files {
+            shopset_render::tree::check_path(path)?;
             let oid = self
                 .inner
                 .blob(bytes)
-                .map_err(self.op(format!("write blob {path}{name}")))?;
-            builder
-                .insert(name, oid, 0o100644)
-                .map_err(self.op(format!("add {path}{name}")))?;
+                .map_err(self.op(format!("write blob {path}")))?;
+            update.upsert(path.as_str(), oid, git2::FileMode::Blob);
         }
-        for (name, commit) in &dir.links {
-            let oid = git2::Oid::from_str(commit)
-                .map_err(self.op(format!("parse gitlink {path}{name}")))?;
-            builder
-                .insert(name, oid, 0o160000)
-                .map_err(self.op(format!("add gitlink {path}{name}")))?;
+        for (path, commit) in &edits.upsert.gitlinks {
+            shopset_render::tree::check_path(path)?;
+            let oid =
+                git2::Oid::from_str(commit).map_err(self.op(format!("parse gitlink {path}")))?;
+            update.upsert(path.as_str(), oid, git2::FileMode::Commit);
         }
-        for (name, sub) in &dir.dirs {
-            let oid = self.write_dir(sub, &format!("{path}{name}/"))?;
-            builder
-                .insert(name, oid, 0o040000)
-                .map_err(self.op(format!("add directory {path}{name}")))?;
-        }
-        builder
-            .write()
-            .map_err(self.op(format!("write tree {path}")))
+        let oid = update
+            .create_updated(&self.inner, &base_tree)
+            .map_err(self.op(format!("update tree {base}")))?;
+        Ok(oid.to_string())
     }
 
     /// Writes `tree` and returns its id, without committing.
@@ -168,18 +281,7 @@ impl Repo {
     /// # Errors
     /// A refused path or a failed write.
     pub fn write_tree(&self, tree: &Tree) -> Result<String, GitError> {
-        let mut root = Dir::default();
-        for (path, bytes) in &tree.files {
-            shopset_render::tree::check_path(path)?;
-            let (dir, name) = root.at(path);
-            dir.files.insert(name, bytes);
-        }
-        for (path, commit) in &tree.gitlinks {
-            shopset_render::tree::check_path(path)?;
-            let (dir, name) = root.at(path);
-            dir.links.insert(name, commit);
-        }
-        Ok(self.write_dir(&root, "")?.to_string())
+        Ok(self.write_full(tree)?.to_string())
     }
 
     /// Makes `tree` the content of `branch`: a new commit on top of `expected_tip` unless the
@@ -275,7 +377,21 @@ impl Repo {
         meta: &CommitMeta,
     ) -> Result<Option<String>, GitError> {
         let tree_id = self.write_tree(tree)?;
-        let tree_oid = git2::Oid::from_str(&tree_id).map_err(self.op("parse tree id"))?;
+        self.commit_tree_id(parent, &tree_id, meta)
+    }
+
+    /// Writes a commit of the already written tree `tree_id` on top of `parent`, touching no
+    /// ref. `None` when `parent` already has this tree.
+    ///
+    /// # Errors
+    /// A failed write or signature.
+    pub fn commit_tree_id(
+        &self,
+        parent: Option<&str>,
+        tree_id: &str,
+        meta: &CommitMeta,
+    ) -> Result<Option<String>, GitError> {
+        let tree_oid = git2::Oid::from_str(tree_id).map_err(self.op("parse tree id"))?;
         let parent = parent.map(|p| self.find_commit(p)).transpose()?;
         if parent.as_ref().is_some_and(|p| p.tree_id() == tree_oid) {
             return Ok(None);

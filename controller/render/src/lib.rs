@@ -190,13 +190,25 @@ pub fn render_shopset(
 /// A problem with the tier, or with any ShopSet (the engine removes or replaces failing ShopSets
 /// before calling this, using [`render_shopset`]).
 pub fn render_tier(inputs: &TierInputs) -> Result<Tree, RenderError> {
-    validate_tier(inputs)?;
-    let mut tree = Tree::default();
+    let mut tree = render_common(inputs)?;
     for name in inputs.shop_sets.keys() {
         for (path, bytes) in render_shopset(inputs, name)? {
             tree.insert(path, bytes)?;
         }
     }
+    Ok(tree)
+}
+
+/// Everything of the tier's tree that is not a ShopSet's own: the Application lists, the root
+/// Application, `.gitmodules` and the `base` gitlink, the recorded inputs and the README.
+/// [`render_tier`] is this plus [`render_shopset`] of every ShopSet; the engine uses the two
+/// parts to update a large tree without rendering the ShopSets that did not change.
+///
+/// # Errors
+/// A problem with the tier.
+pub fn render_common(inputs: &TierInputs) -> Result<Tree, RenderError> {
+    validate_tier(inputs)?;
+    let mut tree = Tree::default();
     let spec = &inputs.tier.spec;
     for (path, value) in argo::applications_kustomizations(inputs) {
         tree.insert(path, yaml::to_string(&value))?;

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use shopset_crds::{ConfigLayer, TierSpec};
+use shopset_git::TreeEdits;
 use shopset_render::inputs::{ConfigSourceAt, PlacedShopSet, ResolvedConfiguration};
 use shopset_render::placement::{self, PlacementRequest};
 use shopset_render::{TierInputs, Tree, layout};
@@ -26,10 +27,34 @@ pub struct TierPlan {
     pub previous: Option<TierInputs>,
     /// The new inputs.
     pub inputs: TierInputs,
-    /// The new tree.
-    pub tree: Tree,
+    /// What to write.
+    pub content: Content,
     /// What changed for people.
     pub summary: Summary,
+}
+
+/// What a tier's new tree is made of.
+#[derive(Debug, Clone)]
+pub enum Content {
+    /// The whole tree (no previous rendering to build on).
+    Full(Tree),
+    /// Edits to the previous tree (only the ShopSets whose inputs changed were rendered).
+    Edits {
+        /// The previous tree.
+        base_tree: String,
+        /// The edits.
+        edits: TreeEdits,
+    },
+}
+
+impl TierPlan {
+    /// The whole tree, rendered from the inputs (what `Content` amounts to, by construction).
+    ///
+    /// # Errors
+    /// Cannot happen for a plan that was made, unless the renderer changed in between.
+    pub fn full_tree(&self) -> Result<Tree, shopset_render::RenderError> {
+        shopset_render::render_tier(&self.inputs)
+    }
 }
 
 /// What changed on a branch, for the commit message and the report.
@@ -62,6 +87,10 @@ pub struct SyncPlan {
 struct Previous {
     tip: Option<String>,
     inputs: Option<TierInputs>,
+    /// The tip's tree.
+    tree_id: Option<String>,
+    /// The tip is our own commit (its tree is a pure rendering of its inputs), not a person's.
+    ours: bool,
 }
 
 /// Plans a sync of every Tier in `resources`.
@@ -145,6 +174,8 @@ fn read_previous(repos: &mut Repos, url: &str, branch: &str) -> Result<Previous,
         return Ok(Previous {
             tip: None,
             inputs: None,
+            tree_id: None,
+            ours: false,
         });
     };
     let tip = repo.remote_tip(branch).map_err(|e| e.to_string())?;
@@ -164,7 +195,20 @@ fn read_previous(repos: &mut Repos, url: &str, branch: &str) -> Result<Previous,
         },
         None => None,
     };
-    Ok(Previous { tip, inputs })
+    let (tree_id, ours) = match &tip {
+        Some(tip) => {
+            let message = repo.message(tip).map_err(|e| e.to_string())?;
+            let ours = message.contains(&format!("\nShopset-Inputs: {}\n", layout::INPUTS));
+            (Some(repo.tree_id(tip).map_err(|e| e.to_string())?), ours)
+        }
+        None => (None, false),
+    };
+    Ok(Previous {
+        tip,
+        inputs,
+        tree_id,
+        ours,
+    })
 }
 
 fn resolve_config(
@@ -355,26 +399,54 @@ fn plan_tier(
         }
     }
 
-    // Every ShopSet must render; one that does not is kept at its last version or left out.
-    let names: Vec<String> = inputs.shop_sets.keys().cloned().collect();
-    for name in names {
-        let Err(e) = shopset_render::render_shopset(&inputs, &name) else {
-            continue;
-        };
-        let file = resources
+    // Which ShopSets to render: every one when there is no trustworthy previous rendering
+    // (no branch, a human commit at the tip, another tier spec); otherwise only those whose
+    // inputs differ from the recorded ones. The others are, by construction, unchanged.
+    let incremental_base = match (&prev.inputs, &prev.tree_id) {
+        (Some(p), Some(tree_id)) if prev.ours && same_shopset_context(p, &inputs) => {
+            Some((p.clone(), tree_id.clone()))
+        }
+        _ => None,
+    };
+    let base_inputs = incremental_base.as_ref().map(|(p, _)| p);
+    let mut rendered: BTreeMap<String, Vec<(String, Vec<u8>)>> = BTreeMap::new();
+    loop {
+        let todo: Vec<String> = inputs
             .shop_sets
-            .get(&name)
-            .map_or("(recorded inputs)", |s| s.file.as_str());
-        if !kept.contains(&name)
-            && keep(&mut inputs, &name)
-            && shopset_render::render_shopset(&inputs, &name).is_ok()
-        {
-            problems.push(format!("{file}: {e} (kept at its last rendered version)"));
-            kept.insert(name);
-        } else {
-            problems.push(format!("{file}: {e} (not rendered)"));
-            inputs.shop_sets.remove(&name);
-            kept.remove(&name);
+            .keys()
+            .filter(|n| {
+                !rendered.contains_key(*n)
+                    && base_inputs.is_none_or(|p| !same_inputs(p, &inputs, n))
+            })
+            .cloned()
+            .collect();
+        if todo.is_empty() {
+            break;
+        }
+        for name in todo {
+            let e = match shopset_render::render_shopset(&inputs, &name) {
+                Ok(files) => {
+                    rendered.insert(name, files);
+                    continue;
+                }
+                Err(e) => e,
+            };
+            // One that does not render is kept at its last version, or left out.
+            let file = resources
+                .shop_sets
+                .get(&name)
+                .map_or("(recorded inputs)", |s| s.file.as_str());
+            if !kept.contains(&name)
+                && keep(&mut inputs, &name)
+                && shopset_render::render_shopset(&inputs, &name).is_ok()
+            {
+                problems.push(format!("{file}: {e} (kept at its last rendered version)"));
+                kept.insert(name);
+            } else {
+                problems.push(format!("{file}: {e} (not rendered)"));
+                inputs.shop_sets.remove(&name);
+                kept.remove(&name);
+            }
         }
     }
 
@@ -400,8 +472,28 @@ fn plan_tier(
         .filter(|(k, _)| used_domains.contains(k))
         .collect();
 
-    let tree = shopset_render::render_tier(&inputs).map_err(|e| e.to_string())?;
-    let summary = summarize(prev.inputs.as_ref(), &inputs, kept.into_iter().collect());
+    let common = shopset_render::render_common(&inputs).map_err(|e| e.to_string())?;
+    let summary = summarize(
+        prev.inputs.as_ref(),
+        &inputs,
+        &rendered,
+        kept.into_iter().collect(),
+    );
+    let content = match incremental_base {
+        None => {
+            let mut tree = common;
+            for files in rendered.into_values() {
+                for (path, bytes) in files {
+                    tree.insert(path, bytes).map_err(|e| e.to_string())?;
+                }
+            }
+            Content::Full(tree)
+        }
+        Some((previous, base_tree)) => Content::Edits {
+            base_tree,
+            edits: edits(&previous, &inputs, common, rendered).map_err(|e| e.to_string())?,
+        },
+    };
     Ok((
         TierPlan {
             tier: tier.to_owned(),
@@ -410,16 +502,94 @@ fn plan_tier(
             previous_tip: prev.tip,
             previous: prev.inputs,
             inputs,
-            tree,
+            content,
             summary,
         },
         problems,
     ))
 }
 
-/// Compares two renderings of a tier, ShopSet by ShopSet.
+/// True when the tier-level inputs that a ShopSet's files depend on are the same: the tier's
+/// name and branch, the base path, the system URL and the Argo CD settings. (A pin, the
+/// promotion policy or the app URL change only the common files.)
+fn same_shopset_context(previous: &TierInputs, inputs: &TierInputs) -> bool {
+    let (a, b) = (&previous.tier, &inputs.tier);
+    a.name == b.name
+        && previous.branch() == inputs.branch()
+        && a.spec.app.path == b.spec.app.path
+        && a.spec.system.url == b.spec.system.url
+        && a.spec.argocd == b.spec.argocd
+}
+
+/// True when `name`'s rendering cannot differ between `previous` and `inputs`: the same entry,
+/// the same configuration document and the same failure domain (the tier is compared by the
+/// caller).
+fn same_inputs(previous: &TierInputs, inputs: &TierInputs, name: &str) -> bool {
+    let (Some(old), Some(new)) = (previous.shop_sets.get(name), inputs.shop_sets.get(name)) else {
+        return false;
+    };
+    old == new
+        && previous.configurations.get(&new.spec.configuration)
+            == inputs.configurations.get(&new.spec.configuration)
+        && previous.failure_domains.get(&new.failure_domain)
+            == inputs.failure_domains.get(&new.failure_domain)
+}
+
+/// The edits that turn the previous tree into the new one.
+fn edits(
+    previous: &TierInputs,
+    inputs: &TierInputs,
+    common: Tree,
+    rendered: BTreeMap<String, Vec<(String, Vec<u8>)>>,
+) -> Result<TreeEdits, shopset_render::tree::PathError> {
+    let mut edits = TreeEdits {
+        upsert: common,
+        ..TreeEdits::default()
+    };
+    for name in previous
+        .shop_sets
+        .keys()
+        .filter(|n| !inputs.shop_sets.contains_key(*n))
+    {
+        edits.remove.push(layout::shopset_dir(name));
+        edits.remove.push(layout::application_file(name));
+    }
+    let shards = |i: &TierInputs| {
+        i.shop_sets
+            .keys()
+            .map(|n| layout::shard(n))
+            .collect::<BTreeSet<_>>()
+    };
+    for shard in shards(previous).difference(&shards(inputs)) {
+        edits.remove.push(format!(
+            "{}/kustomization.yaml",
+            layout::application_shard_dir(shard)
+        ));
+    }
+    for (name, files) in rendered {
+        let dir = layout::shopset_dir(&name);
+        let prefix = format!("{dir}/");
+        let mut sub = Tree::default();
+        for (path, bytes) in files {
+            match path.strip_prefix(&prefix) {
+                Some(rel) => sub.insert(rel.to_owned(), bytes)?,
+                None => edits.upsert.insert(path, bytes)?,
+            }
+        }
+        edits.replace_dirs.insert(dir, sub);
+    }
+    Ok(edits)
+}
+
+/// What changed between two renderings of a tier: ShopSets added, removed, and those
+/// re-rendered whose files differ from their previous rendering.
 #[must_use]
-pub fn summarize(previous: Option<&TierInputs>, inputs: &TierInputs, kept: Vec<String>) -> Summary {
+pub fn summarize(
+    previous: Option<&TierInputs>,
+    inputs: &TierInputs,
+    rendered: &BTreeMap<String, Vec<(String, Vec<u8>)>>,
+    kept: Vec<String>,
+) -> Summary {
     let mut summary = Summary {
         kept,
         base_to: inputs.app_commit.clone(),
@@ -435,8 +605,8 @@ pub fn summarize(previous: Option<&TierInputs>, inputs: &TierInputs, kept: Vec<S
     for name in inputs.shop_sets.keys() {
         if !previous.shop_sets.contains_key(name) {
             summary.added.push(name.clone());
-        } else if shopset_render::render_shopset(previous, name).ok()
-            != shopset_render::render_shopset(inputs, name).ok()
+        } else if let Some(files) = rendered.get(name)
+            && shopset_render::render_shopset(previous, name).ok().as_ref() != Some(files)
         {
             summary.changed.push(name.clone());
         }

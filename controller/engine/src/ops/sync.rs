@@ -5,7 +5,7 @@
 use shopset_git::{CommitMeta, PushOutcome, Signer};
 use shopset_render::layout;
 
-use crate::ops::plan::{Summary, TierPlan, plan_sync};
+use crate::ops::plan::{Content, Summary, TierPlan, plan_sync};
 use crate::repos::Repos;
 use crate::resources::Resources;
 
@@ -181,6 +181,20 @@ fn short(commit: &str) -> &str {
     commit.get(..12).unwrap_or(commit)
 }
 
+/// Writes the planned tree: whole, or as edits of the previous one.
+///
+/// # Errors
+/// A failed write.
+pub fn write_content(
+    repo: &shopset_git::Repo,
+    plan: &TierPlan,
+) -> Result<String, shopset_git::GitError> {
+    match &plan.content {
+        Content::Full(tree) => repo.write_tree(tree),
+        Content::Edits { base_tree, edits } => repo.write_tree_edited(base_tree, edits),
+    }
+}
+
 enum Step {
     Done(TierOutcome),
     Retry(String),
@@ -212,15 +226,13 @@ fn commit_and_push(plan: &TierPlan, repos: &mut Repos, author: &Author) -> Step 
         && let Ok(Some(repo)) = repos.system(&plan.system_url, true)
         && plan.previous.as_ref().is_none_or(|p| p != &plan.inputs)
     {
-        let _ = repo.write_tree(&plan.tree);
+        let _ = write_content(repo, plan);
         fault("after-objects");
     }
     let created = repos.system(&plan.system_url, true).and_then(|repo| {
-        repo.expect("created when missing").create_commit(
-            plan.previous_tip.as_deref(),
-            &plan.tree,
-            &meta,
-        )
+        let repo = repo.expect("created when missing");
+        let tree = write_content(repo, plan)?;
+        repo.commit_tree_id(plan.previous_tip.as_deref(), &tree, &meta)
     });
     let commit = match created {
         Ok(None) => {

@@ -22,7 +22,12 @@ pub fn run(
     if inputs.is_empty() {
         let plan = shopset_engine::plan_sync(&resources, &mut repos);
         problems.extend(plan.problems);
-        planned.extend(plan.tiers.into_iter().map(|t| (t.inputs, t.tree)));
+        for tier in plan.tiers {
+            match tier.full_tree() {
+                Ok(tree) => planned.push((tier.inputs, tree)),
+                Err(e) => problems.push(format!("Tier {:?}: {e}", tier.tier)),
+            }
+        }
     } else {
         for file in inputs {
             let rendered = std::fs::read_to_string(file)
