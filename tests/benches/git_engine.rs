@@ -89,6 +89,7 @@ fn load(text: &str) -> Resources {
 }
 
 struct Figures {
+    fetch: f64,
     render: f64,
     commit: f64,
     push: f64,
@@ -125,6 +126,12 @@ fn engine_sync(
     } else {
         0
     };
+    let start = Instant::now();
+    for tier in resources.tiers.values() {
+        repos.read(&tier.spec.app.url).unwrap();
+        repos.system(&tier.spec.system.url, true).unwrap();
+    }
+    let fetch = start.elapsed().as_secs_f64();
     let start = Instant::now();
     let plan = shopset_engine::plan_sync(resources, repos);
     assert!(plan.problems.is_empty(), "{:?}", plan.problems);
@@ -165,6 +172,7 @@ fn engine_sync(
     let objects = count_objects(cache_repo).saturating_sub(objects_before);
     (
         Figures {
+            fetch,
             render,
             commit,
             push,
@@ -258,7 +266,8 @@ fn by_hand(plans: &[TierPlan], clones: &Path) -> (f64, f64) {
 fn row(label: &str, ours: &Figures, hand: (f64, f64)) {
     let ours_commit = ours.render + ours.commit;
     println!(
-        "{label:<28} render {:>7.3}s  commit {:>7.3}s  push {:>7.3}s | by hand: add+commit {:>7.3}s push {:>7.3}s | ratio (render+commit)/(add+commit) {:>6.3}  push/push {:>6.3} | commits {} pushes {} objects {} | peak RSS {:.0} MB",
+        "{label:<20} fetch {:>6.3}s render {:>7.3}s  commit {:>7.3}s  push {:>7.3}s | by hand: add+commit {:>7.3}s push {:>7.3}s | ratio (render+commit)/(add+commit) {:>6.3}  push/push {:>6.3} | commits {} pushes {} objects {} | peak RSS {:.0} MB",
+        ours.fetch,
         ours.render,
         ours.commit,
         ours.push,

@@ -13,6 +13,7 @@
 
 mod cache;
 mod creds;
+mod pack;
 mod read;
 mod transport;
 mod write;

@@ -196,40 +196,33 @@ fn write_dir_with(
     builder.write().map_err(op(format!("write tree {path}")))
 }
 
+fn pack_dir(odb: &git2::Odb<'_>, pack: &mut crate::pack::PackBuffer, dir: &Dir<'_>) -> Result<git2::Oid, git2::Error> {
+    let mut entries = Vec::with_capacity(dir.files.len() + dir.links.len() + dir.dirs.len());
+    for (name, bytes) in &dir.files {
+        entries.push((0o100644, *name, pack.add(odb, git2::ObjectType::Blob, bytes.to_vec())?));
+    }
+    for (name, commit) in &dir.links {
+        entries.push((0o160000, *name, git2::Oid::from_str(commit)?));
+    }
+    for (name, sub) in &dir.dirs {
+        entries.push((0o040000, *name, pack_dir(odb, pack, sub)?));
+    }
+    pack.add(odb, git2::ObjectType::Tree, crate::pack::tree_bytes(entries))
+}
+
 impl Repo {
-    /// Writes a whole tree. Large trees go into one pack (written through an in-memory object
-    /// store, then indexed once) instead of tens of thousands of loose files.
+    /// Writes a whole tree. Object ids are computed in memory; only objects the repository
+    /// lacks are written, as loose objects when few and as one pack when many.
     fn write_full(&self, tree: &Tree) -> Result<git2::Oid, GitError> {
         let root = build_dirs(tree)?;
         if tree.files.len() < PACK_THRESHOLD {
             return write_dir_with(&self.inner, &self.location, &root, "");
         }
-        // A second handle, so the in-memory backend never outlives this write.
-        let handle = git2::Repository::open_bare(self.inner.path())
-            .map_err(self.op("open for a packed write"))?;
-        let odb = handle.odb().map_err(self.op("open the object database"))?;
-        let mempack = odb
-            .add_new_mempack_backend(1000)
-            .map_err(self.op("start an in-memory pack"))?;
-        let oid = write_dir_with(&handle, &self.location, &root, "")?;
-        let mut buf = git2::Buf::new();
-        mempack
-            .dump(&handle, &mut buf)
-            .map_err(self.op("build the pack"))?;
-        if !buf.is_empty() {
-            use std::io::Write as _;
-            let mut writer = odb
-                .packwriter()
-                .map_err(self.op("start writing the pack"))?;
-            writer.write_all(&buf).map_err(|e| GitError::Io {
-                path: self.location.clone(),
-                message: e.to_string(),
-            })?;
-            writer.commit().map_err(self.op("index the pack"))?;
-        }
-        mempack
-            .reset()
-            .map_err(self.op("clear the in-memory pack"))?;
+        let odb = self.inner.odb().map_err(self.op("open the object database"))?;
+        let mut pack = crate::pack::PackBuffer::default();
+        let oid = pack_dir(&odb, &mut pack, &root).map_err(self.op("hash the tree"))?;
+        tracing::debug!(objects = pack.len(), "writing a pack");
+        pack.write(&odb).map_err(self.op("write the pack"))?;
         Ok(oid)
     }
 
@@ -256,12 +249,15 @@ impl Repo {
             let oid = write_dir_with(&self.inner, &self.location, &root, &format!("{dir}/"))?;
             update.upsert(dir.as_str(), oid, git2::FileMode::Tree);
         }
+        let odb = self.inner.odb().map_err(self.op("open the object database"))?;
         for (path, bytes) in &edits.upsert.files {
             shopset_render::tree::check_path(path)?;
-            let oid = self
-                .inner
-                .blob(bytes)
-                .map_err(self.op(format!("write blob {path}")))?;
+            // Most of these are unchanged: hash first, write only what is new.
+            let oid = git2::Oid::hash_object(git2::ObjectType::Blob, bytes)
+                .map_err(self.op(format!("hash {path}")))?;
+            if !odb.exists(oid) {
+                self.inner.blob(bytes).map_err(self.op(format!("write blob {path}")))?;
+            }
             update.upsert(path.as_str(), oid, git2::FileMode::Blob);
         }
         for (path, commit) in &edits.upsert.gitlinks {
@@ -451,4 +447,35 @@ fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_trees_are_written_as_a_readable_pack() {
+        let dir = std::env::temp_dir().join(format!("shopset-pack-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let repo = Repo::open_or_init_bare(&dir).unwrap();
+        let mut tree = Tree::default();
+        for i in 0..(PACK_THRESHOLD * 2) {
+            tree.insert(format!("d{}/f{i}", i % 7), format!("content {i}\n")).unwrap();
+        }
+        let id = repo.write_tree(&tree).unwrap();
+        let packs = std::fs::read_dir(dir.join("objects/pack")).unwrap().count();
+        assert!(packs >= 2, "a pack and its index: {packs}");
+        let oid = git2::Oid::from_str(&id).unwrap();
+        assert!(repo.inner.find_tree(oid).is_ok(), "the same handle reads the new tree");
+        // The same ids as libgit2's own tree builder, gitlinks and nested directories included.
+        tree.insert_gitlink("base".into(), "0123456789abcdef0123456789abcdef01234567".into()).unwrap();
+        tree.insert("a-b/c".into(), "x").unwrap();
+        tree.insert("a/b".into(), "y").unwrap();
+        let packed = repo.write_tree(&tree).unwrap();
+        let loose = write_dir_with(&repo.inner, "", &build_dirs(&tree).unwrap(), "").unwrap();
+        assert_eq!(packed, loose.to_string());
+        let fsck = std::process::Command::new("git").arg("--git-dir").arg(&dir).args(["fsck", "--strict"]).output().unwrap();
+        assert!(fsck.status.success(), "{}", String::from_utf8_lossy(&fsck.stderr));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
