@@ -332,6 +332,23 @@ fn main() {
     }
     write_worktrees(&plans, &clones);
     row("cold", &cold, by_hand(&plans, &clones));
+    if std::env::var_os("SHOPSET_BENCH_PROFILE").is_some() {
+        let inputs = &plans[0].inputs;
+        let t = Instant::now();
+        let text = shopset_render::inputs_yaml(inputs);
+        let ser = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let parsed = shopset_render::parse_inputs(&text).unwrap();
+        let parse = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let _ = shopset_render::render_common(&parsed).unwrap();
+        let common = t.elapsed().as_secs_f64();
+        println!(
+            "profile: inputs.yaml of {} ShopSets, {} bytes: serialize {ser:.3}s parse {parse:.3}s render_common {common:.3}s",
+            inputs.shop_sets.len(),
+            text.len()
+        );
+    }
 
     // One ShopSet changed (the engine keeps its cache between syncs, as the controller does).
     let text = resources_text(n, &app_url, &system_url, None, Some(n / 2));

@@ -18,7 +18,12 @@ pub(crate) struct PackBuffer {
 
 impl PackBuffer {
     /// Queues an object unless the database has it or it is queued; returns its id.
-    pub(crate) fn add(&mut self, odb: &git2::Odb<'_>, kind: ObjectType, bytes: Vec<u8>) -> Result<Oid, git2::Error> {
+    pub(crate) fn add(
+        &mut self,
+        odb: &git2::Odb<'_>,
+        kind: ObjectType,
+        bytes: Vec<u8>,
+    ) -> Result<Oid, git2::Error> {
         let oid = Oid::hash_object(kind, &bytes)?;
         if !self.queued.contains(&oid) && !odb.exists(oid) {
             self.queued.insert(oid);
@@ -34,10 +39,20 @@ impl PackBuffer {
 
     /// The pack stream of the queued objects.
     fn stream(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.objects.iter().map(|(_, b)| b.len() / 4 + 16).sum::<usize>() + 32);
+        let mut out = Vec::with_capacity(
+            self.objects
+                .iter()
+                .map(|(_, b)| b.len() / 4 + 16)
+                .sum::<usize>()
+                + 32,
+        );
         out.extend_from_slice(b"PACK");
         out.extend_from_slice(&2u32.to_be_bytes());
-        out.extend_from_slice(&u32::try_from(self.objects.len()).unwrap_or(u32::MAX).to_be_bytes());
+        out.extend_from_slice(
+            &u32::try_from(self.objects.len())
+                .unwrap_or(u32::MAX)
+                .to_be_bytes(),
+        );
         for (kind, bytes) in &self.objects {
             let code: u8 = match kind {
                 ObjectType::Commit => 1,
@@ -75,7 +90,9 @@ impl PackBuffer {
             return Ok(());
         }
         let mut writer = odb.packwriter()?;
-        writer.write_all(&self.stream()).map_err(|e| git2::Error::from_str(&e.to_string()))?;
+        writer
+            .write_all(&self.stream())
+            .map_err(|e| git2::Error::from_str(&e.to_string()))?;
         writer.commit()?;
         odb.refresh()
     }
@@ -83,7 +100,13 @@ impl PackBuffer {
 
 /// The bytes of a tree object: entries in git's order (a directory sorts as its name plus `/`).
 pub(crate) fn tree_bytes(mut entries: Vec<(u32, &str, Oid)>) -> Vec<u8> {
-    let key = |mode: u32, name: &str| if mode == 0o040000 { format!("{name}/") } else { name.to_owned() };
+    let key = |mode: u32, name: &str| {
+        if mode == 0o040000 {
+            format!("{name}/")
+        } else {
+            name.to_owned()
+        }
+    };
     entries.sort_by(|a, b| key(a.0, a.1).cmp(&key(b.0, b.1)));
     let mut out = Vec::new();
     for (mode, name, oid) in entries {

@@ -196,10 +196,18 @@ fn write_dir_with(
     builder.write().map_err(op(format!("write tree {path}")))
 }
 
-fn pack_dir(odb: &git2::Odb<'_>, pack: &mut crate::pack::PackBuffer, dir: &Dir<'_>) -> Result<git2::Oid, git2::Error> {
+fn pack_dir(
+    odb: &git2::Odb<'_>,
+    pack: &mut crate::pack::PackBuffer,
+    dir: &Dir<'_>,
+) -> Result<git2::Oid, git2::Error> {
     let mut entries = Vec::with_capacity(dir.files.len() + dir.links.len() + dir.dirs.len());
     for (name, bytes) in &dir.files {
-        entries.push((0o100644, *name, pack.add(odb, git2::ObjectType::Blob, bytes.to_vec())?));
+        entries.push((
+            0o100644,
+            *name,
+            pack.add(odb, git2::ObjectType::Blob, bytes.to_vec())?,
+        ));
     }
     for (name, commit) in &dir.links {
         entries.push((0o160000, *name, git2::Oid::from_str(commit)?));
@@ -207,7 +215,11 @@ fn pack_dir(odb: &git2::Odb<'_>, pack: &mut crate::pack::PackBuffer, dir: &Dir<'
     for (name, sub) in &dir.dirs {
         entries.push((0o040000, *name, pack_dir(odb, pack, sub)?));
     }
-    pack.add(odb, git2::ObjectType::Tree, crate::pack::tree_bytes(entries))
+    pack.add(
+        odb,
+        git2::ObjectType::Tree,
+        crate::pack::tree_bytes(entries),
+    )
 }
 
 impl Repo {
@@ -218,7 +230,10 @@ impl Repo {
         if tree.files.len() < PACK_THRESHOLD {
             return write_dir_with(&self.inner, &self.location, &root, "");
         }
-        let odb = self.inner.odb().map_err(self.op("open the object database"))?;
+        let odb = self
+            .inner
+            .odb()
+            .map_err(self.op("open the object database"))?;
         let mut pack = crate::pack::PackBuffer::default();
         let oid = pack_dir(&odb, &mut pack, &root).map_err(self.op("hash the tree"))?;
         tracing::debug!(objects = pack.len(), "writing a pack");
@@ -249,14 +264,19 @@ impl Repo {
             let oid = write_dir_with(&self.inner, &self.location, &root, &format!("{dir}/"))?;
             update.upsert(dir.as_str(), oid, git2::FileMode::Tree);
         }
-        let odb = self.inner.odb().map_err(self.op("open the object database"))?;
+        let odb = self
+            .inner
+            .odb()
+            .map_err(self.op("open the object database"))?;
         for (path, bytes) in &edits.upsert.files {
             shopset_render::tree::check_path(path)?;
             // Most of these are unchanged: hash first, write only what is new.
             let oid = git2::Oid::hash_object(git2::ObjectType::Blob, bytes)
                 .map_err(self.op(format!("hash {path}")))?;
             if !odb.exists(oid) {
-                self.inner.blob(bytes).map_err(self.op(format!("write blob {path}")))?;
+                self.inner
+                    .blob(bytes)
+                    .map_err(self.op(format!("write blob {path}")))?;
             }
             update.upsert(path.as_str(), oid, git2::FileMode::Blob);
         }
@@ -460,22 +480,39 @@ mod tests {
         let repo = Repo::open_or_init_bare(&dir).unwrap();
         let mut tree = Tree::default();
         for i in 0..(PACK_THRESHOLD * 2) {
-            tree.insert(format!("d{}/f{i}", i % 7), format!("content {i}\n")).unwrap();
+            tree.insert(format!("d{}/f{i}", i % 7), format!("content {i}\n"))
+                .unwrap();
         }
         let id = repo.write_tree(&tree).unwrap();
         let packs = std::fs::read_dir(dir.join("objects/pack")).unwrap().count();
         assert!(packs >= 2, "a pack and its index: {packs}");
         let oid = git2::Oid::from_str(&id).unwrap();
-        assert!(repo.inner.find_tree(oid).is_ok(), "the same handle reads the new tree");
+        assert!(
+            repo.inner.find_tree(oid).is_ok(),
+            "the same handle reads the new tree"
+        );
         // The same ids as libgit2's own tree builder, gitlinks and nested directories included.
-        tree.insert_gitlink("base".into(), "0123456789abcdef0123456789abcdef01234567".into()).unwrap();
+        tree.insert_gitlink(
+            "base".into(),
+            "0123456789abcdef0123456789abcdef01234567".into(),
+        )
+        .unwrap();
         tree.insert("a-b/c".into(), "x").unwrap();
         tree.insert("a/b".into(), "y").unwrap();
         let packed = repo.write_tree(&tree).unwrap();
         let loose = write_dir_with(&repo.inner, "", &build_dirs(&tree).unwrap(), "").unwrap();
         assert_eq!(packed, loose.to_string());
-        let fsck = std::process::Command::new("git").arg("--git-dir").arg(&dir).args(["fsck", "--strict"]).output().unwrap();
-        assert!(fsck.status.success(), "{}", String::from_utf8_lossy(&fsck.stderr));
+        let fsck = std::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(&dir)
+            .args(["fsck", "--strict"])
+            .output()
+            .unwrap();
+        assert!(
+            fsck.status.success(),
+            "{}",
+            String::from_utf8_lossy(&fsck.stderr)
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
