@@ -107,7 +107,7 @@ pub(crate) fn tree_bytes(mut entries: Vec<(u32, &str, Oid)>) -> Vec<u8> {
             name.to_owned()
         }
     };
-    entries.sort_by(|a, b| key(a.0, a.1).cmp(&key(b.0, b.1)));
+    entries.sort_by_key(|e| key(e.0, e.1));
     let mut out = Vec::new();
     for (mode, name, oid) in entries {
         out.extend_from_slice(format!("{mode:o} {name}\0").as_bytes());
