@@ -3,7 +3,7 @@
 //! fields refused (the API server would prune them silently).
 
 use serde_json::{Map, Value};
-use shopset_tests::{fixtures, ok, run_shopctl};
+use shopset_tests::fixtures;
 
 /// OpenAPI v3 (Kubernetes flavour) to JSON Schema: drop `x-kubernetes-*`, honour `nullable`,
 /// and refuse properties the schema does not declare.
@@ -76,13 +76,7 @@ fn generated_applications_validate() {
         "a misspelt field is refused"
     );
 
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("qs");
-    ok(&run_shopctl([
-        "quickstart",
-        "--dir",
-        &dir.display().to_string(),
-    ]));
+    let (_tmp, dir) = shopset_tests::quickstart();
     let repo = shopset_git::Repo::open(&dir.join("system.git").display().to_string()).unwrap();
     let mut checked = 0;
     for tier in ["tier-0", "tier-1", "tier-2"] {

@@ -5,13 +5,7 @@ use shopset_tests::{ok, read_dir_files, run_shopctl};
 
 #[test]
 fn renders_are_identical_whatever_the_input_order() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("qs");
-    ok(&run_shopctl([
-        "quickstart",
-        "--dir",
-        &dir.display().to_string(),
-    ]));
+    let (tmp, dir) = shopset_tests::quickstart();
 
     // The same documents, files and documents in reverse order, in one file.
     let mut files: Vec<_> = std::fs::read_dir(dir.join("resources"))

@@ -1,17 +1,11 @@
 //! Bad input: a clear error naming the file, the resource and the field; the other resources
 //! still render; what was already written is not lost.
 
-use shopset_tests::{ok, run_shopctl};
+use shopset_tests::run_shopctl;
 
 #[test]
 fn one_bad_shopset_is_reported_and_the_others_render() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("qs");
-    ok(&run_shopctl([
-        "quickstart",
-        "--dir",
-        &dir.display().to_string(),
-    ]));
+    let (_tmp, dir) = shopset_tests::quickstart();
     let resources = dir.join("resources");
     let system = dir.join("system.git").display().to_string();
 
@@ -107,13 +101,7 @@ fn one_bad_shopset_is_reported_and_the_others_render() {
 
 #[test]
 fn an_unreadable_file_removes_nothing() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("qs");
-    ok(&run_shopctl([
-        "quickstart",
-        "--dir",
-        &dir.display().to_string(),
-    ]));
+    let (_tmp, dir) = shopset_tests::quickstart();
     let resources = dir.join("resources");
     // The ShopSets file is unreadable YAML: nobody may be deleted because of it.
     std::fs::write(resources.join("shopsets.yaml"), "apiVersion: [unclosed\n").unwrap();
@@ -127,13 +115,7 @@ fn an_unreadable_file_removes_nothing() {
 
 #[test]
 fn a_bad_tier_does_not_stop_the_other_tiers() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("qs");
-    ok(&run_shopctl([
-        "quickstart",
-        "--dir",
-        &dir.display().to_string(),
-    ]));
+    let (_tmp, dir) = shopset_tests::quickstart();
     let tiers = dir.join("resources/tiers.yaml");
     let text = std::fs::read_to_string(&tiers).unwrap();
     // tier-0's app path escapes the repository.

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use shopset_tests::{ok, read_dir_files, root, run_shopctl};
+use shopset_tests::{read_dir_files, root};
 
 fn bless() -> bool {
     std::env::var_os("SHOPSET_BLESS").is_some_and(|v| v == "1")
@@ -78,13 +78,7 @@ fn focused_cases() {
 
 #[test]
 fn examples() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("qs");
-    ok(&run_shopctl([
-        "quickstart",
-        "--dir",
-        &dir.display().to_string(),
-    ]));
+    let (_tmp, dir) = shopset_tests::quickstart();
     let real = dir.canonicalize().unwrap().display().to_string();
     let repo = shopset_git::Repo::open(&dir.join("system.git").display().to_string()).unwrap();
     for tier in ["tier-0", "tier-1", "tier-2"] {

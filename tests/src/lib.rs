@@ -81,6 +81,19 @@ where
         .expect("shopctl runs")
 }
 
+/// Runs `shopctl quickstart` in a new temporary directory; returns it and the quickstart
+/// directory inside it.
+pub fn quickstart() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let dir = tmp.path().join("qs");
+    ok(&run_shopctl([
+        "quickstart",
+        "--dir",
+        &dir.display().to_string(),
+    ]));
+    (tmp, dir)
+}
+
 /// Asserts success and returns stdout.
 pub fn ok(output: &Output) -> String {
     assert!(
