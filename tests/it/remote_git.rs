@@ -365,3 +365,59 @@ fn signed_commits_verify() {
     );
     assert!(!verify.status.success());
 }
+
+#[test]
+fn gpg_signed_commits_verify() {
+    let w = world(&|dir| {
+        let repo = dir.join("served/system.git");
+        bare_repo(&repo);
+        repo.display().to_string()
+    });
+    let home = w.dir.join("gnupg");
+    std::fs::create_dir_all(&home).unwrap();
+    let gpg = |args: &[&str]| {
+        std::process::Command::new("gpg")
+            .env("GNUPGHOME", &home)
+            .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""])
+            .args(args)
+            .output()
+            .expect("gpg runs")
+    };
+    let made = gpg(&[
+        "--quick-gen-key",
+        "shopset <shopset@localhost>",
+        "ed25519",
+        "sign",
+        "never",
+    ]);
+    assert!(made.status.success(), "{}", text(&made));
+    let listed = gpg(&["--list-secret-keys", "--with-colons"]);
+    let fingerprint = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("fpr:")
+                .map(|r| r.trim_matches(':').to_owned())
+        })
+        .expect("a fingerprint");
+    let out = shopctl_command()
+        .env("SHOPSET_CACHE_DIR", w.dir.join("cache"))
+        .env("GNUPGHOME", &home)
+        .args(["--sign-gpg-key", &fingerprint, "sync", "-f"])
+        .arg(&w.resources)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let system = w.dir.join("served/system.git");
+    let verify = std::process::Command::new("git")
+        .env("GNUPGHOME", &home)
+        .arg("--git-dir")
+        .arg(&system)
+        .args(["verify-commit", "tier-0"])
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{}", text(&verify));
+    let _ = std::process::Command::new("gpgconf")
+        .env("GNUPGHOME", &home)
+        .args(["--kill", "gpg-agent"])
+        .output();
+}
