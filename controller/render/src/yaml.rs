@@ -32,7 +32,11 @@ fn options() -> serde_saphyr::Options {
     budget.max_aliases = 1_000;
     budget.max_anchors = 1_000;
     budget.max_depth = 64;
-    budget.max_documents = 100_000;
+    // Node and document counts are bounded by the byte limit already (each needs bytes); the
+    // defaults would refuse one file holding 100,000 ShopSets.
+    budget.max_documents = 1_000_000;
+    budget.max_nodes = MAX_INPUT_BYTES;
+    budget.max_events = 4 * MAX_INPUT_BYTES;
     budget.max_total_scalar_bytes = MAX_INPUT_BYTES;
     options.budget = Some(budget);
     options.alias_limits.max_total_replayed_events = 100_000;
@@ -314,6 +318,12 @@ mod tests {
             ));
         }
         assert!(parse(&text).is_err());
+    }
+
+    #[test]
+    fn one_file_may_hold_a_hundred_thousand_small_documents() {
+        let text = "a: {b: 1, c: [x, y]}\n---\n".repeat(100_001);
+        assert_eq!(parse_documents(&text).unwrap().len(), 100_001);
     }
 
     #[test]
