@@ -320,11 +320,21 @@ pub fn sync(
                 continue;
             }
             if options.dry_run {
+                // Same inputs on top of our own rendering: the tree cannot change.
+                let unchanged = matches!(tier.content, Content::Edits { .. })
+                    && tier.previous.as_ref() == Some(&tier.inputs);
+                let outcome = if unchanged {
+                    TierOutcome::Unchanged {
+                        commit: tier.previous_tip.clone(),
+                    }
+                } else {
+                    TierOutcome::Planned
+                };
                 done.insert(
                     tier.tier.clone(),
                     TierResult {
                         plan: tier,
-                        outcome: TierOutcome::Planned,
+                        outcome,
                     },
                 );
                 continue;

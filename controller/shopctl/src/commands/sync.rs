@@ -79,7 +79,7 @@ pub fn sync(
             state,
             commit.as_deref().map_or("-", |c| &c[..12.min(c.len())]),
         );
-        if dry_run {
+        if matches!(outcome, TierOutcome::Planned) {
             let _ = writeln!(
                 text,
                 "  would commit to {} branch {}:",
