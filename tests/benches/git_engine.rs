@@ -154,6 +154,9 @@ fn engine_sync(
             signer: None,
         };
         let repo = repos.system(&tier.system_url, true).unwrap().unwrap();
+        if shopset_engine::ops::sync::inputs_unchanged(tier) {
+            continue;
+        }
         let tree = shopset_engine::ops::sync::write_content(repo, tier).unwrap();
         if let Some(commit) = repo
             .commit_tree_id(tier.previous_tip.as_deref(), &tree, &meta)

@@ -181,6 +181,11 @@ fn short(commit: &str) -> &str {
     commit.get(..12).unwrap_or(commit)
 }
 
+/// Same inputs on top of our own rendering: the tree cannot change, so nothing is written.
+pub fn inputs_unchanged(plan: &TierPlan) -> bool {
+    matches!(plan.content, Content::Edits { .. }) && plan.previous.as_ref() == Some(&plan.inputs)
+}
+
 /// Writes the planned tree: whole, or as edits of the previous one.
 ///
 /// # Errors
@@ -319,16 +324,22 @@ pub fn sync(
             if matches!(earlier, Some(TierOutcome::Failed { .. })) {
                 continue;
             }
-            if options.dry_run {
-                // Same inputs on top of our own rendering: the tree cannot change.
-                let unchanged = matches!(tier.content, Content::Edits { .. })
-                    && tier.previous.as_ref() == Some(&tier.inputs);
+            let unchanged = inputs_unchanged(&tier);
+            if options.dry_run || unchanged {
                 let outcome = if unchanged {
                     TierOutcome::Unchanged {
                         commit: tier.previous_tip.clone(),
                     }
                 } else {
                     TierOutcome::Planned
+                };
+                // A tier committed in an earlier attempt is unchanged now: keep the commit.
+                let outcome = match (earlier, outcome) {
+                    (
+                        Some(first @ TierOutcome::Committed { .. }),
+                        TierOutcome::Unchanged { .. },
+                    ) => first,
+                    (_, o) => o,
                 };
                 done.insert(
                     tier.tier.clone(),
