@@ -134,3 +134,45 @@ fn a_bad_tier_does_not_stop_the_other_tiers() {
         "{stdout}"
     );
 }
+
+#[test]
+fn removing_many_shopsets_at_once_stops_until_confirmed() {
+    let (_tmp, dir) = shopset_tests::quickstart();
+    let resources = dir.join("resources");
+    let file = resources.join("shopsets.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    // Keep only the first five documents: tier-2 loses three of its four ShopSets.
+    let kept: Vec<&str> = text.split("\n---\n").take(5).collect();
+    std::fs::write(&file, kept.join("\n---\n")).unwrap();
+    let system = dir.join("system.git").display().to_string();
+    let repo = shopset_git::Repo::open(&system).unwrap();
+    let before = repo.tip("tier-2").unwrap();
+
+    let out = run_shopctl(["sync", "-f", &resources.display().to_string()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("tier-2     tier-2     blocked"), "{stdout}");
+    assert!(
+        stderr.contains("would remove 3 of 4 ShopSets") && stderr.contains("--confirm-removals"),
+        "{stderr}"
+    );
+    assert_eq!(repo.tip("tier-2").unwrap(), before, "nothing written");
+
+    let confirmed = run_shopctl([
+        "sync",
+        "--confirm-removals",
+        "-f",
+        &resources.display().to_string(),
+    ]);
+    assert!(
+        confirmed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&confirmed.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&confirmed.stdout);
+    assert!(
+        stdout.contains("tier-2     tier-2     committed") && stdout.contains("3 removed"),
+        "{stdout}"
+    );
+}

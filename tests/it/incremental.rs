@@ -56,7 +56,10 @@ fn check(step: &str, text: &str, system: &Path, cache: &Path, expect_edits: bool
         &resources,
         &mut Repos::new(cache),
         &author,
-        &SyncOptions::default(),
+        &SyncOptions {
+            confirm_removals: true,
+            ..SyncOptions::default()
+        },
     );
     assert!(result.ok(), "{step}: {:?}", result.problems);
     let repo = shopset_git::Repo::open(&url).unwrap();
@@ -184,7 +187,10 @@ fn edits_equal_full_renders() {
             &resources,
             &mut Repos::new(&cache),
             &author,
-            &SyncOptions::default()
+            &SyncOptions {
+                confirm_removals: true,
+                ..SyncOptions::default()
+            }
         )
         .ok()
     );

@@ -78,6 +78,10 @@ pub enum Command {
         /// Print the plan; write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Go ahead although the sync removes more than 10% (and more than 2) of a tier's
+        /// ShopSets; without it such a sync stops and writes nothing for that tier.
+        #[arg(long)]
+        confirm_removals: bool,
         /// Author name of the commits.
         #[arg(long, env = "SHOPCTL_AUTHOR_NAME", default_value = "shopset")]
         author_name: String,

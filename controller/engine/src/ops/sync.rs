@@ -41,6 +41,12 @@ pub enum TierOutcome {
     },
     /// Nothing was written (dry run).
     Planned,
+    /// Nothing was written: the sync would remove too many ShopSets at once, and a person must
+    /// confirm (DESIGN: the mass-deletion stop).
+    Blocked {
+        /// What would have been removed, and how to confirm.
+        reason: String,
+    },
     /// The branch could not be written.
     Failed {
         /// Why.
@@ -59,6 +65,12 @@ pub struct SyncOptions {
     pub max_attempts: u32,
     /// First backoff, doubled per attempt (with jitter), in milliseconds.
     pub backoff_ms: u64,
+    /// A sync that would remove more than this share (percent) of a tier's ShopSets...
+    pub max_removal_percent: u32,
+    /// ...and more than this many, stops and writes nothing for that tier.
+    pub max_removal_count: usize,
+    /// A person checked the removals: go ahead.
+    pub confirm_removals: bool,
 }
 
 impl Default for SyncOptions {
@@ -67,6 +79,9 @@ impl Default for SyncOptions {
             dry_run: false,
             max_attempts: 12,
             backoff_ms: 50,
+            max_removal_percent: 10,
+            max_removal_count: 2,
+            confirm_removals: false,
         }
     }
 }
@@ -98,10 +113,12 @@ impl SyncResult {
     #[must_use]
     pub fn ok(&self) -> bool {
         self.problems.is_empty()
-            && !self
-                .tiers
-                .iter()
-                .any(|t| matches!(t.outcome, TierOutcome::Failed { .. }))
+            && !self.tiers.iter().any(|t| {
+                matches!(
+                    t.outcome,
+                    TierOutcome::Failed { .. } | TierOutcome::Blocked { .. }
+                )
+            })
     }
 }
 
@@ -179,6 +196,34 @@ pub fn commit_message(plan: &TierPlan, author: &Author) -> String {
 
 fn short(commit: &str) -> &str {
     commit.get(..12).unwrap_or(commit)
+}
+
+/// The mass-removal stop: `Some(why)` when the plan removes more than the allowed share and
+/// count of the tier's ShopSets and nobody confirmed. (An input that could not be read never
+/// counts as a removal: the planner keeps such ShopSets.)
+#[must_use]
+pub fn removal_stop(plan: &TierPlan, options: &SyncOptions) -> Option<String> {
+    let removed = plan.summary.removed.len();
+    let before = plan.previous.as_ref().map_or(0, |p| p.shop_sets.len());
+    let share_exceeded = removed * 100 > before * options.max_removal_percent as usize;
+    if options.confirm_removals || removed <= options.max_removal_count || !share_exceeded {
+        return None;
+    }
+    let names: Vec<&str> = plan
+        .summary
+        .removed
+        .iter()
+        .take(10)
+        .map(String::as_str)
+        .collect();
+    Some(format!(
+        "would remove {removed} of {before} ShopSets ({}{}), more than {}% and more than {}: \
+         nothing written; check the resources, then confirm (shopctl sync --confirm-removals)",
+        names.join(", "),
+        if removed > names.len() { ", ..." } else { "" },
+        options.max_removal_percent,
+        options.max_removal_count,
+    ))
 }
 
 /// Same inputs on top of our own rendering: the tree cannot change, so nothing is written.
@@ -322,6 +367,17 @@ pub fn sync(
         for tier in plan.tiers {
             let earlier = done.get(&tier.tier).map(|r| r.outcome.clone());
             if matches!(earlier, Some(TierOutcome::Failed { .. })) {
+                continue;
+            }
+            if let Some(reason) = removal_stop(&tier, options) {
+                tracing::warn!(tier = %tier.tier, %reason, "mass removal stopped");
+                done.insert(
+                    tier.tier.clone(),
+                    TierResult {
+                        plan: tier,
+                        outcome: TierOutcome::Blocked { reason },
+                    },
+                );
                 continue;
             }
             let unchanged = inputs_unchanged(&tier);

@@ -105,11 +105,17 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Sync {
             files,
             dry_run,
+            confirm_removals,
             author_name,
             author_email,
         } => {
             let author = ctx.author(author_name, author_email);
-            sync::run(&ctx, format, &files, dry_run, &author)
+            let options = shopset_engine::SyncOptions {
+                dry_run,
+                confirm_removals,
+                ..Default::default()
+            };
+            sync::run(&ctx, format, &files, &options, &author)
         }
         Command::Render { files, inputs, out } => render::run(&ctx, format, &files, &inputs, &out),
         Command::Crds { out } => crds::run(out.as_deref()),

@@ -33,7 +33,12 @@ pub fn run(ctx: &super::Context, format: Format, dir: &Path) -> anyhow::Result<b
     let dir = dir.canonicalize()?;
     let resources = crate::load::resources(&[dir.join("resources")]);
     let author = ctx.author("shopset".into(), "shopset@localhost".into());
-    let outcome = super::sync::sync(ctx, &resources, false, &author);
+    let outcome = super::sync::sync(
+        ctx,
+        &resources,
+        &shopset_engine::SyncOptions::default(),
+        &author,
+    );
     super::report_problems(&outcome.problems);
     crate::output::print(format, &outcome.text, &outcome.json);
     if format == Format::Text {

@@ -13,11 +13,11 @@ pub fn run(
     ctx: &Context,
     format: Format,
     files: &[PathBuf],
-    dry_run: bool,
+    options: &SyncOptions,
     author: &Author,
 ) -> anyhow::Result<bool> {
     let resources = crate::load::resources(files);
-    let outcome = sync(ctx, &resources, dry_run, author);
+    let outcome = sync(ctx, &resources, options, author);
     super::report_problems(&outcome.problems);
     crate::output::print(format, &outcome.text, &outcome.json);
     Ok(outcome.ok)
@@ -34,15 +34,11 @@ pub struct Outcome {
 pub fn sync(
     ctx: &Context,
     resources: &shopset_engine::Resources,
-    dry_run: bool,
+    options: &SyncOptions,
     author: &Author,
 ) -> Outcome {
     let mut repos = ctx.repos(resources);
-    let options = SyncOptions {
-        dry_run,
-        ..SyncOptions::default()
-    };
-    let result = shopset_engine::sync(resources, &mut repos, author, &options);
+    let result = shopset_engine::sync(resources, &mut repos, author, options);
     let ok = result.ok();
     let mut problems = result.problems.clone();
     let mut text = String::new();
@@ -63,6 +59,13 @@ pub fn sync(
             TierOutcome::Unchanged { commit } => ("unchanged", commit.clone()),
             TierOutcome::Committed { commit, .. } => ("committed", Some(commit.clone())),
             TierOutcome::Planned => ("planned", None),
+            TierOutcome::Blocked { reason } => {
+                problems.push(format!(
+                    "Tier {:?}: branch {}: {reason}",
+                    tier.tier, tier.branch
+                ));
+                ("blocked", None)
+            }
             TierOutcome::Failed { error, .. } => {
                 problems.push(format!(
                     "Tier {:?}: branch {}: {error}",
