@@ -332,6 +332,15 @@ fn commit_and_push(plan: &TierPlan, repos: &mut Repos, author: &Author) -> Step 
     }
 }
 
+/// A tier committed in an earlier attempt is unchanged in a later one: the commit is what
+/// happened.
+fn keep_earlier_commit(earlier: Option<TierOutcome>, now: TierOutcome) -> TierOutcome {
+    match (earlier, now) {
+        (Some(first @ TierOutcome::Committed { .. }), TierOutcome::Unchanged { .. }) => first,
+        (_, now) => now,
+    }
+}
+
 /// A small, dependency-free jitter source: good enough to spread retries apart.
 fn jitter(attempt: u32) -> f64 {
     let nanos = std::time::SystemTime::now()
@@ -389,14 +398,7 @@ pub fn sync(
                 } else {
                     TierOutcome::Planned
                 };
-                // A tier committed in an earlier attempt is unchanged now: keep the commit.
-                let outcome = match (earlier, outcome) {
-                    (
-                        Some(first @ TierOutcome::Committed { .. }),
-                        TierOutcome::Unchanged { .. },
-                    ) => first,
-                    (_, o) => o,
-                };
+                let outcome = keep_earlier_commit(earlier, outcome);
                 done.insert(
                     tier.tier.clone(),
                     TierResult {
@@ -408,14 +410,7 @@ pub fn sync(
             }
             match commit_and_push(&tier, repos, author) {
                 Step::Done(outcome) => {
-                    // A tier committed in an earlier attempt is unchanged now: keep the commit.
-                    let outcome = match (earlier, outcome) {
-                        (
-                            Some(first @ TierOutcome::Committed { .. }),
-                            TierOutcome::Unchanged { .. },
-                        ) => first,
-                        (_, o) => o,
-                    };
+                    let outcome = keep_earlier_commit(earlier, outcome);
                     done.insert(
                         tier.tier.clone(),
                         TierResult {
