@@ -313,6 +313,21 @@ fn ssh_with_host_key_checking() {
     assert!(served_tip(&w.dir.join("served/system.git"), "tier-0").is_some());
 }
 
+/// `git verify-commit tier-0` against an SSH allowed-signers file.
+fn verify_ssh_signed(repo: &Path, allowed: &Path) -> Output {
+    git(
+        repo,
+        &[
+            "--git-dir",
+            &repo.display().to_string(),
+            "-c",
+            &format!("gpg.ssh.allowedSignersFile={}", allowed.display()),
+            "verify-commit",
+            "tier-0",
+        ],
+    )
+}
+
 #[test]
 fn signed_commits_verify() {
     let w = world(&|dir| {
@@ -332,17 +347,7 @@ fn signed_commits_verify() {
     )
     .unwrap();
     let system = w.dir.join("served/system.git");
-    let verify = git(
-        &system,
-        &[
-            "--git-dir",
-            &system.display().to_string(),
-            "-c",
-            &format!("gpg.ssh.allowedSignersFile={}", allowed.display()),
-            "verify-commit",
-            "tier-0",
-        ],
-    );
+    let verify = verify_ssh_signed(&system, &allowed);
     assert!(verify.status.success(), "{}", text(&verify));
     // And an unsigned commit does not verify, so the check means something.
     let unsigned_world = world(&|dir| {
@@ -352,17 +357,7 @@ fn signed_commits_verify() {
     });
     assert!(sync(&unsigned_world, &[]).status.success());
     let system = unsigned_world.dir.join("served/system.git");
-    let verify = git(
-        &system,
-        &[
-            "--git-dir",
-            &system.display().to_string(),
-            "-c",
-            &format!("gpg.ssh.allowedSignersFile={}", allowed.display()),
-            "verify-commit",
-            "tier-0",
-        ],
-    );
+    let verify = verify_ssh_signed(&system, &allowed);
     assert!(!verify.status.success());
 }
 
