@@ -10,13 +10,15 @@
 //! last rendering instead of disappearing; when some input could not even be identified, no
 //! ShopSet is removed.
 
+pub mod files;
 pub mod ops;
 pub mod repos;
 pub mod resources;
 
-pub use ops::plan::{Content, Summary, SyncPlan, TierPlan, plan_sync};
+pub use ops::plan::{Content, Summary, SyncPlan, TierPlan, plan_sync, plan_tiers};
 pub use ops::sync::{
-    Author, SyncOptions, SyncResult, TierOutcome, TierResult, commit_message, sync,
+    Author, CONFIRM_REMOVALS_ANNOTATION, SyncOptions, SyncResult, TierOutcome, TierResult,
+    commit_message, removal_token, sync,
 };
 pub use repos::Repos;
 pub use resources::{InputError, Resources};

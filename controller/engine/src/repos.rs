@@ -59,6 +59,11 @@ impl Repos {
         self
     }
 
+    /// Replaces the per-URL credentials (the resources naming them changed).
+    pub fn set_url_credentials(&mut self, per_url: BTreeMap<String, Credentials>) {
+        self.credentials = per_url;
+    }
+
     fn creds(&self, url: &str) -> &Credentials {
         self.credentials
             .get(url)
@@ -84,6 +89,12 @@ impl Repos {
             self.fetched.insert(url.to_owned(), repo);
         }
         Ok(&self.fetched[url])
+    }
+
+    /// Fetches every repository again on next use: a long-running process calls this before
+    /// each batch, so each batch sees the remotes as they are now.
+    pub fn forget_all(&mut self) {
+        self.fetched.clear();
     }
 
     /// Fetches `url` again (the next [`Repos::read`] sees the new tips).
@@ -141,4 +152,32 @@ fn looks_damaged(message: &str) -> bool {
     ]
     .iter()
     .any(|s| m.contains(s))
+}
+
+/// The credentials each repository of `resources` names (`secretRef`), read from the
+/// directory where the Secrets are mounted: `<secrets_dir>/<secret name>/<key>`.
+#[must_use]
+pub fn credentials_for(
+    resources: &crate::Resources,
+    secrets_dir: &std::path::Path,
+) -> BTreeMap<String, Credentials> {
+    let mut per_url = BTreeMap::new();
+    let mut add = |url: &str, secret: Option<&shopset_crds::SecretRef>| {
+        if let Some(secret) = secret {
+            per_url.insert(
+                url.to_owned(),
+                Credentials::from_secret_dir(&secrets_dir.join(&secret.name)),
+            );
+        }
+    };
+    for tier in resources.tiers.values() {
+        add(&tier.spec.app.url, tier.spec.app.secret_ref.as_ref());
+        add(&tier.spec.system.url, tier.spec.system.secret_ref.as_ref());
+    }
+    for config in resources.configurations.values() {
+        if let Some(source) = &config.spec.source {
+            add(&source.url, source.secret_ref.as_ref());
+        }
+    }
+    per_url
 }

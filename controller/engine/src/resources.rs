@@ -108,6 +108,12 @@ impl Resources {
         });
     }
 
+    /// Reads one object, already parsed (from the API server, for example); `file` says where
+    /// it came from in errors.
+    pub fn add_object(&mut self, file: &str, doc: &Value) {
+        self.add_document(file, doc);
+    }
+
     fn add_document(&mut self, file: &str, doc: &Value) {
         let kind = doc
             .get("kind")

@@ -118,7 +118,8 @@ pub(crate) fn applications_kustomizations(inputs: &TierInputs) -> Vec<(String, V
 }
 
 /// The tier's root Application, which applies `applications/` from the tier branch.
-pub(crate) fn root_application(inputs: &TierInputs) -> Value {
+#[must_use]
+pub fn root_application(inputs: &TierInputs) -> Value {
     let argo = &inputs.tier.spec.argocd;
     json!({
         "apiVersion": "argoproj.io/v1alpha1",

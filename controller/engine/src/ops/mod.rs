@@ -3,4 +3,5 @@
 pub mod plan;
 pub mod quickstart;
 pub mod render_dir;
+pub mod status;
 pub mod sync;

@@ -96,6 +96,17 @@ struct Previous {
 /// Plans a sync of every Tier in `resources`.
 #[must_use]
 pub fn plan_sync(resources: &Resources, repos: &mut Repos) -> SyncPlan {
+    plan_tiers(resources, repos, None)
+}
+
+/// Plans a sync of the Tiers named in `only` (all of them when `None`). Placement still sees
+/// every tier, because failure-domain capacity is shared.
+#[must_use]
+pub fn plan_tiers(
+    resources: &Resources,
+    repos: &mut Repos,
+    only: Option<&BTreeSet<String>>,
+) -> SyncPlan {
     let mut plan = SyncPlan::default();
     plan.problems
         .extend(resources.errors.iter().map(ToString::to_string));
@@ -155,6 +166,9 @@ pub fn plan_sync(resources: &Resources, repos: &mut Repos) -> SyncPlan {
 
     // 3. Each tier.
     for (tier, sourced) in &resources.tiers {
+        if only.is_some_and(|only| !only.contains(tier)) {
+            continue;
+        }
         let Some(prev) = previous.remove(tier) else {
             continue;
         };

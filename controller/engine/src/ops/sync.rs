@@ -2,10 +2,12 @@
 //! push refused because the branch moved is answered by fetching, planning again on the new tip
 //! and retrying, with bounded, jittered backoff; a human commit on the branch is never lost.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use shopset_git::{CommitMeta, PushOutcome, Signer};
 use shopset_render::layout;
 
-use crate::ops::plan::{Content, Summary, TierPlan, plan_sync};
+use crate::ops::plan::{Content, Summary, TierPlan, plan_tiers};
 use crate::repos::Repos;
 use crate::resources::Resources;
 
@@ -71,6 +73,11 @@ pub struct SyncOptions {
     pub max_removal_count: usize,
     /// A person checked the removals: go ahead.
     pub confirm_removals: bool,
+    /// Per tier, a confirmation of one exact set of removals (see [`removal_token`]): the
+    /// stop lets that set through, and only that set.
+    pub confirmed_removals: BTreeMap<String, String>,
+    /// Sync only these tiers (all when `None`).
+    pub tiers: Option<BTreeSet<String>>,
 }
 
 impl Default for SyncOptions {
@@ -82,6 +89,8 @@ impl Default for SyncOptions {
             max_removal_percent: 10,
             max_removal_count: 2,
             confirm_removals: false,
+            confirmed_removals: BTreeMap::new(),
+            tiers: None,
         }
     }
 }
@@ -209,6 +218,10 @@ pub fn removal_stop(plan: &TierPlan, options: &SyncOptions) -> Option<String> {
     if options.confirm_removals || removed <= options.max_removal_count || !share_exceeded {
         return None;
     }
+    let token = removal_token(&plan.summary.removed);
+    if options.confirmed_removals.get(&plan.tier) == Some(&token) {
+        return None;
+    }
     let names: Vec<&str> = plan
         .summary
         .removed
@@ -218,12 +231,30 @@ pub fn removal_stop(plan: &TierPlan, options: &SyncOptions) -> Option<String> {
         .collect();
     Some(format!(
         "would remove {removed} of {before} ShopSets ({}{}), more than {}% and more than {}: \
-         nothing written; check the resources, then confirm (shopctl sync --confirm-removals)",
+         nothing written; check the resources, then confirm: annotate the Tier \
+         ({CONFIRM_REMOVALS_ANNOTATION}={token}) or run shopctl sync --confirm-removals",
         names.join(", "),
         if removed > names.len() { ", ..." } else { "" },
         options.max_removal_percent,
         options.max_removal_count,
     ))
+}
+
+/// The Tier annotation that confirms one set of removals; its value is [`removal_token`].
+pub const CONFIRM_REMOVALS_ANNOTATION: &str = "shopset.dev/confirm-removals";
+
+/// A short token naming one exact set of removed ShopSets (FNV-1a 64 of the sorted names), so
+/// a confirmation covers what the person saw and nothing that came later.
+#[must_use]
+pub fn removal_token(removed: &[String]) -> String {
+    let mut names: Vec<&str> = removed.iter().map(String::as_str).collect();
+    names.sort_unstable();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in names.join("\n").bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
 }
 
 /// Same inputs on top of our own rendering: the tree cannot change, so nothing is written.
@@ -370,7 +401,7 @@ pub fn sync(
         std::collections::BTreeMap::new();
     loop {
         result.attempts += 1;
-        let plan = plan_sync(resources, repos);
+        let plan = plan_tiers(resources, repos, options.tiers.as_ref());
         result.problems = plan.problems;
         let mut retry = Vec::new();
         for tier in plan.tiers {

@@ -6,7 +6,6 @@ mod quickstart;
 mod render;
 mod sync;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use shopset_engine::{Repos, Resources};
@@ -64,26 +63,11 @@ impl Context {
 
     /// Repositories, with the credentials each resource names.
     fn repos(&self, resources: &Resources) -> Repos {
-        let mut per_url = BTreeMap::new();
-        if let Some(dir) = &self.secrets_dir {
-            let mut add = |url: &str, secret: Option<&shopset_crds::SecretRef>| {
-                if let Some(secret) = secret {
-                    per_url.insert(
-                        url.to_owned(),
-                        Credentials::from_secret_dir(&dir.join(&secret.name)),
-                    );
-                }
-            };
-            for tier in resources.tiers.values() {
-                add(&tier.spec.app.url, tier.spec.app.secret_ref.as_ref());
-                add(&tier.spec.system.url, tier.spec.system.secret_ref.as_ref());
-            }
-            for config in resources.configurations.values() {
-                if let Some(source) = &config.spec.source {
-                    add(&source.url, source.secret_ref.as_ref());
-                }
-            }
-        }
+        let per_url = self
+            .secrets_dir
+            .as_deref()
+            .map(|dir| shopset_engine::repos::credentials_for(resources, dir))
+            .unwrap_or_default();
         Repos::new(&self.cache_dir).with_credentials(self.default_credentials.clone(), per_url)
     }
 

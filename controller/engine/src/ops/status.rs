@@ -1,0 +1,460 @@
+//! Flow 6: the status of every ShopSet and Tier, from what a sync did and what Argo CD reports.
+//! Pure: no client, no git, no clock (the caller passes `now`).
+//!
+//! A ShopSet is Ready when it is Rendered, Committed (its rendering is in the commit at the tip
+//! of its tier branch), Synced (Argo CD applied exactly that commit) and Healthy. A condition
+//! keeps its `lastTransitionTime` while its status stays the same, so a resync that changes
+//! nothing writes the same status.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use shopset_crds::conditions::types;
+use shopset_crds::{Condition, ShopSetStatus, TierStatus};
+use shopset_render::layout;
+
+use crate::ops::sync::{TierOutcome, TierResult};
+use crate::resources::Resources;
+
+/// What Argo CD reports of one generated Application (`status.sync` and `status.health`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppObservation {
+    /// `status.sync.status`: `Synced`, `OutOfSync` or `Unknown`.
+    pub sync: Option<String>,
+    /// `status.sync.revision`: the system commit Argo CD compared with.
+    pub revision: Option<String>,
+    /// `status.health.status`: `Healthy`, `Progressing`, `Degraded`, `Suspended`, `Missing`...
+    pub health: Option<String>,
+}
+
+impl AppObservation {
+    /// Reads an Application object (as JSON).
+    #[must_use]
+    pub fn from_application(app: &serde_json::Value) -> Self {
+        let text = |pointer: &str| {
+            app.pointer(pointer)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        };
+        Self {
+            sync: text("/status/sync/status"),
+            revision: text("/status/sync/revision"),
+            health: text("/status/health/status"),
+        }
+    }
+}
+
+/// Condition reasons written by the controller (event reasons too).
+pub mod reasons {
+    /// The input is invalid; the message says which field.
+    pub const INVALID_SPEC: &str = "InvalidSpec";
+    /// The ShopSet could not be rendered (missing Tier or Configuration, no capacity...).
+    pub const NOT_RENDERED: &str = "RenderFailed";
+    /// Its input turned invalid: the last good rendering stays in git.
+    pub const KEPT: &str = "KeptLastRendering";
+    /// Rendered.
+    pub const RENDERED: &str = "Rendered";
+    /// In the commit at the branch tip.
+    pub const COMMITTED: &str = "Committed";
+    /// The branch could not be written.
+    pub const WRITE_FAILED: &str = "WriteFailed";
+    /// The mass-removal stop holds the branch.
+    pub const REMOVALS_BLOCKED: &str = "RemovalsNeedConfirmation";
+    /// A dry run or not written yet.
+    pub const PENDING: &str = "Pending";
+    /// Argo CD has no Application for it yet.
+    pub const APP_MISSING: &str = "ApplicationMissing";
+    /// Argo CD synced another commit.
+    pub const WRONG_REVISION: &str = "WrongRevision";
+    /// Synced at the commit.
+    pub const SYNCED: &str = "Synced";
+    /// All conditions hold.
+    pub const READY: &str = "Ready";
+    /// Some condition does not hold.
+    pub const NOT_READY: &str = "NotReady";
+}
+
+/// Inputs of a status computation, besides the resources.
+#[derive(Debug, Default)]
+pub struct Observed<'a> {
+    /// The ShopSets' `metadata.generation`.
+    pub generations: BTreeMap<String, i64>,
+    /// The Tiers' `metadata.generation`.
+    pub tier_generations: BTreeMap<String, i64>,
+    /// Argo CD's view of each ShopSet's Application, by ShopSet name.
+    pub applications: BTreeMap<String, AppObservation>,
+    /// The statuses written last time, to keep transition times.
+    pub previous_shop_sets: BTreeMap<String, &'a ShopSetStatus>,
+    /// The Tier statuses written last time.
+    pub previous_tiers: BTreeMap<String, &'a TierStatus>,
+}
+
+/// The statuses a batch computes.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Statuses {
+    /// Per ShopSet.
+    pub shop_sets: BTreeMap<String, ShopSetStatus>,
+    /// Per Tier.
+    pub tiers: BTreeMap<String, TierStatus>,
+}
+
+fn condition(kind: &str, ok: Option<bool>, reason: &str, message: String) -> Condition {
+    Condition {
+        type_: kind.to_owned(),
+        status: match ok {
+            Some(true) => "True",
+            Some(false) => "False",
+            None => "Unknown",
+        }
+        .to_owned(),
+        reason: reason.to_owned(),
+        message,
+        last_transition_time: Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
+        observed_generation: None,
+    }
+}
+
+/// Sets transition times: kept from `previous` when the status did not change, else `now`.
+fn stamp(
+    conditions: &mut [Condition],
+    previous: &[Condition],
+    now: &Time,
+    generation: Option<i64>,
+) {
+    for c in conditions {
+        c.observed_generation = generation;
+        c.last_transition_time = previous
+            .iter()
+            .find(|p| p.type_ == c.type_ && p.status == c.status)
+            .map_or_else(|| now.clone(), |p| p.last_transition_time.clone());
+    }
+}
+
+fn is_true(conditions: &[Condition], kind: &str) -> bool {
+    conditions
+        .iter()
+        .any(|c| c.type_ == kind && c.status == "True")
+}
+
+/// Computes the status of every ShopSet and Tier that `results` covers.
+#[must_use]
+pub fn compute(
+    resources: &Resources,
+    results: &[TierResult],
+    problems: &[String],
+    observed: &Observed<'_>,
+    now: &Time,
+) -> Statuses {
+    let mut out = Statuses::default();
+    let by_tier: BTreeMap<&str, &TierResult> =
+        results.iter().map(|r| (r.plan.tier.as_str(), r)).collect();
+
+    for (name, sourced) in &resources.shop_sets {
+        let Some(result) = by_tier.get(sourced.spec.tier.as_str()) else {
+            continue;
+        };
+        let status = shop_set_status(name, result, problems, observed);
+        out.shop_sets.insert(name.clone(), status);
+    }
+    // Invalid ShopSets: reported on themselves, whatever their tier.
+    for error in resources.errors.iter().filter(|e| e.kind == "ShopSet") {
+        if resources.shop_sets.contains_key(&error.name) || error.name.is_empty() {
+            continue;
+        }
+        let mut status = ShopSetStatus::default();
+        status.conditions.push(condition(
+            types::RENDERED,
+            Some(false),
+            reasons::INVALID_SPEC,
+            format!("{}: {}", error.field, error.message),
+        ));
+        status.conditions.push(condition(
+            types::READY,
+            Some(false),
+            reasons::INVALID_SPEC,
+            format!("{}: {}", error.field, error.message),
+        ));
+        out.shop_sets.insert(error.name.clone(), status);
+    }
+    for (name, status) in &mut out.shop_sets {
+        let generation = observed.generations.get(name).copied();
+        status.observed_generation = generation;
+        let previous = observed
+            .previous_shop_sets
+            .get(name)
+            .map_or(&[][..], |p| p.conditions.as_slice());
+        stamp(&mut status.conditions, previous, now, generation);
+    }
+
+    for result in results {
+        let tier = &result.plan.tier;
+        let mut status = tier_status(result, &out.shop_sets);
+        let generation = observed.tier_generations.get(tier).copied();
+        status.observed_generation = generation;
+        let previous = observed
+            .previous_tiers
+            .get(tier)
+            .map_or(&[][..], |p| p.conditions.as_slice());
+        stamp(&mut status.conditions, previous, now, generation);
+        out.tiers.insert(tier.clone(), status);
+    }
+    out
+}
+
+fn tip_commit(outcome: &TierOutcome) -> Option<&str> {
+    match outcome {
+        TierOutcome::Committed { commit, .. } => Some(commit),
+        TierOutcome::Unchanged { commit } => commit.as_deref(),
+        _ => None,
+    }
+}
+
+fn shop_set_status(
+    name: &str,
+    result: &TierResult,
+    problems: &[String],
+    observed: &Observed<'_>,
+) -> ShopSetStatus {
+    let plan = &result.plan;
+    let placed = plan.inputs.shop_sets.get(name);
+    let mut status = ShopSetStatus {
+        failure_domain: placed.map(|p| p.failure_domain.clone()),
+        branch: Some(plan.branch.clone()),
+        path: placed.map(|_| layout::shopset_dir(name)),
+        ..ShopSetStatus::default()
+    };
+    let kept = plan.summary.kept.iter().any(|k| k == name);
+    let marker = format!("ShopSet {name:?}");
+    let problem = problems.iter().find(|p| p.contains(&marker));
+    let rendered = match (placed, kept, problem) {
+        (Some(_), false, _) => condition(
+            types::RENDERED,
+            Some(true),
+            reasons::RENDERED,
+            format!("rendered to {}", layout::shopset_dir(name)),
+        ),
+        (Some(_), true, p) => condition(
+            types::RENDERED,
+            Some(false),
+            reasons::KEPT,
+            p.cloned()
+                .unwrap_or_else(|| "input invalid: last rendering kept".into()),
+        ),
+        (None, _, p) => condition(
+            types::RENDERED,
+            Some(false),
+            reasons::NOT_RENDERED,
+            p.cloned().unwrap_or_else(|| "not rendered".into()),
+        ),
+    };
+    let rendered_ok = rendered.status == "True";
+    status.conditions.push(rendered);
+
+    let commit = tip_commit(&result.outcome).map(str::to_owned);
+    let committed = match (&result.outcome, placed) {
+        (_, None) => condition(
+            types::COMMITTED,
+            Some(false),
+            reasons::NOT_RENDERED,
+            "not in the tier branch".into(),
+        ),
+        (
+            TierOutcome::Committed { commit, .. }
+            | TierOutcome::Unchanged {
+                commit: Some(commit),
+            },
+            _,
+        ) => condition(
+            types::COMMITTED,
+            Some(true),
+            reasons::COMMITTED,
+            format!("in {commit} on {}", plan.branch),
+        ),
+        (TierOutcome::Blocked { reason }, _) => condition(
+            types::COMMITTED,
+            Some(false),
+            reasons::REMOVALS_BLOCKED,
+            reason.clone(),
+        ),
+        (TierOutcome::Failed { error, .. }, _) => condition(
+            types::COMMITTED,
+            Some(false),
+            reasons::WRITE_FAILED,
+            error.clone(),
+        ),
+        _ => condition(
+            types::COMMITTED,
+            None,
+            reasons::PENDING,
+            "not written yet".into(),
+        ),
+    };
+    let committed_ok = committed.status == "True";
+    status.conditions.push(committed);
+    if committed_ok {
+        status.system_commit.clone_from(&commit);
+    }
+
+    let app = observed.applications.get(name);
+    status.sync = app.and_then(|a| a.sync.clone());
+    status.health = app.and_then(|a| a.health.clone());
+    let synced = match app {
+        None => condition(
+            types::SYNCED,
+            Some(false),
+            reasons::APP_MISSING,
+            "Argo CD has no Application for it".into(),
+        ),
+        Some(a) if a.sync.as_deref() != Some("Synced") => condition(
+            types::SYNCED,
+            Some(false),
+            a.sync.as_deref().unwrap_or("Unknown"),
+            format!(
+                "Argo CD reports {}",
+                a.sync.as_deref().unwrap_or("no sync status")
+            ),
+        ),
+        Some(a) if commit.is_none() || a.revision != commit => condition(
+            types::SYNCED,
+            Some(false),
+            reasons::WRONG_REVISION,
+            format!(
+                "Argo CD synced {}, the branch holds {}",
+                a.revision.as_deref().unwrap_or("no revision"),
+                commit.as_deref().unwrap_or("nothing yet")
+            ),
+        ),
+        Some(a) => condition(
+            types::SYNCED,
+            Some(true),
+            reasons::SYNCED,
+            format!("synced at {}", a.revision.as_deref().unwrap_or_default()),
+        ),
+    };
+    let synced_ok = synced.status == "True";
+    status.conditions.push(synced);
+    let health = app.and_then(|a| a.health.as_deref()).unwrap_or("Missing");
+    let healthy_ok = health == "Healthy";
+    status.conditions.push(condition(
+        types::HEALTHY,
+        Some(healthy_ok),
+        health,
+        format!("Argo CD reports {health}"),
+    ));
+    let ready = rendered_ok && committed_ok && synced_ok && healthy_ok;
+    let waiting: Vec<&str> = status
+        .conditions
+        .iter()
+        .filter(|c| c.status != "True")
+        .map(|c| c.type_.as_str())
+        .collect();
+    status.conditions.push(condition(
+        types::READY,
+        Some(ready),
+        if ready {
+            reasons::READY
+        } else {
+            reasons::NOT_READY
+        },
+        if ready {
+            "rendered, committed, synced and healthy".into()
+        } else {
+            format!("waiting for {}", waiting.join(", "))
+        },
+    ));
+    status
+}
+
+fn count(n: usize) -> Option<i32> {
+    Some(i32::try_from(n).unwrap_or(i32::MAX))
+}
+
+fn tier_status(result: &TierResult, shop_sets: &BTreeMap<String, ShopSetStatus>) -> TierStatus {
+    let plan = &result.plan;
+    let mine: Vec<&ShopSetStatus> = plan
+        .inputs
+        .shop_sets
+        .keys()
+        .filter_map(|n| shop_sets.get(n))
+        .collect();
+    let synced = mine
+        .iter()
+        .filter(|s| is_true(&s.conditions, types::SYNCED))
+        .count();
+    let healthy = mine
+        .iter()
+        .filter(|s| is_true(&s.conditions, types::HEALTHY))
+        .count();
+    let committed = match &result.outcome {
+        TierOutcome::Committed { commit, .. }
+        | TierOutcome::Unchanged {
+            commit: Some(commit),
+        } => condition(
+            types::COMMITTED,
+            Some(true),
+            reasons::COMMITTED,
+            format!("{} at {commit}", plan.branch),
+        ),
+        TierOutcome::Unchanged { commit: None } => condition(
+            types::COMMITTED,
+            Some(true),
+            reasons::COMMITTED,
+            "nothing to write".into(),
+        ),
+        TierOutcome::Blocked { reason } => condition(
+            types::COMMITTED,
+            Some(false),
+            reasons::REMOVALS_BLOCKED,
+            reason.clone(),
+        ),
+        TierOutcome::Failed { error, .. } => condition(
+            types::COMMITTED,
+            Some(false),
+            reasons::WRITE_FAILED,
+            error.clone(),
+        ),
+        TierOutcome::Planned => {
+            condition(types::COMMITTED, None, reasons::PENDING, "dry run".into())
+        }
+    };
+    let ready = committed.status == "True" && synced == mine.len() && healthy == mine.len();
+    let conditions = vec![
+        committed,
+        condition(
+            types::READY,
+            Some(ready),
+            if ready {
+                reasons::READY
+            } else {
+                reasons::NOT_READY
+            },
+            format!(
+                "{} ShopSets: {synced} synced, {healthy} healthy",
+                mine.len()
+            ),
+        ),
+    ];
+    TierStatus {
+        app_commit: Some(plan.inputs.app_commit.clone()),
+        system_commit: tip_commit(&result.outcome).map(str::to_owned),
+        shop_sets: count(plan.inputs.shop_sets.len()),
+        synced: count(synced),
+        healthy: count(healthy),
+        conditions,
+        ..TierStatus::default()
+    }
+}
+
+/// The transitions between two condition lists, as (type, reason, message) of each condition
+/// whose status changed: the controller emits one event each.
+#[must_use]
+pub fn transitions<'a>(before: &[Condition], after: &'a [Condition]) -> Vec<&'a Condition> {
+    after
+        .iter()
+        .filter(|c| {
+            !before
+                .iter()
+                .any(|b| b.type_ == c.type_ && b.status == c.status && b.reason == c.reason)
+        })
+        .collect()
+}

@@ -1,0 +1,142 @@
+//! The embedded mode: resources from a directory of YAML files instead of the API server,
+//! watched by polling, and status written to one file beside them. Argo CD's view comes from
+//! any `argoproj.io` Application documents in the directory (a person or a script can copy
+//! them there); without them every ShopSet reports its Application missing.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde_json::{Value, json};
+use shopset_crds::{ShopSetStatus, TierStatus};
+use shopset_render::yaml;
+
+use crate::reconcile::Report;
+use crate::snapshot::Snapshot;
+
+/// The status file's name, inside the resources directory unless given.
+pub const STATUS_FILE: &str = "shopset-status.yaml";
+
+/// The events kept in the status file.
+const KEPT_EVENTS: usize = 100;
+
+/// A directory of resources.
+#[derive(Debug, Clone)]
+pub struct DirBackend {
+    dir: PathBuf,
+    status_file: PathBuf,
+}
+
+/// What the status file holds.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusFile {
+    #[serde(default)]
+    tiers: BTreeMap<String, TierStatus>,
+    #[serde(default)]
+    shop_sets: BTreeMap<String, ShopSetStatus>,
+    #[serde(default)]
+    events: Vec<Value>,
+}
+
+impl DirBackend {
+    /// Resources under `dir`; status in `status_file` (default: `dir/shopset-status.yaml`).
+    #[must_use]
+    pub fn new(dir: PathBuf, status_file: Option<PathBuf>) -> Self {
+        let status_file = status_file.unwrap_or_else(|| dir.join(STATUS_FILE));
+        Self { dir, status_file }
+    }
+
+    /// The status file.
+    #[must_use]
+    pub fn status_file(&self) -> &Path {
+        &self.status_file
+    }
+
+    fn read_status(&self) -> StatusFile {
+        std::fs::read_to_string(&self.status_file)
+            .ok()
+            .and_then(|t| yaml::parse(&t).ok())
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default()
+    }
+
+    /// Reads every resource now.
+    #[must_use]
+    pub fn snapshot(&self) -> Snapshot {
+        let docs = shopset_engine::files::read_documents(
+            std::slice::from_ref(&self.dir),
+            std::slice::from_ref(&self.status_file),
+        );
+        let mut snapshot =
+            Snapshot::from_objects(docs.documents.iter().map(|(file, doc)| (file.clone(), doc)));
+        for (file, message) in &docs.unreadable {
+            snapshot.resources.add_unreadable(file, message);
+        }
+        let status = self.read_status();
+        snapshot.shop_set_statuses = status.shop_sets;
+        snapshot.tier_statuses = status.tiers;
+        snapshot
+    }
+
+    /// Writes the statuses and events of a batch into the status file (atomically: a
+    /// temporary file renamed over it), keeping what other batches wrote.
+    ///
+    /// # Errors
+    /// The file cannot be written.
+    pub fn write(&self, report: &Report, now: &str) -> std::io::Result<()> {
+        if report.statuses.shop_sets.is_empty()
+            && report.statuses.tiers.is_empty()
+            && report.notes.is_empty()
+        {
+            return Ok(());
+        }
+        let mut file = self.read_status();
+        file.shop_sets.extend(report.statuses.shop_sets.clone());
+        file.tiers.extend(report.statuses.tiers.clone());
+        for n in &report.notes {
+            file.events.push(json!({
+                "time": now,
+                "type": if n.warning { "Warning" } else { "Normal" },
+                "object": format!("{}/{}", n.kind, n.name),
+                "reason": n.reason,
+                "message": n.message,
+            }));
+        }
+        let excess = file.events.len().saturating_sub(KEPT_EVENTS);
+        file.events.drain(..excess);
+        let value = serde_json::to_value(&file).map_err(std::io::Error::other)?;
+        let tmp = self.status_file.with_extension("yaml.tmp");
+        std::fs::write(&tmp, yaml::to_string(&value))?;
+        std::fs::rename(&tmp, &self.status_file)
+    }
+
+    /// A cheap fingerprint of the directory (names, sizes, modification times), to notice
+    /// changes by polling.
+    #[must_use]
+    pub fn fingerprint(&self) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.dir.clone()];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path == self.status_file || path.extension().is_some_and(|e| e == "tmp") {
+                    continue;
+                }
+                let Ok(meta) = entry.metadata() else {
+                    continue;
+                };
+                if meta.is_dir() {
+                    stack.push(path);
+                } else {
+                    out.push((path, meta.len(), meta.modified().ok()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+}

@@ -1,0 +1,272 @@
+//! One batch, whatever the backend: sync the tiers that need it (through the engine, the same
+//! call `shopctl sync` makes), then compute the status of every ShopSet and Tier involved and
+//! the events of their transitions. The backend writes what this returns.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use shopset_engine::ops::status::{self, Observed, Statuses};
+use shopset_engine::{Author, Repos, SyncOptions, TierOutcome, TierResult};
+
+use crate::metrics::Metrics;
+use crate::queue::Batch;
+use crate::snapshot::Snapshot;
+
+/// A Kubernetes event to emit (or to log, without a cluster).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// `ShopSet` or `Tier`.
+    pub kind: &'static str,
+    /// Its name.
+    pub name: String,
+    /// A warning (something needs a person) or normal progress.
+    pub warning: bool,
+    /// The condition reason.
+    pub reason: String,
+    /// What happened.
+    pub message: String,
+}
+
+/// What a batch produced.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// The tiers synced, with their results.
+    pub synced: Vec<TierResult>,
+    /// Input problems.
+    pub problems: Vec<String>,
+    /// The statuses to write (only those that differ from what is stored).
+    pub statuses: Statuses,
+    /// Events.
+    pub notes: Vec<Note>,
+}
+
+/// The controller's writer: it owns the repository caches and remembers each tier's last
+/// result, so a status-only batch needs no git work.
+pub struct Worker {
+    repos: Arc<Mutex<Repos>>,
+    author: Author,
+    options: SyncOptions,
+    last: Mutex<BTreeMap<String, TierResult>>,
+    metrics: Arc<Metrics>,
+}
+
+const WARNING_REASONS: [&str; 6] = [
+    status::reasons::INVALID_SPEC,
+    status::reasons::NOT_RENDERED,
+    status::reasons::KEPT,
+    status::reasons::WRITE_FAILED,
+    status::reasons::REMOVALS_BLOCKED,
+    "Degraded",
+];
+
+impl Worker {
+    /// A worker writing with `author`, syncing with `options` (its `tiers` and confirmations
+    /// are set per batch).
+    #[must_use]
+    pub fn new(repos: Repos, author: Author, options: SyncOptions, metrics: Arc<Metrics>) -> Self {
+        Self {
+            repos: Arc::new(Mutex::new(repos)),
+            author,
+            options,
+            last: Mutex::new(BTreeMap::new()),
+            metrics,
+        }
+    }
+
+    /// Runs one batch on `snapshot`. `writable` says whether this replica may write a tier
+    /// branch now (it holds its lease).
+    pub async fn run(
+        &self,
+        batch: &Batch,
+        snapshot: Snapshot,
+        writable: &(dyn Fn(&str) -> bool + Sync),
+        now: Time,
+    ) -> Report {
+        let started = Instant::now();
+        let known = snapshot.tiers();
+        let mut to_sync = batch.tiers_to_sync(&known);
+        let mut status_only: BTreeSet<String> = batch
+            .status
+            .iter()
+            .filter(|t| known.contains(t) && !to_sync.contains(*t))
+            .cloned()
+            .collect();
+        {
+            // A tier never synced by this process has no result to show: sync it.
+            let last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+            let unknown: Vec<String> = status_only
+                .iter()
+                .filter(|t| !last.contains_key(*t))
+                .cloned()
+                .collect();
+            for t in unknown {
+                status_only.remove(&t);
+                to_sync.insert(t);
+            }
+        }
+        to_sync.retain(|t| {
+            let branch = snapshot
+                .resources
+                .tiers
+                .get(t)
+                .map_or(t.as_str(), |s| s.spec.branch_or(t));
+            writable(branch)
+        });
+        status_only.retain(|t| {
+            let branch = snapshot
+                .resources
+                .tiers
+                .get(t)
+                .map_or(t.as_str(), |s| s.spec.branch_or(t));
+            writable(branch)
+        });
+
+        let mut report = Report::default();
+        let Snapshot {
+            resources,
+            generations,
+            tier_generations,
+            confirmations,
+            applications,
+            shop_set_statuses,
+            tier_statuses,
+        } = snapshot;
+        let resources = if to_sync.is_empty() {
+            resources
+        } else {
+            let options = SyncOptions {
+                tiers: Some(to_sync.clone()),
+                confirmed_removals: confirmations,
+                ..self.options.clone()
+            };
+            let repos = self.repos.clone();
+            let author = self.author.clone();
+            let git_started = Instant::now();
+            let joined = tokio::task::spawn_blocking(move || {
+                let mut repos = repos.lock().unwrap_or_else(PoisonError::into_inner);
+                repos.forget_all();
+                let result = shopset_engine::sync(&resources, &mut repos, &author, &options);
+                (resources, result)
+            })
+            .await;
+            let Ok((resources, result)) = joined else {
+                report.problems.push("the sync task panicked".into());
+                return report;
+            };
+            let seconds = git_started.elapsed().as_secs_f64();
+            self.metrics.retried(result.retries);
+            for tier in &result.tiers {
+                self.metrics.git(&tier.plan.tier, seconds);
+                match &tier.outcome {
+                    TierOutcome::Committed { commit, .. } => {
+                        tracing::info!(tier = %tier.plan.tier, %commit, added = tier.plan.summary.added.len(), changed = tier.plan.summary.changed.len(), removed = tier.plan.summary.removed.len(), "committed and pushed");
+                        self.metrics.committed(&tier.plan.tier);
+                    }
+                    TierOutcome::Unchanged { .. } => self.metrics.noop(),
+                    TierOutcome::Blocked { .. } => self.metrics.blocked(&tier.plan.tier),
+                    TierOutcome::Failed { error, transient } => {
+                        tracing::warn!(tier = %tier.plan.tier, %error, transient, "tier not written");
+                        self.metrics
+                            .rejected(if *transient { "transient" } else { "terminal" });
+                    }
+                    TierOutcome::Planned => {}
+                }
+            }
+            report.problems = result.problems;
+            report.synced = result.tiers;
+            resources
+        };
+
+        let results: Vec<TierResult> = {
+            let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+            for r in &report.synced {
+                last.insert(r.plan.tier.clone(), r.clone());
+            }
+            to_sync
+                .iter()
+                .chain(status_only.iter())
+                .filter_map(|t| last.get(t).cloned())
+                .collect()
+        };
+        let observed = Observed {
+            generations,
+            tier_generations,
+            applications,
+            previous_shop_sets: shop_set_statuses
+                .iter()
+                .map(|(k, v)| (k.clone(), v))
+                .collect(),
+            previous_tiers: tier_statuses.iter().map(|(k, v)| (k.clone(), v)).collect(),
+        };
+        let computed = status::compute(&resources, &results, &report.problems, &observed, &now);
+        for (name, s) in computed.shop_sets {
+            let before = shop_set_statuses.get(&name);
+            if before == Some(&s) {
+                continue;
+            }
+            let previous = before.map_or(&[][..], |b| b.conditions.as_slice());
+            for c in status::transitions(previous, &s.conditions) {
+                report.notes.push(Note {
+                    kind: "ShopSet",
+                    name: name.clone(),
+                    warning: c.status == "False" && WARNING_REASONS.contains(&c.reason.as_str()),
+                    reason: c.reason.clone(),
+                    message: format!("{} is {}: {}", c.type_, c.status, c.message),
+                });
+            }
+            report.statuses.shop_sets.insert(name, s);
+        }
+        for (name, s) in computed.tiers {
+            let before = tier_statuses.get(&name);
+            if before == Some(&s) {
+                continue;
+            }
+            let previous = before.map_or(&[][..], |b| b.conditions.as_slice());
+            for c in status::transitions(previous, &s.conditions) {
+                report.notes.push(Note {
+                    kind: "Tier",
+                    name: name.clone(),
+                    warning: c.status == "False" && WARNING_REASONS.contains(&c.reason.as_str()),
+                    reason: c.reason.clone(),
+                    message: format!("{} is {}: {}", c.type_, c.status, c.message),
+                });
+            }
+            report.statuses.tiers.insert(name, s);
+        }
+        self.metrics.batch(started.elapsed().as_secs_f64());
+        report
+    }
+
+    /// Sets the credentials of the repositories the resources name.
+    pub fn set_credentials(&self, per_url: BTreeMap<String, shopset_git::Credentials>) {
+        self.repos
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .set_url_credentials(per_url);
+    }
+
+    /// The last result of every tier this process synced.
+    #[must_use]
+    pub fn last_results(&self) -> BTreeMap<String, TierResult> {
+        self.last
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// The count of ShopSets per (condition, status), for the metrics.
+#[must_use]
+pub fn condition_counts(
+    statuses: &BTreeMap<String, shopset_crds::ShopSetStatus>,
+) -> BTreeMap<(String, String), usize> {
+    let mut out = BTreeMap::new();
+    for s in statuses.values() {
+        for c in &s.conditions {
+            *out.entry((c.type_.clone(), c.status.clone())).or_insert(0) += 1;
+        }
+    }
+    out
+}

@@ -1,0 +1,93 @@
+//! What the controller knows of the resources at one moment, from either backend: the
+//! resources themselves (as the engine reads them), their generations, annotations and stored
+//! statuses, and Argo CD's view of each generated Application. No client, no git.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use shopset_crds::{ShopSetStatus, TierStatus};
+use shopset_engine::CONFIRM_REMOVALS_ANNOTATION;
+use shopset_engine::Resources;
+use shopset_engine::ops::status::AppObservation;
+
+/// A snapshot of the inputs of one batch.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// The resources, with their errors.
+    pub resources: Resources,
+    /// ShopSets' `metadata.generation`.
+    pub generations: BTreeMap<String, i64>,
+    /// Tiers' `metadata.generation`.
+    pub tier_generations: BTreeMap<String, i64>,
+    /// Per tier, the confirmation annotation's value.
+    pub confirmations: BTreeMap<String, String>,
+    /// Argo CD's Applications, by ShopSet.
+    pub applications: BTreeMap<String, AppObservation>,
+    /// The ShopSet statuses stored now.
+    pub shop_set_statuses: BTreeMap<String, ShopSetStatus>,
+    /// The Tier statuses stored now.
+    pub tier_statuses: BTreeMap<String, TierStatus>,
+}
+
+fn text<'a>(doc: &'a Value, pointer: &str) -> Option<&'a str> {
+    doc.pointer(pointer).and_then(Value::as_str)
+}
+
+impl Snapshot {
+    /// Builds a snapshot from objects, each with where it came from (a file, or
+    /// `namespace/Kind/name` for the API server).
+    pub fn from_objects<'a>(objects: impl IntoIterator<Item = (String, &'a Value)>) -> Self {
+        let mut out = Self::default();
+        for (source, doc) in objects {
+            let kind = text(doc, "/kind").unwrap_or_default();
+            let api_version = text(doc, "/apiVersion").unwrap_or_default();
+            let name = text(doc, "/metadata/name").unwrap_or_default().to_owned();
+            if kind == "Application" && api_version.starts_with("argoproj.io/") {
+                let shop_set = text(doc, "/metadata/labels/shopset.dev~1shopset")
+                    .map_or_else(|| name.clone(), str::to_owned);
+                out.applications
+                    .insert(shop_set, AppObservation::from_application(doc));
+                continue;
+            }
+            out.resources.add_object(&source, doc);
+            if api_version != shopset_crds::API_VERSION {
+                continue;
+            }
+            let generation = doc
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            let status = doc.get("status").cloned();
+            match kind {
+                "ShopSet" => {
+                    out.generations.insert(name.clone(), generation);
+                    if let Some(s) = status.and_then(|s| serde_json::from_value(s).ok()) {
+                        out.shop_set_statuses.insert(name, s);
+                    }
+                }
+                "Tier" => {
+                    out.tier_generations.insert(name.clone(), generation);
+                    if let Some(token) = doc
+                        .pointer("/metadata/annotations")
+                        .and_then(|a| a.get(CONFIRM_REMOVALS_ANNOTATION))
+                        .and_then(Value::as_str)
+                    {
+                        out.confirmations.insert(name.clone(), token.to_owned());
+                    }
+                    if let Some(s) = status.and_then(|s| serde_json::from_value(s).ok()) {
+                        out.tier_statuses.insert(name, s);
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// The tiers a ShopSet, Configuration or FailureDomain change may touch: its own tier for
+    /// a ShopSet, every tier otherwise.
+    #[must_use]
+    pub fn tiers(&self) -> Vec<String> {
+        self.resources.tiers.keys().cloned().collect()
+    }
+}
