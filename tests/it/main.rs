@@ -6,6 +6,7 @@ mod crash;
 mod crds;
 mod determinism;
 mod errors;
+mod fake_api;
 mod golden;
 mod incremental;
 mod kustomize;
