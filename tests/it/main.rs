@@ -2,6 +2,8 @@
 
 mod argo_schema;
 mod concurrency;
+mod controller;
+mod controller_api;
 mod crash;
 mod crds;
 mod determinism;

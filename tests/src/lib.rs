@@ -3,6 +3,7 @@
 //! Tools the tests need (`git`, `kubectl`) must be installed: a missing tool fails the test, it
 //! never skips it.
 
+pub mod controller;
 pub mod fake_api;
 pub mod servers;
 

@@ -1,0 +1,470 @@
+//! The controller binary against the in-process fake API server and real git: the same trees
+//! as the directory mode, batching, status and events from Argo CD Applications, the root
+//! Application applied, leases shared by two replicas with fail-over, and RBAC that allows
+//! exactly the calls made.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use shopset_tests::controller::{Controller, eventually};
+use shopset_tests::fake_api::{FakeApi, RequestRecord};
+use shopset_tests::{git, quickstart, root};
+
+const NS: &str = "shopset-system";
+
+fn tip(system: &Path, branch: &str) -> Option<String> {
+    let out = git(system, &["rev-parse", "--verify", "-q", branch]);
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn tree(system: &Path, branch: &str) -> Option<String> {
+    tip(system, &format!("{branch}^{{tree}}"))
+}
+
+fn count(system: &Path, branch: &str) -> usize {
+    let out = git(system, &["rev-list", "--count", branch]);
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+fn kubeconfig(api: &FakeApi, path: &Path) {
+    std::fs::write(
+        path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\n\
+             contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n    namespace: {NS}\n\
+             current-context: fake\nusers:\n- name: fake\n  user: {{}}\n",
+            api.url()
+        ),
+    )
+    .expect("kubeconfig");
+}
+
+struct World {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    resources: PathBuf,
+    /// The system repository the resources name (fresh: no branch yet).
+    system: PathBuf,
+}
+
+/// The quick start's resources, pointed at a fresh system repository.
+fn world() -> World {
+    let (tmp, dir) = quickstart();
+    let resources = dir.join("resources");
+    let tiers = resources.join("tiers.yaml");
+    let text = std::fs::read_to_string(&tiers).expect("tiers");
+    std::fs::write(&tiers, text.replace("system.git", "system-new.git")).expect("write");
+    World {
+        system: dir.join("system-new.git"),
+        resources,
+        dir,
+        _tmp: tmp,
+    }
+}
+
+fn load(api: &FakeApi, resources: &Path) {
+    let docs = shopset_engine::files::read_documents(&[resources.to_owned()], &[]);
+    assert!(docs.unreadable.is_empty(), "{:?}", docs.unreadable);
+    for (_, mut doc) in docs.documents {
+        doc["metadata"]["namespace"] = json!(NS);
+        api.apply_object(doc);
+    }
+}
+
+fn start(w: &World, api: &FakeApi, name: &str, extra: &[&str]) -> Controller {
+    let config = w.dir.join(format!("{name}.kubeconfig"));
+    kubeconfig(api, &config);
+    let cache = w.dir.join(format!("{name}-cache")).display().to_string();
+    let mut args = vec![
+        "--namespace",
+        NS,
+        "--cache-dir",
+        &cache,
+        "--debounce-ms",
+        "300",
+        "--lease-seconds",
+        "3",
+    ];
+    args.extend_from_slice(extra);
+    let config = config.display().to_string();
+    Controller::start(
+        &args,
+        &[("KUBECONFIG", config.as_str()), ("POD_NAME", name)],
+        &w.dir.join(format!("{name}.log")),
+    )
+}
+
+fn conditions(object: &Value) -> Vec<(String, String, String)> {
+    object
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .map(|cs| {
+            cs.iter()
+                .map(|c| {
+                    (
+                        c["type"].as_str().unwrap_or_default().to_owned(),
+                        c["status"].as_str().unwrap_or_default().to_owned(),
+                        c["reason"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn has(object: &Value, kind: &str, status: &str, reason: Option<&str>) -> bool {
+    conditions(object)
+        .iter()
+        .any(|(k, s, r)| k == kind && s == status && reason.is_none_or(|want| r == want))
+}
+
+fn application(name: &str, revision: &str, sync: &str, health: &str) -> Value {
+    json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {
+            "name": name,
+            "namespace": "argocd",
+            "labels": {
+                "app.kubernetes.io/managed-by": "shopset",
+                "shopset.dev/shopset": name,
+                "shopset.dev/tier": "tier-0",
+            },
+        },
+        "spec": {},
+        "status": {
+            "sync": { "status": sync, "revision": revision },
+            "health": { "status": health },
+        },
+    })
+}
+
+fn shop_set(name: &str, tier: &str) -> Value {
+    json!({
+        "apiVersion": "shopset.dev/v1alpha1",
+        "kind": "ShopSet",
+        "metadata": { "name": name, "namespace": NS },
+        "spec": { "tier": tier, "configuration": "standard" },
+    })
+}
+
+const BRANCHES: [&str; 3] = ["tier-0", "tier-1", "tier-2"];
+
+#[test]
+fn api_mode_writes_what_directory_mode_writes_and_reports_argo_cd_state() {
+    let w = world();
+    // The directory mode first, once; its repository is then put aside.
+    let dir_log = w.dir.join("dir.log");
+    let resources = w.resources.display().to_string();
+    let dir_cache = w.dir.join("dir-cache").display().to_string();
+    let out = std::process::Command::new(shopset_tests::controller::binary())
+        .args([
+            "--resources-dir",
+            &resources,
+            "--cache-dir",
+            &dir_cache,
+            "--once",
+        ])
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .expect("the controller runs");
+    std::fs::write(&dir_log, &out.stderr).expect("log");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eventually(Duration::from_secs(60), || {
+        BRANCHES
+            .iter()
+            .all(|b| tree(&w.system, b).is_some())
+            .then_some(())
+    })
+    .unwrap_or_else(|| panic!("directory mode wrote nothing"));
+    std::thread::sleep(Duration::from_millis(500));
+    let aside = w.dir.join("system-dir.git");
+    std::fs::rename(&w.system, &aside).expect("rename");
+    std::fs::remove_file(w.resources.join("shopset-status.yaml")).expect("status file");
+
+    let api = FakeApi::start();
+    load(&api, &w.resources);
+    let c = start(&w, &api, "solo", &["--poll-seconds", "1"]);
+    eventually(Duration::from_secs(60), || {
+        BRANCHES
+            .iter()
+            .all(|b| tree(&w.system, b).is_some())
+            .then_some(())
+    })
+    .unwrap_or_else(|| panic!("API mode wrote nothing; log:\n{}", c.log_text()));
+    for b in BRANCHES {
+        assert_eq!(tree(&w.system, b), tree(&aside, b), "{b}: trees differ");
+    }
+
+    // Status: rendered and committed, Application missing.
+    let tip0 = tip(&w.system, "tier-0").expect("tier-0");
+    let canary = eventually(Duration::from_secs(30), || {
+        let o = api.get_object("shopset.dev", "shopsets", NS, "canary")?;
+        has(&o, "Committed", "True", None).then_some(o)
+    })
+    .unwrap_or_else(|| panic!("no status; log:\n{}", c.log_text()));
+    assert_eq!(canary.pointer("/status/systemCommit"), Some(&json!(tip0)));
+    assert_eq!(canary.pointer("/status/branch"), Some(&json!("tier-0")));
+    assert!(has(&canary, "Synced", "False", Some("ApplicationMissing")));
+    assert_eq!(
+        canary.pointer("/status/observedGeneration"),
+        Some(&json!(1))
+    );
+    let tier = api
+        .get_object("shopset.dev", "tiers", NS, "tier-0")
+        .expect("tier-0");
+    assert_eq!(tier.pointer("/status/systemCommit"), Some(&json!(tip0)));
+    assert_eq!(tier.pointer("/status/shopSets"), Some(&json!(2)));
+    // The root Application, as in bootstrap/tier-0.yaml.
+    let root_app = api
+        .get_object("argoproj.io", "applications", "argocd", "shopset-tier-0")
+        .expect("root Application applied");
+    assert_eq!(
+        root_app.pointer("/spec/source/targetRevision"),
+        Some(&json!("tier-0"))
+    );
+
+    // Argo CD reports: canary healthy at the commit, staff-shops degraded.
+    api.apply_object(application("canary", &tip0, "Synced", "Healthy"));
+    api.apply_object(application("staff-shops", &tip0, "Synced", "Degraded"));
+    eventually(Duration::from_secs(30), || {
+        let c = api.get_object("shopset.dev", "shopsets", NS, "canary")?;
+        let s = api.get_object("shopset.dev", "shopsets", NS, "staff-shops")?;
+        let t = api.get_object("shopset.dev", "tiers", NS, "tier-0")?;
+        (has(&c, "Ready", "True", None)
+            && has(&s, "Healthy", "False", Some("Degraded"))
+            && t.pointer("/status/healthy") == Some(&json!(1))
+            && t.pointer("/status/synced") == Some(&json!(2)))
+        .then_some(())
+    })
+    .unwrap_or_else(|| panic!("status did not follow; log:\n{}", c.log_text()));
+    let events = api.list_objects("events.k8s.io", "events");
+    assert!(
+        events.iter().any(|e| e["reason"] == "Degraded"
+            && e["type"] == "Warning"
+            && e.pointer("/regarding/name") == Some(&json!("staff-shops"))),
+        "{events:#?}"
+    );
+    // Healthy at the wrong revision is not synced.
+    api.apply_object(application(
+        "canary",
+        "0123456789abcdef0123456789abcdef01234567",
+        "Synced",
+        "Healthy",
+    ));
+    eventually(Duration::from_secs(30), || {
+        let c = api.get_object("shopset.dev", "shopsets", NS, "canary")?;
+        has(&c, "Synced", "False", Some("WrongRevision")).then_some(())
+    })
+    .unwrap_or_else(|| panic!("wrong revision not seen; log:\n{}", c.log_text()));
+
+    // A batch: three ShopSets at once is one commit; resyncs (every second) write nothing.
+    let before = count(&w.system, "tier-0");
+    for name in ["batch-a", "batch-b", "batch-c"] {
+        api.apply_object(shop_set(name, "tier-0"));
+    }
+    eventually(Duration::from_secs(30), || {
+        (count(&w.system, "tier-0") > before).then_some(())
+    })
+    .unwrap_or_else(|| panic!("no commit; log:\n{}", c.log_text()));
+    std::thread::sleep(Duration::from_millis(3000));
+    assert_eq!(count(&w.system, "tier-0"), before + 1);
+    // A watch that expired (410) relists and goes on.
+    api.compact();
+    api.apply_object(shop_set("after-compaction", "tier-1"));
+    let before1 = count(&w.system, "tier-1");
+    eventually(Duration::from_secs(30), || {
+        (count(&w.system, "tier-1") > before1).then_some(())
+    })
+    .unwrap_or_else(|| panic!("nothing after 410; log:\n{}", c.log_text()));
+
+    // A signal: the batch in hand is finished, the leases are given back, exit 0.
+    let mut c = c;
+    assert!(c.terminate(), "no clean shutdown; log:\n{}", c.log_text());
+    let leases = api.list_objects("coordination.k8s.io", "leases");
+    assert!(
+        leases
+            .iter()
+            .all(|l| l.pointer("/spec/holderIdentity").is_none_or(Value::is_null)),
+        "{leases:#?}"
+    );
+    check_rbac(&api.requests());
+}
+
+/// Every call made is allowed by deploy/rbac.yaml, and every rule there was used.
+fn check_rbac(requests: &[RequestRecord]) {
+    let text = std::fs::read_to_string(root().join("deploy/rbac.yaml")).expect("rbac.yaml");
+    let docs = shopset_render::yaml::parse_documents(&text).expect("rbac.yaml parses");
+    // (namespaced role?, group, resource, verb)
+    let mut allowed: BTreeSet<(bool, String, String, String)> = BTreeSet::new();
+    for doc in &docs {
+        let cluster = match doc["kind"].as_str() {
+            Some("ClusterRole") => true,
+            Some("Role") => false,
+            _ => continue,
+        };
+        for rule in doc["rules"].as_array().into_iter().flatten() {
+            for g in rule["apiGroups"].as_array().into_iter().flatten() {
+                for r in rule["resources"].as_array().into_iter().flatten() {
+                    for v in rule["verbs"].as_array().into_iter().flatten() {
+                        allowed.insert((
+                            cluster,
+                            g.as_str().unwrap_or_default().to_owned(),
+                            r.as_str().unwrap_or_default().to_owned(),
+                            v.as_str().unwrap_or_default().to_owned(),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let mut used = BTreeSet::new();
+    for r in requests {
+        let resource = match &r.subresource {
+            Some(s) => format!("{}/{s}", r.resource),
+            None => r.resource.clone(),
+        };
+        let in_ns = r.namespace.as_deref() == Some(NS);
+        let rule = [(false, in_ns), (true, true)]
+            .into_iter()
+            .filter(|(_, applies)| *applies)
+            .map(|(cluster, _)| {
+                (
+                    cluster,
+                    r.api_group.clone(),
+                    resource.clone(),
+                    r.verb.clone(),
+                )
+            })
+            .find(|k| allowed.contains(k));
+        let rule = rule.unwrap_or_else(|| panic!("not allowed by deploy/rbac.yaml: {r:?}"));
+        used.insert(rule);
+    }
+    let unused: Vec<_> = allowed.difference(&used).collect();
+    assert!(unused.is_empty(), "rules never used: {unused:?}");
+}
+
+#[test]
+fn two_replicas_share_the_branches_and_fail_over() {
+    let w = world();
+    let api = FakeApi::start();
+    load(&api, &w.resources);
+    let a = start(
+        &w,
+        &api,
+        "replica-a",
+        &["--poll-seconds", "1", "--author-email", "a@replicas"],
+    );
+    let mut b = start(
+        &w,
+        &api,
+        "replica-b",
+        &["--poll-seconds", "1", "--author-email", "b@replicas"],
+    );
+    let holders = || -> Vec<(String, String)> {
+        api.list_objects("coordination.k8s.io", "leases")
+            .iter()
+            .filter(|l| l.pointer("/metadata/labels/shopset.dev~1lease") == Some(&json!("branch")))
+            .filter_map(|l| {
+                Some((
+                    l.pointer("/metadata/annotations/shopset.dev~1branch")?
+                        .as_str()?
+                        .to_owned(),
+                    l.pointer("/spec/holderIdentity")?.as_str()?.to_owned(),
+                ))
+            })
+            .collect()
+    };
+    // Both hold some branch; every branch is held.
+    let spread = eventually(Duration::from_secs(60), || {
+        let h = holders();
+        let owners: BTreeSet<&str> = h.iter().map(|(_, o)| o.as_str()).collect();
+        (h.len() == 3 && owners.len() == 2).then_some(h)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no spread: {:?}\nA:\n{}\nB:\n{}",
+            holders(),
+            a.log_text(),
+            b.log_text()
+        )
+    });
+    eventually(Duration::from_secs(60), || {
+        BRANCHES
+            .iter()
+            .all(|br| tip(&w.system, br).is_some())
+            .then_some(())
+    })
+    .expect("every branch written");
+    // A change on every tier: each branch gets one commit, from the replica holding it.
+    std::thread::sleep(Duration::from_millis(2000));
+    let before: Vec<usize> = BRANCHES.iter().map(|br| count(&w.system, br)).collect();
+    for br in BRANCHES {
+        api.apply_object(shop_set(&format!("spread-{br}"), br));
+    }
+    eventually(Duration::from_secs(60), || {
+        BRANCHES
+            .iter()
+            .zip(&before)
+            .all(|(br, n)| count(&w.system, br) > *n)
+            .then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "not every tier written; A:\n{}\nB:\n{}",
+            a.log_text(),
+            b.log_text()
+        )
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    for (i, br) in BRANCHES.iter().enumerate() {
+        assert_eq!(count(&w.system, br), before[i] + 1, "{br}: one commit");
+        let holder = &spread.iter().find(|(b, _)| b == br).expect("held").1;
+        let out = git(&w.system, &["log", "-1", "--format=%ae", br]);
+        let expected = if holder == "replica-a" {
+            "a@replicas"
+        } else {
+            "b@replicas"
+        };
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            expected,
+            "{br} held by {holder}"
+        );
+    }
+    // Kill B: A takes its branches and writes them; nothing is written twice.
+    let b_branches: Vec<String> = spread
+        .iter()
+        .filter(|(_, h)| h == "replica-b")
+        .map(|(br, _)| br.clone())
+        .collect();
+    b.kill();
+    let tier = b_branches[0].clone();
+    let before = count(&w.system, &tier);
+    api.apply_object(shop_set("after-failover", &tier));
+    eventually(Duration::from_secs(60), || {
+        (count(&w.system, &tier) > before).then_some(())
+    })
+    .unwrap_or_else(|| panic!("no fail-over; A:\n{}", a.log_text()));
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(count(&w.system, &tier), before + 1, "written exactly once");
+    let out = git(&w.system, &["log", "-1", "--format=%ae", &tier]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "a@replicas");
+    let files = git(&w.system, &["ls-tree", "-r", "--name-only", &tier]);
+    assert!(
+        String::from_utf8_lossy(&files.stdout).contains("/after-failover/kustomization.yaml"),
+        "the change is in the tree"
+    );
+    assert!(holders().iter().all(|(_, h)| h == "replica-a"));
+}
