@@ -29,7 +29,8 @@ pub struct Args {
     /// Changes arriving within this many milliseconds are batched into one commit per tier.
     #[arg(long, env = "SHOPSET_DEBOUNCE_MS", default_value_t = 500)]
     pub debounce_ms: u64,
-    /// Every tier is synced at least this often, in seconds (repository polling).
+    /// Every tier is synced at least this often, in seconds (repository polling), unless its
+    /// `spec.pollInterval` says otherwise.
     #[arg(long, env = "SHOPSET_POLL_SECONDS", default_value_t = 60)]
     pub poll_seconds: u64,
     /// How often the resources directory is checked for changes, in milliseconds.

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -151,14 +151,43 @@ pub async fn run(
     // Timers: the periodic resync (repository polling), the directory poller, the leases.
     queue.sync_all();
     {
+        // Each tier is synced again when its poll interval (spec.pollInterval, else
+        // --poll-seconds) has passed: that is how moved app and configuration branches are seen
+        // without a webhook.
         let queue = queue.clone();
-        let every = Duration::from_secs(args.poll_seconds.max(1));
+        let shared = shared.clone();
+        let default = Duration::from_secs(args.poll_seconds.max(1));
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.tick().await;
+            let mut due: BTreeMap<String, Instant> = BTreeMap::new();
             loop {
-                tick.tick().await;
-                queue.sync_all();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let tiers: Vec<(String, Duration)> = shared
+                    .routing
+                    .read()
+                    .map(|r| {
+                        r.tiers
+                            .iter()
+                            .map(|(name, t)| {
+                                let every = t
+                                    .spec
+                                    .poll_interval
+                                    .as_deref()
+                                    .and_then(shopset_crds::names::duration_seconds)
+                                    .map_or(default, Duration::from_secs);
+                                (name.clone(), every)
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let now = Instant::now();
+                due.retain(|t, _| tiers.iter().any(|(n, _)| n == t));
+                for (tier, every) in tiers {
+                    let next = due.entry(tier.clone()).or_insert(now + every);
+                    if now >= *next {
+                        queue.sync(&tier);
+                        *next = now + every;
+                    }
+                }
             }
         });
     }

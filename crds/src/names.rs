@@ -76,9 +76,41 @@ pub fn repo_path(value: &str) -> Result<(), String> {
     }
 }
 
+/// Seconds in a duration written as `1h30m`, `10m` or `45s`; `None` when malformed or zero.
+#[must_use]
+pub fn duration_seconds(value: &str) -> Option<u64> {
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    for c in value.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => return None,
+        };
+        let n: u64 = number.parse().ok()?;
+        total = total.checked_add(n.checked_mul(unit)?)?;
+        number.clear();
+    }
+    (number.is_empty() && total > 0).then_some(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration_seconds("1h30m"), Some(5400));
+        assert_eq!(duration_seconds("45s"), Some(45));
+        assert_eq!(duration_seconds("10"), None);
+        assert_eq!(duration_seconds("0s"), None);
+        assert_eq!(duration_seconds("5d"), None);
+    }
 
     #[test]
     fn dns_labels() {

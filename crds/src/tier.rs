@@ -50,6 +50,11 @@ pub struct TierSpec {
     /// Pin the tier to an app commit (rollback) instead of following its branch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pin: Option<TierPin>,
+    /// How often the controller looks at this tier's app and configuration branches when no
+    /// webhook told it (`30s`, `5m`, `1h`); absent: the controller's `--poll-seconds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+[smh])+$"))]
+    pub poll_interval: Option<String>,
 }
 
 impl TierSpec {

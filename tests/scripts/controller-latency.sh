@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Measures the controller in its embedded mode against a git daemon on loopback:
+#   - time from a ShopSet change (a file write) to its commit pushed, read with ls-remote;
+#   - the work of a no-op resync (reconcile duration from /metrics).
+# Usage: tests/scripts/controller-latency.sh N   (N ShopSets over three tiers; default 10)
+# Uses target/debug binaries (cargo build -p shopctl -p shopset-controller first).
+set -euo pipefail
+N=${1:-10}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${BIN:-$ROOT/target/debug}
+W=$(mktemp -d /tmp/shopset-latency.XXXXXX)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$W"' EXIT
+"$BIN/shopctl" quickstart --dir "$W/qs" >/dev/null
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+git daemon --reuseaddr --base-path="$W/qs" --export-all --enable=receive-pack \
+  --listen=127.0.0.1 --port="$PORT" "$W/qs" >/dev/null 2>&1 &
+sleep 0.5
+RES="$W/qs/resources"
+sed -i "s#file://$W/qs/system.git#git://127.0.0.1:$PORT/system.git#" "$RES/tiers.yaml"
+python3 - "$RES/many.yaml" "$N" <<'PY'
+import sys
+path, n = sys.argv[1], int(sys.argv[2])
+with open(path, "w") as f:
+    for i in range(n):
+        f.write(f"---\napiVersion: shopset.dev/v1alpha1\nkind: ShopSet\nmetadata:\n  name: s{i:06d}\n"
+                f"spec:\n  tier: tier-{i % 3}\n  configuration: standard\n")
+PY
+HTTP=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$BIN/shopset-controller" --resources-dir "$RES" --cache-dir "$W/cache" --listen "127.0.0.1:$HTTP" \
+  --debounce-ms 100 --dir-poll-ms 50 --poll-seconds 2 2>"$W/log" &
+remote_tip() { git ls-remote "git://127.0.0.1:$PORT/system.git" refs/heads/tier-0 | cut -f1; }
+start=$(date +%s.%N)
+until curl -fs "127.0.0.1:$HTTP/readyz" >/dev/null 2>&1; do sleep 0.05; done
+echo "N=$N: first batch (cold, 3 tiers) done after $(echo "$(date +%s.%N) - $start" | bc) s"
+sleep 3
+before=$(remote_tip)
+# One ShopSet of tier-0 changes (a value override).
+python3 - "$RES/many.yaml" <<'PY'
+import sys
+p = sys.argv[1]; s = open(p).read()
+s = s.replace("name: s000000\nspec:\n", "name: s000000\nspec:\n  overrides:\n    values:\n      CHANGED: \"yes\"\n", 1)
+open(p, "w").write(s)
+PY
+t0=$(date +%s.%N)
+while [ "$(remote_tip)" = "$before" ]; do sleep 0.01; done
+t1=$(date +%s.%N)
+echo "N=$N: one ShopSet changed -> commit pushed: $(echo "$t1 - $t0" | bc) s (debounce 100 ms, directory poll 50 ms included)"
+# No-op resyncs: every 2 s, all three tiers.
+m() { curl -fs "127.0.0.1:$HTTP/metrics" | awk -v k="$1" '$1==k {print $2}'; }
+sleep 1
+s0=$(m shopset_reconcile_duration_seconds_sum); c0=$(m shopset_reconcile_duration_seconds_count)
+n0=$(m shopset_noop_syncs_total)
+sleep 10
+s1=$(m shopset_reconcile_duration_seconds_sum); c1=$(m shopset_reconcile_duration_seconds_count)
+n1=$(m shopset_noop_syncs_total)
+echo "N=$N: no-op resyncs: $((c1 - c0)) batches, $(echo "$n1 - $n0" | bc) tier syncs, mean $(echo "scale=3; ($s1 - $s0) / ($c1 - $c0)" | bc) s of work per batch (3 tiers)"
+echo "commits on tier-0 after the change: $(git --git-dir="$W/qs/system.git" rev-list --count tier-0)"
