@@ -14,7 +14,7 @@ pub struct Args {
     /// and write status to a file beside them.
     #[arg(long, env = "SHOPSET_RESOURCES_DIR")]
     pub resources_dir: Option<PathBuf>,
-    /// The status file of the directory mode (default: `<resources-dir>/shopset-status.yaml`).
+    /// The status file of the directory mode (default: `<resources-dir>/shopset-status.json`).
     #[arg(long, env = "SHOPSET_STATUS_FILE")]
     pub status_file: Option<PathBuf>,
     /// The namespace whose resources are watched (API mode).

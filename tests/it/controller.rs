@@ -25,7 +25,7 @@ fn count(system: &Path, branch: &str) -> usize {
 fn status(file: &Path) -> Value {
     std::fs::read_to_string(file)
         .ok()
-        .and_then(|t| shopset_render::yaml::parse(&t).ok())
+        .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or(Value::Null)
 }
 
@@ -51,7 +51,7 @@ fn world() -> World {
     World {
         resources: dir.join("resources"),
         system: dir.join("system.git"),
-        status: dir.join("resources").join("shopset-status.yaml"),
+        status: dir.join("resources").join("shopset-status.json"),
         dir,
         _tmp: tmp,
     }

@@ -191,7 +191,7 @@ fn api_mode_writes_what_directory_mode_writes_and_reports_argo_cd_state() {
     std::thread::sleep(Duration::from_millis(500));
     let aside = w.dir.join("system-dir.git");
     std::fs::rename(&w.system, &aside).expect("rename");
-    std::fs::remove_file(w.resources.join("shopset-status.yaml")).expect("status file");
+    std::fs::remove_file(w.resources.join("shopset-status.json")).expect("status file");
 
     let api = FakeApi::start();
     load(&api, &w.resources);

@@ -1,7 +1,8 @@
 //! The embedded mode: resources from a directory of YAML files instead of the API server,
 //! watched by polling, and status written to one file beside them. Argo CD's view comes from
 //! any `argoproj.io` Application documents in the directory (a person or a script can copy
-//! them there); without them every ShopSet reports its Application missing.
+//! them there); without them every ShopSet reports its Application missing. The status file is
+//! JSON, keyed by kind and name, with the last 100 events.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,13 +10,12 @@ use std::time::SystemTime;
 
 use serde_json::{Value, json};
 use shopset_crds::{ShopSetStatus, TierStatus};
-use shopset_render::yaml;
 
 use crate::reconcile::Report;
 use crate::snapshot::Snapshot;
 
 /// The status file's name, inside the resources directory unless given.
-pub const STATUS_FILE: &str = "shopset-status.yaml";
+pub const STATUS_FILE: &str = "shopset-status.json";
 
 /// The events kept in the status file.
 const KEPT_EVENTS: usize = 100;
@@ -40,7 +40,7 @@ struct StatusFile {
 }
 
 impl DirBackend {
-    /// Resources under `dir`; status in `status_file` (default: `dir/shopset-status.yaml`).
+    /// Resources under `dir`; status in `status_file` (default: `dir/shopset-status.json`).
     #[must_use]
     pub fn new(dir: PathBuf, status_file: Option<PathBuf>) -> Self {
         let status_file = status_file.unwrap_or_else(|| dir.join(STATUS_FILE));
@@ -56,8 +56,7 @@ impl DirBackend {
     fn read_status(&self) -> StatusFile {
         std::fs::read_to_string(&self.status_file)
             .ok()
-            .and_then(|t| yaml::parse(&t).ok())
-            .and_then(|v| serde_json::from_value(v).ok())
+            .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default()
     }
 
@@ -105,9 +104,12 @@ impl DirBackend {
         }
         let excess = file.events.len().saturating_sub(KEPT_EVENTS);
         file.events.drain(..excess);
-        let value = serde_json::to_value(&file).map_err(std::io::Error::other)?;
-        let tmp = self.status_file.with_extension("yaml.tmp");
-        std::fs::write(&tmp, yaml::to_string(&value))?;
+        // JSON (which YAML readers read too): at 10,000 ShopSets the file is several
+        // megabytes, which JSON reads and writes at once.
+        let mut text = serde_json::to_string_pretty(&file).map_err(std::io::Error::other)?;
+        text.push('\n');
+        let tmp = self.status_file.with_extension("json.tmp");
+        std::fs::write(&tmp, text)?;
         std::fs::rename(&tmp, &self.status_file)
     }
 
