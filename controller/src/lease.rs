@@ -117,9 +117,16 @@ impl Held {
     /// Whether this replica may write `branch` now.
     #[must_use]
     pub fn writable(&self, branch: &str) -> bool {
-        self.0.read().is_ok_and(|h| {
+        self.deadline(branch).is_some()
+    }
+
+    /// Until when this replica may write `branch` (`None`: not now).
+    #[must_use]
+    pub fn deadline(&self, branch: &str) -> Option<Instant> {
+        self.0.read().ok().and_then(|h| {
             h.get(branch)
-                .is_some_and(|deadline| Instant::now() < *deadline)
+                .copied()
+                .filter(|deadline| Instant::now() < *deadline)
         })
     }
 

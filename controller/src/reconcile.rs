@@ -52,7 +52,8 @@ pub struct Worker {
     metrics: Arc<Metrics>,
 }
 
-const WARNING_REASONS: [&str; 6] = [
+const WARNING_REASONS: [&str; 7] = [
+    status::reasons::TIER_NOT_FOUND,
     status::reasons::INVALID_SPEC,
     status::reasons::NOT_RENDERED,
     status::reasons::KEPT,
@@ -75,13 +76,13 @@ impl Worker {
         }
     }
 
-    /// Runs one batch on `snapshot`. `writable` says whether this replica may write a tier
-    /// branch now (it holds its lease).
+    /// Runs one batch on `snapshot`. `deadline` says until when this replica may write a
+    /// tier branch (it holds its lease), `None` when it may not.
     pub async fn run(
         &self,
         batch: &Batch,
         snapshot: Snapshot,
-        writable: &(dyn Fn(&str) -> bool + Sync),
+        deadline: &(dyn Fn(&str) -> Option<Instant> + Sync),
         now: Time,
     ) -> Report {
         let started = Instant::now();
@@ -106,22 +107,17 @@ impl Worker {
                 to_sync.insert(t);
             }
         }
-        to_sync.retain(|t| {
+        let branch_deadline = |t: &String| {
             let branch = snapshot
                 .resources
                 .tiers
                 .get(t)
                 .map_or(t.as_str(), |s| s.spec.branch_or(t));
-            writable(branch)
-        });
-        status_only.retain(|t| {
-            let branch = snapshot
-                .resources
-                .tiers
-                .get(t)
-                .map_or(t.as_str(), |s| s.spec.branch_or(t));
-            writable(branch)
-        });
+            deadline(branch)
+        };
+        let write_until = to_sync.iter().filter_map(branch_deadline).min();
+        to_sync.retain(|t| branch_deadline(t).is_some());
+        status_only.retain(|t| branch_deadline(t).is_some());
 
         let mut report = Report::default();
         let Snapshot {
@@ -139,6 +135,7 @@ impl Worker {
             let options = SyncOptions {
                 tiers: Some(to_sync.clone()),
                 confirmed_removals: confirmations,
+                deadline: write_until,
                 ..self.options.clone()
             };
             let repos = self.repos.clone();

@@ -271,11 +271,17 @@ pub async fn run(
             ));
         }
         let report: Report = match &backend {
-            Backend::Dir(_) => worker.run(&batch, snapshot, &|_| true, now.clone()).await,
+            Backend::Dir(_) => {
+                // One process, no lease: no deadline.
+                let forever = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+                worker
+                    .run(&batch, snapshot, &|_| Some(forever), now.clone())
+                    .await
+            }
             Backend::Kube(kube) => {
                 let held = kube.1.held.clone();
                 worker
-                    .run(&batch, snapshot, &move |b| held.writable(b), now.clone())
+                    .run(&batch, snapshot, &move |b| held.deadline(b), now.clone())
                     .await
             }
         };

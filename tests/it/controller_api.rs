@@ -269,6 +269,33 @@ fn api_mode_writes_what_directory_mode_writes_and_reports_argo_cd_state() {
     })
     .unwrap_or_else(|| panic!("wrong revision not seen; log:\n{}", c.log_text()));
 
+    // Malformed resources are reported on themselves; the others go on.
+    let mut bad = shop_set("bad-spec", "tier-0");
+    bad["spec"]["maintenance"] = json!(3);
+    api.apply_object(bad);
+    api.apply_object(shop_set("lost", "no-such-tier"));
+    api.apply_object(shop_set("fine", "tier-1"));
+    eventually(Duration::from_secs(30), || {
+        let bad = api.get_object("shopset.dev", "shopsets", NS, "bad-spec")?;
+        let lost = api.get_object("shopset.dev", "shopsets", NS, "lost")?;
+        let fine = api.get_object("shopset.dev", "shopsets", NS, "fine")?;
+        (has(&bad, "Rendered", "False", Some("InvalidSpec"))
+            && has(&lost, "Rendered", "False", Some("TierNotFound"))
+            && has(&fine, "Committed", "True", None))
+        .then_some(bad)
+    })
+    .map(|bad| {
+        let message = bad.pointer("/status/conditions/0/message").cloned();
+        assert!(
+            message
+                .as_ref()
+                .and_then(Value::as_str)
+                .is_some_and(|m| m.contains("spec.maintenance")),
+            "{message:?}"
+        );
+    })
+    .unwrap_or_else(|| panic!("malformed resources not reported; log:\n{}", c.log_text()));
+
     // A batch: three ShopSets at once is one commit; resyncs (every second) write nothing.
     let before = count(&w.system, "tier-0");
     for name in ["batch-a", "batch-b", "batch-c"] {

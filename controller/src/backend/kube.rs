@@ -4,7 +4,6 @@
 //! (the same object as `bootstrap/<tier>.yaml` in git) is server-side applied.
 
 use std::collections::BTreeMap;
-use std::fmt::Debug;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::{Stream, StreamExt};
@@ -14,7 +13,6 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use shopset_crds::{Configuration, FailureDomain, ShopSet, Tier};
 use shopset_engine::TierOutcome;
@@ -36,16 +34,24 @@ pub fn application_resource() -> ApiResource {
     ))
 }
 
+/// The four kinds, read untyped: one malformed object must never break the list of the others
+/// (the engine reports it on itself).
+fn kinds() -> [(&'static str, ApiResource); 4] {
+    [
+        ("Tier", ApiResource::erase::<Tier>(&())),
+        ("Configuration", ApiResource::erase::<Configuration>(&())),
+        ("FailureDomain", ApiResource::erase::<FailureDomain>(&())),
+        ("ShopSet", ApiResource::erase::<ShopSet>(&())),
+    ]
+}
+
 /// The stores of every watched kind.
 #[derive(Clone)]
 pub struct KubeBackend {
     client: Client,
     namespace: String,
-    tiers: Store<Tier>,
-    shop_sets: Store<ShopSet>,
-    configurations: Store<Configuration>,
-    failure_domains: Store<FailureDomain>,
-    applications: Store<DynamicObject>,
+    /// Per kind (as [`kinds`], then `Application`), its store.
+    stores: Vec<(&'static str, ApiResource, Store<DynamicObject>)>,
     recorder: Recorder,
 }
 
@@ -57,22 +63,28 @@ struct Seen {
     objects: BTreeMap<(String, String), (Option<i64>, String, String)>,
 }
 
-fn watch<K>(
-    api: Api<K>,
+fn watch(
+    api: Api<DynamicObject>,
     config: watcher::Config,
-    dyntype: K::DynamicType,
+    resource: ApiResource,
 ) -> (
-    Store<K>,
-    impl Stream<Item = watcher::Result<watcher::Event<K>>>,
-)
-where
-    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-    K::DynamicType: Eq + std::hash::Hash + Clone,
-{
-    let writer = reflector::store::Writer::new(dyntype);
+    Store<DynamicObject>,
+    impl Stream<Item = watcher::Result<watcher::Event<DynamicObject>>>,
+) {
+    let writer = reflector::store::Writer::new(resource);
     let reader = writer.as_reader();
     let stream = reflector::reflector(writer, watcher(api, config).default_backoff());
     (reader, stream)
+}
+
+/// An object as JSON, with its apiVersion and kind even when a list left them out.
+fn to_value(object: &DynamicObject, resource: &ApiResource) -> Value {
+    let mut v = serde_json::to_value(object).unwrap_or_default();
+    if v.get("apiVersion").is_none_or(Value::is_null) {
+        v["apiVersion"] = json!(resource.api_version);
+        v["kind"] = json!(resource.kind);
+    }
+    v
 }
 
 impl KubeBackend {
@@ -80,78 +92,61 @@ impl KubeBackend {
     #[must_use]
     pub fn start(client: Client, namespace: &str, queue: Arc<Queue>) -> Self {
         let seen = Arc::new(Mutex::new(Seen::default()));
-        let (tiers, tier_events) = watch(
-            Api::<Tier>::namespaced(client.clone(), namespace),
-            watcher::Config::default(),
-            (),
+        let mut stores = Vec::new();
+        let managed = format!(
+            "{}={}",
+            shopset_render::argo::MANAGED_BY.0,
+            shopset_render::argo::MANAGED_BY.1
         );
-        let (shop_sets, shop_set_events) = watch(
-            Api::<ShopSet>::namespaced(client.clone(), namespace),
-            watcher::Config::default(),
-            (),
-        );
-        let (configurations, configuration_events) = watch(
-            Api::<Configuration>::namespaced(client.clone(), namespace),
-            watcher::Config::default(),
-            (),
-        );
-        let (failure_domains, failure_domain_events) = watch(
-            Api::<FailureDomain>::namespaced(client.clone(), namespace),
-            watcher::Config::default(),
-            (),
-        );
-        let (applications, application_events) = watch(
-            Api::<DynamicObject>::all_with(client.clone(), &application_resource()),
-            watcher::Config::default().labels(&format!(
-                "{}={}",
-                shopset_render::argo::MANAGED_BY.0,
-                shopset_render::argo::MANAGED_BY.1
-            )),
-            application_resource(),
-        );
-
-        let spawn_events = |kind: &'static str,
-                            stream: std::pin::Pin<
-            Box<dyn Stream<Item = watcher::Result<watcher::Event<Value>>> + Send>,
-        >| {
+        let mut watched: Vec<(
+            &'static str,
+            ApiResource,
+            Api<DynamicObject>,
+            watcher::Config,
+        )> = kinds()
+            .into_iter()
+            .map(|(kind, ar)| {
+                let api = Api::namespaced_with(client.clone(), namespace, &ar);
+                (kind, ar, api, watcher::Config::default())
+            })
+            .collect();
+        let apps = application_resource();
+        watched.push((
+            "Application",
+            apps.clone(),
+            Api::all_with(client.clone(), &apps),
+            watcher::Config::default().labels(&managed),
+        ));
+        for (kind, ar, api, config) in watched {
+            let (store, stream) = watch(api, config, ar.clone());
+            stores.push((kind, ar.clone(), store));
             let queue = queue.clone();
             let seen = seen.clone();
             tokio::spawn(async move {
-                let mut stream = stream;
+                let mut stream = std::pin::pin!(stream);
                 while let Some(event) = stream.next().await {
                     match event {
-                        Ok(e) => on_event(kind, &e, &queue, &seen),
+                        Ok(e) => {
+                            let e = match e {
+                                watcher::Event::Apply(o) => {
+                                    watcher::Event::Apply(to_value(&o, &ar))
+                                }
+                                watcher::Event::Delete(o) => {
+                                    watcher::Event::Delete(to_value(&o, &ar))
+                                }
+                                watcher::Event::InitApply(o) => {
+                                    watcher::Event::InitApply(to_value(&o, &ar))
+                                }
+                                watcher::Event::Init => watcher::Event::Init,
+                                watcher::Event::InitDone => watcher::Event::InitDone,
+                            };
+                            on_event(kind, &e, &queue, &seen);
+                        }
                         Err(e) => tracing::warn!(kind, error = %e, "watch failed; retrying"),
                     }
                 }
             });
-        };
-        fn values<K: serde::Serialize + Send + 'static>(
-            s: impl Stream<Item = watcher::Result<watcher::Event<K>>> + Send + 'static,
-        ) -> std::pin::Pin<Box<dyn Stream<Item = watcher::Result<watcher::Event<Value>>> + Send>>
-        {
-            Box::pin(s.map(|r| {
-                r.map(|e| match e {
-                    watcher::Event::Apply(o) => {
-                        watcher::Event::Apply(serde_json::to_value(o).unwrap_or_default())
-                    }
-                    watcher::Event::Delete(o) => {
-                        watcher::Event::Delete(serde_json::to_value(o).unwrap_or_default())
-                    }
-                    watcher::Event::InitApply(o) => {
-                        watcher::Event::InitApply(serde_json::to_value(o).unwrap_or_default())
-                    }
-                    watcher::Event::Init => watcher::Event::Init,
-                    watcher::Event::InitDone => watcher::Event::InitDone,
-                })
-            }))
         }
-        spawn_events("Tier", values(tier_events));
-        spawn_events("ShopSet", values(shop_set_events));
-        spawn_events("Configuration", values(configuration_events));
-        spawn_events("FailureDomain", values(failure_domain_events));
-        spawn_events("Application", values(application_events));
-
         let recorder = Recorder::new(
             client.clone(),
             Reporter {
@@ -162,11 +157,7 @@ impl KubeBackend {
         Self {
             client,
             namespace: namespace.to_owned(),
-            tiers,
-            shop_sets,
-            configurations,
-            failure_domains,
-            applications,
+            stores,
             recorder,
         }
     }
@@ -176,42 +167,32 @@ impl KubeBackend {
     /// # Errors
     /// A store's writer was dropped.
     pub async fn ready(&self) -> Result<(), reflector::store::WriterDropped> {
-        self.tiers.wait_until_ready().await?;
-        self.shop_sets.wait_until_ready().await?;
-        self.configurations.wait_until_ready().await?;
-        self.failure_domains.wait_until_ready().await?;
-        self.applications.wait_until_ready().await
+        for (_, _, store) in &self.stores {
+            store.wait_until_ready().await?;
+        }
+        Ok(())
     }
 
     /// Every object now, as the engine reads them.
     #[must_use]
     pub fn snapshot(&self) -> Snapshot {
         let mut objects: Vec<(String, Value)> = Vec::new();
-        fn add<K>(kind: &str, store: &Store<K>, out: &mut Vec<(String, Value)>)
-        where
-            K: serde::Serialize + Resource + Clone + 'static,
-            K::DynamicType: Eq + std::hash::Hash + Clone,
-        {
+        for (kind, ar, store) in &self.stores {
             let mut items: Vec<(String, Value)> = store
                 .state()
                 .iter()
-                .filter_map(|o| {
+                .map(|o| {
                     let source = format!(
                         "{}/{kind}/{}",
                         o.namespace().unwrap_or_default(),
                         o.name_any()
                     );
-                    serde_json::to_value(o.as_ref()).ok().map(|v| (source, v))
+                    (source, to_value(o, ar))
                 })
                 .collect();
             items.sort_by(|a, b| a.0.cmp(&b.0));
-            out.extend(items);
+            objects.extend(items);
         }
-        add("Tier", &self.tiers, &mut objects);
-        add("Configuration", &self.configurations, &mut objects);
-        add("FailureDomain", &self.failure_domains, &mut objects);
-        add("ShopSet", &self.shop_sets, &mut objects);
-        add("Application", &self.applications, &mut objects);
         Snapshot::from_objects(objects.iter().map(|(s, v)| (s.clone(), v)))
     }
 
@@ -219,7 +200,11 @@ impl KubeBackend {
     /// that is written.
     pub async fn write(&self, report: &Report) {
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        let shop_sets: Api<ShopSet> = Api::namespaced(self.client.clone(), &self.namespace);
+        let shop_sets: Api<DynamicObject> = Api::namespaced_with(
+            self.client.clone(),
+            &self.namespace,
+            &ApiResource::erase::<ShopSet>(&()),
+        );
         for (name, status) in &report.statuses.shop_sets {
             let patch = json!({
                 "apiVersion": shopset_crds::API_VERSION,
@@ -233,7 +218,11 @@ impl KubeBackend {
                 tracing::warn!(shopset = %name, error = %e, "status not written");
             }
         }
-        let tiers: Api<Tier> = Api::namespaced(self.client.clone(), &self.namespace);
+        let tiers: Api<DynamicObject> = Api::namespaced_with(
+            self.client.clone(),
+            &self.namespace,
+            &ApiResource::erase::<Tier>(&()),
+        );
         for (name, status) in &report.statuses.tiers {
             let patch = json!({
                 "apiVersion": shopset_crds::API_VERSION,
@@ -248,10 +237,7 @@ impl KubeBackend {
             }
         }
         for note in &report.notes {
-            let reference = match note.kind {
-                "Tier" => self.reference::<Tier>(&self.tiers, &note.name),
-                _ => self.reference::<ShopSet>(&self.shop_sets, &note.name),
-            };
+            let reference = self.reference(note.kind, &note.name);
             let Some(reference) = reference else {
                 continue;
             };
@@ -296,13 +282,11 @@ impl KubeBackend {
         }
     }
 
-    fn reference<K>(&self, store: &Store<K>, name: &str) -> Option<ObjectReference>
-    where
-        K: Resource<DynamicType = ()> + Clone + 'static,
-    {
+    fn reference(&self, kind: &str, name: &str) -> Option<ObjectReference> {
+        let (_, ar, store) = self.stores.iter().find(|(k, _, _)| *k == kind)?;
         store
-            .get(&reflector::ObjectRef::new(name).within(&self.namespace))
-            .map(|o| o.object_ref(&()))
+            .get(&reflector::ObjectRef::new_with(name, ar.clone()).within(&self.namespace))
+            .map(|o| o.object_ref(ar))
     }
 }
 

@@ -50,6 +50,8 @@ pub mod reasons {
     pub const INVALID_SPEC: &str = "InvalidSpec";
     /// The ShopSet could not be rendered (missing Tier or Configuration, no capacity...).
     pub const NOT_RENDERED: &str = "RenderFailed";
+    /// Its Tier does not exist.
+    pub const TIER_NOT_FOUND: &str = "TierNotFound";
     /// Its input turned invalid: the last good rendering stays in git.
     pub const KEPT: &str = "KeptLastRendering";
     /// Rendered.
@@ -156,24 +158,37 @@ pub fn compute(
         let status = shop_set_status(name, result, problems, observed);
         out.shop_sets.insert(name.clone(), status);
     }
+    // ShopSets of a Tier that does not exist: reported on themselves.
+    for (name, sourced) in &resources.shop_sets {
+        if resources.tiers.contains_key(&sourced.spec.tier) || results.is_empty() {
+            continue;
+        }
+        let message = format!("spec.tier: Tier {:?} does not exist", sourced.spec.tier);
+        let mut status = ShopSetStatus::default();
+        for kind in [types::RENDERED, types::READY] {
+            status.conditions.push(condition(
+                kind,
+                Some(false),
+                reasons::TIER_NOT_FOUND,
+                message.clone(),
+            ));
+        }
+        out.shop_sets.insert(name.clone(), status);
+    }
     // Invalid ShopSets: reported on themselves, whatever their tier.
     for error in resources.errors.iter().filter(|e| e.kind == "ShopSet") {
         if resources.shop_sets.contains_key(&error.name) || error.name.is_empty() {
             continue;
         }
         let mut status = ShopSetStatus::default();
-        status.conditions.push(condition(
-            types::RENDERED,
-            Some(false),
-            reasons::INVALID_SPEC,
-            format!("{}: {}", error.field, error.message),
-        ));
-        status.conditions.push(condition(
-            types::READY,
-            Some(false),
-            reasons::INVALID_SPEC,
-            format!("{}: {}", error.field, error.message),
-        ));
+        for kind in [types::RENDERED, types::READY] {
+            status.conditions.push(condition(
+                kind,
+                Some(false),
+                reasons::INVALID_SPEC,
+                format!("{}: {}", error.field, error.message),
+            ));
+        }
         out.shop_sets.insert(error.name.clone(), status);
     }
     for (name, status) in &mut out.shop_sets {

@@ -78,6 +78,9 @@ pub struct SyncOptions {
     pub confirmed_removals: BTreeMap<String, String>,
     /// Sync only these tiers (all when `None`).
     pub tiers: Option<BTreeSet<String>>,
+    /// Write nothing after this instant (the controller's lease on the branches ends then):
+    /// a tier reached later fails, transiently, without pushing.
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl Default for SyncOptions {
@@ -91,6 +94,7 @@ impl Default for SyncOptions {
             confirm_removals: false,
             confirmed_removals: BTreeMap::new(),
             tiers: None,
+            deadline: None,
         }
     }
 }
@@ -435,6 +439,23 @@ pub fn sync(
                     TierResult {
                         plan: tier,
                         outcome,
+                    },
+                );
+                continue;
+            }
+            if options
+                .deadline
+                .is_some_and(|d| std::time::Instant::now() >= d)
+            {
+                done.insert(
+                    tier.tier.clone(),
+                    TierResult {
+                        plan: tier,
+                        outcome: TierOutcome::Failed {
+                            error: "the lease on this branch may have lapsed: nothing written"
+                                .into(),
+                            transient: true,
+                        },
                     },
                 );
                 continue;
