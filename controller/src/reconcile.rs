@@ -173,6 +173,10 @@ impl Worker {
             }
             report.problems = result.problems;
             report.synced = result.tiers;
+            // The written tree is in git now; keep the plan without it (it can be megabytes).
+            for tier in &mut report.synced {
+                tier.plan.content = shopset_engine::Content::Full(shopset_render::Tree::default());
+            }
             resources
         };
 

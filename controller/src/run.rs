@@ -243,6 +243,7 @@ pub async fn run(
     }
 
     let mut statuses = BTreeMap::new();
+    let mut problems: BTreeSet<String> = BTreeSet::new();
     let debounce = Duration::from_millis(args.debounce_ms);
     tokio::pin!(shutdown);
     loop {
@@ -252,6 +253,7 @@ pub async fn run(
         };
         metrics.queue(queue.depth());
         let now = Time(k8s_openapi::jiff::Timestamp::now());
+        let started = Instant::now();
         let snapshot: Snapshot = match &backend {
             Backend::Dir(dir) => {
                 let dir = dir.clone();
@@ -261,6 +263,7 @@ pub async fn run(
             }
             Backend::Kube(kube) => kube.0.snapshot(),
         };
+        let read = started.elapsed();
         if let Ok(mut r) = shared.routing.write() {
             *r = routing(&snapshot.resources);
         }
@@ -285,8 +288,14 @@ pub async fn run(
                     .await
             }
         };
-        for p in &report.problems {
+        let worked = started.elapsed();
+        // Problems are logged when they appear, not again at every resync.
+        let now_problems: BTreeSet<String> = report.problems.iter().cloned().collect();
+        for p in now_problems.difference(&problems) {
             tracing::warn!(problem = %p, "input problem");
+        }
+        if !report.synced.is_empty() {
+            problems = now_problems;
         }
         for n in &report.notes {
             if n.warning {
@@ -303,6 +312,14 @@ pub async fn run(
             }
             Backend::Kube(kube) => kube.0.write(&report).await,
         }
+        tracing::debug!(
+            read_ms = read.as_millis(),
+            sync_and_status_ms = (worked - read).as_millis(),
+            write_ms = (started.elapsed() - worked).as_millis(),
+            synced = report.synced.len(),
+            statuses = report.statuses.shop_sets.len(),
+            "batch done"
+        );
         statuses.extend(report.statuses.shop_sets.clone());
         metrics.conditions(&condition_counts(&statuses));
         shared.ready.store(true, Ordering::Relaxed);

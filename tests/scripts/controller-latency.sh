@@ -9,7 +9,7 @@ N=${1:-10}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${BIN:-$ROOT/target/debug}
 W=$(mktemp -d /tmp/shopset-latency.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$W"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; cp "$W/log" /tmp/shopset-latency.log 2>/dev/null; rm -rf "$W"' EXIT
 "$BIN/shopctl" quickstart --dir "$W/qs" >/dev/null
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 git daemon --reuseaddr --base-path="$W/qs" --export-all --enable=receive-pack \
@@ -17,6 +17,7 @@ git daemon --reuseaddr --base-path="$W/qs" --export-all --enable=receive-pack \
 sleep 0.5
 RES="$W/qs/resources"
 sed -i "s#file://$W/qs/system.git#git://127.0.0.1:$PORT/system.git#" "$RES/tiers.yaml"
+sed -i "s/capacity: 50/capacity: 100000/" "$RES/failure-domains.yaml"
 python3 - "$RES/many.yaml" "$N" <<'PY'
 import sys
 path, n = sys.argv[1], int(sys.argv[2])
@@ -26,7 +27,7 @@ with open(path, "w") as f:
                 f"spec:\n  tier: tier-{i % 3}\n  configuration: standard\n")
 PY
 HTTP=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$BIN/shopset-controller" --resources-dir "$RES" --cache-dir "$W/cache" --listen "127.0.0.1:$HTTP" \
+RUST_LOG=${RUST_LOG:-info} "$BIN/shopset-controller" --resources-dir "$RES" --cache-dir "$W/cache" --listen "127.0.0.1:$HTTP" \
   --debounce-ms 100 --dir-poll-ms 50 --poll-seconds 2 2>"$W/log" &
 remote_tip() { git ls-remote "git://127.0.0.1:$PORT/system.git" refs/heads/tier-0 | cut -f1; }
 start=$(date +%s.%N)

@@ -25,10 +25,13 @@ const KEPT_EVENTS: usize = 100;
 pub struct DirBackend {
     dir: PathBuf,
     status_file: PathBuf,
+    /// The status file as last read or written: only this process writes it, so it is read
+    /// from disk once.
+    cached: std::sync::Arc<std::sync::Mutex<Option<StatusFile>>>,
 }
 
 /// What the status file holds.
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct StatusFile {
     #[serde(default)]
@@ -44,7 +47,11 @@ impl DirBackend {
     #[must_use]
     pub fn new(dir: PathBuf, status_file: Option<PathBuf>) -> Self {
         let status_file = status_file.unwrap_or_else(|| dir.join(STATUS_FILE));
-        Self { dir, status_file }
+        Self {
+            dir,
+            status_file,
+            cached: std::sync::Arc::default(),
+        }
     }
 
     /// The status file.
@@ -54,10 +61,18 @@ impl DirBackend {
     }
 
     fn read_status(&self) -> StatusFile {
-        std::fs::read_to_string(&self.status_file)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default()
+        let mut cached = self
+            .cached
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cached
+            .get_or_insert_with(|| {
+                std::fs::read_to_string(&self.status_file)
+                    .ok()
+                    .and_then(|t| serde_json::from_str(&t).ok())
+                    .unwrap_or_default()
+            })
+            .clone()
     }
 
     /// Reads every resource now.
@@ -110,7 +125,12 @@ impl DirBackend {
         text.push('\n');
         let tmp = self.status_file.with_extension("json.tmp");
         std::fs::write(&tmp, text)?;
-        std::fs::rename(&tmp, &self.status_file)
+        std::fs::rename(&tmp, &self.status_file)?;
+        *self
+            .cached
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(file);
+        Ok(())
     }
 
     /// A cheap fingerprint of the directory (names, sizes, modification times), to notice

@@ -150,12 +150,13 @@ pub fn compute(
     let mut out = Statuses::default();
     let by_tier: BTreeMap<&str, &TierResult> =
         results.iter().map(|r| (r.plan.tier.as_str(), r)).collect();
+    let problems = problems_by_shop_set(problems);
 
     for (name, sourced) in &resources.shop_sets {
         let Some(result) = by_tier.get(sourced.spec.tier.as_str()) else {
             continue;
         };
-        let status = shop_set_status(name, result, problems, observed);
+        let status = shop_set_status(name, result, &problems, observed);
         out.shop_sets.insert(name.clone(), status);
     }
     // ShopSets of a Tier that does not exist: reported on themselves.
@@ -216,6 +217,20 @@ pub fn compute(
     out
 }
 
+/// The first problem naming each ShopSet (problems say `ShopSet "<name>"`): an index, so a
+/// batch with thousands of problems stays linear.
+fn problems_by_shop_set(problems: &[String]) -> BTreeMap<&str, &String> {
+    let mut out = BTreeMap::new();
+    for p in problems {
+        if let Some(rest) = p.split_once("ShopSet \"").map(|(_, r)| r)
+            && let Some((name, _)) = rest.split_once('"')
+        {
+            out.entry(name).or_insert(p);
+        }
+    }
+    out
+}
+
 fn tip_commit(outcome: &TierOutcome) -> Option<&str> {
     match outcome {
         TierOutcome::Committed { commit, .. } => Some(commit),
@@ -227,7 +242,7 @@ fn tip_commit(outcome: &TierOutcome) -> Option<&str> {
 fn shop_set_status(
     name: &str,
     result: &TierResult,
-    problems: &[String],
+    problems: &BTreeMap<&str, &String>,
     observed: &Observed<'_>,
 ) -> ShopSetStatus {
     let plan = &result.plan;
@@ -239,8 +254,7 @@ fn shop_set_status(
         ..ShopSetStatus::default()
     };
     let kept = plan.summary.kept.iter().any(|k| k == name);
-    let marker = format!("ShopSet {name:?}");
-    let problem = problems.iter().find(|p| p.contains(&marker));
+    let problem = problems.get(name).copied();
     let rendered = match (placed, kept, problem) {
         (Some(_), false, _) => condition(
             types::RENDERED,
