@@ -12,5 +12,6 @@ mod fake_api;
 mod golden;
 mod incremental;
 mod kustomize;
+mod promote;
 mod real_git;
 mod remote_git;

@@ -44,6 +44,8 @@ pub struct Resources {
     pub failure_domains: BTreeMap<String, Sourced<FailureDomainSpec>>,
     /// ShopSets.
     pub shop_sets: BTreeMap<String, Sourced<ShopSetSpec>>,
+    /// Tier annotations (holds, approvals, confirmations), by Tier.
+    pub tier_annotations: BTreeMap<String, BTreeMap<String, String>>,
     /// Placements recorded in ShopSet status (`status.failureDomain`), by ShopSet.
     pub recorded_placements: BTreeMap<String, String>,
     /// Names of resources that were present but invalid, by kind: they are not "removed".
@@ -201,6 +203,16 @@ impl Resources {
         }
         let result = match kind.as_str() {
             "Tier" => typed(&spec, "spec").map(|spec| {
+                let annotations: BTreeMap<String, String> = doc
+                    .pointer("/metadata/annotations")
+                    .and_then(Value::as_object)
+                    .map(|m| {
+                        m.iter()
+                            .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                self.tier_annotations.insert(name.clone(), annotations);
                 self.tiers.insert(
                     name.clone(),
                     Sourced {

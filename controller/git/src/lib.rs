@@ -233,6 +233,22 @@ impl Repo {
         Ok(c.parent_ids().next().map(|p| p.to_string()))
     }
 
+    /// Whether `commit` is `ancestor` or has it in its history (a push of `commit` over
+    /// `ancestor` is then a fast-forward).
+    ///
+    /// # Errors
+    /// Either commit is missing.
+    pub fn descends_from(&self, commit: &str, ancestor: &str) -> Result<bool, GitError> {
+        let c = self.find_commit(commit)?.id();
+        let a = self.find_commit(ancestor)?.id();
+        if c == a {
+            return Ok(true);
+        }
+        self.inner
+            .graph_descendant_of(c, a)
+            .map_err(self.op(format!("compare {commit} with {ancestor}")))
+    }
+
     /// Points `HEAD` at `branch`, so plain clones check it out.
     ///
     /// # Errors

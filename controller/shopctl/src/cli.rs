@@ -106,6 +106,33 @@ pub enum Command {
         #[arg(long = "out", short = 'd', visible_alias = "output-dir")]
         out: PathBuf,
     },
+    /// Promote a tier: fast-forward its branch of the app repository to the exact app commit
+    /// its predecessor runs, when the gate holds, then render the tier on it. Exit code 3:
+    /// the gate does not hold (nothing was done).
+    Promote {
+        /// The tier to promote into (its `spec.promotesFrom` names where the candidate runs).
+        tier: String,
+        /// Resource files or directories.
+        #[arg(short = 'f', long = "filename", required = true)]
+        files: Vec<PathBuf>,
+        /// The status the gate reads, as the controller's directory mode writes it (default:
+        /// `shopset-status.json` in the first directory given with -f).
+        #[arg(long)]
+        status_file: Option<PathBuf>,
+        /// Print the plan and the equivalent git command; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Author name of the system commit that follows.
+        #[arg(long, env = "SHOPCTL_AUTHOR_NAME", default_value = "shopset")]
+        author_name: String,
+        /// Author e-mail of the system commit that follows.
+        #[arg(
+            long,
+            env = "SHOPCTL_AUTHOR_EMAIL",
+            default_value = "shopset@localhost"
+        )]
+        author_email: String,
+    },
     /// Print the CustomResourceDefinitions, or write them into a directory.
     Crds {
         /// Directory to write one file per CRD and a kustomization.yaml into.

@@ -1,7 +1,8 @@
 //! `shopctl`: every action of the shopset controller, by hand. Parses arguments, calls the
 //! engine, prints: data on stdout, progress and problems on stderr.
 //!
-//! Exit codes: 0 everything done; 1 something failed (the rest was still done); 2 usage error.
+//! Exit codes: 0 everything done; 1 something failed (the rest was still done); 2 usage error;
+//! 3 a gate does not hold (nothing was done).
 
 mod cli;
 mod commands;
@@ -21,8 +22,9 @@ fn main() -> std::process::ExitCode {
         )
         .init();
     match commands::run(cli) {
-        Ok(true) => std::process::ExitCode::SUCCESS,
-        Ok(false) => std::process::ExitCode::from(1),
+        Ok(commands::Done::Ok) => std::process::ExitCode::SUCCESS,
+        Ok(commands::Done::Failed) => std::process::ExitCode::from(1),
+        Ok(commands::Done::GateNotMet) => std::process::ExitCode::from(3),
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::from(1)

@@ -1,6 +1,7 @@
 //! The actions, one module each.
 
 pub mod plan;
+pub mod promote;
 pub mod quickstart;
 pub mod render_dir;
 pub mod status;

@@ -2,6 +2,7 @@
 //! `run` returns `Ok(false)` when the command finished but something in it failed.
 
 mod crds;
+mod promote;
 mod quickstart;
 mod render;
 mod sync;
@@ -82,10 +83,26 @@ impl Context {
     }
 }
 
-pub fn run(cli: Cli) -> anyhow::Result<bool> {
+/// How a command ended.
+pub enum Done {
+    /// Everything done.
+    Ok,
+    /// Something failed (the rest was still done).
+    Failed,
+    /// A gate did not hold: nothing was done (exit code 3).
+    GateNotMet,
+}
+
+impl From<bool> for Done {
+    fn from(ok: bool) -> Self {
+        if ok { Self::Ok } else { Self::Failed }
+    }
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<Done> {
     let ctx = Context::from_cli(&cli)?;
     let format = cli.format;
-    match cli.command {
+    let ok = match cli.command {
         Command::Sync {
             files,
             dry_run,
@@ -103,8 +120,28 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
         }
         Command::Render { files, inputs, out } => render::run(&ctx, format, &files, &inputs, &out),
         Command::Crds { out } => crds::run(out.as_deref()),
+        Command::Promote {
+            tier,
+            files,
+            status_file,
+            dry_run,
+            author_name,
+            author_email,
+        } => {
+            let author = ctx.author(author_name, author_email);
+            return promote::run(
+                &ctx,
+                format,
+                &tier,
+                &files,
+                status_file.as_deref(),
+                dry_run,
+                &author,
+            );
+        }
         Command::Quickstart { dir } => quickstart::run(&ctx, format, &dir),
-    }
+    };
+    ok.map(Done::from)
 }
 
 /// Problems go to stderr, one per line.

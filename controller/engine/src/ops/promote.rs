@@ -1,0 +1,397 @@
+//! Flow 4: promotion `tier-N -> tier-N+1`. The candidate is the app commit tier N runs (the
+//! base of the commit at the tip of its system branch). The gate holds when tier N's status
+//! says every ShopSet is Synced and Healthy at that very system commit, for the next tier's soak
+//! time, the next tier is not held, and a required approval names the candidate. Then the next
+//! tier's branch of the app repository is fast-forwarded to the **exact candidate commit**: no
+//! new commit, no merge, signatures intact. A move that is not a fast-forward is refused.
+//!
+//! [`evaluate`] is the gate, pure; [`plan`] reads git; [`promote`] pushes.
+
+use k8s_openapi::jiff::Timestamp;
+use shopset_crds::conditions::types;
+use shopset_crds::{TierSpec, TierStatus, names};
+use shopset_render::layout;
+
+use crate::ops::status::Statuses;
+use crate::repos::Repos;
+use crate::resources::Resources;
+
+/// A Tier annotation that holds it: nothing promotes into it (its value says why).
+pub const HOLD_ANNOTATION: &str = "shopset.dev/hold";
+/// A Tier annotation approving one candidate app commit for promotion into it.
+pub const APPROVED_ANNOTATION: &str = "shopset.dev/approved";
+
+/// What the gate looks at.
+#[derive(Debug, Clone)]
+pub struct GateInput<'a> {
+    /// The tier promoted from.
+    pub from: &'a str,
+    /// The tier promoted into.
+    pub to: &'a str,
+    /// The candidate app commit.
+    pub candidate: &'a str,
+    /// The system commit at the tip of the from-tier's branch.
+    pub from_tip: &'a str,
+    /// The from-tier's status.
+    pub from_status: Option<&'a TierStatus>,
+    /// ShopSets of the from-tier that are not Ready, with why.
+    pub not_ready: Vec<String>,
+    /// The soak time of the to-tier, in seconds.
+    pub soak_seconds: u64,
+    /// The to-tier's hold, if any.
+    pub hold: Option<&'a str>,
+    /// The to-tier requires an approval.
+    pub approval_required: bool,
+    /// The candidate approved for the to-tier, if any.
+    pub approved: Option<&'a str>,
+    /// Now.
+    pub now: Timestamp,
+}
+
+/// The gate's verdict.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Gate {
+    /// The candidate may be promoted.
+    pub open: bool,
+    /// Why not (empty when open).
+    pub reasons: Vec<String>,
+}
+
+fn short(commit: &str) -> &str {
+    commit.get(..12).unwrap_or(commit)
+}
+
+fn human(seconds: i64) -> String {
+    let (h, m, s) = (seconds / 3600, (seconds % 3600) / 60, seconds % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m{s:02}s"),
+        _ => format!("{h}h{m:02}m"),
+    }
+}
+
+/// Evaluates the gate. Every reason it is closed is listed, not only the first.
+#[must_use]
+pub fn evaluate(i: &GateInput<'_>) -> Gate {
+    let mut reasons = Vec::new();
+    if let Some(why) = i.hold {
+        reasons.push(format!(
+            "{} is held ({why}): nothing promotes into it until it is released",
+            i.to
+        ));
+    }
+    match i.from_status {
+        None => reasons.push(format!(
+            "{} has no status: nothing says its ShopSets are synced and healthy",
+            i.from
+        )),
+        Some(status) => {
+            if status.app_commit.as_deref() != Some(i.candidate) {
+                reasons.push(format!(
+                    "{}'s status describes app commit {}, not the candidate {}",
+                    i.from,
+                    status.app_commit.as_deref().map_or("(none)", short),
+                    short(i.candidate)
+                ));
+            }
+            if status.system_commit.as_deref() != Some(i.from_tip) {
+                reasons.push(format!(
+                    "{}'s status describes system commit {}, but its branch is at {}",
+                    i.from,
+                    status.system_commit.as_deref().map_or("(none)", short),
+                    short(i.from_tip)
+                ));
+            }
+            let ready = status.conditions.iter().find(|c| c.type_ == types::READY);
+            match ready {
+                Some(c) if c.status == "True" => {
+                    let since = c.last_transition_time.0;
+                    let soaked = i.now.duration_since(since).as_secs();
+                    let needed = i64::try_from(i.soak_seconds).unwrap_or(i64::MAX);
+                    if soaked < needed {
+                        reasons.push(format!(
+                            "{} has been synced and healthy for {} of the {} soak time of {}",
+                            i.from,
+                            human(soaked.max(0)),
+                            human(needed),
+                            i.to
+                        ));
+                    }
+                }
+                other => {
+                    let mut why = format!(
+                        "{} is not synced and healthy{}",
+                        i.from,
+                        other.map_or(String::new(), |c| format!(": {}", c.message))
+                    );
+                    if !i.not_ready.is_empty() {
+                        let shown: Vec<&str> =
+                            i.not_ready.iter().take(10).map(String::as_str).collect();
+                        why.push_str(&format!(" (not ready: {})", shown.join("; ")));
+                    }
+                    reasons.push(why);
+                }
+            }
+        }
+    }
+    if i.approval_required && i.approved != Some(i.candidate) {
+        reasons.push(format!(
+            "{} requires an approval of {} (shopctl approve {} {})",
+            i.to,
+            short(i.candidate),
+            i.to,
+            i.candidate
+        ));
+    }
+    Gate {
+        open: reasons.is_empty(),
+        reasons,
+    }
+}
+
+/// A planned promotion.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PromotionPlan {
+    /// From this tier...
+    pub from: String,
+    /// ...into this one.
+    pub to: String,
+    /// The app repository (redacted).
+    pub app_url: String,
+    /// The to-tier's branch in it.
+    pub branch: String,
+    /// The candidate commit.
+    pub candidate: String,
+    /// The branch's tip now.
+    pub current: Option<String>,
+    /// The candidate is already there.
+    pub up_to_date: bool,
+    /// The gate.
+    pub gate: Gate,
+    /// The same thing by hand.
+    pub commands: Vec<String>,
+    /// Remarks (a pin that keeps the tier where it is, ...).
+    pub notes: Vec<String>,
+    #[serde(skip)]
+    url: String,
+}
+
+fn tier<'a>(resources: &'a Resources, name: &str) -> Result<&'a TierSpec, String> {
+    resources
+        .tiers
+        .get(name)
+        .map(|s| &s.spec)
+        .ok_or_else(|| format!("Tier {name:?} does not exist"))
+}
+
+/// Plans the promotion into `to`: finds the candidate, evaluates the gate, checks that moving
+/// the branch is a fast-forward.
+///
+/// # Errors
+/// The Tier or its predecessor does not exist, a repository cannot be read, or the move is not
+/// a fast-forward.
+pub fn plan(
+    resources: &Resources,
+    statuses: &Statuses,
+    repos: &mut Repos,
+    to: &str,
+    now: Timestamp,
+) -> Result<PromotionPlan, String> {
+    let to_spec = tier(resources, to)?;
+    let from = to_spec.promotes_from.clone().ok_or_else(|| {
+        format!("Tier {to:?}: spec.promotesFrom is not set: nothing promotes into it")
+    })?;
+    let from_spec = tier(resources, &from)?;
+    let from_branch = from_spec.branch_or(&from).to_owned();
+    let system = repos
+        .system(&from_spec.system.url, false)
+        .map_err(|e| format!("Tier {from:?}: system repository: {e}"))?
+        .ok_or_else(|| format!("Tier {from:?}: the system repository does not exist yet"))?;
+    let from_tip = system
+        .remote_tip(&from_branch)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("Tier {from:?}: branch {from_branch} is not rendered yet"))?;
+    let inputs = system
+        .read_file(&from_tip, layout::INPUTS)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{from_branch} ({from_tip}): no {}", layout::INPUTS))?;
+    let inputs = shopset_render::parse_inputs(&String::from_utf8_lossy(&inputs))
+        .map_err(|e| format!("{from_branch}: {}: {e}", layout::INPUTS))?;
+    let candidate = inputs.app_commit.clone();
+
+    let url = to_spec.app.url.clone();
+    let branch = to_spec.branch_or(to).to_owned();
+    let app = repos
+        .read(&url)
+        .map_err(|e| format!("Tier {to:?}: app repository: {e}"))?;
+    let current = app.remote_tip(&branch).map_err(|e| e.to_string())?;
+    let up_to_date = current.as_deref() == Some(candidate.as_str());
+    if let Some(current) = &current
+        && !up_to_date
+    {
+        let ff = app.descends_from(&candidate, current).map_err(|e| {
+            format!("the candidate {candidate} is not in the app repository of {to}: {e}")
+        })?;
+        if !ff {
+            return Err(format!(
+                "not a fast-forward: {branch} is at {current}, which the candidate {candidate} \
+                 (running on {from}) does not contain. Promoting would drop those commits; bring \
+                 them into {from_branch} first (merge there, deploy, let the gate hold), then \
+                 promote"
+            ));
+        }
+    }
+
+    let annotations = resources.tier_annotations.get(to);
+    let annotation = |key: &str| annotations.and_then(|a| a.get(key)).map(String::as_str);
+    let from_status = statuses.tiers.get(&from);
+    let not_ready = inputs
+        .shop_sets
+        .keys()
+        .filter_map(|name| {
+            let ready = statuses
+                .shop_sets
+                .get(name)
+                .and_then(|s| s.conditions.iter().find(|c| c.type_ == types::READY));
+            match ready {
+                Some(c) if c.status == "True" => None,
+                Some(c) => Some(format!("{name}: {}", c.message)),
+                None => Some(format!("{name}: no status")),
+            }
+        })
+        .collect();
+    let gate = evaluate(&GateInput {
+        from: &from,
+        to,
+        candidate: &candidate,
+        from_tip: &from_tip,
+        from_status,
+        not_ready,
+        soak_seconds: names::duration_seconds(&to_spec.promotion.soak).unwrap_or(0),
+        hold: annotation(HOLD_ANNOTATION),
+        approval_required: to_spec.promotion.require_approval,
+        approved: annotation(APPROVED_ANNOTATION),
+        now,
+    });
+    let mut notes = Vec::new();
+    if let Some(pin) = &to_spec.pin {
+        notes.push(format!(
+            "{to} is pinned to {} ({}): the branch moves, the tier stays on the pin until \
+             `shopctl unpin {to}`",
+            pin.app_commit,
+            pin.reason.as_deref().unwrap_or("no reason given")
+        ));
+    }
+    let shown = shopset_git::redact_url(&url);
+    Ok(PromotionPlan {
+        commands: vec![format!("git push {shown} {candidate}:refs/heads/{branch}")],
+        from,
+        to: to.to_owned(),
+        app_url: shown,
+        branch,
+        candidate,
+        current,
+        up_to_date,
+        gate,
+        notes,
+        url,
+    })
+}
+
+/// Pushes the candidate to the to-tier's branch, fast-forward only.
+///
+/// # Errors
+/// The server refused the push (a rejection is never retried: the branch moved, so the plan
+/// must be made again), or git could not talk to it.
+pub fn promote(plan: &PromotionPlan, repos: &mut Repos) -> Result<(), String> {
+    match repos.push(&plan.url, &plan.candidate, &plan.branch) {
+        Ok(shopset_git::PushOutcome::Pushed) => Ok(()),
+        Ok(shopset_git::PushOutcome::Rejected { reason, .. }) => Err(format!(
+            "the server refused to move {} to {}: {reason}",
+            plan.branch, plan.candidate
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use k8s_openapi::jiff::SignedDuration;
+    use shopset_crds::Condition;
+
+    const NOW: Timestamp = Timestamp::constant(10_000, 0);
+
+    fn status(app: &str, system: &str, ready: bool, since: i64) -> TierStatus {
+        TierStatus {
+            app_commit: Some(app.into()),
+            system_commit: Some(system.into()),
+            conditions: vec![Condition {
+                type_: types::READY.into(),
+                status: if ready { "True" } else { "False" }.into(),
+                reason: "x".into(),
+                message: "2 ShopSets: 1 synced, 1 healthy".into(),
+                last_transition_time: Time(NOW - SignedDuration::from_secs(since)),
+                observed_generation: None,
+            }],
+            ..TierStatus::default()
+        }
+    }
+
+    fn input(s: Option<&TierStatus>) -> GateInput<'_> {
+        GateInput {
+            from: "tier-0",
+            to: "tier-1",
+            candidate: "c1",
+            from_tip: "s1",
+            from_status: s,
+            not_ready: vec![],
+            soak_seconds: 600,
+            hold: None,
+            approval_required: false,
+            approved: None,
+            now: NOW,
+        }
+    }
+
+    #[test]
+    fn open_when_ready_at_the_candidate_for_the_soak_time() {
+        let s = status("c1", "s1", true, 601);
+        assert_eq!(evaluate(&input(Some(&s))).reasons, Vec::<String>::new());
+    }
+
+    #[test]
+    fn each_unmet_condition_is_a_reason() {
+        let s = status("c1", "s1", true, 60);
+        let g = evaluate(&input(Some(&s)));
+        assert!(!g.open);
+        assert!(g.reasons[0].contains("1m00s of the 10m00s soak"), "{g:?}");
+
+        let s = status("c0", "s0", true, 601);
+        let g = evaluate(&input(Some(&s)));
+        assert_eq!(g.reasons.len(), 2, "{g:?}");
+
+        let s = status("c1", "s1", false, 601);
+        let mut i = input(Some(&s));
+        i.not_ready = vec!["shop-a: waiting for Healthy".into()];
+        let g = evaluate(&i);
+        assert!(g.reasons[0].contains("not ready: shop-a"), "{g:?}");
+
+        let g = evaluate(&input(None));
+        assert!(g.reasons[0].contains("no status"), "{g:?}");
+
+        let s = status("c1", "s1", true, 601);
+        let mut i = input(Some(&s));
+        i.hold = Some("bad release 1.3.0");
+        i.approval_required = true;
+        i.approved = Some("c0");
+        let g = evaluate(&i);
+        assert_eq!(g.reasons.len(), 2, "{g:?}");
+        assert!(g.reasons[0].contains("held (bad release 1.3.0)"));
+        assert!(g.reasons[1].contains("requires an approval of c1"));
+        i.hold = None;
+        i.approved = Some("c1");
+        assert!(evaluate(&i).open);
+    }
+}

@@ -1,0 +1,118 @@
+//! `shopctl promote`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+use shopset_engine::ops::promote;
+use shopset_engine::ops::status::Statuses;
+use shopset_engine::{Author, SyncOptions};
+
+use super::{Context, Done};
+use crate::cli::Format;
+
+/// Reads the statuses the controller's directory mode writes.
+fn statuses(files: &[PathBuf], status_file: Option<&Path>) -> anyhow::Result<Statuses> {
+    let path = status_file.map(Path::to_owned).or_else(|| {
+        files
+            .iter()
+            .find(|f| f.is_dir())
+            .map(|d| d.join("shopset-status.json"))
+            .filter(|p| p.exists())
+    });
+    let Some(path) = path else {
+        return Ok(Statuses::default());
+    };
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let field = |k: &str| v.get(k).cloned().unwrap_or_else(|| json!({}));
+    Ok(Statuses {
+        shop_sets: serde_json::from_value(field("shopSets"))
+            .map_err(|e| anyhow::anyhow!("{}: shopSets: {e}", path.display()))?,
+        tiers: serde_json::from_value(field("tiers"))
+            .map_err(|e| anyhow::anyhow!("{}: tiers: {e}", path.display()))?,
+    })
+}
+
+pub fn run(
+    ctx: &Context,
+    format: Format,
+    tier: &str,
+    files: &[PathBuf],
+    status_file: Option<&Path>,
+    dry_run: bool,
+    author: &Author,
+) -> anyhow::Result<Done> {
+    let resources = crate::load::resources(files);
+    super::report_problems(
+        &resources
+            .errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+    );
+    let statuses = statuses(files, status_file)?;
+    let mut repos = ctx.repos(&resources);
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let plan = promote::plan(&resources, &statuses, &mut repos, tier, now)
+        .map_err(|e| anyhow::anyhow!("promote {tier}: {e}"))?;
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "{} -> {}: candidate {} ({} is at {})",
+        plan.from,
+        plan.to,
+        plan.candidate,
+        plan.branch,
+        plan.current.as_deref().unwrap_or("nothing")
+    );
+    for note in &plan.notes {
+        let _ = writeln!(text, "note: {note}");
+    }
+    let (state, done) = if plan.up_to_date {
+        ("up to date", Done::Ok)
+    } else if !plan.gate.open {
+        for r in &plan.gate.reasons {
+            let _ = writeln!(text, "gate: {r}");
+        }
+        ("gate not met", Done::GateNotMet)
+    } else if dry_run {
+        let _ = writeln!(text, "gate: holds; by hand:");
+        for c in &plan.commands {
+            let _ = writeln!(text, "  {c}");
+        }
+        ("planned", Done::Ok)
+    } else {
+        promote::promote(&plan, &mut repos).map_err(|e| anyhow::anyhow!("promote {tier}: {e}"))?;
+        ("promoted", Done::Ok)
+    };
+    let _ = writeln!(text, "{state}");
+    let mut system = serde_json::Value::Null;
+    if state == "promoted" {
+        // Flow 2: the tier's system branch follows the promoted commit.
+        let options = SyncOptions {
+            tiers: Some([tier.to_owned()].into()),
+            ..SyncOptions::default()
+        };
+        let outcome = super::sync::sync(ctx, &resources, &options, author);
+        text.push_str(&outcome.text);
+        system = outcome.json;
+        if !outcome.ok {
+            super::report_problems(&outcome.problems);
+            crate::output::print(
+                format,
+                &text,
+                &json!({ "state": state, "plan": plan, "system": system }),
+            );
+            return Ok(Done::Failed);
+        }
+    }
+    crate::output::print(
+        format,
+        &text,
+        &json!({ "state": state, "plan": plan, "system": system }),
+    );
+    Ok(done)
+}
