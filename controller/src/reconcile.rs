@@ -40,6 +40,8 @@ pub struct Report {
     pub statuses: Statuses,
     /// Events.
     pub notes: Vec<Note>,
+    /// Tiers promoted automatically in this batch (their branch must be rendered again).
+    pub promoted: Vec<String>,
 }
 
 /// The controller's writer: it owns the repository caches and remembers each tier's last
@@ -201,7 +203,26 @@ impl Worker {
                 .collect(),
             previous_tiers: tier_statuses.iter().map(|(k, v)| (k.clone(), v)).collect(),
         };
-        let computed = status::compute(&resources, &results, &report.problems, &observed, &now);
+        let mut computed = status::compute(&resources, &results, &report.problems, &observed, &now);
+        // The promotion gates, on the statuses as they are after this batch.
+        let mut current = Statuses {
+            shop_sets: shop_set_statuses.clone(),
+            tiers: tier_statuses.clone(),
+        };
+        current.shop_sets.extend(computed.shop_sets.clone());
+        current.tiers.extend(computed.tiers.clone());
+        let (_resources, gates) = self.gates(resources, current, deadline, &now).await;
+        for gate in gates {
+            let status = computed
+                .tiers
+                .entry(gate.from.clone())
+                .or_insert_with(|| tier_statuses.get(&gate.from).cloned().unwrap_or_default());
+            crate::promotion::record(status, &gate, &now);
+            if let Some(Ok(())) = &gate.promoted {
+                report.promoted.push(gate.to.clone());
+            }
+            report.notes.extend(crate::promotion::notes(&gate));
+        }
         for (name, s) in computed.shop_sets {
             let before = shop_set_statuses.get(&name);
             if before == Some(&s) {
@@ -255,6 +276,38 @@ impl Worker {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+}
+
+impl Worker {
+    /// Evaluates the promotion gate into every tier this replica may write, and promotes
+    /// those whose policy is automatic when it holds.
+    async fn gates(
+        &self,
+        resources: shopset_engine::Resources,
+        current: Statuses,
+        deadline: &(dyn Fn(&str) -> Option<Instant> + Sync),
+        now: &Time,
+    ) -> (shopset_engine::Resources, Vec<crate::promotion::Gated>) {
+        let targets: Vec<(String, bool)> = resources
+            .tiers
+            .iter()
+            .filter(|(_, t)| t.spec.promotes_from.is_some())
+            .filter(|(name, t)| deadline(t.spec.branch_or(name)).is_some())
+            .map(|(name, t)| (name.clone(), t.spec.promotion.auto))
+            .collect();
+        if targets.is_empty() {
+            return (resources, Vec::new());
+        }
+        let repos = self.repos.clone();
+        let at = now.0;
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut repos = repos.lock().unwrap_or_else(PoisonError::into_inner);
+            let gated = crate::promotion::evaluate(&resources, &current, &mut repos, &targets, at);
+            (resources, gated)
+        })
+        .await;
+        joined.unwrap_or_default()
     }
 }
 

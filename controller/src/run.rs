@@ -320,6 +320,10 @@ pub async fn run(
             statuses = report.statuses.shop_sets.len(),
             "batch done"
         );
+        // A promoted tier's branch now moves to the candidate: render it at once.
+        for tier in &report.promoted {
+            queue.sync(tier);
+        }
         statuses.extend(report.statuses.shop_sets.clone());
         metrics.conditions(&condition_counts(&statuses));
         shared.ready.store(true, Ordering::Relaxed);

@@ -280,3 +280,160 @@ fn a_signed_candidate_stays_verifiable_after_promotion() {
     );
     assert!(verify.status.success(), "{verify:?}");
 }
+
+/// Argo CD, played by a file: every ShopSet of `tiers` Synced and Healthy at the tip of its
+/// tier branch.
+fn argo_reports_healthy(w: &World, tiers: &[&str]) {
+    let mut docs = String::new();
+    for tier in tiers {
+        let tip = rev(&w.system, tier);
+        let out = git(
+            &w.system,
+            &["show", &format!("{tier}:.shopset/inputs.yaml")],
+        );
+        let inputs: Value = serde_json::from_slice(&out.stdout).expect("inputs");
+        for name in inputs["shopSets"].as_object().expect("shopSets").keys() {
+            docs.push_str(&format!(
+                "---\napiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: {name}\n  \
+                 labels:\n    shopset.dev/shopset: {name}\n    shopset.dev/tier: {tier}\nstatus:\n  sync:\n    \
+                 status: Synced\n    revision: \"{tip}\"\n  health:\n    status: Healthy\n"
+            ));
+        }
+    }
+    std::fs::write(w.resources.join("applications.yaml"), docs).expect("write");
+}
+
+fn wait(what: &str, c: &shopset_tests::controller::Controller, mut f: impl FnMut() -> bool) {
+    shopset_tests::controller::eventually(std::time::Duration::from_secs(60), || f().then_some(()))
+        .unwrap_or_else(|| panic!("{what}; log:\n{}", c.log_text()));
+}
+
+fn new_app_release(w: &World, version: &str) -> String {
+    let work = w.dir.join(format!("work-{version}"));
+    let out = git(
+        &w.dir,
+        &[
+            "clone",
+            "-q",
+            "--branch",
+            "tier-0",
+            &w.app.display().to_string(),
+            &work.display().to_string(),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    std::fs::write(work.join("RELEASE"), format!("{version}\n")).expect("write");
+    for args in [
+        &["add", "-A"][..],
+        &[
+            "-c",
+            "user.name=dev",
+            "-c",
+            "user.email=dev@example.com",
+            "commit",
+            "-qm",
+            version,
+        ],
+        &["push", "-q", "origin", "tier-0"],
+    ] {
+        let out = git(&work, args);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    }
+    rev(&w.app, "tier-0")
+}
+
+#[test]
+fn three_tiers_promote_roll_back_hold_and_release() {
+    let w = world();
+    // Short soaks; tier-2 by hand with an approval.
+    let tiers = w.resources.join("tiers.yaml");
+    let edited = std::fs::read_to_string(&tiers).expect("read");
+    let edited = edited
+        .replace("soak: 30m", "soak: 2s")
+        .replace("mode: PullRequest", "mode: Push")
+        .replace("soak: 2h", "soak: 2s");
+    std::fs::write(&tiers, edited).expect("write");
+    let resources = w.resources.display().to_string();
+    let cache = w.dir.join("controller-cache").display().to_string();
+    let c = shopset_tests::controller::Controller::start(
+        &[
+            "--resources-dir",
+            &resources,
+            "--cache-dir",
+            &cache,
+            "--debounce-ms",
+            "200",
+            "--dir-poll-ms",
+            "100",
+            "--poll-seconds",
+            "1",
+        ],
+        &[],
+        &w.dir.join("controller.log"),
+    );
+    let v120 = running(&w, "tier-0");
+    let v110 = running(&w, "tier-1");
+    assert_ne!(v120, v110);
+
+    // tier-0 healthy: after the soak, tier-1 is promoted automatically, to the exact commit.
+    argo_reports_healthy(&w, &["tier-0"]);
+    wait("tier-1 not promoted", &c, || {
+        rev(&w.app, "tier-1") == v120 && running(&w, "tier-1") == v120
+    });
+
+    // A bad release: roll tier-1 back (pin + hold); the base moves back, no history rewritten.
+    let out = run_shopctl(["rollback", "tier-1", "-f", &resources]);
+    assert!(out.status.success(), "{}", text(&out));
+    wait("tier-1 not rolled back", &c, || {
+        running(&w, "tier-1") == v110
+    });
+    assert_eq!(
+        rev(&w.app, "tier-1"),
+        v120,
+        "the app branch keeps its history"
+    );
+
+    // A new release reaches tier-0 and is healthy there: the hold keeps it out of tier-1.
+    let v130 = new_app_release(&w, "1.3.0");
+    wait("tier-0 did not follow its branch", &c, || {
+        running(&w, "tier-0") == v130
+    });
+    argo_reports_healthy(&w, &["tier-0"]);
+    wait("no verdict on tier-0", &c, || {
+        std::fs::read_to_string(w.resources.join("shopset-status.json"))
+            .is_ok_and(|s| s.contains("tier-1 is held (rolled back by hand)"))
+    });
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    assert_eq!(
+        rev(&w.app, "tier-1"),
+        v120,
+        "automation stayed away from the held tier"
+    );
+    assert_eq!(running(&w, "tier-1"), v110);
+
+    // Unpin: tier-1 follows its branch again; release: automation promotes 1.3.0.
+    let out = run_shopctl(["unpin", "tier-1", "-f", &resources]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(running(&w, "tier-1"), v120);
+    let out = run_shopctl(["release", "tier-1", "-f", &resources]);
+    assert!(out.status.success(), "{}", text(&out));
+    wait("tier-1 not promoted after release", &c, || {
+        rev(&w.app, "tier-1") == v130 && running(&w, "tier-1") == v130
+    });
+
+    // tier-2 needs an approval of the exact candidate.
+    argo_reports_healthy(&w, &["tier-0", "tier-1"]);
+    wait("tier-1 never promotable", &c, || {
+        std::fs::read_to_string(w.resources.join("shopset-status.json"))
+            .is_ok_and(|s| s.contains("requires an approval"))
+    });
+    let out = run_shopctl(["promote", "tier-2", "-f", &resources]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let out = run_shopctl(["approve", "tier-2", &v130, "-f", &resources]);
+    assert!(out.status.success(), "{}", text(&out));
+    wait("tier-2 not promoted", &c, || {
+        let out = run_shopctl(["promote", "tier-2", "-f", &resources]);
+        out.status.success() && rev(&w.app, "tier-2") == v130
+    });
+    assert_eq!(running(&w, "tier-2"), v130);
+}

@@ -80,3 +80,95 @@ pub fn read_documents(paths: &[PathBuf], skip: &[PathBuf]) -> Documents {
     }
     out
 }
+
+/// Changes one resource in place in its file: the document of `kind` named `name` under
+/// `paths` is parsed, changed by `change`, and written back in the canonical YAML form. The
+/// other documents of the file, and the comment lines heading the changed one, stay as they
+/// were. Returns the file changed.
+///
+/// # Errors
+/// No such resource, or the file cannot be read or written.
+pub fn edit_resource(
+    paths: &[PathBuf],
+    kind: &str,
+    name: &str,
+    change: impl FnOnce(&mut Value),
+) -> Result<PathBuf, String> {
+    let mut files = Vec::new();
+    for path in paths {
+        collect(path, &[], &mut files).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    for file in files {
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        let mut chunks: Vec<String> = vec![String::new()];
+        for line in text.split_inclusive('\n') {
+            if line.trim_end() == "---" {
+                chunks.push(String::new());
+            }
+            if let Some(last) = chunks.last_mut() {
+                last.push_str(line);
+            }
+        }
+        for chunk in &mut chunks {
+            let body = chunk
+                .strip_prefix("---\n")
+                .or_else(|| chunk.strip_prefix("---\r\n"))
+                .unwrap_or(chunk);
+            let Ok(mut doc) = yaml::parse(body) else {
+                continue;
+            };
+            if doc.get("kind").and_then(Value::as_str) != Some(kind)
+                || doc.pointer("/metadata/name").and_then(Value::as_str) != Some(name)
+            {
+                continue;
+            }
+            change(&mut doc);
+            let separator = if chunk.starts_with("---") {
+                "---\n"
+            } else {
+                ""
+            };
+            let comments: String = body
+                .split_inclusive('\n')
+                .take_while(|l| l.trim_start().starts_with('#') || l.trim().is_empty())
+                .collect();
+            *chunk = format!("{separator}{comments}{}", yaml::to_string(&doc));
+            let tmp = file.with_extension("shopctl.tmp");
+            std::fs::write(&tmp, chunks.concat())
+                .and_then(|()| std::fs::rename(&tmp, &file))
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+            return Ok(file);
+        }
+    }
+    Err(format!("{kind} {name:?} is in none of the resource files"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_document_changes_and_the_rest_stays() {
+        let dir = std::env::temp_dir().join(format!("shopset-edit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("r.yaml");
+        let text = "# first\nkind: Tier\nmetadata:\n  name: a   # keep me\nspec: {}\n---\n# second\nkind: Tier\nmetadata:\n  name: b\nspec: {}\n";
+        std::fs::write(&file, text).expect("write");
+        let changed = edit_resource(std::slice::from_ref(&dir), "Tier", "b", |doc| {
+            doc["metadata"]["annotations"] = serde_json::json!({"shopset.dev/hold": "x"});
+        })
+        .expect("edited");
+        assert_eq!(changed, file);
+        let after = std::fs::read_to_string(&file).expect("read");
+        assert!(
+            after.starts_with("# first\nkind: Tier\nmetadata:\n  name: a   # keep me\n"),
+            "{after}"
+        );
+        assert!(after.contains("---\n# second\n"), "{after}");
+        assert!(after.contains("shopset.dev/hold: x"), "{after}");
+        assert!(edit_resource(std::slice::from_ref(&dir), "Tier", "c", |_| {}).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

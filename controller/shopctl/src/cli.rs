@@ -133,6 +133,63 @@ pub enum Command {
         )]
         author_email: String,
     },
+    /// Hold a tier: nothing promotes into it until it is released.
+    Hold {
+        /// The tier.
+        tier: String,
+        /// Why (recorded on the Tier).
+        #[arg(long, default_value = "held by hand")]
+        reason: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Release a held tier.
+    Release {
+        /// The tier.
+        tier: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Approve a candidate app commit for promotion into a tier that requires approval.
+    Approve {
+        /// The tier.
+        tier: String,
+        /// The candidate commit (full id).
+        commit: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Roll a tier back: pin it to an earlier app commit (default: the one it ran before) and
+    /// hold it, so automatic promotion does not undo the rollback; then render it.
+    Rollback {
+        /// The tier.
+        tier: String,
+        /// The app commit to run (full id).
+        #[arg(long)]
+        to: Option<String>,
+        /// Why (recorded on the pin and the hold).
+        #[arg(long, default_value = "rolled back by hand")]
+        reason: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Unpin a tier: it follows its app branch again (the hold stays until `release`).
+    Unpin {
+        /// The tier.
+        tier: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Switch a ShopSet's maintenance mode.
+    Maintenance {
+        /// `on` or `off`.
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+        /// The ShopSet.
+        shopset: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
     /// Print the CustomResourceDefinitions, or write them into a directory.
     Crds {
         /// Directory to write one file per CRD and a kustomization.yaml into.
@@ -146,4 +203,15 @@ pub enum Command {
         #[arg(long, default_value = "shopset-quickstart")]
         dir: PathBuf,
     },
+}
+
+/// Where the resources of an editing command are, and whether to only say what would change.
+#[derive(Debug, clap::Args)]
+pub struct EditArgs {
+    /// Resource files or directories: the resource is changed in its file.
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Print the change (and the kubectl command that makes it in a cluster); change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }

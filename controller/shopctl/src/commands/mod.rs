@@ -2,6 +2,7 @@
 //! `run` returns `Ok(false)` when the command finished but something in it failed.
 
 mod crds;
+mod edit;
 mod promote;
 mod quickstart;
 mod render;
@@ -120,6 +121,60 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
         }
         Command::Render { files, inputs, out } => render::run(&ctx, format, &files, &inputs, &out),
         Command::Crds { out } => crds::run(out.as_deref()),
+        Command::Hold { tier, reason, edit } => {
+            let author = ctx.author("shopset".into(), "shopset@localhost".into());
+            return edit::run(&ctx, format, &edit, edit::hold(&tier, &reason), &author);
+        }
+        Command::Release { tier, edit } => {
+            let author = ctx.author("shopset".into(), "shopset@localhost".into());
+            return edit::run(&ctx, format, &edit, edit::release(&tier), &author);
+        }
+        Command::Approve { tier, commit, edit } => {
+            let author = ctx.author("shopset".into(), "shopset@localhost".into());
+            return edit::run(&ctx, format, &edit, edit::approve(&tier, &commit)?, &author);
+        }
+        Command::Rollback {
+            tier,
+            to,
+            reason,
+            edit,
+        } => {
+            let author = ctx.author("shopset".into(), "shopset@localhost".into());
+            let target = match to {
+                Some(commit) => commit,
+                None => {
+                    let resources = crate::load::resources(&edit.files);
+                    let mut repos = ctx.repos(&resources);
+                    shopset_engine::ops::pin::previous_app_commit(&resources, &mut repos, &tier)
+                        .map_err(|e| anyhow::anyhow!("rollback {tier}: {e}"))?
+                }
+            };
+            shopset_crds::names::commit_id(&target).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
+            return edit::run(
+                &ctx,
+                format,
+                &edit,
+                edit::rollback(&tier, &target, &reason),
+                &author,
+            );
+        }
+        Command::Unpin { tier, edit } => {
+            let author = ctx.author("shopset".into(), "shopset@localhost".into());
+            return edit::run(&ctx, format, &edit, edit::unpin(&tier), &author);
+        }
+        Command::Maintenance {
+            state,
+            shopset,
+            edit,
+        } => {
+            let author = ctx.author("shopset".into(), "shopset@localhost".into());
+            let tier = crate::load::resources(&edit.files)
+                .shop_sets
+                .get(&shopset)
+                .map(|s| s.spec.tier.clone());
+            let change = edit::maintenance(&shopset, state == "on", tier);
+            return edit::run(&ctx, format, &edit, change, &author);
+        }
         Command::Promote {
             tier,
             files,
