@@ -437,3 +437,44 @@ fn three_tiers_promote_roll_back_hold_and_release() {
     });
     assert_eq!(running(&w, "tier-2"), v130);
 }
+
+#[test]
+fn status_shows_commits_gates_holds_and_pins() {
+    let w = world();
+    let resources = w.resources.display().to_string();
+    let status = || -> Value {
+        let out = run_shopctl(["status", "-o", "json", "-f", &resources]);
+        assert!(out.status.success(), "{}", text(&out));
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    let s = status();
+    let tier = |s: &Value, name: &str| -> Value {
+        s.as_array()
+            .and_then(|a| a.iter().find(|t| t["tier"] == name))
+            .cloned()
+            .expect("tier")
+    };
+    let t1 = tier(&s, "tier-1");
+    assert_eq!(t1["appRunning"], json!(running(&w, "tier-1")));
+    assert_eq!(t1["appBranchTip"], json!(rev(&w.app, "tier-1")));
+    assert_eq!(t1["systemCommit"], json!(rev(&w.system, "tier-1")));
+    assert_eq!(t1["promotable"], json!(false));
+    assert!(
+        t1["gate"][0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no status"),
+        "{t1}"
+    );
+    assert_eq!(t1["notReady"].as_array().map(Vec::len), Some(2));
+
+    healthy_since(&w, "tier-0", 3600);
+    annotate(&w, "tier-2", "shopset.dev/hold", "change freeze");
+    let s = status();
+    assert_eq!(tier(&s, "tier-1")["promotable"], json!(true));
+    assert_eq!(tier(&s, "tier-2")["hold"], json!("change freeze"));
+    // The table for people says the same.
+    let out = run_shopctl(["status", "-f", &resources]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("held: change freeze"), "{table}");
+}

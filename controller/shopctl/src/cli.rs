@@ -133,6 +133,17 @@ pub enum Command {
         )]
         author_email: String,
     },
+    /// Per tier: the app and configuration commits at the branch tips and the ones running,
+    /// what Argo CD reports (from the status file), whether it may be promoted into and why not,
+    /// its hold and its pin.
+    Status {
+        /// Resource files or directories.
+        #[arg(short = 'f', long = "filename", required = true)]
+        files: Vec<PathBuf>,
+        /// The status file (default: `shopset-status.json` in the first directory given).
+        #[arg(long)]
+        status_file: Option<PathBuf>,
+    },
     /// Hold a tier: nothing promotes into it until it is released.
     Hold {
         /// The tier.

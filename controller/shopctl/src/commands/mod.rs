@@ -6,6 +6,7 @@ mod edit;
 mod promote;
 mod quickstart;
 mod render;
+mod status;
 mod sync;
 
 use std::path::PathBuf;
@@ -121,6 +122,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
         }
         Command::Render { files, inputs, out } => render::run(&ctx, format, &files, &inputs, &out),
         Command::Crds { out } => crds::run(out.as_deref()),
+        Command::Status { files, status_file } => {
+            status::run(&ctx, format, &files, status_file.as_deref())
+        }
         Command::Hold { tier, reason, edit } => {
             let author = ctx.author("shopset".into(), "shopset@localhost".into());
             return edit::run(&ctx, format, &edit, edit::hold(&tier, &reason), &author);

@@ -12,7 +12,7 @@ use super::{Context, Done};
 use crate::cli::Format;
 
 /// Reads the statuses the controller's directory mode writes.
-fn statuses(files: &[PathBuf], status_file: Option<&Path>) -> anyhow::Result<Statuses> {
+pub fn statuses(files: &[PathBuf], status_file: Option<&Path>) -> anyhow::Result<Statuses> {
     let path = status_file.map(Path::to_owned).or_else(|| {
         files
             .iter()
