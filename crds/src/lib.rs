@@ -22,7 +22,9 @@ pub use configuration::{
 };
 pub use failure_domain::{Destination, FailureDomain, FailureDomainSpec};
 pub use shopset::{ShopSet, ShopSetSpec, ShopSetStatus, WorkloadDeletion};
-pub use tier::{ArgoSettings, PromotionMode, PromotionPolicy, Tier, TierPin, TierSpec, TierStatus};
+pub use tier::{
+    ArgoSettings, FreezeWindow, PromotionMode, PromotionPolicy, Tier, TierPin, TierSpec, TierStatus,
+};
 
 /// The API group of every shopset resource.
 pub const GROUP: &str = "shopset.dev";

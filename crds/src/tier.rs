@@ -148,6 +148,26 @@ pub struct PromotionPolicy {
     /// A person must approve each candidate.
     #[serde(default)]
     pub require_approval: bool,
+    /// Times when nothing is promoted into the tier, automatically or by hand.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub freeze_windows: Vec<FreezeWindow>,
+}
+
+/// A recurring time when promotions stop: it opens at every time `schedule` names and lasts
+/// `duration`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FreezeWindow {
+    /// When it opens, in cron's five fields: minute, hour, day of month, month, day of week
+    /// (`0 18 * * FRI`: Fridays at 18:00). Lists, ranges, steps and names are accepted.
+    #[schemars(regex(pattern = r"^\S+( \S+){4}$"))]
+    pub schedule: String,
+    /// How long it lasts (`30m`, `64h`); at most 31 days.
+    #[schemars(regex(pattern = r"^([0-9]+[smh])+$"))]
+    pub duration: String,
+    /// The IANA time zone the schedule is read in (default `UTC`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 impl Default for PromotionPolicy {
@@ -157,6 +177,7 @@ impl Default for PromotionPolicy {
             auto: false,
             soak: default_soak(),
             require_approval: false,
+            freeze_windows: Vec::new(),
         }
     }
 }

@@ -129,8 +129,26 @@ fn the_gate_decides_and_the_tested_commit_is_the_one_that_ships() {
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(text(&out).contains("soak time"), "{}", text(&out));
 
-    // Soaked: the dry run says what it would do, by hand.
+    // Soaked, but tier-1 is in a freeze window.
     healthy_since(&w, "tier-0", 3600);
+    let tiers = w.resources.join("tiers.yaml");
+    let plain = std::fs::read_to_string(&tiers).expect("read");
+    let frozen = plain.replace(
+        "    soak: 30m\n",
+        "    soak: 30m\n    freezeWindows:\n    - schedule: \"* * * * *\"\n      duration: 1h\n      timeZone: Europe/Berlin\n",
+    );
+    assert_ne!(frozen, plain);
+    std::fs::write(&tiers, frozen).expect("write");
+    let out = promote(&w, "tier-1", &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        text(&out).contains("tier-1 is frozen: in the freeze window"),
+        "{}",
+        text(&out)
+    );
+    std::fs::write(&tiers, plain).expect("write");
+
+    // The dry run says what it would do, by hand.
     let out = promote(&w, "tier-1", &["--dry-run"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(

@@ -1,5 +1,6 @@
 //! The actions, one module each.
 
+pub mod freeze;
 pub mod overview;
 pub mod pin;
 pub mod plan;

@@ -40,6 +40,8 @@ pub struct GateInput<'a> {
     pub soak_seconds: u64,
     /// The to-tier's hold, if any.
     pub hold: Option<&'a str>,
+    /// The freeze window the to-tier is in, if any.
+    pub frozen: Option<String>,
     /// The to-tier requires an approval.
     pub approval_required: bool,
     /// The candidate approved for the to-tier, if any.
@@ -133,6 +135,9 @@ pub fn evaluate(i: &GateInput<'_>) -> Gate {
                 }
             }
         }
+    }
+    if let Some(window) = &i.frozen {
+        reasons.push(format!("{} is frozen: {window}", i.to));
     }
     if i.approval_required && i.approved != Some(i.candidate) {
         reasons.push(format!(
@@ -269,6 +274,7 @@ pub fn plan(
         not_ready,
         soak_seconds: names::duration_seconds(&to_spec.promotion.soak).unwrap_or(0),
         hold: annotation(HOLD_ANNOTATION),
+        frozen: crate::ops::freeze::frozen(&to_spec.promotion.freeze_windows, now),
         approval_required: to_spec.promotion.require_approval,
         approved: annotation(APPROVED_ANNOTATION),
         now,
@@ -349,6 +355,7 @@ mod tests {
             not_ready: vec![],
             soak_seconds: 600,
             hold: None,
+            frozen: None,
             approval_required: false,
             approved: None,
             now: NOW,
@@ -393,5 +400,8 @@ mod tests {
         i.hold = None;
         i.approved = Some("c1");
         assert!(evaluate(&i).open);
+        i.frozen = Some("in the freeze window \"0 18 * * FRI\"".into());
+        let g = evaluate(&i);
+        assert!(g.reasons[0].contains("tier-1 is frozen"), "{g:?}");
     }
 }
