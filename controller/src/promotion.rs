@@ -53,25 +53,39 @@ pub fn evaluate(
             reasons: Vec::new(),
             promoted: None,
         };
-        match promote::plan(resources, statuses, repos, to, now) {
-            Err(e) => gated.reasons.push(e),
-            Ok(plan) => {
-                gated.candidate = Some(plan.candidate.clone());
-                gated.up_to_date = plan.up_to_date;
-                gated.reasons.clone_from(&plan.gate.reasons);
-                let push = resources
-                    .tiers
-                    .get(to)
-                    .is_some_and(|t| t.spec.promotion.mode == PromotionMode::Push);
-                if *auto && push && plan.gate.open && !plan.up_to_date {
-                    let result = promote::promote(&plan, repos);
-                    match &result {
-                        Ok(()) => {
-                            tracing::info!(from = %plan.from, to = %to, candidate = %plan.candidate, "promoted")
-                        }
-                        Err(e) => tracing::warn!(to = %to, error = %e, "promotion failed"),
+        for subject in [promote::Subject::App, promote::Subject::Config] {
+            match promote::plan(resources, statuses, repos, to, subject, now) {
+                Err(e) if subject == promote::Subject::Config => {
+                    // A tier without configuration repositories has nothing to promote there.
+                    if !e.contains("reads no configuration") {
+                        gated.reasons.push(e);
                     }
-                    gated.promoted = Some(result);
+                }
+                Err(e) => gated.reasons.push(e),
+                Ok(plan) => {
+                    if subject == promote::Subject::App {
+                        gated.candidate = Some(plan.candidate.clone());
+                        gated.up_to_date = plan.up_to_date;
+                        gated.reasons.clone_from(&plan.gate.reasons);
+                    }
+                    let push = resources
+                        .tiers
+                        .get(to)
+                        .is_some_and(|t| t.spec.promotion.mode == PromotionMode::Push);
+                    if *auto && push && plan.gate.open && !plan.up_to_date {
+                        let result = promote::promote(&plan, repos);
+                        match &result {
+                            Ok(()) => {
+                                tracing::info!(from = %plan.from, to = %to, ?subject, candidate = %plan.candidate, "promoted")
+                            }
+                            Err(e) => {
+                                tracing::warn!(to = %to, ?subject, error = %e, "promotion failed")
+                            }
+                        }
+                        if gated.promoted.as_ref().is_none_or(Result::is_ok) {
+                            gated.promoted = Some(result);
+                        }
+                    }
                 }
             }
         }

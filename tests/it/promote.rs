@@ -22,8 +22,10 @@ struct World {
 fn world() -> World {
     let (tmp, dir) = quickstart();
     let app = dir.join("app.git");
-    let out = git(&app, &["config", "daemon.receivepack", "true"]);
-    assert!(out.status.success());
+    for repo in [&app, &dir.join("config.git")] {
+        let out = git(repo, &["config", "daemon.receivepack", "true"]);
+        assert!(out.status.success());
+    }
     let daemon = GitDaemon::start(&dir);
     let resources = dir.join("resources");
     let tiers = resources.join("tiers.yaml");
@@ -32,6 +34,17 @@ fn world() -> World {
     std::fs::write(
         &tiers,
         text.replace(&format!("file://{}", app.display()), &served),
+    )
+    .expect("write");
+    let configurations = resources.join("configurations.yaml");
+    let text = std::fs::read_to_string(&configurations).expect("configurations");
+    let config = dir.join("config.git");
+    std::fs::write(
+        &configurations,
+        text.replace(
+            &format!("file://{}", config.display()),
+            &format!("git://127.0.0.1:{}/config.git", daemon.port),
+        ),
     )
     .expect("write");
     World {
@@ -495,4 +508,49 @@ fn status_shows_commits_gates_holds_and_pins() {
     let out = run_shopctl(["status", "-f", &resources]);
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("held: change freeze"), "{table}");
+}
+
+/// The configuration commits the system branch of `tier` was rendered with.
+fn running_config(w: &World, tier: &str) -> Vec<String> {
+    let out = git(
+        &w.system,
+        &["show", &format!("{tier}:.shopset/inputs.yaml")],
+    );
+    let inputs: Value = serde_json::from_slice(&out.stdout).expect("inputs");
+    let mut commits: Vec<String> = inputs["configurations"]
+        .as_object()
+        .expect("configurations")
+        .values()
+        .filter_map(|c| c.pointer("/source/commit").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect();
+    commits.dedup();
+    commits
+}
+
+#[test]
+fn configuration_is_promoted_separately_from_the_app() {
+    let w = world();
+    // The quick start's resources now read configurations through the daemon: render again.
+    let resources = w.resources.display().to_string();
+    let out = run_shopctl(["sync", "-f", &resources]);
+    assert!(out.status.success(), "{}", text(&out));
+    let candidate = running_config(&w, "tier-0");
+    assert_eq!(candidate.len(), 1, "{candidate:?}");
+    let config = w.dir.join("config.git");
+    assert_ne!(rev(&config, "tier-1"), candidate[0]);
+    let app_before = rev(&w.app, "tier-1");
+
+    healthy_since(&w, "tier-0", 3600);
+    let out = promote(&w, "tier-1", &["--config"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        rev(&config, "tier-1"),
+        candidate[0],
+        "the tested configuration commit ships"
+    );
+    assert_eq!(running_config(&w, "tier-1"), candidate);
+    assert_eq!(rev(&w.app, "tier-1"), app_before, "the app did not move");
+    let out = promote(&w, "tier-1", &["--config"]);
+    assert!(text(&out).contains("up to date"), "{}", text(&out));
 }

@@ -122,6 +122,9 @@ pub enum Command {
         /// Print the plan and the equivalent git command; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Promote the configuration commits instead of the app commit.
+        #[arg(long)]
+        config: bool,
         /// Author name of the system commit that follows.
         #[arg(long, env = "SHOPCTL_AUTHOR_NAME", default_value = "shopset")]
         author_name: String,
@@ -165,8 +168,11 @@ pub enum Command {
     Approve {
         /// The tier.
         tier: String,
-        /// The candidate commit (full id).
+        /// The candidate commit (full id; for --config, the configuration commits, comma-separated).
         commit: String,
+        /// Approve configuration commits instead of an app commit.
+        #[arg(long)]
+        config: bool,
         #[command(flatten)]
         edit: EditArgs,
     },

@@ -153,7 +153,7 @@ pub fn overview(
             }
         }
         if spec.promotes_from.is_some() {
-            match promote::plan(resources, statuses, repos, name, now) {
+            match promote::plan(resources, statuses, repos, name, promote::Subject::App, now) {
                 Ok(plan) if plan.up_to_date => {
                     o.promotable = Some(false);
                     o.gate

@@ -20,6 +20,9 @@ use crate::resources::Resources;
 pub const HOLD_ANNOTATION: &str = "shopset.dev/hold";
 /// A Tier annotation approving one candidate app commit for promotion into it.
 pub const APPROVED_ANNOTATION: &str = "shopset.dev/approved";
+/// A Tier annotation approving candidate configuration commits (comma-separated when the
+/// ShopSets read several configuration repositories).
+pub const APPROVED_CONFIG_ANNOTATION: &str = "shopset.dev/approved-config";
 
 /// What the gate looks at.
 #[derive(Debug, Clone)]
@@ -28,7 +31,9 @@ pub struct GateInput<'a> {
     pub from: &'a str,
     /// The tier promoted into.
     pub to: &'a str,
-    /// The candidate app commit.
+    /// The app commit of the rendering tested (the candidate when promoting the app).
+    pub app_commit: &'a str,
+    /// The candidate: the app commit, or configuration commits joined by commas.
     pub candidate: &'a str,
     /// The system commit at the tip of the from-tier's branch.
     pub from_tip: &'a str,
@@ -42,6 +47,8 @@ pub struct GateInput<'a> {
     pub hold: Option<&'a str>,
     /// The freeze window the to-tier is in, if any.
     pub frozen: Option<String>,
+    /// The configuration is promoted (not the app).
+    pub config: bool,
     /// The to-tier requires an approval.
     pub approval_required: bool,
     /// The candidate approved for the to-tier, if any.
@@ -88,12 +95,12 @@ pub fn evaluate(i: &GateInput<'_>) -> Gate {
             i.from
         )),
         Some(status) => {
-            if status.app_commit.as_deref() != Some(i.candidate) {
+            if status.app_commit.as_deref() != Some(i.app_commit) {
                 reasons.push(format!(
-                    "{}'s status describes app commit {}, not the candidate {}",
+                    "{}'s status describes app commit {}, not {} which it runs",
                     i.from,
                     status.app_commit.as_deref().map_or("(none)", short),
-                    short(i.candidate)
+                    short(i.app_commit)
                 ));
             }
             if status.system_commit.as_deref() != Some(i.from_tip) {
@@ -139,19 +146,50 @@ pub fn evaluate(i: &GateInput<'_>) -> Gate {
     if let Some(window) = &i.frozen {
         reasons.push(format!("{} is frozen: {window}", i.to));
     }
-    if i.approval_required && i.approved != Some(i.candidate) {
+    let approved = i.approved.is_some_and(|a| {
+        let names: Vec<&str> = a.split(',').map(str::trim).collect();
+        i.candidate.split(',').all(|c| names.contains(&c))
+    });
+    if i.approval_required && !approved {
         reasons.push(format!(
-            "{} requires an approval of {} (shopctl approve {} {})",
+            "{} requires an approval of {} (shopctl approve {} {}{})",
             i.to,
             short(i.candidate),
             i.to,
-            i.candidate
+            i.candidate,
+            if i.config { " --config" } else { "" }
         ));
     }
     Gate {
         open: reasons.is_empty(),
         reasons,
     }
+}
+
+/// What is promoted: the app commit, or the configuration commits (separately, so either
+/// can move without the other).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Subject {
+    /// The app repository's branch.
+    App,
+    /// The branch of every configuration repository the tier's ShopSets read.
+    Config,
+}
+
+/// One branch to fast-forward.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Move {
+    /// The repository (redacted).
+    pub repository: String,
+    /// The branch.
+    pub branch: String,
+    /// Its tip now.
+    pub current: Option<String>,
+    /// The commit it moves to (tested on the tier promoted from).
+    pub commit: String,
+    #[serde(skip)]
+    url: String,
 }
 
 /// A planned promotion.
@@ -161,15 +199,13 @@ pub struct PromotionPlan {
     pub from: String,
     /// ...into this one.
     pub to: String,
-    /// The app repository (redacted).
-    pub app_url: String,
-    /// The to-tier's branch in it.
-    pub branch: String,
-    /// The candidate commit.
+    /// The app or the configuration.
+    pub subject: Subject,
+    /// The candidate: the app commit, or the configuration commits joined by commas.
     pub candidate: String,
-    /// The branch's tip now.
-    pub current: Option<String>,
-    /// The candidate is already there.
+    /// The branches to move (none when everything is already there).
+    pub moves: Vec<Move>,
+    /// Every branch is already at its candidate.
     pub up_to_date: bool,
     /// The gate.
     pub gate: Gate,
@@ -177,8 +213,6 @@ pub struct PromotionPlan {
     pub commands: Vec<String>,
     /// Remarks (a pin that keeps the tier where it is, ...).
     pub notes: Vec<String>,
-    #[serde(skip)]
-    url: String,
 }
 
 fn tier<'a>(resources: &'a Resources, name: &str) -> Result<&'a TierSpec, String> {
@@ -189,17 +223,56 @@ fn tier<'a>(resources: &'a Resources, name: &str) -> Result<&'a TierSpec, String
         .ok_or_else(|| format!("Tier {name:?} does not exist"))
 }
 
-/// Plans the promotion into `to`: finds the candidate, evaluates the gate, checks that moving
-/// the branch is a fast-forward.
+/// A move of `branch` in `url` to `commit`, checked to be a fast-forward (or nothing to do).
+fn plan_move(
+    repos: &mut Repos,
+    url: &str,
+    branch: &str,
+    commit: &str,
+    what: &str,
+    from_branch: &str,
+) -> Result<Option<Move>, String> {
+    let repo = repos.read(url).map_err(|e| format!("{what}: {e}"))?;
+    let current = repo.remote_tip(branch).map_err(|e| e.to_string())?;
+    if current.as_deref() == Some(commit) {
+        return Ok(None);
+    }
+    if let Some(current) = &current {
+        let ff = repo.descends_from(commit, current).map_err(|e| {
+            format!(
+                "the candidate {commit} is not in the {what} ({}): {e}",
+                shopset_git::redact_url(url)
+            )
+        })?;
+        if !ff {
+            return Err(format!(
+                "not a fast-forward: {branch} of the {what} is at {current}, which the candidate \
+                 {commit} does not contain. Promoting would drop those commits; bring them into \
+                 {from_branch} first (merge there, deploy, let the gate hold), then promote"
+            ));
+        }
+    }
+    Ok(Some(Move {
+        repository: shopset_git::redact_url(url),
+        branch: branch.to_owned(),
+        current,
+        commit: commit.to_owned(),
+        url: url.to_owned(),
+    }))
+}
+
+/// Plans the promotion of `subject` into `to`: finds the candidate, evaluates the gate,
+/// checks that every branch move is a fast-forward.
 ///
 /// # Errors
-/// The Tier or its predecessor does not exist, a repository cannot be read, or the move is not
+/// The Tier or its predecessor does not exist, a repository cannot be read, or a move is not
 /// a fast-forward.
 pub fn plan(
     resources: &Resources,
     statuses: &Statuses,
     repos: &mut Repos,
     to: &str,
+    subject: Subject,
     now: Timestamp,
 ) -> Result<PromotionPlan, String> {
     let to_spec = tier(resources, to)?;
@@ -222,28 +295,44 @@ pub fn plan(
         .ok_or_else(|| format!("{from_branch} ({from_tip}): no {}", layout::INPUTS))?;
     let inputs = shopset_render::parse_inputs(&String::from_utf8_lossy(&inputs))
         .map_err(|e| format!("{from_branch}: {}: {e}", layout::INPUTS))?;
-    let candidate = inputs.app_commit.clone();
-
-    let url = to_spec.app.url.clone();
     let branch = to_spec.branch_or(to).to_owned();
-    let app = repos
-        .read(&url)
-        .map_err(|e| format!("Tier {to:?}: app repository: {e}"))?;
-    let current = app.remote_tip(&branch).map_err(|e| e.to_string())?;
-    let up_to_date = current.as_deref() == Some(candidate.as_str());
-    if let Some(current) = &current
-        && !up_to_date
-    {
-        let ff = app.descends_from(&candidate, current).map_err(|e| {
-            format!("the candidate {candidate} is not in the app repository of {to}: {e}")
-        })?;
-        if !ff {
-            return Err(format!(
-                "not a fast-forward: {branch} is at {current}, which the candidate {candidate} \
-                 (running on {from}) does not contain. Promoting would drop those commits; bring \
-                 them into {from_branch} first (merge there, deploy, let the gate hold), then \
-                 promote"
-            ));
+
+    // What moves where: (url, commit, description).
+    let mut wanted: Vec<(String, String, &str)> = Vec::new();
+    match subject {
+        Subject::App => wanted.push((
+            to_spec.app.url.clone(),
+            inputs.app_commit.clone(),
+            "app repository",
+        )),
+        Subject::Config => {
+            for resolved in inputs.configurations.values() {
+                if let Some(source) = &resolved.source
+                    && !wanted.iter().any(|(u, _, _)| *u == source.url)
+                {
+                    wanted.push((
+                        source.url.clone(),
+                        source.commit.clone(),
+                        "configuration repository",
+                    ));
+                }
+            }
+            if wanted.is_empty() {
+                return Err(format!(
+                    "{from} reads no configuration from a repository: there is nothing to promote"
+                ));
+            }
+        }
+    }
+    let candidate = wanted
+        .iter()
+        .map(|(_, c, _)| c.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut moves = Vec::new();
+    for (url, commit, what) in &wanted {
+        if let Some(m) = plan_move(repos, url, &branch, commit, what, &from_branch)? {
+            moves.push(m);
         }
     }
 
@@ -265,9 +354,15 @@ pub fn plan(
             }
         })
         .collect();
+    let approved = match subject {
+        Subject::App => annotation(APPROVED_ANNOTATION),
+        Subject::Config => annotation(APPROVED_CONFIG_ANNOTATION),
+    };
     let gate = evaluate(&GateInput {
         from: &from,
         to,
+        // The status must describe the very rendering whose commits move.
+        app_commit: &inputs.app_commit,
         candidate: &candidate,
         from_tip: &from_tip,
         from_status,
@@ -275,12 +370,13 @@ pub fn plan(
         soak_seconds: names::duration_seconds(&to_spec.promotion.soak).unwrap_or(0),
         hold: annotation(HOLD_ANNOTATION),
         frozen: crate::ops::freeze::frozen(&to_spec.promotion.freeze_windows, now),
+        config: subject == Subject::Config,
         approval_required: to_spec.promotion.require_approval,
-        approved: annotation(APPROVED_ANNOTATION),
+        approved,
         now,
     });
     let mut notes = Vec::new();
-    if let Some(pin) = &to_spec.pin {
+    if let (Subject::App, Some(pin)) = (subject, &to_spec.pin) {
         notes.push(format!(
             "{to} is pinned to {} ({}): the branch moves, the tier stays on the pin until \
              `shopctl unpin {to}`",
@@ -288,36 +384,47 @@ pub fn plan(
             pin.reason.as_deref().unwrap_or("no reason given")
         ));
     }
-    let shown = shopset_git::redact_url(&url);
     Ok(PromotionPlan {
-        commands: vec![format!("git push {shown} {candidate}:refs/heads/{branch}")],
+        commands: moves
+            .iter()
+            .map(|m| {
+                format!(
+                    "git push {} {}:refs/heads/{}",
+                    m.repository, m.commit, m.branch
+                )
+            })
+            .collect(),
+        up_to_date: moves.is_empty(),
         from,
         to: to.to_owned(),
-        app_url: shown,
-        branch,
+        subject,
         candidate,
-        current,
-        up_to_date,
+        moves,
         gate,
         notes,
-        url,
     })
 }
 
-/// Pushes the candidate to the to-tier's branch, fast-forward only.
+/// Pushes every move, fast-forward only.
 ///
 /// # Errors
-/// The server refused the push (a rejection is never retried: the branch moved, so the plan
-/// must be made again), or git could not talk to it.
+/// The server refused a push (a rejection is never retried: the branch moved, so the plan
+/// must be made again), or git could not talk to it. Moves already made stay made; the next
+/// plan finds them up to date.
 pub fn promote(plan: &PromotionPlan, repos: &mut Repos) -> Result<(), String> {
-    match repos.push(&plan.url, &plan.candidate, &plan.branch) {
-        Ok(shopset_git::PushOutcome::Pushed) => Ok(()),
-        Ok(shopset_git::PushOutcome::Rejected { reason, .. }) => Err(format!(
-            "the server refused to move {} to {}: {reason}",
-            plan.branch, plan.candidate
-        )),
-        Err(e) => Err(e.to_string()),
+    for m in &plan.moves {
+        match repos.push(&m.url, &m.commit, &m.branch) {
+            Ok(shopset_git::PushOutcome::Pushed) => {}
+            Ok(shopset_git::PushOutcome::Rejected { reason, .. }) => {
+                return Err(format!(
+                    "the server refused to move {} of {} to {}: {reason}",
+                    m.branch, m.repository, m.commit
+                ));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -349,6 +456,7 @@ mod tests {
         GateInput {
             from: "tier-0",
             to: "tier-1",
+            app_commit: "c1",
             candidate: "c1",
             from_tip: "s1",
             from_status: s,
@@ -356,6 +464,7 @@ mod tests {
             soak_seconds: 600,
             hold: None,
             frozen: None,
+            config: false,
             approval_required: false,
             approved: None,
             now: NOW,

@@ -6,7 +6,9 @@
 use std::fmt::Write as _;
 
 use serde_json::{Value, json};
-use shopset_engine::ops::promote::{APPROVED_ANNOTATION, HOLD_ANNOTATION};
+use shopset_engine::ops::promote::{
+    APPROVED_ANNOTATION, APPROVED_CONFIG_ANNOTATION, HOLD_ANNOTATION,
+};
 use shopset_engine::{Author, SyncOptions};
 
 use super::{Context, Done};
@@ -91,11 +93,18 @@ pub fn release(tier: &str) -> Change {
 ///
 /// # Errors
 /// Not a full commit id.
-pub fn approve(tier: &str, commit: &str) -> anyhow::Result<Change> {
-    shopset_crds::names::commit_id(commit).map_err(|e| anyhow::anyhow!("commit: {e}"))?;
+pub fn approve(tier: &str, commit: &str, config: bool) -> anyhow::Result<Change> {
+    for c in commit.split(',') {
+        shopset_crds::names::commit_id(c.trim()).map_err(|e| anyhow::anyhow!("commit: {e}"))?;
+    }
+    let key = if config {
+        APPROVED_CONFIG_ANNOTATION
+    } else {
+        APPROVED_ANNOTATION
+    };
     Ok(annotate(
         tier,
-        APPROVED_ANNOTATION,
+        key,
         Some(commit.to_owned()),
         format!("{commit} approved for {tier}"),
     ))

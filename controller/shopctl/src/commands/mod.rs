@@ -133,9 +133,15 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
             let author = ctx.author("shopset".into(), "shopset@localhost".into());
             return edit::run(&ctx, format, &edit, edit::release(&tier), &author);
         }
-        Command::Approve { tier, commit, edit } => {
+        Command::Approve {
+            tier,
+            commit,
+            config,
+            edit,
+        } => {
             let author = ctx.author("shopset".into(), "shopset@localhost".into());
-            return edit::run(&ctx, format, &edit, edit::approve(&tier, &commit)?, &author);
+            let change = edit::approve(&tier, &commit, config)?;
+            return edit::run(&ctx, format, &edit, change, &author);
         }
         Command::Rollback {
             tier,
@@ -184,10 +190,16 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
             files,
             status_file,
             dry_run,
+            config,
             author_name,
             author_email,
         } => {
             let author = ctx.author(author_name, author_email);
+            let subject = if config {
+                shopset_engine::ops::promote::Subject::Config
+            } else {
+                shopset_engine::ops::promote::Subject::App
+            };
             return promote::run(
                 &ctx,
                 format,
@@ -195,6 +207,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
                 &files,
                 status_file.as_deref(),
                 dry_run,
+                subject,
                 &author,
             );
         }

@@ -43,6 +43,7 @@ pub fn run(
     files: &[PathBuf],
     status_file: Option<&Path>,
     dry_run: bool,
+    subject: promote::Subject,
     author: &Author,
 ) -> anyhow::Result<Done> {
     let resources = crate::load::resources(files);
@@ -56,18 +57,30 @@ pub fn run(
     let statuses = statuses(files, status_file)?;
     let mut repos = ctx.repos(&resources);
     let now = k8s_openapi::jiff::Timestamp::now();
-    let plan = promote::plan(&resources, &statuses, &mut repos, tier, now)
+    let plan = promote::plan(&resources, &statuses, &mut repos, tier, subject, now)
         .map_err(|e| anyhow::anyhow!("promote {tier}: {e}"))?;
     let mut text = String::new();
     let _ = writeln!(
         text,
-        "{} -> {}: candidate {} ({} is at {})",
+        "{} -> {}: {} candidate {}",
         plan.from,
         plan.to,
+        match subject {
+            promote::Subject::App => "app",
+            promote::Subject::Config => "configuration",
+        },
         plan.candidate,
-        plan.branch,
-        plan.current.as_deref().unwrap_or("nothing")
     );
+    for m in &plan.moves {
+        let _ = writeln!(
+            text,
+            "  {} {}: {} -> {}",
+            m.repository,
+            m.branch,
+            m.current.as_deref().unwrap_or("nothing"),
+            m.commit
+        );
+    }
     for note in &plan.notes {
         let _ = writeln!(text, "note: {note}");
     }
