@@ -200,16 +200,14 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
             } else {
                 shopset_engine::ops::promote::Subject::App
             };
-            return promote::run(
-                &ctx,
-                format,
-                &tier,
-                &files,
-                status_file.as_deref(),
+            let request = promote::Request {
+                tier: &tier,
+                files: &files,
+                status_file: status_file.as_deref(),
                 dry_run,
                 subject,
-                &author,
-            );
+            };
+            return promote::run(&ctx, format, &request, &author);
         }
         Command::Quickstart { dir } => quickstart::run(&ctx, format, &dir),
     };

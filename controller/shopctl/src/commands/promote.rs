@@ -36,16 +36,33 @@ pub fn statuses(files: &[PathBuf], status_file: Option<&Path>) -> anyhow::Result
     })
 }
 
+/// What to promote, and how.
+pub struct Request<'a> {
+    /// Into this tier.
+    pub tier: &'a str,
+    /// The resources.
+    pub files: &'a [PathBuf],
+    /// The statuses.
+    pub status_file: Option<&'a Path>,
+    /// Plan only.
+    pub dry_run: bool,
+    /// The app or the configuration.
+    pub subject: promote::Subject,
+}
+
 pub fn run(
     ctx: &Context,
     format: Format,
-    tier: &str,
-    files: &[PathBuf],
-    status_file: Option<&Path>,
-    dry_run: bool,
-    subject: promote::Subject,
+    request: &Request<'_>,
     author: &Author,
 ) -> anyhow::Result<Done> {
+    let Request {
+        tier,
+        files,
+        status_file,
+        dry_run,
+        subject,
+    } = *request;
     let resources = crate::load::resources(files);
     super::report_problems(
         &resources
