@@ -554,3 +554,72 @@ fn configuration_is_promoted_separately_from_the_app() {
     let out = promote(&w, "tier-1", &["--config"]);
     assert!(text(&out).contains("up to date"), "{}", text(&out));
 }
+
+#[test]
+fn pull_request_mode_opens_one_pull_request_and_merges_by_fast_forward() {
+    let w = world();
+    // The repository as GitHub would name it: <owner>/<repo>.
+    std::os::unix::fs::symlink(".", w.dir.join("acme")).expect("symlink");
+    let tiers = w.resources.join("tiers.yaml");
+    let text_before = std::fs::read_to_string(&tiers).expect("read");
+    let edited = text_before.replace("/app.git", "/acme/app.git").replace(
+        "    mode: Push\n    auto: true\n    soak: 30m",
+        "    mode: PullRequest\n    auto: true\n    soak: 30m",
+    );
+    assert!(edited.contains("mode: PullRequest\n    auto: true\n    soak: 30m"));
+    std::fs::write(&tiers, edited).expect("write");
+    let github = shopset_tests::fake_github::FakeGitHub::start(&w.app);
+    let candidate = running(&w, "tier-0");
+    let before = rev(&w.app, "tier-1");
+    healthy_since(&w, "tier-0", 3600);
+
+    // GitHub's secondary rate limit, twice: waited out.
+    github.rate_limit_next(&[403, 429]);
+    let api = ["--github-api", github.url.as_str()];
+    let out = promote(&w, "tier-1", &api);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("pull request #1"), "{}", text(&out));
+    assert!(text(&out).contains("waiting for a merge"), "{}", text(&out));
+    assert_eq!(rev(&w.app, "tier-1"), before, "people merge, or --merge");
+    let head = format!("shopset/promote-tier-1-{}", &candidate[..12]);
+    assert_eq!(
+        rev(&w.app, &head),
+        candidate,
+        "the pull request carries the exact commit"
+    );
+    assert!(github.labels(1).contains(&"promotion".to_owned()));
+    let limited = github
+        .requests()
+        .iter()
+        .filter(|(_, p)| p.contains("/git/ref/heads/"))
+        .count();
+    assert!(
+        limited >= 3,
+        "the rate-limited request was retried: {:?}",
+        github.requests()
+    );
+
+    // Asked again: the same pull request, not a second one.
+    let out = promote(&w, "tier-1", &api);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(github.pulls().len(), 1);
+
+    // Merged by the product: tier-1 fast-forwarded to the very candidate.
+    let mut merging = api.to_vec();
+    merging.push("--merge");
+    let out = promote(&w, "tier-1", &merging);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("merged by fast-forward"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(rev(&w.app, "tier-1"), candidate);
+    assert_eq!(github.pulls().len(), 1);
+    assert_eq!(github.pulls()[0]["merged"], json!(true));
+    assert_eq!(
+        running(&w, "tier-1"),
+        candidate,
+        "the system branch followed"
+    );
+}

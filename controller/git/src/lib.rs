@@ -13,6 +13,7 @@
 
 mod cache;
 mod creds;
+pub mod forge;
 mod pack;
 mod read;
 mod transport;

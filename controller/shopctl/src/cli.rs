@@ -125,6 +125,19 @@ pub enum Command {
         /// Promote the configuration commits instead of the app commit.
         #[arg(long)]
         config: bool,
+        /// In pull-request mode, merge the pull request (by fast-forward) once it is open.
+        #[arg(long)]
+        merge: bool,
+        /// GitHub's API (pull-request mode).
+        #[arg(
+            long,
+            env = "SHOPSET_GITHUB_API",
+            default_value = "https://api.github.com"
+        )]
+        github_api: String,
+        /// File holding a GitHub token (pull-request mode).
+        #[arg(long, env = "SHOPSET_GITHUB_TOKEN_FILE")]
+        github_token_file: Option<PathBuf>,
         /// Author name of the system commit that follows.
         #[arg(long, env = "SHOPCTL_AUTHOR_NAME", default_value = "shopset")]
         author_name: String,

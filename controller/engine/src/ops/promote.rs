@@ -427,6 +427,95 @@ pub fn promote(plan: &PromotionPlan, repos: &mut Repos) -> Result<(), String> {
     Ok(())
 }
 
+/// What a promotion by pull request did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PullRequestOutcome {
+    /// Its number.
+    pub number: u64,
+    /// Its page.
+    pub url: String,
+    /// The branch holding the candidate.
+    pub head: String,
+    /// Merged (the base fast-forwarded to the candidate).
+    pub merged: bool,
+}
+
+/// Promotes by pull request on GitHub: a branch at the candidate (no new commit), one pull
+/// request into the tier branch (found again if already open), and, when `merge`, the tier
+/// branch fast-forwarded to the candidate, which GitHub records as the pull request merged.
+///
+/// # Errors
+/// GitHub refused, or the plan moves more than one repository (promote the app and the
+/// configuration separately).
+pub fn promote_by_pull_request(
+    plan: &PromotionPlan,
+    forge: &shopset_git::forge::GitHub,
+    merge: bool,
+) -> Result<PullRequestOutcome, String> {
+    let [m] = &plan.moves[..] else {
+        return Err(format!(
+            "a pull request covers one repository; this promotion moves {}",
+            plan.moves.len()
+        ));
+    };
+    let short = m.commit.get(..12).unwrap_or(&m.commit);
+    let head = format!("shopset/promote-{}-{short}", plan.to);
+    forge
+        .point_branch(&head, &m.commit)
+        .map_err(|e| e.to_string())?;
+    let pr = match forge
+        .find_open(&head, &m.branch)
+        .map_err(|e| e.to_string())?
+    {
+        Some(pr) => pr,
+        None => {
+            let title = format!("Promote {short} from {} to {}", plan.from, plan.to);
+            let body = format!(
+                "shopset promotes `{}` from {} to {}: the commit tested on {} and nothing else.\n\n\
+                 Gate: {}.\n\nMerge by fast-forward to keep the commit identical (shopset does \
+                 this when the tier promotes automatically). A merge commit keeps the tree but not \
+                 the commit; squash and rebase make new commits.\n",
+                m.commit,
+                plan.from,
+                plan.to,
+                plan.from,
+                if plan.gate.open {
+                    "holds".to_owned()
+                } else {
+                    plan.gate.reasons.join("; ")
+                }
+            );
+            let labels = vec![
+                "shopset".to_owned(),
+                "promotion".to_owned(),
+                plan.to.clone(),
+            ];
+            forge
+                .open(&shopset_git::forge::NewPullRequest {
+                    head: &head,
+                    base: &m.branch,
+                    title: &title,
+                    body: &body,
+                    labels: &labels,
+                })
+                .map_err(|e| e.to_string())?
+        }
+    };
+    let mut merged = pr.merged;
+    if merge && !merged {
+        forge
+            .point_branch(&m.branch, &m.commit)
+            .map_err(|e| format!("fast-forward {} to {}: {e}", m.branch, m.commit))?;
+        merged = forge.get(pr.number).map(|p| p.merged).unwrap_or(true);
+    }
+    Ok(PullRequestOutcome {
+        number: pr.number,
+        url: pr.url,
+        head,
+        merged,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

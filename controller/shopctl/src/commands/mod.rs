@@ -191,6 +191,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
             status_file,
             dry_run,
             config,
+            merge,
+            github_api,
+            github_token_file,
             author_name,
             author_email,
         } => {
@@ -206,6 +209,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
                 status_file: status_file.as_deref(),
                 dry_run,
                 subject,
+                merge,
+                github_api: &github_api,
+                github_token_file: github_token_file.as_deref(),
             };
             return promote::run(&ctx, format, &request, &author);
         }

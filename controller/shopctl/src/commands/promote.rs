@@ -48,6 +48,12 @@ pub struct Request<'a> {
     pub dry_run: bool,
     /// The app or the configuration.
     pub subject: promote::Subject,
+    /// Merge the pull request (pull-request mode).
+    pub merge: bool,
+    /// GitHub's API.
+    pub github_api: &'a str,
+    /// A GitHub token.
+    pub github_token_file: Option<&'a Path>,
 }
 
 pub fn run(
@@ -62,6 +68,7 @@ pub fn run(
         status_file,
         dry_run,
         subject,
+        ..
     } = *request;
     let resources = crate::load::resources(files);
     super::report_problems(
@@ -114,6 +121,44 @@ pub fn run(
             let _ = writeln!(text, "  {c}");
         }
         ("planned", Done::Ok)
+    } else if pull_request_mode(&resources, tier) {
+        let url = match subject {
+            promote::Subject::App => resources.tiers[tier].spec.app.url.clone(),
+            promote::Subject::Config => plan
+                .moves
+                .first()
+                .map(|m| m.repository.clone())
+                .unwrap_or_default(),
+        };
+        let token = match request.github_token_file {
+            Some(f) => Some(shopset_git::Secret::new(
+                std::fs::read_to_string(f)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?
+                    .trim()
+                    .to_owned(),
+            )),
+            None => None,
+        };
+        let forge = shopset_git::forge::GitHub::new(request.github_api, &url, token.as_ref())?;
+        let pr = promote::promote_by_pull_request(&plan, &forge, request.merge)
+            .map_err(|e| anyhow::anyhow!("promote {tier}: {e}"))?;
+        let _ = writeln!(
+            text,
+            "pull request #{} ({}) from {}{}",
+            pr.number,
+            pr.url,
+            pr.head,
+            if pr.merged {
+                ", merged by fast-forward"
+            } else {
+                ", waiting for a merge"
+            }
+        );
+        if pr.merged {
+            ("promoted", Done::Ok)
+        } else {
+            ("pull request open", Done::Ok)
+        }
     } else {
         promote::promote(&plan, &mut repos).map_err(|e| anyhow::anyhow!("promote {tier}: {e}"))?;
         ("promoted", Done::Ok)
@@ -145,4 +190,11 @@ pub fn run(
         &json!({ "state": state, "plan": plan, "system": system }),
     );
     Ok(done)
+}
+
+fn pull_request_mode(resources: &shopset_engine::Resources, tier: &str) -> bool {
+    resources
+        .tiers
+        .get(tier)
+        .is_some_and(|t| t.spec.promotion.mode == shopset_crds::PromotionMode::PullRequest)
 }
