@@ -70,6 +70,16 @@ pub struct Args {
     /// ...and more than this many, waits for a person's confirmation.
     #[arg(long, env = "SHOPSET_MAX_REMOVAL_COUNT", default_value_t = 2)]
     pub max_removal_count: usize,
+    /// GitHub's API, for tiers promoted by pull request.
+    #[arg(
+        long,
+        env = "SHOPSET_GITHUB_API",
+        default_value = "https://api.github.com"
+    )]
+    pub github_api: String,
+    /// File holding a GitHub token, for tiers promoted by pull request.
+    #[arg(long, env = "SHOPSET_GITHUB_TOKEN_FILE")]
+    pub github_token_file: Option<PathBuf>,
     /// Stop after the first batch (for scripts and the quick start).
     #[arg(long)]
     pub once: bool,

@@ -30,12 +30,47 @@ pub struct Gated {
     pub promoted: Option<Result<(), String>>,
 }
 
-/// Evaluates the gates into `targets` (tier, automatic?), promoting where allowed.
+/// Where pull requests are opened (pull-request mode).
+#[derive(Debug, Clone, Default)]
+pub struct ForgeSettings {
+    /// GitHub's API.
+    pub api: String,
+    /// A token.
+    pub token: Option<shopset_git::Secret>,
+}
+
+fn by_pull_request(
+    plan: &promote::PromotionPlan,
+    resources: &Resources,
+    forge: &ForgeSettings,
+) -> Result<(), String> {
+    let url = match plan.subject {
+        promote::Subject::App => resources
+            .tiers
+            .get(&plan.to)
+            .map(|t| t.spec.app.url.clone())
+            .unwrap_or_default(),
+        promote::Subject::Config => plan
+            .moves
+            .first()
+            .map(|m| m.repository.clone())
+            .unwrap_or_default(),
+    };
+    let github = shopset_git::forge::GitHub::new(&forge.api, &url, forge.token.as_ref())
+        .map_err(|e| e.to_string())?;
+    promote::promote_by_pull_request(plan, &github, true).map(|pr| {
+        tracing::info!(to = %plan.to, number = pr.number, url = %pr.url, merged = pr.merged, "pull request");
+    })
+}
+
+/// Evaluates the gates into `targets` (tier, automatic?), promoting where allowed: by push,
+/// or by a pull request merged by fast-forward.
 pub fn evaluate(
     resources: &Resources,
     statuses: &Statuses,
     repos: &mut Repos,
     targets: &[(String, bool)],
+    forge: &ForgeSettings,
     now: Timestamp,
 ) -> Vec<Gated> {
     let mut out = Vec::new();
@@ -72,8 +107,12 @@ pub fn evaluate(
                         .tiers
                         .get(to)
                         .is_some_and(|t| t.spec.promotion.mode == PromotionMode::Push);
-                    if *auto && push && plan.gate.open && !plan.up_to_date {
-                        let result = promote::promote(&plan, repos);
+                    if *auto && plan.gate.open && !plan.up_to_date {
+                        let result = if push {
+                            promote::promote(&plan, repos)
+                        } else {
+                            by_pull_request(&plan, resources, forge)
+                        };
                         match &result {
                             Ok(()) => {
                                 tracing::info!(from = %plan.from, to = %to, ?subject, candidate = %plan.candidate, "promoted")

@@ -52,6 +52,7 @@ pub struct Worker {
     options: SyncOptions,
     last: Mutex<BTreeMap<String, TierResult>>,
     metrics: Arc<Metrics>,
+    forge: crate::promotion::ForgeSettings,
 }
 
 const WARNING_REASONS: [&str; 7] = [
@@ -68,8 +69,15 @@ impl Worker {
     /// A worker writing with `author`, syncing with `options` (its `tiers` and confirmations
     /// are set per batch).
     #[must_use]
-    pub fn new(repos: Repos, author: Author, options: SyncOptions, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        repos: Repos,
+        author: Author,
+        options: SyncOptions,
+        metrics: Arc<Metrics>,
+        forge: crate::promotion::ForgeSettings,
+    ) -> Self {
         Self {
+            forge,
             repos: Arc::new(Mutex::new(repos)),
             author,
             options,
@@ -300,10 +308,12 @@ impl Worker {
             return (resources, Vec::new());
         }
         let repos = self.repos.clone();
+        let forge = self.forge.clone();
         let at = now.0;
         let joined = tokio::task::spawn_blocking(move || {
             let mut repos = repos.lock().unwrap_or_else(PoisonError::into_inner);
-            let gated = crate::promotion::evaluate(&resources, &current, &mut repos, &targets, at);
+            let gated =
+                crate::promotion::evaluate(&resources, &current, &mut repos, &targets, &forge, at);
             (resources, gated)
         })
         .await;

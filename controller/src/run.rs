@@ -146,7 +146,19 @@ pub async fn run(
         },
         BTreeMap::new(),
     );
-    let worker = Worker::new(repos, author, options, metrics.clone());
+    let forge = crate::promotion::ForgeSettings {
+        api: args.github_api.clone(),
+        token: match &args.github_token_file {
+            Some(f) => Some(Secret::new(
+                std::fs::read_to_string(f)
+                    .with_context(|| format!("{}: GitHub token", f.display()))?
+                    .trim()
+                    .to_owned(),
+            )),
+            None => None,
+        },
+    };
+    let worker = Worker::new(repos, author, options, metrics.clone(), forge);
 
     // Timers: the periodic resync (repository polling), the directory poller, the leases.
     queue.sync_all();
