@@ -237,15 +237,9 @@ impl Worker {
                 continue;
             }
             let previous = before.map_or(&[][..], |b| b.conditions.as_slice());
-            for c in status::transitions(previous, &s.conditions) {
-                report.notes.push(Note {
-                    kind: "ShopSet",
-                    name: name.clone(),
-                    warning: c.status == "False" && WARNING_REASONS.contains(&c.reason.as_str()),
-                    reason: c.reason.clone(),
-                    message: format!("{} is {}: {}", c.type_, c.status, c.message),
-                });
-            }
+            report
+                .notes
+                .extend(transition_notes("ShopSet", &name, previous, &s.conditions));
             report.statuses.shop_sets.insert(name, s);
         }
         for (name, s) in computed.tiers {
@@ -254,15 +248,9 @@ impl Worker {
                 continue;
             }
             let previous = before.map_or(&[][..], |b| b.conditions.as_slice());
-            for c in status::transitions(previous, &s.conditions) {
-                report.notes.push(Note {
-                    kind: "Tier",
-                    name: name.clone(),
-                    warning: c.status == "False" && WARNING_REASONS.contains(&c.reason.as_str()),
-                    reason: c.reason.clone(),
-                    message: format!("{} is {}: {}", c.type_, c.status, c.message),
-                });
-            }
+            report
+                .notes
+                .extend(transition_notes("Tier", &name, previous, &s.conditions));
             report.statuses.tiers.insert(name, s);
         }
         self.metrics.batch(started.elapsed().as_secs_f64());
@@ -319,6 +307,25 @@ impl Worker {
         .await;
         joined.unwrap_or_default()
     }
+}
+
+/// One event per condition whose status or reason changed.
+fn transition_notes(
+    kind: &'static str,
+    name: &str,
+    before: &[shopset_crds::Condition],
+    after: &[shopset_crds::Condition],
+) -> Vec<Note> {
+    status::transitions(before, after)
+        .into_iter()
+        .map(|c| Note {
+            kind,
+            name: name.to_owned(),
+            warning: c.status == "False" && WARNING_REASONS.contains(&c.reason.as_str()),
+            reason: c.reason.clone(),
+            message: format!("{} is {}: {}", c.type_, c.status, c.message),
+        })
+        .collect()
 }
 
 /// The count of ShopSets per (condition, status), for the metrics.

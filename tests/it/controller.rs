@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use shopset_tests::controller::{Controller, eventually};
-use shopset_tests::{git, quickstart, run_shopctl};
+use shopset_tests::{commit_to_branch, git, quickstart, run_shopctl};
 
 fn tip(system: &Path, branch: &str) -> String {
     let out = git(system, &["rev-parse", branch]);
@@ -315,37 +315,15 @@ fn webhooks_need_a_good_signature_and_then_sync_at_once() {
     );
     let before = tip(&w.system, "tier-0");
     // A new app commit on tier-0.
-    let work = w.dir.join("app-work");
     let app = w.dir.join("app.git");
-    let out = git(
-        &w.dir,
-        &[
-            "clone",
-            "-q",
-            "--branch",
-            "tier-0",
-            &app.display().to_string(),
-            &work.display().to_string(),
-        ],
+    commit_to_branch(
+        &app,
+        "tier-0",
+        &w.dir.join("app-work"),
+        ("kustomize/NOTE", "changed\n"),
+        &[],
+        &[],
     );
-    assert!(out.status.success(), "{out:?}");
-    std::fs::write(work.join("kustomize").join("NOTE"), "changed\n").expect("write");
-    for args in [
-        &["add", "-A"][..],
-        &[
-            "-c",
-            "user.name=dev",
-            "-c",
-            "user.email=dev@example.com",
-            "commit",
-            "-qm",
-            "app change",
-        ],
-        &["push", "-q", "origin", "tier-0"],
-    ] {
-        let out = git(&work, args);
-        assert!(out.status.success(), "{args:?}: {out:?}");
-    }
     let body = format!(
         r#"{{"ref":"refs/heads/tier-0","repository":{{"clone_url":"file://{}"}}}}"#,
         app.display()

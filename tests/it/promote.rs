@@ -8,7 +8,7 @@ use std::process::Output;
 
 use serde_json::{Value, json};
 use shopset_tests::servers::GitDaemon;
-use shopset_tests::{git, quickstart, run_shopctl};
+use shopset_tests::{commit_to_branch, git, quickstart, run_shopctl};
 
 struct World {
     _tmp: tempfile::TempDir,
@@ -206,37 +206,15 @@ fn the_gate_decides_and_the_tested_commit_is_the_one_that_ships() {
 fn a_promotion_that_is_not_a_fast_forward_is_refused() {
     let w = world();
     // A hotfix straight onto tier-1 of the app repository, not in tier-0.
-    let work = w.dir.join("work");
-    let out = git(
-        &w.dir,
-        &[
-            "clone",
-            "-q",
-            "--branch",
-            "tier-1",
-            &w.app.display().to_string(),
-            &work.display().to_string(),
-        ],
+    let hotfix = commit_to_branch(
+        &w.app,
+        "tier-1",
+        &w.dir.join("work"),
+        ("HOTFIX", "x\n"),
+        &[],
+        &[],
     );
-    assert!(out.status.success(), "{out:?}");
-    std::fs::write(work.join("HOTFIX"), "x\n").expect("write");
-    for args in [
-        &["add", "-A"][..],
-        &[
-            "-c",
-            "user.name=dev",
-            "-c",
-            "user.email=dev@example.com",
-            "commit",
-            "-qm",
-            "hotfix",
-        ],
-        &["push", "-q", "origin", "tier-1"],
-    ] {
-        let out = git(&work, args);
-        assert!(out.status.success(), "{args:?}: {out:?}");
-    }
-    let hotfix = rev(&w.app, "tier-1");
+    assert_eq!(rev(&w.app, "tier-1"), hotfix);
     healthy_since(&w, "tier-0", 3600);
     let out = promote(&w, "tier-1", &[]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -249,43 +227,15 @@ fn a_signed_candidate_stays_verifiable_after_promotion() {
     let w = world();
     let key = w.dir.join("signing_key");
     shopset_tests::servers::ssh_keygen(&key);
-    let work = w.dir.join("work");
-    let out = git(
-        &w.dir,
-        &[
-            "clone",
-            "-q",
-            "--branch",
-            "tier-0",
-            &w.app.display().to_string(),
-            &work.display().to_string(),
-        ],
-    );
-    assert!(out.status.success(), "{out:?}");
-    std::fs::write(work.join("RELEASE"), "1.3.0\n").expect("write");
     let signing = format!("user.signingkey={}", key.display());
-    for args in [
-        &["add", "-A"][..],
-        &[
-            "-c",
-            "user.name=dev",
-            "-c",
-            "user.email=dev@example.com",
-            "-c",
-            "gpg.format=ssh",
-            "-c",
-            &signing,
-            "commit",
-            "-S",
-            "-qm",
-            "release 1.3.0",
-        ],
-        &["push", "-q", "origin", "tier-0"],
-    ] {
-        let out = git(&work, args);
-        assert!(out.status.success(), "{args:?}: {out:?}");
-    }
-    let signed = rev(&w.app, "tier-0");
+    let signed = commit_to_branch(
+        &w.app,
+        "tier-0",
+        &w.dir.join("work"),
+        ("RELEASE", "1.3.0\n"),
+        &["-c", "gpg.format=ssh", "-c", &signing],
+        &["-S"],
+    );
     let out = run_shopctl(["sync", "-f", &w.resources.display().to_string()]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(running(&w, "tier-0"), signed);
@@ -340,37 +290,14 @@ fn wait(what: &str, c: &shopset_tests::controller::Controller, mut f: impl FnMut
 }
 
 fn new_app_release(w: &World, version: &str) -> String {
-    let work = w.dir.join(format!("work-{version}"));
-    let out = git(
-        &w.dir,
-        &[
-            "clone",
-            "-q",
-            "--branch",
-            "tier-0",
-            &w.app.display().to_string(),
-            &work.display().to_string(),
-        ],
-    );
-    assert!(out.status.success(), "{out:?}");
-    std::fs::write(work.join("RELEASE"), format!("{version}\n")).expect("write");
-    for args in [
-        &["add", "-A"][..],
-        &[
-            "-c",
-            "user.name=dev",
-            "-c",
-            "user.email=dev@example.com",
-            "commit",
-            "-qm",
-            version,
-        ],
-        &["push", "-q", "origin", "tier-0"],
-    ] {
-        let out = git(&work, args);
-        assert!(out.status.success(), "{args:?}: {out:?}");
-    }
-    rev(&w.app, "tier-0")
+    commit_to_branch(
+        &w.app,
+        "tier-0",
+        &w.dir.join(format!("work-{version}")),
+        ("RELEASE", &format!("{version}\n")),
+        &[],
+        &[],
+    )
 }
 
 #[test]

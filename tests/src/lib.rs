@@ -220,3 +220,44 @@ pub fn app_repo_from_dir(path: &Path, dir: &Path, branches: &[&str]) -> String {
 pub fn of_kind<'a>(objects: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Value> {
     objects.iter().filter(|o| o["kind"] == kind).collect()
 }
+
+/// A person's commit on `branch` of `repo` (a bare repository): clone into `work`, write
+/// `file`, commit (with `config` such as `-c gpg.format=ssh` before `commit`, and `commit_args`
+/// such as `-S` after it), push. Returns the new tip.
+pub fn commit_to_branch(
+    repo: &Path,
+    branch: &str,
+    work: &Path,
+    file: (&str, &str),
+    config: &[&str],
+    commit_args: &[&str],
+) -> String {
+    let parent = work.parent().expect("work has a parent");
+    let out = git(
+        parent,
+        &[
+            "clone",
+            "-q",
+            "--branch",
+            branch,
+            &repo.display().to_string(),
+            &work.display().to_string(),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    std::fs::write(work.join(file.0), file.1).expect("write");
+    let mut commit = vec!["-c", "user.name=dev", "-c", "user.email=dev@example.com"];
+    commit.extend_from_slice(config);
+    commit.extend_from_slice(&["commit", "-qm", "a person's change"]);
+    commit.extend_from_slice(commit_args);
+    for args in [
+        &["add", "-A"][..],
+        &commit,
+        &["push", "-q", "origin", branch],
+    ] {
+        let out = git(work, args);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    }
+    let out = git(work, &["rev-parse", "HEAD"]);
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}

@@ -199,43 +199,20 @@ impl KubeBackend {
     /// Writes a batch's statuses and events, and applies the root Application of every tier
     /// that is written.
     pub async fn write(&self, report: &Report) {
-        let params = PatchParams::apply(FIELD_MANAGER).force();
-        let shop_sets: Api<DynamicObject> = Api::namespaced_with(
-            self.client.clone(),
-            &self.namespace,
-            &ApiResource::erase::<ShopSet>(&()),
-        );
-        for (name, status) in &report.statuses.shop_sets {
-            let patch = json!({
-                "apiVersion": shopset_crds::API_VERSION,
-                "kind": "ShopSet",
-                "status": status,
-            });
-            if let Err(e) = shop_sets
-                .patch_status(name, &params, &Patch::Apply(&patch))
-                .await
-            {
-                tracing::warn!(shopset = %name, error = %e, "status not written");
-            }
-        }
-        let tiers: Api<DynamicObject> = Api::namespaced_with(
-            self.client.clone(),
-            &self.namespace,
-            &ApiResource::erase::<Tier>(&()),
-        );
-        for (name, status) in &report.statuses.tiers {
-            let patch = json!({
-                "apiVersion": shopset_crds::API_VERSION,
-                "kind": "Tier",
-                "status": status,
-            });
-            if let Err(e) = tiers
-                .patch_status(name, &params, &Patch::Apply(&patch))
-                .await
-            {
-                tracing::warn!(tier = %name, error = %e, "status not written");
-            }
-        }
+        let shop_sets = report
+            .statuses
+            .shop_sets
+            .iter()
+            .map(|(n, s)| (n, serde_json::to_value(s)));
+        let tiers = report
+            .statuses
+            .tiers
+            .iter()
+            .map(|(n, s)| (n, serde_json::to_value(s)));
+        self.patch_statuses(ApiResource::erase::<ShopSet>(&()), shop_sets)
+            .await;
+        self.patch_statuses(ApiResource::erase::<Tier>(&()), tiers)
+            .await;
         for note in &report.notes {
             let reference = self.reference(note.kind, &note.name);
             let Some(reference) = reference else {
@@ -256,6 +233,7 @@ impl KubeBackend {
                 tracing::debug!(error = %e, "event not published");
             }
         }
+        let params = PatchParams::apply(FIELD_MANAGER).force();
         for result in &report.synced {
             if !matches!(
                 result.outcome,
@@ -278,6 +256,27 @@ impl KubeBackend {
                 Api::namespaced_with(self.client.clone(), &ns, &application_resource());
             if let Err(e) = api.patch(&name, &params, &Patch::Apply(&app)).await {
                 tracing::warn!(tier = %result.plan.tier, error = %e, "root Application not applied");
+            }
+        }
+    }
+
+    /// Server-side applies each status to the status subresource of its object.
+    async fn patch_statuses<'a>(
+        &self,
+        resource: ApiResource,
+        statuses: impl Iterator<Item = (&'a String, serde_json::Result<Value>)>,
+    ) {
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), &self.namespace, &resource);
+        for (name, status) in statuses {
+            let patch = json!({
+                "apiVersion": resource.api_version,
+                "kind": resource.kind,
+                "status": status.unwrap_or_default(),
+            });
+            if let Err(e) = api.patch_status(name, &params, &Patch::Apply(&patch)).await {
+                tracing::warn!(kind = %resource.kind, %name, error = %e, "status not written");
             }
         }
     }

@@ -165,32 +165,21 @@ pub fn compute(
             continue;
         }
         let message = format!("spec.tier: Tier {:?} does not exist", sourced.spec.tier);
-        let mut status = ShopSetStatus::default();
-        for kind in [types::RENDERED, types::READY] {
-            status.conditions.push(condition(
-                kind,
-                Some(false),
-                reasons::TIER_NOT_FOUND,
-                message.clone(),
-            ));
-        }
-        out.shop_sets.insert(name.clone(), status);
+        out.shop_sets.insert(
+            name.clone(),
+            not_rendered(reasons::TIER_NOT_FOUND, &message),
+        );
     }
     // Invalid ShopSets: reported on themselves, whatever their tier.
     for error in resources.errors.iter().filter(|e| e.kind == "ShopSet") {
         if resources.shop_sets.contains_key(&error.name) || error.name.is_empty() {
             continue;
         }
-        let mut status = ShopSetStatus::default();
-        for kind in [types::RENDERED, types::READY] {
-            status.conditions.push(condition(
-                kind,
-                Some(false),
-                reasons::INVALID_SPEC,
-                format!("{}: {}", error.field, error.message),
-            ));
-        }
-        out.shop_sets.insert(error.name.clone(), status);
+        let message = format!("{}: {}", error.field, error.message);
+        out.shop_sets.insert(
+            error.name.clone(),
+            not_rendered(reasons::INVALID_SPEC, &message),
+        );
     }
     for (name, status) in &mut out.shop_sets {
         let generation = observed.generations.get(name).copied();
@@ -215,6 +204,17 @@ pub fn compute(
         out.tiers.insert(tier.clone(), status);
     }
     out
+}
+
+/// The status of a ShopSet that could not even be rendered: Rendered and Ready false.
+fn not_rendered(reason: &str, message: &str) -> ShopSetStatus {
+    ShopSetStatus {
+        conditions: [types::RENDERED, types::READY]
+            .iter()
+            .map(|kind| condition(kind, Some(false), reason, message.to_owned()))
+            .collect(),
+        ..ShopSetStatus::default()
+    }
 }
 
 /// The first problem naming each ShopSet (problems say `ShopSet "<name>"`): an index, so a
