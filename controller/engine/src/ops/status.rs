@@ -487,3 +487,167 @@ pub fn transitions<'a>(before: &[Condition], after: &'a [Condition]) -> Vec<&'a 
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    //! The status and the promotion gate together, over every state Argo CD can report.
+
+    use super::*;
+    use crate::ops::plan::{Content, Summary, TierPlan};
+    use crate::ops::promote::{GateInput, evaluate};
+    use k8s_openapi::jiff::{SignedDuration, Timestamp};
+    use shopset_render::inputs::PlacedShopSet;
+
+    const APP: &str = "1111111111111111111111111111111111111111";
+    const TIP: &str = "2222222222222222222222222222222222222222";
+
+    fn world() -> (Resources, TierResult) {
+        let spec: shopset_crds::TierSpec = serde_json::from_value(serde_json::json!({
+            "app": { "url": "https://git.example/app.git" },
+            "system": { "url": "https://git.example/system.git" },
+        }))
+        .expect("a Tier spec");
+        let shop_set: shopset_crds::ShopSetSpec = serde_json::from_value(serde_json::json!({
+            "tier": "tier-0", "configuration": "standard",
+        }))
+        .expect("a ShopSet spec");
+        let mut resources = Resources::default();
+        resources.tiers.insert(
+            "tier-0".into(),
+            crate::resources::Sourced {
+                file: "r.yaml".into(),
+                spec: spec.clone(),
+            },
+        );
+        let mut inputs = shopset_render::TierInputs::new("tier-0".into(), spec, APP.into());
+        for name in ["shop-a", "shop-b"] {
+            inputs.shop_sets.insert(
+                name.into(),
+                PlacedShopSet {
+                    failure_domain: "eu-1".into(),
+                    spec: shop_set.clone(),
+                },
+            );
+            resources.shop_sets.insert(
+                name.into(),
+                crate::resources::Sourced {
+                    file: "r.yaml".into(),
+                    spec: shop_set.clone(),
+                },
+            );
+        }
+        let plan = TierPlan {
+            tier: "tier-0".into(),
+            branch: "tier-0".into(),
+            system_url: "https://git.example/system.git".into(),
+            previous_tip: Some(TIP.into()),
+            previous: None,
+            inputs,
+            content: Content::Full(shopset_render::Tree::default()),
+            summary: Summary::default(),
+        };
+        let result = TierResult {
+            plan,
+            outcome: TierOutcome::Unchanged {
+                commit: Some(TIP.into()),
+            },
+        };
+        (resources, result)
+    }
+
+    fn app(sync: &str, revision: &str, health: &str) -> AppObservation {
+        AppObservation {
+            sync: Some(sync.into()),
+            revision: Some(revision.into()),
+            health: Some(health.into()),
+        }
+    }
+
+    /// The gate into tier-1 (soak 10 minutes) when `shop-a` is reported `a` and `shop-b` is
+    /// healthy at the tip, with tier-0 Ready since `ready_since` ago (if it was Ready before).
+    fn gate(a: Option<AppObservation>, ready_since: Option<i64>) -> Vec<String> {
+        let (resources, result) = world();
+        let now = Timestamp::constant(100_000, 0);
+        let mut applications = BTreeMap::new();
+        if let Some(a) = a {
+            applications.insert("shop-a".to_owned(), a);
+        }
+        applications.insert("shop-b".to_owned(), app("Synced", TIP, "Healthy"));
+        let before = ready_since.map(|ago| TierStatus {
+            conditions: vec![Condition {
+                type_: types::READY.into(),
+                status: "True".into(),
+                reason: reasons::READY.into(),
+                message: String::new(),
+                last_transition_time: Time(now - SignedDuration::from_secs(ago)),
+                observed_generation: None,
+            }],
+            ..TierStatus::default()
+        });
+        let mut observed = Observed {
+            applications,
+            ..Observed::default()
+        };
+        if let Some(before) = &before {
+            observed.previous_tiers.insert("tier-0".into(), before);
+        }
+        let statuses = compute(&resources, &[result], &[], &observed, &Time(now));
+        let gate = evaluate(&GateInput {
+            from: "tier-0",
+            to: "tier-1",
+            app_commit: APP,
+            candidate: APP,
+            from_tip: TIP,
+            from_status: statuses.tiers.get("tier-0"),
+            not_ready: Vec::new(),
+            soak_seconds: 600,
+            hold: None,
+            frozen: None,
+            config: false,
+            approval_required: false,
+            approved: None,
+            now,
+        });
+        assert_eq!(gate.open, gate.reasons.is_empty());
+        gate.reasons
+    }
+
+    #[test]
+    fn the_gate_holds_only_when_every_application_is_synced_and_healthy_at_the_tip_long_enough() {
+        let closed = [
+            ("missing", None),
+            ("out of sync", Some(app("OutOfSync", TIP, "Healthy"))),
+            ("progressing", Some(app("Synced", TIP, "Progressing"))),
+            ("degraded", Some(app("Synced", TIP, "Degraded"))),
+            (
+                "healthy at the wrong revision",
+                Some(app(
+                    "Synced",
+                    "3333333333333333333333333333333333333333",
+                    "Healthy",
+                )),
+            ),
+        ];
+        for (what, state) in closed {
+            let reasons = gate(state, Some(3600));
+            assert_eq!(reasons.len(), 1, "{what}: {reasons:?}");
+            assert!(
+                reasons[0].contains("is not synced and healthy"),
+                "{what}: {reasons:?}"
+            );
+        }
+        // Healthy at the tip, but only just now: the soak is not over.
+        let reasons = gate(Some(app("Synced", TIP, "Healthy")), None);
+        assert!(reasons[0].contains("0s of the 10m00s soak"), "{reasons:?}");
+        let reasons = gate(Some(app("Synced", TIP, "Healthy")), Some(300));
+        assert!(
+            reasons[0].contains("5m00s of the 10m00s soak"),
+            "{reasons:?}"
+        );
+        // Healthy at the tip for longer than the soak: open.
+        assert_eq!(
+            gate(Some(app("Synced", TIP, "Healthy")), Some(601)),
+            Vec::<String>::new()
+        );
+    }
+}
