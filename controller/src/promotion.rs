@@ -176,6 +176,19 @@ pub fn record(status: &mut TierStatus, gate: &Gated, now: &Time) {
     });
 }
 
+/// Keeps the verdict another replica recorded on `status`.
+pub fn carry_over(status: &mut TierStatus, stored: &TierStatus) {
+    status.promotable = stored.promotable;
+    if let Some(c) = stored
+        .conditions
+        .iter()
+        .find(|c| c.type_ == types::PROMOTABLE)
+    {
+        status.conditions.retain(|c| c.type_ != types::PROMOTABLE);
+        status.conditions.push(c.clone());
+    }
+}
+
 /// The events of a promotion attempt.
 #[must_use]
 pub fn notes(gate: &Gated) -> Vec<Note> {

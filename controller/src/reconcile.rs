@@ -220,16 +220,28 @@ impl Worker {
         current.shop_sets.extend(computed.shop_sets.clone());
         current.tiers.extend(computed.tiers.clone());
         let (_resources, gates) = self.gates(resources, current, deadline, &now).await;
+        let mut judged = BTreeSet::new();
         for gate in gates {
             let status = computed
                 .tiers
                 .entry(gate.from.clone())
                 .or_insert_with(|| tier_statuses.get(&gate.from).cloned().unwrap_or_default());
             crate::promotion::record(status, &gate, &now);
+            judged.insert(gate.from.clone());
             if let Some(Ok(())) = &gate.promoted {
                 report.promoted.push(gate.to.clone());
             }
             report.notes.extend(crate::promotion::notes(&gate));
+        }
+        // The gate out of a tier may be judged by another replica (the one writing the next
+        // tier): keep its verdict rather than erase it.
+        for (name, s) in &mut computed.tiers {
+            if judged.contains(name) {
+                continue;
+            }
+            if let Some(stored) = tier_statuses.get(name) {
+                crate::promotion::carry_over(s, stored);
+            }
         }
         for (name, s) in computed.shop_sets {
             let before = shop_set_statuses.get(&name);
