@@ -84,8 +84,7 @@ impl Snapshot {
         out
     }
 
-    /// The tiers a ShopSet, Configuration or FailureDomain change may touch: its own tier for
-    /// a ShopSet, every tier otherwise.
+    /// The names of every Tier in the snapshot.
     #[must_use]
     pub fn tiers(&self) -> Vec<String> {
         self.resources.tiers.keys().cloned().collect()
