@@ -151,6 +151,32 @@ pub struct PromotionPolicy {
     /// Times when nothing is promoted into the tier, automatically or by hand.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub freeze_windows: Vec<FreezeWindow>,
+    /// The pull request a promotion opens (pull-request mode). Title, body and labels may name
+    /// `{{ from }}`, `{{ to }}`, `{{ commit }}`, `{{ short }}`, `{{ subject }}`,
+    /// `{{ repository }}`, `{{ branch }}` and `{{ gate }}`; absent fields keep the defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<PullRequestTemplate>,
+}
+
+/// The title, body and labels of a promotion's pull request. Each may name `{{ from }}`,
+/// `{{ to }}`, `{{ commit }}`, `{{ short }}` (12 characters), `{{ subject }}` (`app` or
+/// `configuration`), `{{ repository }}`, `{{ branch }}` and `{{ gate }}`; any other name is an
+/// error reported before the pull request is opened.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PullRequestTemplate {
+    /// Title (default `Promote {{ short }} from {{ from }} to {{ to }}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024))]
+    pub title: Option<String>,
+    /// Body, Markdown (default: the commit promoted, the gate, how to merge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 65536))]
+    pub body: Option<String>,
+    /// Labels, replacing the default `shopset`, `promotion`, `{{ to }}` (empty: the defaults).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20), inner(length(min = 1, max = 256)))]
+    pub labels: Vec<String>,
 }
 
 /// A recurring time when promotions stop: it opens at every time `schedule` names and lasts
@@ -178,6 +204,7 @@ impl Default for PromotionPolicy {
             soak: default_soak(),
             require_approval: false,
             freeze_windows: Vec::new(),
+            pull_request: None,
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod overview;
 pub mod pin;
 pub mod plan;
 pub mod promote;
+pub mod pull_request;
 pub mod quickstart;
 pub mod render_dir;
 pub mod status;

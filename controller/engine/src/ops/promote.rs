@@ -9,9 +9,10 @@
 
 use k8s_openapi::jiff::Timestamp;
 use shopset_crds::conditions::types;
-use shopset_crds::{TierSpec, TierStatus, names};
+use shopset_crds::{PromotionMode, TierSpec, TierStatus, names};
 use shopset_render::layout;
 
+use crate::ops::pull_request::{self, PullRequestText};
 use crate::ops::status::Statuses;
 use crate::repos::Repos;
 use crate::resources::Resources;
@@ -64,6 +65,18 @@ pub struct Gate {
     pub open: bool,
     /// Why not (empty when open).
     pub reasons: Vec<String>,
+}
+
+impl Gate {
+    /// In one line: `holds`, or every reason it does not.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        if self.open {
+            "holds".to_owned()
+        } else {
+            self.reasons.join("; ")
+        }
+    }
 }
 
 fn short(commit: &str) -> &str {
@@ -177,6 +190,17 @@ pub enum Subject {
     Config,
 }
 
+impl Subject {
+    /// `app` or `configuration`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::App => "app",
+            Self::Config => "configuration",
+        }
+    }
+}
+
 /// One branch to fast-forward.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Move {
@@ -188,6 +212,10 @@ pub struct Move {
     pub current: Option<String>,
     /// The commit it moves to (tested on the tier promoted from).
     pub commit: String,
+    /// The pull request that moves it, when the tier is promoted by pull request: the Tier's
+    /// template filled in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<PullRequestText>,
     #[serde(skip)]
     url: String,
 }
@@ -257,16 +285,19 @@ fn plan_move(
         branch: branch.to_owned(),
         current,
         commit: commit.to_owned(),
+        pull_request: None,
         url: url.to_owned(),
     }))
 }
 
 /// Plans the promotion of `subject` into `to`: finds the candidate, evaluates the gate,
-/// checks that every branch move is a fast-forward.
+/// checks that every branch move is a fast-forward and, when the tier is promoted by pull
+/// request, writes each pull request's text from the Tier's template.
 ///
 /// # Errors
-/// The Tier or its predecessor does not exist, a repository cannot be read, or a move is not
-/// a fast-forward.
+/// The Tier or its predecessor does not exist, a repository cannot be read, a move is not
+/// a fast-forward, or the pull-request template cannot be filled in (checked even when
+/// nothing moves, so a bad template is reported before any pull request is opened).
 pub fn plan(
     resources: &Resources,
     statuses: &Statuses,
@@ -375,6 +406,26 @@ pub fn plan(
         approved,
         now,
     });
+    if to_spec.promotion.mode == PromotionMode::PullRequest {
+        let summary = gate.summary();
+        for (url, commit, _) in &wanted {
+            let repository = shopset_git::redact_url(url);
+            let values = pull_request::Values {
+                from: &from,
+                to,
+                commit,
+                subject: subject.name(),
+                repository: &repository,
+                branch: &branch,
+                gate: &summary,
+            };
+            let text = pull_request::text(to_spec.promotion.pull_request.as_ref(), &values)
+                .map_err(|e| format!("Tier {to:?}: {e}"))?;
+            if let Some(m) = moves.iter_mut().find(|m| m.url == *url) {
+                m.pull_request = Some(text);
+            }
+        }
+    }
     let mut notes = Vec::new();
     if let (Subject::App, Some(pin)) = (subject, &to_spec.pin) {
         notes.push(format!(
@@ -441,8 +492,10 @@ pub struct PullRequestOutcome {
 }
 
 /// Promotes by pull request on GitHub: a branch at the candidate (no new commit), one pull
-/// request into the tier branch (found again if already open), and, when `merge`, the tier
-/// branch fast-forwarded to the candidate, which GitHub records as the pull request merged.
+/// request into the tier branch (found again if already open) with the title, body and labels
+/// the plan wrote from the Tier's template (the defaults when it wrote none), and, when
+/// `merge`, the tier branch fast-forwarded to the candidate, which GitHub records as the pull
+/// request merged.
 ///
 /// # Errors
 /// GitHub refused, or the plan moves more than one repository (promote the app and the
@@ -469,34 +522,29 @@ pub fn promote_by_pull_request(
     {
         Some(pr) => pr,
         None => {
-            let title = format!("Promote {short} from {} to {}", plan.from, plan.to);
-            let body = format!(
-                "shopset promotes `{}` from {} to {}: the commit tested on {} and nothing else.\n\n\
-                 Gate: {}.\n\nMerge by fast-forward to keep the commit identical (shopset does \
-                 this when the tier promotes automatically). A merge commit keeps the tree but not \
-                 the commit; squash and rebase make new commits.\n",
-                m.commit,
-                plan.from,
-                plan.to,
-                plan.from,
-                if plan.gate.open {
-                    "holds".to_owned()
-                } else {
-                    plan.gate.reasons.join("; ")
+            let text = match &m.pull_request {
+                Some(text) => text.clone(),
+                None => {
+                    let summary = plan.gate.summary();
+                    let values = pull_request::Values {
+                        from: &plan.from,
+                        to: &plan.to,
+                        commit: &m.commit,
+                        subject: plan.subject.name(),
+                        repository: &m.repository,
+                        branch: &m.branch,
+                        gate: &summary,
+                    };
+                    pull_request::text(None, &values).map_err(|e| e.to_string())?
                 }
-            );
-            let labels = vec![
-                "shopset".to_owned(),
-                "promotion".to_owned(),
-                plan.to.clone(),
-            ];
+            };
             forge
                 .open(&shopset_git::forge::NewPullRequest {
                     head: &head,
                     base: &m.branch,
-                    title: &title,
-                    body: &body,
-                    labels: &labels,
+                    title: &text.title,
+                    body: &text.body,
+                    labels: &text.labels,
                 })
                 .map_err(|e| e.to_string())?
         }
