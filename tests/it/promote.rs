@@ -550,3 +550,159 @@ fn pull_request_mode_opens_one_pull_request_and_merges_by_fast_forward() {
         "the system branch followed"
     );
 }
+
+/// The app repository renamed `acme/app.git` as GitHub would name it, and tier-1 promoted by
+/// pull request with `promotion` (YAML lines under `promotion:`, 4 spaces deep).
+fn promote_tier_1_by_pull_request(w: &World, promotion: &str) {
+    std::os::unix::fs::symlink(".", w.dir.join("acme")).expect("symlink");
+    let tiers = w.resources.join("tiers.yaml");
+    let before = std::fs::read_to_string(&tiers).expect("read");
+    let edited = before.replace("/app.git", "/acme/app.git").replace(
+        "  promotion:\n    mode: Push\n    auto: true\n    soak: 30m\n",
+        &format!("  promotion:\n{promotion}"),
+    );
+    assert!(edited.contains(promotion), "tier-1 not edited:\n{edited}");
+    std::fs::write(&tiers, edited).expect("write");
+}
+
+#[test]
+fn a_bad_pull_request_template_is_reported_before_github_is_asked() {
+    let w = world();
+    promote_tier_1_by_pull_request(
+        &w,
+        "    mode: PullRequest\n    soak: 30m\n    pullRequest:\n      title: \"Promote {{ sha }}\"\n",
+    );
+    let github = shopset_tests::fake_github::FakeGitHub::start(&w.app);
+    let before = rev(&w.app, "tier-1");
+    healthy_since(&w, "tier-0", 3600);
+    let out = promote(&w, "tier-1", &["--github-api", github.url.as_str()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(
+            "Tier \"tier-1\": spec.promotion.pullRequest.title: unknown placeholder {{ sha }}; \
+             the placeholders are from, to, commit, short, subject, repository, branch, gate"
+        ),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(github.requests(), Vec::new(), "GitHub was not asked");
+    assert_eq!(rev(&w.app, "tier-1"), before);
+}
+
+/// Batches the controller has run (its `shopset_reconcile_duration_seconds` histogram).
+fn batches(c: &shopset_tests::controller::Controller) -> u64 {
+    c.get("/metrics")
+        .1
+        .lines()
+        .find_map(|l| l.strip_prefix("shopset_reconcile_duration_seconds_count "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn the_controller_promotes_by_one_pull_request_written_from_the_tiers_template() {
+    let w = world();
+    promote_tier_1_by_pull_request(
+        &w,
+        "    mode: PullRequest\n    auto: true\n    soak: 2s\n    pullRequest:\n      \
+         title: \"Release {{short}} to {{ to }} ({{ subject }})\"\n      \
+         labels: [release, \"to-{{ to }}\", \"from-{{ from }}\"]\n",
+    );
+    // The configuration is already on tier-1: only the app moves (one repository, one pull
+    // request; the fake GitHub serves the app repository only).
+    let config = w.dir.join("config.git");
+    let out = git(
+        &config,
+        &["update-ref", "refs/heads/tier-1", &rev(&config, "tier-0")],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let github = shopset_tests::fake_github::FakeGitHub::start(&w.app);
+    let resources = w.resources.display().to_string();
+    let cache = w.dir.join("controller-cache").display().to_string();
+    let c = shopset_tests::controller::Controller::start(
+        &[
+            "--resources-dir",
+            &resources,
+            "--cache-dir",
+            &cache,
+            "--debounce-ms",
+            "200",
+            "--dir-poll-ms",
+            "100",
+            "--poll-seconds",
+            "1",
+            "--github-api",
+            &github.url,
+        ],
+        &[],
+        &w.dir.join("controller.log"),
+    );
+    let candidate = running(&w, "tier-0");
+    assert_ne!(rev(&w.app, "tier-1"), candidate);
+    assert!(github.pulls().is_empty(), "no gate, no pull request");
+
+    // tier-0 healthy: after the soak, one pull request, merged by fast-forward.
+    argo_reports_healthy(&w, &["tier-0"]);
+    wait("tier-1 not promoted by pull request", &c, || {
+        github
+            .pulls()
+            .first()
+            .is_some_and(|p| p["merged"] == json!(true))
+            && running(&w, "tier-1") == candidate
+    });
+    let pulls = github.pulls();
+    assert_eq!(pulls.len(), 1, "{pulls:?}");
+    let pr = &pulls[0];
+    let short = &candidate[..12];
+    assert_eq!(
+        pr["title"],
+        json!(format!("Release {short} to tier-1 (app)")),
+        "the Tier's title"
+    );
+    assert!(
+        pr["body"].as_str().is_some_and(|b| b
+            .starts_with(&format!("shopset promotes `{candidate}` from tier-0"))
+            && b.contains("Gate: holds.")),
+        "the default body: {pr}"
+    );
+    assert_eq!(
+        github.labels(1),
+        ["release", "to-tier-1", "from-tier-0"],
+        "the Tier's labels, instead of the default ones"
+    );
+    assert_eq!(pr["base"]["ref"], json!("tier-1"));
+    assert_eq!(
+        pr["head"]["ref"],
+        json!(format!("shopset/promote-tier-1-{short}"))
+    );
+    assert_eq!(
+        pr["head"]["sha"],
+        json!(candidate),
+        "the pull request carries the exact candidate"
+    );
+    assert_eq!(pr["state"], json!("closed"));
+    assert_eq!(
+        rev(&w.app, "tier-1"),
+        candidate,
+        "merged by fast-forward: tier-1 is the commit tested on tier-0"
+    );
+    let log = c.log_text();
+    assert!(
+        !log.contains("promotion failed"),
+        "no failed attempt: {log}"
+    );
+
+    // Later batches find tier-1 up to date: no second pull request, not even a request.
+    let asked = github.requests().len();
+    let seen = batches(&c);
+    wait("no further batches", &c, || batches(&c) >= seen + 3);
+    assert_eq!(github.pulls().len(), 1, "{:?}", github.pulls());
+    assert_eq!(
+        github.requests().len(),
+        asked,
+        "GitHub asked again: {:?}",
+        github.requests()
+    );
+    assert_eq!(rev(&w.app, "tier-1"), candidate);
+    assert_eq!(running(&w, "tier-1"), candidate);
+}
