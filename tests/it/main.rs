@@ -15,3 +15,4 @@ mod kustomize;
 mod promote;
 mod real_git;
 mod remote_git;
+mod shopctl_cluster;

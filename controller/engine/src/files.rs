@@ -145,6 +145,27 @@ pub fn edit_resource(
     Err(format!("{kind} {name:?} is in none of the resource files"))
 }
 
+/// Applies a JSON merge patch (RFC 7386) to `target`: objects merge key by key, `null`
+/// removes a key, anything else replaces.
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(changes) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(serde_json::Map::new());
+    }
+    if let Value::Object(map) = target {
+        for (key, change) in changes {
+            if change.is_null() {
+                map.remove(key);
+            } else {
+                merge_patch(map.entry(key.clone()).or_insert(Value::Null), change);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,5 +191,27 @@ mod tests {
         assert!(after.contains("shopset.dev/hold: x"), "{after}");
         assert!(edit_resource(std::slice::from_ref(&dir), "Tier", "c", |_| {}).is_err());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_merge_patch_merges_objects_removes_nulls_and_replaces_the_rest() {
+        let mut doc = serde_json::json!({
+            "metadata": { "name": "t", "annotations": { "a": "1", "b": "2" } },
+            "spec": { "pin": { "appCommit": "x" }, "list": [1, 2] },
+        });
+        merge_patch(
+            &mut doc,
+            &serde_json::json!({
+                "metadata": { "annotations": { "a": null, "c": "3" } },
+                "spec": { "pin": null, "list": [3], "maintenance": true },
+            }),
+        );
+        assert_eq!(
+            doc,
+            serde_json::json!({
+                "metadata": { "name": "t", "annotations": { "b": "2", "c": "3" } },
+                "spec": { "list": [3], "maintenance": true },
+            })
+        );
     }
 }

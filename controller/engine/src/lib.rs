@@ -10,6 +10,10 @@
 //! last rendering instead of disappearing; when some input could not even be identified, no
 //! ShopSet is removed.
 
+/// The tracing target of progress messages for people (fetching, writing, pushing): shopctl
+/// shows them on stderr.
+pub const PROGRESS: &str = "shopset::progress";
+
 pub mod files;
 pub mod ops;
 pub mod repos;

@@ -76,6 +76,7 @@ impl Repos {
     /// The fetch failed (after one rebuild of a damaged cache).
     pub fn read(&mut self, url: &str) -> Result<&Repo, GitError> {
         if !self.fetched.contains_key(url) {
+            tracing::info!(target: crate::PROGRESS, "fetching {}", shopset_git::redact_url(url));
             let repo = self.cache.open(url)?;
             let repo = match repo.fetch(url, self.creds(url)) {
                 Ok(()) => repo,
@@ -134,6 +135,7 @@ impl Repos {
     /// git could not talk to the server.
     pub fn push(&mut self, url: &str, commit: &str, branch: &str) -> Result<PushOutcome, GitError> {
         let creds = self.creds(url).clone();
+        tracing::info!(target: crate::PROGRESS, "pushing {commit} to {branch} of {}", shopset_git::redact_url(url));
         self.read(url)?.push(url, &creds, commit, branch)
     }
 }

@@ -9,9 +9,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "shopctl", version, about)]
 pub struct Cli {
-    /// Log progress to stderr.
+    /// Log more to stderr.
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// No progress messages on stderr (problems are still reported).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
     /// Output format of the result on stdout.
     #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -52,6 +55,9 @@ pub struct Cli {
     /// Sign commits with this GPG key id.
     #[arg(long, global = true, env = "SHOPSET_SIGN_GPG_KEY")]
     pub sign_gpg_key: Option<String>,
+    /// The cluster, for commands given no `-f`.
+    #[command(flatten)]
+    pub cluster: crate::cluster::ClusterArgs,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -72,8 +78,9 @@ pub enum Command {
     /// Render every tier of the resources and commit each changed tier branch to the system
     /// repository its Tier names (one commit per changed branch; none when nothing changed).
     Sync {
-        /// Resource files or directories (YAML; directories are read recursively).
-        #[arg(short = 'f', long = "filename", required = true)]
+        /// Resource files or directories (YAML; directories are read recursively). Without
+        /// them, the resources are read from the cluster: the controller's work, by hand.
+        #[arg(short = 'f', long = "filename")]
         files: Vec<PathBuf>,
         /// Print the plan; write nothing.
         #[arg(long)]
@@ -112,11 +119,11 @@ pub enum Command {
     Promote {
         /// The tier to promote into (its `spec.promotesFrom` names where the candidate runs).
         tier: String,
-        /// Resource files or directories.
-        #[arg(short = 'f', long = "filename", required = true)]
+        /// Resource files or directories (default: the cluster's resources and statuses).
+        #[arg(short = 'f', long = "filename")]
         files: Vec<PathBuf>,
-        /// The status the gate reads, as the controller's directory mode writes it (default:
-        /// `shopset-status.json` in the first directory given with -f).
+        /// Offline, the status the gate reads, as the controller's directory mode writes it
+        /// (default: `shopset-status.json` in the first directory given with -f).
         #[arg(long)]
         status_file: Option<PathBuf>,
         /// Print the plan and the equivalent git command; change nothing.
@@ -150,13 +157,14 @@ pub enum Command {
         author_email: String,
     },
     /// Per tier: the app and configuration commits at the branch tips and the ones running,
-    /// what Argo CD reports (from the status file), whether it may be promoted into and why not,
+    /// what Argo CD reports (from the statuses the controller wrote), whether it may be promoted into and why not,
     /// its hold and its pin.
     Status {
-        /// Resource files or directories.
-        #[arg(short = 'f', long = "filename", required = true)]
+        /// Resource files or directories (default: the cluster's resources and statuses).
+        #[arg(short = 'f', long = "filename")]
         files: Vec<PathBuf>,
-        /// The status file (default: `shopset-status.json` in the first directory given).
+        /// Offline, the status file (default: `shopset-status.json` in the first directory
+        /// given).
         #[arg(long)]
         status_file: Option<PathBuf>,
     },
@@ -238,10 +246,11 @@ pub enum Command {
 /// Where the resources of an editing command are, and whether to only say what would change.
 #[derive(Debug, clap::Args)]
 pub struct EditArgs {
-    /// Resource files or directories: the resource is changed in its file.
-    #[arg(short = 'f', long = "filename", required = true)]
+    /// Resource files or directories: the resource is changed in its file (default: in the
+    /// cluster).
+    #[arg(short = 'f', long = "filename")]
     pub files: Vec<PathBuf>,
-    /// Print the change (and the kubectl command that makes it in a cluster); change nothing.
+    /// Print the change and the kubectl command that makes it; change nothing.
     #[arg(long)]
     pub dry_run: bool,
 }

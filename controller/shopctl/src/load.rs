@@ -1,11 +1,125 @@
-//! Reading resource files and directories.
+//! Where the resources are: files and directories (offline), or a cluster.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use serde_json::Value;
 use shopset_engine::Resources;
+use shopset_engine::ops::status::Statuses;
+
+use crate::cluster::{Cluster, ClusterArgs};
 
 /// Reads every resource in `paths`. Unreadable files are reported in the result, as errors
 /// that make the set incomplete.
 pub fn resources(paths: &[PathBuf]) -> Resources {
     shopset_engine::files::read_documents(paths, &[]).resources()
+}
+
+/// The resources a command works on.
+pub enum Source {
+    /// Resource files and directories; statuses from the controller's directory-mode status
+    /// file.
+    Files(Vec<PathBuf>),
+    /// The API server.
+    Cluster(Cluster),
+}
+
+impl Source {
+    /// Files when any are given, else the cluster.
+    ///
+    /// # Errors
+    /// No files and no cluster to connect to.
+    pub fn new(files: &[PathBuf], cluster: &ClusterArgs) -> anyhow::Result<Self> {
+        if files.is_empty() {
+            Ok(Self::Cluster(Cluster::connect(cluster)?))
+        } else {
+            Ok(Self::Files(files.to_vec()))
+        }
+    }
+
+    /// The resources.
+    ///
+    /// # Errors
+    /// The cluster could not be read.
+    pub fn resources(&self) -> anyhow::Result<Resources> {
+        match self {
+            Self::Files(files) => Ok(resources(files)),
+            Self::Cluster(cluster) => cluster.read().map(|(r, _)| r),
+        }
+    }
+
+    /// The resources and their statuses; offline, from `status_file` (default:
+    /// `shopset-status.json` in the first directory given).
+    ///
+    /// # Errors
+    /// The cluster or the status file could not be read.
+    pub fn read(&self, status_file: Option<&Path>) -> anyhow::Result<(Resources, Statuses)> {
+        match self {
+            Self::Files(files) => Ok((resources(files), status_from_file(files, status_file)?)),
+            Self::Cluster(cluster) => cluster.read(),
+        }
+    }
+
+    /// Applies a JSON merge patch to one resource: in the cluster, or in its file (where the
+    /// other documents and the comments stay as they were). Returns where.
+    ///
+    /// # Errors
+    /// No such resource, or it could not be written.
+    pub fn change(&self, kind: &str, name: &str, patch: &Value) -> anyhow::Result<String> {
+        match self {
+            Self::Files(files) => {
+                let file = shopset_engine::files::edit_resource(files, kind, name, |doc| {
+                    shopset_engine::files::merge_patch(doc, patch);
+                    let empty = doc
+                        .pointer("/metadata/annotations")
+                        .and_then(Value::as_object)
+                        .is_some_and(serde_json::Map::is_empty);
+                    if empty && let Some(meta) = doc["metadata"].as_object_mut() {
+                        meta.remove("annotations");
+                    }
+                })
+                .map_err(|e| anyhow::anyhow!(e))?;
+                Ok(file.display().to_string())
+            }
+            Self::Cluster(cluster) => {
+                cluster.patch(kind, name, patch)?;
+                Ok(format!("{}/{kind}/{name}", cluster.namespace))
+            }
+        }
+    }
+
+    /// `command` (a kubectl command line) with the namespace when in a cluster.
+    pub fn kubectl(&self, command: &str) -> String {
+        match self {
+            Self::Files(_) => command.to_owned(),
+            Self::Cluster(cluster) => format!("{command} -n {}", cluster.namespace),
+        }
+    }
+}
+
+/// Reads the statuses the controller's directory mode writes.
+///
+/// # Errors
+/// The file is there but does not read.
+pub fn status_from_file(files: &[PathBuf], status_file: Option<&Path>) -> anyhow::Result<Statuses> {
+    let path = status_file.map(Path::to_owned).or_else(|| {
+        files
+            .iter()
+            .find(|f| f.is_dir())
+            .map(|d| d.join("shopset-status.json"))
+            .filter(|p| p.exists())
+    });
+    let Some(path) = path else {
+        return Ok(Statuses::default());
+    };
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let v: Value =
+        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let field = |k: &str| v.get(k).cloned().unwrap_or_else(|| serde_json::json!({}));
+    Ok(Statuses {
+        shop_sets: serde_json::from_value(field("shopSets"))
+            .map_err(|e| anyhow::anyhow!("{}: shopSets: {e}", path.display()))?,
+        tiers: serde_json::from_value(field("tiers"))
+            .map_err(|e| anyhow::anyhow!("{}: tiers: {e}", path.display()))?,
+    })
 }

@@ -5,22 +5,20 @@
 //! 3 a gate does not hold (nothing was done).
 
 mod cli;
+mod cluster;
 mod commands;
 mod load;
 mod output;
 
 use clap::Parser;
+use tracing_subscriber::filter::FilterExt as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _, filter};
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SHOPCTL_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new(if cli.verbose { "info" } else { "warn" })
-            }),
-        )
-        .init();
+    logging(&cli);
     match commands::run(cli) {
         Ok(commands::Done::Ok) => std::process::ExitCode::SUCCESS,
         Ok(commands::Done::Failed) => std::process::ExitCode::from(1),
@@ -30,4 +28,28 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::from(1)
         }
     }
+}
+
+/// Progress (fetching, writing, pushing) goes to stderr as bare lines unless `--quiet`; other
+/// logs at warning level, at info with `-v`, or as `SHOPCTL_LOG` says.
+fn logging(cli: &cli::Cli) {
+    let logs = EnvFilter::try_from_env("SHOPCTL_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(if cli.verbose { "info" } else { "warn" }));
+    let quiet = cli.quiet;
+    let progress = move |meta: &tracing::Metadata<'_>| meta.target() == shopset_engine::PROGRESS;
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .without_time()
+                .with_level(false)
+                .with_target(false)
+                .with_filter(filter::filter_fn(move |meta| !quiet && progress(meta))),
+        )
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(logs.and(filter::filter_fn(move |meta| !progress(meta)))),
+        )
+        .init();
 }

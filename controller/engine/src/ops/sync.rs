@@ -460,6 +460,13 @@ pub fn sync(
                 );
                 continue;
             }
+            tracing::info!(
+                target: crate::PROGRESS,
+                "writing tier {} ({} ShopSets) to branch {}",
+                tier.tier,
+                tier.inputs.shop_sets.len(),
+                tier.branch
+            );
             match commit_and_push(&tier, repos, author) {
                 Step::Done(outcome) => {
                     let outcome = keep_earlier_commit(earlier, outcome);

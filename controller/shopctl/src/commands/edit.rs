@@ -1,7 +1,7 @@
 //! The commands that change one resource: `hold`, `release`, `approve`, `rollback`, `unpin`,
-//! `maintenance`. Offline, the resource is changed in its file and the tier is rendered again
-//! where that moves something (as the controller would on the change); the equivalent kubectl
-//! command is printed for a cluster.
+//! `maintenance`. Each change is one JSON merge patch: sent to the API server in a cluster,
+//! or applied to the resource in its file offline. Then the tier is rendered again where the
+//! change moves something, as the controller would on the change.
 
 use std::fmt::Write as _;
 
@@ -12,7 +12,8 @@ use shopset_engine::ops::promote::{
 use shopset_engine::{Author, SyncOptions};
 
 use super::{Context, Done};
-use crate::cli::{EditArgs, Format};
+use crate::cli::Format;
+use crate::load::Source;
 
 /// One change to one resource.
 pub struct Change {
@@ -22,10 +23,10 @@ pub struct Change {
     pub name: String,
     /// What it does, for people.
     pub what: String,
-    /// The same in a cluster.
+    /// The same with kubectl.
     pub kubectl: String,
-    /// The change.
-    pub apply: Box<dyn FnOnce(&mut Value)>,
+    /// The change, as a JSON merge patch (RFC 7386: `null` removes).
+    pub patch: Value,
     /// The tier to render again afterwards, if any.
     pub sync_tier: Option<String>,
 }
@@ -47,31 +48,17 @@ fn annotate(tier: &str, key: &'static str, value: Option<String>, what: String) 
         name: tier.to_owned(),
         what,
         kubectl,
-        apply: Box::new(move |doc| {
-            let annotations = &mut doc["metadata"]["annotations"];
-            if !annotations.is_object() {
-                *annotations = json!({});
-            }
-            if let Some(map) = annotations.as_object_mut() {
-                match value {
-                    Some(v) => {
-                        map.insert(key.to_owned(), json!(v));
-                    }
-                    None => {
-                        map.remove(key);
-                    }
-                }
-            }
-            if annotations
-                .as_object()
-                .is_some_and(serde_json::Map::is_empty)
-                && let Some(meta) = doc["metadata"].as_object_mut()
-            {
-                meta.remove("annotations");
-            }
-        }),
+        patch: json!({ "metadata": { "annotations": { key: value } } }),
         sync_tier: None,
     }
+}
+
+fn patch_command(kind: &str, name: &str, patch: &Value) -> String {
+    format!(
+        "kubectl patch {} {name} --type merge -p {}",
+        kind.to_lowercase(),
+        quote(&patch.to_string())
+    )
 }
 
 /// `hold`.
@@ -116,89 +103,74 @@ pub fn rollback(tier: &str, commit: &str, reason: &str) -> Change {
         "metadata": { "annotations": { HOLD_ANNOTATION: reason } },
         "spec": { "pin": { "appCommit": commit, "reason": reason } },
     });
-    let (c, r) = (commit.to_owned(), reason.to_owned());
     Change {
         kind: "Tier",
         name: tier.to_owned(),
         what: format!("{tier} pinned to {commit} and held ({reason})"),
-        kubectl: format!(
-            "kubectl patch tier {tier} --type merge -p {}",
-            quote(&patch.to_string())
-        ),
-        apply: Box::new(move |doc| {
-            doc["spec"]["pin"] = json!({ "appCommit": c, "reason": r });
-            if !doc["metadata"]["annotations"].is_object() {
-                doc["metadata"]["annotations"] = json!({});
-            }
-            doc["metadata"]["annotations"][HOLD_ANNOTATION] = json!(r);
-        }),
+        kubectl: patch_command("Tier", tier, &patch),
+        patch,
         sync_tier: Some(tier.to_owned()),
     }
 }
 
 /// `unpin`.
 pub fn unpin(tier: &str) -> Change {
+    let patch = json!({ "spec": { "pin": null } });
     Change {
         kind: "Tier",
         name: tier.to_owned(),
         what: format!("{tier} follows its app branch again"),
-        kubectl: format!(
-            "kubectl patch tier {tier} --type json -p '[{{\"op\":\"remove\",\"path\":\"/spec/pin\"}}]'"
-        ),
-        apply: Box::new(|doc| {
-            if let Some(spec) = doc["spec"].as_object_mut() {
-                spec.remove("pin");
-            }
-        }),
+        kubectl: patch_command("Tier", tier, &patch),
+        patch,
         sync_tier: Some(tier.to_owned()),
     }
 }
 
 /// `maintenance on|off`.
 pub fn maintenance(shopset: &str, on: bool, tier: Option<String>) -> Change {
+    let patch = json!({ "spec": { "maintenance": on } });
     Change {
         kind: "ShopSet",
         name: shopset.to_owned(),
         what: format!("{shopset}: maintenance {}", if on { "on" } else { "off" }),
-        kubectl: format!(
-            "kubectl patch shopset {shopset} --type merge -p '{{\"spec\":{{\"maintenance\":{on}}}}}'"
-        ),
-        apply: Box::new(move |doc| doc["spec"]["maintenance"] = json!(on)),
+        kubectl: patch_command("ShopSet", shopset, &patch),
+        patch,
         sync_tier: tier,
     }
 }
 
-/// Makes the change in its file (or only prints it), then renders the tier it moves.
+/// Makes the change (or only prints it), then renders the tier it moves.
 pub fn run(
     ctx: &Context,
     format: Format,
-    edit: &EditArgs,
+    source: &Source,
+    dry_run: bool,
     change: Change,
     author: &Author,
 ) -> anyhow::Result<Done> {
     let mut text = String::new();
     let _ = writeln!(text, "{}/{}: {}", change.kind, change.name, change.what);
-    let _ = writeln!(text, "in a cluster: {}", change.kubectl);
-    if edit.dry_run {
+    let kubectl = source.kubectl(&change.kubectl);
+    let _ = writeln!(text, "with kubectl: {kubectl}");
+    if dry_run {
         crate::output::print(
             format,
             &text,
-            &json!({ "planned": change.what, "kubectl": change.kubectl }),
+            &json!({ "planned": change.what, "kubectl": kubectl, "patch": change.patch }),
         );
         return Ok(Done::Ok);
     }
-    let file =
-        shopset_engine::files::edit_resource(&edit.files, change.kind, &change.name, change.apply)
-            .map_err(|e| anyhow::anyhow!(e))?;
-    let _ = writeln!(text, "changed {}", file.display());
+    let changed = source.change(change.kind, &change.name, &change.patch)?;
+    let _ = writeln!(text, "changed {changed}");
     let mut ok = true;
     let mut system = Value::Null;
     if let Some(tier) = &change.sync_tier {
-        let resources = crate::load::resources(&edit.files);
+        let resources = source.resources()?;
         let options = SyncOptions {
             tiers: Some([tier.clone()].into()),
             ..SyncOptions::default()
         };
+        tracing::info!(target: shopset_engine::PROGRESS, "rendering tier {tier}");
         let outcome = super::sync::sync(ctx, &resources, &options, author);
         super::report_problems(&outcome.problems);
         text.push_str(&outcome.text);
@@ -208,7 +180,7 @@ pub fn run(
     crate::output::print(
         format,
         &text,
-        &json!({ "changed": file, "what": change.what, "kubectl": change.kubectl, "system": system }),
+        &json!({ "changed": changed, "what": change.what, "kubectl": kubectl, "system": system }),
     );
     Ok(Done::from(ok))
 }

@@ -15,6 +15,7 @@ use shopset_engine::{Repos, Resources};
 use shopset_git::{Credentials, Secret, Signer};
 
 use crate::cli::{Cli, Command};
+use crate::load::Source;
 
 /// The runtime settings every command shares.
 pub struct Context {
@@ -104,7 +105,9 @@ impl From<bool> for Done {
 pub fn run(cli: Cli) -> anyhow::Result<Done> {
     let ctx = Context::from_cli(&cli)?;
     let format = cli.format;
-    let ok = match cli.command {
+    let source = |files: &[PathBuf]| Source::new(files, &cli.cluster);
+    let edit_author = || ctx.author("shopset".into(), "shopset@localhost".into());
+    let ok = match &cli.command {
         Command::Sync {
             files,
             dry_run,
@@ -112,26 +115,40 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
             author_name,
             author_email,
         } => {
-            let author = ctx.author(author_name, author_email);
+            let author = ctx.author(author_name.clone(), author_email.clone());
             let options = shopset_engine::SyncOptions {
-                dry_run,
-                confirm_removals,
+                dry_run: *dry_run,
+                confirm_removals: *confirm_removals,
                 ..Default::default()
             };
-            sync::run(&ctx, format, &files, &options, &author)
+            sync::run(&ctx, format, &source(files)?, &options, &author)
         }
-        Command::Render { files, inputs, out } => render::run(&ctx, format, &files, &inputs, &out),
+        Command::Render { files, inputs, out } => render::run(&ctx, format, files, inputs, out),
         Command::Crds { out } => crds::run(out.as_deref()),
         Command::Status { files, status_file } => {
-            status::run(&ctx, format, &files, status_file.as_deref())
+            status::run(&ctx, format, &source(files)?, status_file.as_deref())
         }
         Command::Hold { tier, reason, edit } => {
-            let author = ctx.author("shopset".into(), "shopset@localhost".into());
-            return edit::run(&ctx, format, &edit, edit::hold(&tier, &reason), &author);
+            let change = edit::hold(tier, reason);
+            return edit::run(
+                &ctx,
+                format,
+                &source(&edit.files)?,
+                edit.dry_run,
+                change,
+                &edit_author(),
+            );
         }
         Command::Release { tier, edit } => {
-            let author = ctx.author("shopset".into(), "shopset@localhost".into());
-            return edit::run(&ctx, format, &edit, edit::release(&tier), &author);
+            let change = edit::release(tier);
+            return edit::run(
+                &ctx,
+                format,
+                &source(&edit.files)?,
+                edit.dry_run,
+                change,
+                &edit_author(),
+            );
         }
         Command::Approve {
             tier,
@@ -139,9 +156,15 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
             config,
             edit,
         } => {
-            let author = ctx.author("shopset".into(), "shopset@localhost".into());
-            let change = edit::approve(&tier, &commit, config)?;
-            return edit::run(&ctx, format, &edit, change, &author);
+            let change = edit::approve(tier, commit, *config)?;
+            return edit::run(
+                &ctx,
+                format,
+                &source(&edit.files)?,
+                edit.dry_run,
+                change,
+                &edit_author(),
+            );
         }
         Command::Rollback {
             tier,
@@ -149,41 +172,44 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
             reason,
             edit,
         } => {
-            let author = ctx.author("shopset".into(), "shopset@localhost".into());
+            let from = source(&edit.files)?;
             let target = match to {
-                Some(commit) => commit,
+                Some(commit) => commit.clone(),
                 None => {
-                    let resources = crate::load::resources(&edit.files);
+                    let resources = from.resources()?;
                     let mut repos = ctx.repos(&resources);
-                    shopset_engine::ops::pin::previous_app_commit(&resources, &mut repos, &tier)
+                    shopset_engine::ops::pin::previous_app_commit(&resources, &mut repos, tier)
                         .map_err(|e| anyhow::anyhow!("rollback {tier}: {e}"))?
                 }
             };
             shopset_crds::names::commit_id(&target).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
+            let change = edit::rollback(tier, &target, reason);
+            return edit::run(&ctx, format, &from, edit.dry_run, change, &edit_author());
+        }
+        Command::Unpin { tier, edit } => {
+            let change = edit::unpin(tier);
             return edit::run(
                 &ctx,
                 format,
-                &edit,
-                edit::rollback(&tier, &target, &reason),
-                &author,
+                &source(&edit.files)?,
+                edit.dry_run,
+                change,
+                &edit_author(),
             );
-        }
-        Command::Unpin { tier, edit } => {
-            let author = ctx.author("shopset".into(), "shopset@localhost".into());
-            return edit::run(&ctx, format, &edit, edit::unpin(&tier), &author);
         }
         Command::Maintenance {
             state,
             shopset,
             edit,
         } => {
-            let author = ctx.author("shopset".into(), "shopset@localhost".into());
-            let tier = crate::load::resources(&edit.files)
+            let from = source(&edit.files)?;
+            let tier = from
+                .resources()?
                 .shop_sets
-                .get(&shopset)
+                .get(shopset)
                 .map(|s| s.spec.tier.clone());
-            let change = edit::maintenance(&shopset, state == "on", tier);
-            return edit::run(&ctx, format, &edit, change, &author);
+            let change = edit::maintenance(shopset, state == "on", tier);
+            return edit::run(&ctx, format, &from, edit.dry_run, change, &edit_author());
         }
         Command::Promote {
             tier,
@@ -197,25 +223,24 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
             author_name,
             author_email,
         } => {
-            let author = ctx.author(author_name, author_email);
-            let subject = if config {
+            let author = ctx.author(author_name.clone(), author_email.clone());
+            let subject = if *config {
                 shopset_engine::ops::promote::Subject::Config
             } else {
                 shopset_engine::ops::promote::Subject::App
             };
             let request = promote::Request {
-                tier: &tier,
-                files: &files,
+                tier,
                 status_file: status_file.as_deref(),
-                dry_run,
+                dry_run: *dry_run,
                 subject,
-                merge,
-                github_api: &github_api,
+                merge: *merge,
+                github_api,
                 github_token_file: github_token_file.as_deref(),
             };
-            return promote::run(&ctx, format, &request, &author);
+            return promote::run(&ctx, format, &source(files)?, &request, &author);
         }
-        Command::Quickstart { dir } => quickstart::run(&ctx, format, &dir),
+        Command::Quickstart { dir } => quickstart::run(&ctx, format, dir),
     };
     ok.map(Done::from)
 }

@@ -1,48 +1,21 @@
 //! `shopctl promote`.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::json;
 use shopset_engine::ops::promote;
-use shopset_engine::ops::status::Statuses;
 use shopset_engine::{Author, SyncOptions};
 
 use super::{Context, Done};
 use crate::cli::Format;
-
-/// Reads the statuses the controller's directory mode writes.
-pub fn statuses(files: &[PathBuf], status_file: Option<&Path>) -> anyhow::Result<Statuses> {
-    let path = status_file.map(Path::to_owned).or_else(|| {
-        files
-            .iter()
-            .find(|f| f.is_dir())
-            .map(|d| d.join("shopset-status.json"))
-            .filter(|p| p.exists())
-    });
-    let Some(path) = path else {
-        return Ok(Statuses::default());
-    };
-    let text =
-        std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let field = |k: &str| v.get(k).cloned().unwrap_or_else(|| json!({}));
-    Ok(Statuses {
-        shop_sets: serde_json::from_value(field("shopSets"))
-            .map_err(|e| anyhow::anyhow!("{}: shopSets: {e}", path.display()))?,
-        tiers: serde_json::from_value(field("tiers"))
-            .map_err(|e| anyhow::anyhow!("{}: tiers: {e}", path.display()))?,
-    })
-}
+use crate::load::Source;
 
 /// What to promote, and how.
 pub struct Request<'a> {
     /// Into this tier.
     pub tier: &'a str,
-    /// The resources.
-    pub files: &'a [PathBuf],
-    /// The statuses.
+    /// Offline, the statuses.
     pub status_file: Option<&'a Path>,
     /// Plan only.
     pub dry_run: bool,
@@ -59,18 +32,18 @@ pub struct Request<'a> {
 pub fn run(
     ctx: &Context,
     format: Format,
+    source: &Source,
     request: &Request<'_>,
     author: &Author,
 ) -> anyhow::Result<Done> {
     let Request {
         tier,
-        files,
         status_file,
         dry_run,
         subject,
         ..
     } = *request;
-    let resources = crate::load::resources(files);
+    let (resources, statuses) = source.read(status_file)?;
     super::report_problems(
         &resources
             .errors
@@ -78,7 +51,6 @@ pub fn run(
             .map(ToString::to_string)
             .collect::<Vec<_>>(),
     );
-    let statuses = statuses(files, status_file)?;
     let mut repos = ctx.repos(&resources);
     let now = k8s_openapi::jiff::Timestamp::now();
     let plan = promote::plan(&resources, &statuses, &mut repos, tier, subject, now)

@@ -49,7 +49,10 @@ pub fn run(ctx: &super::Context, format: Format, dir: &Path) -> anyhow::Result<b
              \n  git -c protocol.file.allow=always clone --recurse-submodules --branch tier-0 {sys} /tmp/tier-0\
              \n  kubectl kustomize /tmp/tier-0/shopsets/*/canary\
              \n\nEdit {d}/resources/*.yaml and apply the change as the controller would:\
-             \n\n  shopctl sync -f {d}/resources             \n\nOr let the controller watch the files and keep the branches rendered (status in             \n{d}/resources/shopset-status.json):             \n\n  cargo run -p shopset-controller -- --resources-dir {d}/resources --cache-dir {d}/cache --listen 127.0.0.1:8080\n",
+             \n\n  shopctl sync -f {d}/resources\
+             \n\nOr let the controller watch the files and keep the branches rendered (status in\
+             \n{d}/resources/shopset-status.json):\
+             \n\n  cargo run -p shopset-controller -- --resources-dir {d}/resources --cache-dir {d}/cache --listen 127.0.0.1:8080\n",
             sys = sys.display()
         );
     }

@@ -1,12 +1,13 @@
 //! `shopctl status`.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use shopset_engine::ops::overview;
 
 use super::Context;
 use crate::cli::Format;
+use crate::load::Source;
 
 fn short(c: Option<&String>) -> String {
     c.map_or_else(|| "-".into(), |c| c.chars().take(12).collect())
@@ -15,11 +16,10 @@ fn short(c: Option<&String>) -> String {
 pub fn run(
     ctx: &Context,
     format: Format,
-    files: &[PathBuf],
+    source: &Source,
     status_file: Option<&Path>,
 ) -> anyhow::Result<bool> {
-    let resources = crate::load::resources(files);
-    let statuses = super::promote::statuses(files, status_file)?;
+    let (resources, statuses) = source.read(status_file)?;
     let mut repos = ctx.repos(&resources);
     let tiers = overview::overview(
         &resources,

@@ -1,22 +1,22 @@
 //! `shopctl sync`.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use serde_json::json;
 use shopset_engine::{Author, SyncOptions, TierOutcome};
 
 use super::Context;
 use crate::cli::Format;
+use crate::load::Source;
 
 pub fn run(
     ctx: &Context,
     format: Format,
-    files: &[PathBuf],
+    source: &Source,
     options: &SyncOptions,
     author: &Author,
 ) -> anyhow::Result<bool> {
-    let resources = crate::load::resources(files);
+    let resources = source.resources()?;
     let outcome = sync(ctx, &resources, options, author);
     super::report_problems(&outcome.problems);
     crate::output::print(format, &outcome.text, &outcome.json);

@@ -1,0 +1,159 @@
+//! The resources in a cluster, through a kubeconfig: read them (with the statuses the
+//! controller wrote) and change one of them with a JSON merge patch, as `kubectl patch` does.
+
+use std::path::PathBuf;
+
+use kube::api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client};
+use serde_json::{Value, json};
+use shopset_crds::{Configuration, FailureDomain, ShopSet, Tier};
+use shopset_engine::Resources;
+use shopset_engine::ops::status::Statuses;
+
+/// Where the cluster is.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClusterArgs {
+    /// Kubeconfig to use (default: `$KUBECONFIG`, then `~/.kube/config`, then the in-cluster
+    /// service account). Used when no `-f` is given.
+    #[arg(long, global = true)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: its current context).
+    #[arg(long, global = true)]
+    pub context: Option<String>,
+    /// The namespace of the shopset resources.
+    #[arg(
+        short = 'n',
+        long,
+        global = true,
+        env = "SHOPSET_NAMESPACE",
+        default_value = "shopset-system"
+    )]
+    pub namespace: String,
+}
+
+/// A connection to the API server, with a runtime of its own so the commands stay blocking.
+pub struct Cluster {
+    runtime: tokio::runtime::Runtime,
+    client: Client,
+    /// The namespace of the resources.
+    pub namespace: String,
+}
+
+fn resource(kind: &str) -> anyhow::Result<ApiResource> {
+    Ok(match kind {
+        "Tier" => ApiResource::erase::<Tier>(&()),
+        "Configuration" => ApiResource::erase::<Configuration>(&()),
+        "FailureDomain" => ApiResource::erase::<FailureDomain>(&()),
+        "ShopSet" => ApiResource::erase::<ShopSet>(&()),
+        other => anyhow::bail!("no resource kind {other}"),
+    })
+}
+
+impl Cluster {
+    /// Connects as kubectl would.
+    ///
+    /// # Errors
+    /// No usable kubeconfig, or a client cannot be built from it.
+    pub fn connect(args: &ClusterArgs) -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let options = KubeConfigOptions {
+            context: args.context.clone(),
+            ..KubeConfigOptions::default()
+        };
+        let client = runtime.block_on(async {
+            let config = match &args.kubeconfig {
+                Some(path) => {
+                    let file = Kubeconfig::read_from(path)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                    kube::Config::from_custom_kubeconfig(file, &options)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+                }
+                None if args.context.is_some() => kube::Config::from_kubeconfig(&options)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("kubeconfig: {e}"))?,
+                None => kube::Config::infer().await.map_err(|e| {
+                    anyhow::anyhow!(
+                        "no cluster: {e} (give the resources with -f to work offline, or \
+                         --kubeconfig)"
+                    )
+                })?,
+            };
+            Client::try_from(config).map_err(|e| anyhow::anyhow!("kubernetes client: {e}"))
+        })?;
+        Ok(Self {
+            runtime,
+            client,
+            namespace: args.namespace.clone(),
+        })
+    }
+
+    fn api(&self, kind: &str) -> anyhow::Result<Api<DynamicObject>> {
+        Ok(Api::namespaced_with(
+            self.client.clone(),
+            &self.namespace,
+            &resource(kind)?,
+        ))
+    }
+
+    /// Every shopset resource of the namespace, and the statuses the controller wrote on them.
+    ///
+    /// # Errors
+    /// A list failed: the set would be incomplete, and an incomplete set must never be
+    /// rendered (it would remove ShopSets).
+    pub fn read(&self) -> anyhow::Result<(Resources, Statuses)> {
+        let mut resources = Resources::default();
+        let mut statuses = Statuses::default();
+        for kind in ["Tier", "Configuration", "FailureDomain", "ShopSet"] {
+            let api = self.api(kind)?;
+            let ar = resource(kind)?;
+            let list = self
+                .runtime
+                .block_on(api.list(&ListParams::default()))
+                .map_err(|e| anyhow::anyhow!("list {} in {}: {e}", ar.plural, self.namespace))?;
+            for object in list.items {
+                let mut doc = serde_json::to_value(&object)?;
+                if doc.get("apiVersion").is_none_or(Value::is_null) {
+                    doc["apiVersion"] = json!(ar.api_version);
+                    doc["kind"] = json!(ar.kind);
+                }
+                let name = object.metadata.name.clone().unwrap_or_default();
+                let source = format!("{}/{kind}/{name}", self.namespace);
+                resources.add_object(&source, &doc);
+                let Some(status) = doc.get("status").filter(|s| !s.is_null()) else {
+                    continue;
+                };
+                // A status that does not read is left out: the gate then says "no status".
+                match kind {
+                    "Tier" => {
+                        if let Ok(s) = serde_json::from_value(status.clone()) {
+                            statuses.tiers.insert(name, s);
+                        }
+                    }
+                    "ShopSet" => {
+                        if let Ok(s) = serde_json::from_value(status.clone()) {
+                            statuses.shop_sets.insert(name, s);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok((resources, statuses))
+    }
+
+    /// Changes one resource with a JSON merge patch (`null` removes a field).
+    ///
+    /// # Errors
+    /// The API server refused (no such resource, no permission, invalid).
+    pub fn patch(&self, kind: &str, name: &str, patch: &Value) -> anyhow::Result<()> {
+        let api = self.api(kind)?;
+        self.runtime
+            .block_on(api.patch(name, &PatchParams::default(), &Patch::Merge(patch)))
+            .map_err(|e| anyhow::anyhow!("patch {kind} {}/{name}: {e}", self.namespace))?;
+        Ok(())
+    }
+}
