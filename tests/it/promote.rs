@@ -428,13 +428,43 @@ fn status_shows_commits_gates_holds_and_pins() {
 
     healthy_since(&w, "tier-0", 3600);
     annotate(&w, "tier-2", "shopset.dev/hold", "change freeze");
+    // A freeze window open at every minute: tier-2 is frozen now.
+    let file = w.resources.join("tiers.yaml");
+    let text = std::fs::read_to_string(&file).expect("read");
+    let (before, after) = text.split_once("name: tier-2").expect("tier-2");
+    let after = after.replacen(
+        "  promotion:\n",
+        "  promotion:\n    freezeWindows:\n    - {schedule: \"* * * * *\", duration: 1h, timeZone: Europe/Berlin}\n",
+        1,
+    );
+    std::fs::write(&file, format!("{before}name: tier-2{after}")).expect("write");
     let s = status();
     assert_eq!(tier(&s, "tier-1")["promotable"], json!(true));
-    assert_eq!(tier(&s, "tier-2")["hold"], json!("change freeze"));
+    assert_eq!(tier(&s, "tier-1")["frozen"], Value::Null);
+    let t2 = tier(&s, "tier-2");
+    assert_eq!(t2["hold"], json!("change freeze"));
+    assert_eq!(
+        t2["freezeWindows"],
+        json!(["* * * * * for 1h (Europe/Berlin)"])
+    );
+    assert!(
+        t2["frozen"]
+            .as_str()
+            .is_some_and(|f| f.contains("in the freeze window")),
+        "{t2}"
+    );
     // The table for people says the same.
     let out = run_shopctl(["status", "-f", &resources]);
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("held: change freeze"), "{table}");
+    assert!(
+        table.contains("freeze window: * * * * * for 1h (Europe/Berlin)"),
+        "{table}"
+    );
+    assert!(
+        table.contains("frozen now: in the freeze window"),
+        "{table}"
+    );
 }
 
 /// The configuration commits the system branch of `tier` was rendered with.

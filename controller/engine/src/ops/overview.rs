@@ -57,6 +57,10 @@ pub struct TierOverview {
     pub hold: Option<String>,
     /// Its pin.
     pub pin: Option<String>,
+    /// Its freeze windows (`schedule for duration (time zone)`).
+    pub freeze_windows: Vec<String>,
+    /// The freeze window it is in now, if any.
+    pub frozen: Option<String>,
     /// Problems reading it.
     pub problems: Vec<String>,
 }
@@ -99,6 +103,20 @@ pub fn overview(
                     p.reason.as_deref().unwrap_or("no reason given")
                 )
             }),
+            freeze_windows: spec
+                .promotion
+                .freeze_windows
+                .iter()
+                .map(|w| {
+                    format!(
+                        "{} for {} ({})",
+                        w.schedule,
+                        w.duration,
+                        w.time_zone.as_deref().unwrap_or("UTC")
+                    )
+                })
+                .collect(),
+            frozen: crate::ops::freeze::frozen(&spec.promotion.freeze_windows, now),
             problems: Vec::new(),
         };
         match repos.tip(&spec.app.url, &branch) {

@@ -60,6 +60,12 @@ pub fn run(
         if let Some(p) = &t.pin {
             lines.push(format!("pinned to {p}"));
         }
+        for w in &t.freeze_windows {
+            lines.push(format!("freeze window: {w}"));
+        }
+        if let Some(f) = &t.frozen {
+            lines.push(format!("frozen now: {f}"));
+        }
         for c in &t.configurations {
             if c.branch_tip != c.running {
                 lines.push(format!(
