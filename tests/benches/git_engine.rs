@@ -6,6 +6,7 @@
 //! `cargo bench -p shopset-tests --bench git_engine -- 10000` (the argument is the number of
 //! ShopSets; 10,000 by default). It prints figures; it asserts nothing about time.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -51,7 +52,7 @@ fn resources_text(
     app: &str,
     system: &str,
     pinned: Option<&str>,
-    changed: Option<usize>,
+    changed: &[usize],
 ) -> String {
     let mut docs = Vec::new();
     for (i, tier) in ["tier-0", "tier-1", "tier-2"].iter().enumerate() {
@@ -71,7 +72,7 @@ fn resources_text(
         docs.push(format!("apiVersion: shopset.dev/v1alpha1\nkind: FailureDomain\nmetadata: {{name: {fd}}}\nspec:\n  destination: {{name: {fd}-1}}\n  config: {{values: {{REGION: \"{fd}\"}}}}\n"));
     }
     for i in 0..n {
-        let extra = if changed == Some(i) {
+        let extra = if changed.contains(&i) {
             "  overrides: {values: {BANNER: \"sale\"}}\n"
         } else {
             ""
@@ -114,11 +115,13 @@ fn count_objects(repo: &Path) -> usize {
         .unwrap_or(0)
 }
 
-/// One sync through the engine, timed by phase.
+/// One sync through the engine, timed by phase: of the tiers in `only` (all when `None`), as
+/// the controller does for a batch of changes.
 fn engine_sync(
     resources: &Resources,
     repos: &mut Repos,
     cache_repo: &Path,
+    only: Option<&BTreeSet<String>>,
 ) -> (Figures, Vec<TierPlan>) {
     reset_peak_rss();
     let objects_before = if cache_repo.exists() {
@@ -133,7 +136,7 @@ fn engine_sync(
     }
     let fetch = start.elapsed().as_secs_f64();
     let start = Instant::now();
-    let plan = shopset_engine::plan_sync(resources, repos);
+    let plan = shopset_engine::plan_tiers(resources, repos, only);
     assert!(plan.problems.is_empty(), "{:?}", plan.problems);
     let render = start.elapsed().as_secs_f64();
     let author = Author {
@@ -162,14 +165,20 @@ fn engine_sync(
             .commit_tree_id(tier.previous_tip.as_deref(), &tree, &meta)
             .unwrap()
         {
-            created.push((tier.system_url.clone(), commit, tier.branch.clone()));
+            created.push((
+                tier.system_url.clone(),
+                commit,
+                tier.branch.clone(),
+                std::sync::Arc::clone(&tier.inputs),
+            ));
         }
     }
     let commit = start.elapsed().as_secs_f64();
     let start = Instant::now();
-    for (url, commit, branch) in &created {
+    for (url, commit, branch, inputs) in &created {
         let outcome = repos.push(url, commit, branch).unwrap();
         assert_eq!(outcome, shopset_git::PushOutcome::Pushed);
+        repos.keep_inputs(commit, std::sync::Arc::clone(inputs));
     }
     let push = start.elapsed().as_secs_f64();
     let objects = count_objects(cache_repo).saturating_sub(objects_before);
@@ -323,10 +332,10 @@ fn main() {
     );
 
     // Cold.
-    let text = resources_text(n, &app_url, &system_url, None, None);
+    let text = resources_text(n, &app_url, &system_url, None, &[]);
     let resources = load(&text);
     let mut repos = Repos::new(&cache_dir);
-    let (cold, plans) = engine_sync(&resources, &mut repos, &cache_repo);
+    let (cold, plans) = engine_sync(&resources, &mut repos, &cache_repo, None);
     for tier in ["tier-0", "tier-1", "tier-2"] {
         let root = clones.join(tier);
         std::fs::create_dir_all(&root).unwrap();
@@ -361,11 +370,12 @@ fn main() {
         );
     }
 
-    // One ShopSet changed (the engine keeps its cache between syncs, as the controller does).
-    let text = resources_text(n, &app_url, &system_url, None, Some(n / 2));
+    // One ShopSet changed, in a new process: every tier planned, the recorded inputs read
+    // from git (the repository caches on disk are kept).
+    let text = resources_text(n, &app_url, &system_url, None, &[n / 2]);
     let resources = load(&text);
     let mut repos = Repos::new(&cache_dir);
-    let (one, plans) = engine_sync(&resources, &mut repos, &cache_repo);
+    let (one, plans) = engine_sync(&resources, &mut repos, &cache_repo, None);
     let hand = if baseline {
         write_worktrees(&plans, &clones);
         by_hand(&plans, &clones)
@@ -373,6 +383,24 @@ fn main() {
         (f64::NAN, f64::NAN)
     };
     row("one ShopSet changed", &one, hand);
+
+    // Another ShopSet changed, as the running controller does it: the same engine (the inputs
+    // it wrote are still parsed), and only the changed ShopSet's tier, which the watch event
+    // names. By hand, the same: that tier's clone only.
+    let changed = n / 2 + 1;
+    let text = resources_text(n, &app_url, &system_url, None, &[n / 2, changed]);
+    let resources = load(&text);
+    let only: BTreeSet<String> = [format!("tier-{}", changed % 3)].into();
+    repos.forget_all();
+    let (warm, plans) = engine_sync(&resources, &mut repos, &cache_repo, Some(&only));
+    assert_eq!(warm.commits, 1, "one tier written");
+    let hand = if baseline {
+        write_worktrees(&plans, &clones);
+        by_hand(&plans, &clones)
+    } else {
+        (f64::NAN, f64::NAN)
+    };
+    row("one changed, warm", &warm, hand);
 
     // The base gitlink moved: tier-0 pinned to another app commit.
     let repo = shopset_git::Repo::open(&app_url).unwrap();
@@ -393,10 +421,16 @@ fn main() {
     let Some(next_app) = repo.create_commit(Some(&first_app), &tree, &meta).unwrap() else {
         unreachable!()
     };
-    let text = resources_text(n, &app_url, &system_url, Some(&next_app), Some(n / 2));
+    let text = resources_text(
+        n,
+        &app_url,
+        &system_url,
+        Some(&next_app),
+        &[n / 2, n / 2 + 1],
+    );
     let resources = load(&text);
     let mut repos = Repos::new(&cache_dir);
-    let (base, plans) = engine_sync(&resources, &mut repos, &cache_repo);
+    let (base, plans) = engine_sync(&resources, &mut repos, &cache_repo, None);
     let hand = if baseline {
         write_worktrees(&plans, &clones);
         by_hand(&plans, &clones)
@@ -407,7 +441,7 @@ fn main() {
 
     // No-op.
     let mut repos = Repos::new(&cache_dir);
-    let (noop, plans) = engine_sync(&resources, &mut repos, &cache_repo);
+    let (noop, plans) = engine_sync(&resources, &mut repos, &cache_repo, None);
     let start = Instant::now();
     for tier in plans.iter().filter(|_| baseline) {
         let root = clones.join(&tier.branch);

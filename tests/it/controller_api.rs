@@ -249,13 +249,23 @@ fn api_mode_writes_what_directory_mode_writes_and_reports_argo_cd_state() {
         .then_some(())
     })
     .unwrap_or_else(|| panic!("status did not follow; log:\n{}", c.log_text()));
-    let events = api.list_objects("events.k8s.io", "events");
-    assert!(
-        events.iter().any(|e| e["reason"] == "Degraded"
-            && e["type"] == "Warning"
-            && e.pointer("/regarding/name") == Some(&json!("staff-shops"))),
-        "{events:#?}"
-    );
+    // The Event follows the status write (it is sent after it): wait for it too.
+    eventually(Duration::from_secs(30), || {
+        api.list_objects("events.k8s.io", "events")
+            .iter()
+            .any(|e| {
+                e["reason"] == "Degraded"
+                    && e["type"] == "Warning"
+                    && e.pointer("/regarding/name") == Some(&json!("staff-shops"))
+            })
+            .then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no Degraded event: {:#?}",
+            api.list_objects("events.k8s.io", "events")
+        )
+    });
     // Healthy at the wrong revision is not synced.
     api.apply_object(application(
         "canary",

@@ -3,12 +3,12 @@
 //! stays verifiable), the system branch following, and a move that is not a fast-forward
 //! refused.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 
 use serde_json::{Value, json};
 use shopset_tests::servers::GitDaemon;
-use shopset_tests::{commit_to_branch, git, quickstart, run_shopctl};
+use shopset_tests::{commit_to_branch, git, quickstart, rev, run_shopctl};
 
 struct World {
     _tmp: tempfile::TempDir,
@@ -57,19 +57,9 @@ fn world() -> World {
     }
 }
 
-fn rev(repo: &Path, what: &str) -> String {
-    let out = git(repo, &["rev-parse", what]);
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 /// The app commit the system branch of `tier` runs.
 fn running(w: &World, tier: &str) -> String {
-    let out = git(
-        &w.system,
-        &["show", &format!("{tier}:.shopset/inputs.yaml")],
-    );
-    let inputs: Value = serde_json::from_slice(&out.stdout).expect("inputs");
-    inputs["appCommit"].as_str().expect("appCommit").to_owned()
+    shopset_tests::running_app(&w.system, tier)
 }
 
 /// A status file saying `tier` is synced and healthy at its tip since `ago` seconds.

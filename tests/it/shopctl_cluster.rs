@@ -3,12 +3,12 @@
 //! are merge patches on it, and the git work is the same as offline: the trees equal those the
 //! files give, promotion ships the tested commit, rollback pins and holds, unpin follows again.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 
 use serde_json::{Value, json};
 use shopset_tests::fake_api::FakeApi;
-use shopset_tests::{commit_to_branch, git, quickstart, shopctl_command};
+use shopset_tests::{commit_to_branch, quickstart, rev, shopctl_command};
 
 const NS: &str = "shopset-system";
 
@@ -84,20 +84,9 @@ fn tier(w: &World, name: &str) -> Value {
         .expect("the Tier is in the cluster")
 }
 
-fn rev(repo: &Path, what: &str) -> String {
-    let out = git(repo, &["rev-parse", what]);
-    assert!(out.status.success(), "rev-parse {what}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 /// The app commit the system branch of `tier` runs.
 fn running(w: &World, tier: &str) -> String {
-    let out = git(
-        &w.system,
-        &["show", &format!("{tier}:.shopset/inputs.yaml")],
-    );
-    let inputs: Value = serde_json::from_slice(&out.stdout).expect("inputs");
-    inputs["appCommit"].as_str().expect("appCommit").to_owned()
+    shopset_tests::running_app(&w.system, tier)
 }
 
 /// What the controller writes on a Tier whose ShopSets have all been Ready since `ago`

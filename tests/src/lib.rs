@@ -261,3 +261,19 @@ pub fn commit_to_branch(
     let out = git(work, &["rev-parse", "HEAD"]);
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
+
+/// The commit `what` names in `repo` (`git rev-parse`).
+#[must_use]
+pub fn rev(repo: &Path, what: &str) -> String {
+    let out = git(repo, &["rev-parse", what]);
+    assert!(out.status.success(), "rev-parse {what}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The app commit that the system branch `tier` of `system` runs (its recorded inputs).
+#[must_use]
+pub fn running_app(system: &Path, tier: &str) -> String {
+    let out = git(system, &["show", &format!("{tier}:.shopset/inputs.yaml")]);
+    let inputs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("inputs");
+    inputs["appCommit"].as_str().expect("appCommit").to_owned()
+}

@@ -3,8 +3,10 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use shopset_git::{Cache, Credentials, GitError, PushOutcome, Repo};
+use shopset_render::TierInputs;
 
 /// Open, fetched repositories by URL.
 pub struct Repos {
@@ -12,7 +14,13 @@ pub struct Repos {
     default_credentials: Credentials,
     credentials: BTreeMap<String, Credentials>,
     fetched: BTreeMap<String, Repo>,
+    /// Recorded inputs already parsed, by the system commit that holds them: a commit never
+    /// changes, so an entry is never stale. A long-running process plans on them warm.
+    inputs: BTreeMap<String, Arc<TierInputs>>,
 }
+
+/// How many parsed inputs [`Repos`] keeps (a few per tier branch is plenty).
+const INPUTS_KEPT: usize = 64;
 
 impl std::fmt::Debug for Repos {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -44,6 +52,7 @@ impl Repos {
             default_credentials: Credentials::default(),
             credentials: BTreeMap::new(),
             fetched: BTreeMap::new(),
+            inputs: BTreeMap::new(),
         }
     }
 
@@ -127,6 +136,20 @@ impl Repos {
             }
         }
         self.read(url).map(Some)
+    }
+
+    /// The inputs recorded in the system commit `commit`, if parsed before.
+    #[must_use]
+    pub fn parsed_inputs(&self, commit: &str) -> Option<Arc<TierInputs>> {
+        self.inputs.get(commit).cloned()
+    }
+
+    /// Keeps the inputs recorded in the system commit `commit` (read, or just written).
+    pub fn keep_inputs(&mut self, commit: &str, inputs: Arc<TierInputs>) {
+        if self.inputs.len() >= INPUTS_KEPT {
+            self.inputs.clear();
+        }
+        self.inputs.insert(commit.to_owned(), inputs);
     }
 
     /// Pushes `commit` to `branch` of `url`, fast-forward only.

@@ -9,6 +9,44 @@ use std::io::Write as _;
 
 use git2::{ObjectType, Oid};
 
+/// Writes one object as a loose file, compressed with zlib's fastest level (libgit2's own
+/// writer uses the default level, which for a large blob such as the recorded inputs costs
+/// several times more). Written to a temporary file and renamed, as git does, so a reader
+/// never sees half an object. Returns its id; an object already present is not written again.
+pub(crate) fn write_loose(
+    repo: &git2::Repository,
+    odb: &git2::Odb<'_>,
+    kind: ObjectType,
+    bytes: &[u8],
+) -> Result<Oid, git2::Error> {
+    let oid = Oid::hash_object(kind, bytes)?;
+    if odb.exists(oid) {
+        return Ok(oid);
+    }
+    let io = |e: std::io::Error| git2::Error::from_str(&format!("write object {oid}: {e}"));
+    let hex = oid.to_string();
+    let dir = repo.path().join("objects").join(&hex[..2]);
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!("tmp_obj_{}_{n}", std::process::id()));
+    let written = (|| {
+        // The name is unique among live processes (pid) and within this one (counter); a
+        // leftover of a crashed process with the same pid is overwritten.
+        let file = std::fs::File::create(&tmp)?;
+        let mut z = flate2::write::ZlibEncoder::new(file, flate2::Compression::fast());
+        z.write_all(format!("{} {}\0", kind.str(), bytes.len()).as_bytes())?;
+        z.write_all(bytes)?;
+        z.finish()?;
+        std::fs::rename(&tmp, dir.join(&hex[2..]))
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
+    }
+    Ok(oid)
+}
+
 /// Objects waiting to be written, in the order they were added.
 #[derive(Default)]
 pub(crate) struct PackBuffer {

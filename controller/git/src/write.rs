@@ -271,13 +271,8 @@ impl Repo {
         for (path, bytes) in &edits.upsert.files {
             shopset_render::tree::check_path(path)?;
             // Most of these are unchanged: hash first, write only what is new.
-            let oid = git2::Oid::hash_object(git2::ObjectType::Blob, bytes)
-                .map_err(self.op(format!("hash {path}")))?;
-            if !odb.exists(oid) {
-                self.inner
-                    .blob(bytes)
-                    .map_err(self.op(format!("write blob {path}")))?;
-            }
+            let oid = crate::pack::write_loose(&self.inner, &odb, git2::ObjectType::Blob, bytes)
+                .map_err(self.op(format!("write blob {path}")))?;
             update.upsert(path.as_str(), oid, git2::FileMode::Blob);
         }
         for (path, commit) in &edits.upsert.gitlinks {

@@ -94,7 +94,10 @@ fn kustomization(resources: &[String]) -> Value {
 
 /// `applications/kustomization.yaml` (listing the shard directories) and one
 /// `applications/<shard>/kustomization.yaml` per shard (listing its Applications).
-pub(crate) fn applications_kustomizations(inputs: &TierInputs) -> Vec<(String, Value)> {
+pub(crate) fn applications_kustomizations(
+    inputs: &TierInputs,
+    only: Option<&std::collections::BTreeSet<String>>,
+) -> Vec<(String, Value)> {
     let mut shards: std::collections::BTreeMap<String, Vec<String>> =
         std::collections::BTreeMap::new();
     for name in inputs.shop_sets.keys() {
@@ -107,7 +110,10 @@ pub(crate) fn applications_kustomizations(inputs: &TierInputs) -> Vec<(String, V
         format!("{}/kustomization.yaml", layout::APPLICATIONS),
         kustomization(&shards.keys().cloned().collect::<Vec<_>>()),
     )];
-    for (shard, files) in &shards {
+    for (shard, files) in shards
+        .iter()
+        .filter(|(shard, _)| only.is_none_or(|only| only.contains(*shard)))
+    {
         let path = format!(
             "{}/kustomization.yaml",
             layout::application_shard_dir(shard)

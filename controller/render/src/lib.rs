@@ -207,10 +207,22 @@ pub fn render_tier(inputs: &TierInputs) -> Result<Tree, RenderError> {
 /// # Errors
 /// A problem with the tier.
 pub fn render_common(inputs: &TierInputs) -> Result<Tree, RenderError> {
+    render_common_with(inputs, None)
+}
+
+/// [`render_common`], with the Application lists of only the `shards` given (all when `None`):
+/// an edit that adds or removes no ShopSet of a shard leaves that shard's list as it was.
+///
+/// # Errors
+/// As [`render_common`].
+pub fn render_common_with(
+    inputs: &TierInputs,
+    shards: Option<&std::collections::BTreeSet<String>>,
+) -> Result<Tree, RenderError> {
     validate_tier(inputs)?;
     let mut tree = Tree::default();
     let spec = &inputs.tier.spec;
-    for (path, value) in argo::applications_kustomizations(inputs) {
+    for (path, value) in argo::applications_kustomizations(inputs, shards) {
         tree.insert(path, yaml::to_string(&value))?;
     }
     tree.insert(

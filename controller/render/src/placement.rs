@@ -10,13 +10,14 @@ use std::collections::BTreeMap;
 
 use shopset_crds::FailureDomainSpec;
 
-/// What placement needs to know of one ShopSet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlacementRequest {
+/// What placement needs to know of one ShopSet (borrowed: placement runs over every ShopSet
+/// on every sync, so it copies no names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlacementRequest<'a> {
     /// `spec.failureDomain`.
-    pub explicit: Option<String>,
+    pub explicit: Option<&'a str>,
     /// The domain it was placed in before, if any.
-    pub previous: Option<String>,
+    pub previous: Option<&'a str>,
 }
 
 /// Why a ShopSet could not be placed.
@@ -33,38 +34,63 @@ pub enum PlacementError {
     },
 }
 
-/// Places every ShopSet.
+/// Where every ShopSet goes, in name order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placements<'a>(Vec<(&'a str, Result<&'a str, PlacementError>)>);
+
+impl<'a> Placements<'a> {
+    /// Where `name` goes (`None`: it was not placed).
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&Result<&'a str, PlacementError>> {
+        self.0
+            .binary_search_by(|(n, _)| (*n).cmp(name))
+            .ok()
+            .map(|i| &self.0[i].1)
+    }
+
+    /// Every ShopSet and where it goes, in name order.
+    pub fn iter(&self) -> impl Iterator<Item = &(&'a str, Result<&'a str, PlacementError>)> {
+        self.0.iter()
+    }
+}
+
+/// Places every ShopSet. `requests` are by ShopSet name, in name order (each name once); the
+/// result names each one's domain, borrowed from `domains`.
 #[must_use]
-pub fn place(
-    requests: &BTreeMap<String, PlacementRequest>,
-    domains: &BTreeMap<String, FailureDomainSpec>,
-) -> BTreeMap<String, Result<String, PlacementError>> {
+pub fn place<'a>(
+    requests: &[(&'a str, PlacementRequest<'_>)],
+    domains: &'a BTreeMap<String, FailureDomainSpec>,
+) -> Placements<'a> {
+    debug_assert!(
+        requests.windows(2).all(|w| w[0].0 < w[1].0),
+        "in name order"
+    );
     let mut load: BTreeMap<&str, i64> = domains.keys().map(|k| (k.as_str(), 0)).collect();
-    let mut out = BTreeMap::new();
+    let mut out: Vec<Option<Result<&'a str, PlacementError>>> = vec![None; requests.len()];
     let mut pending = Vec::new();
-    for (name, request) in requests {
-        let fixed = match (&request.explicit, &request.previous) {
+    for (i, &(_, request)) in requests.iter().enumerate() {
+        let fixed = match (request.explicit, request.previous) {
             (Some(explicit), _) => Some(explicit),
             (None, Some(previous)) if domains.contains_key(previous) => Some(previous),
             _ => None,
         };
-        match fixed {
-            Some(domain) if domains.contains_key(domain) => {
-                *load
-                    .get_mut(domain.as_str())
-                    .expect("every domain has a load") += 1;
-                out.insert(name.clone(), Ok(domain.clone()));
+        out[i] = match fixed {
+            Some(domain) => Some(match domains.get_key_value(domain) {
+                Some((domain, _)) => {
+                    *load
+                        .get_mut(domain.as_str())
+                        .expect("every domain has a load") += 1;
+                    Ok(domain.as_str())
+                }
+                None => Err(PlacementError::UnknownDomain(domain.to_owned())),
+            }),
+            None => {
+                pending.push(i);
+                None
             }
-            Some(domain) => {
-                out.insert(
-                    name.clone(),
-                    Err(PlacementError::UnknownDomain(domain.clone())),
-                );
-            }
-            None => pending.push(name),
-        }
+        };
     }
-    for name in pending {
+    for i in pending {
         let best = domains
             .iter()
             .filter(|(d, spec)| spec.capacity.is_none_or(|cap| load[d.as_str()] < cap))
@@ -74,20 +100,25 @@ pub fn place(
                     .cmp(&(lb * a.weight.max(1)))
                     .then_with(|| da.cmp(db))
             });
-        let result = match best {
+        out[i] = Some(match best {
             Some((domain, _)) => {
                 *load
                     .get_mut(domain.as_str())
                     .expect("every domain has a load") += 1;
-                Ok(domain.clone())
+                Ok(domain.as_str())
             }
             None => Err(PlacementError::NoCapacity {
                 domains: domains.len(),
             }),
-        };
-        out.insert(name.clone(), result);
+        });
     }
-    out
+    Placements(
+        requests
+            .iter()
+            .zip(out)
+            .map(|(&(name, _), result)| (name, result.expect("every request is placed")))
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -108,12 +139,14 @@ mod tests {
         }
     }
 
-    fn new(names: &[&str]) -> BTreeMap<String, PlacementRequest> {
+    fn new<'a>(names: &[&'a str]) -> Vec<(&'a str, PlacementRequest<'a>)> {
+        let mut names = names.to_vec();
+        names.sort_unstable();
         names
-            .iter()
+            .into_iter()
             .map(|n| {
                 (
-                    n.to_string(),
+                    n,
                     PlacementRequest {
                         explicit: None,
                         previous: None,
@@ -133,7 +166,7 @@ mod tests {
         let names: Vec<String> = (0..9).map(|i| format!("s{i}")).collect();
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let placed = place(&new(&refs), &domains);
-        let count = |d: &str| placed.values().filter(|r| r.as_deref() == Ok(d)).count();
+        let count = |d: &str| placed.iter().filter(|(_, r)| *r == Ok(d)).count();
         assert_eq!(count("c"), 1, "capacity 1");
         assert_eq!(count("a") + count("b"), 8);
         assert!(count("b") >= 2 * count("a"), "weight 3 vs 1: {placed:?}");
@@ -152,9 +185,9 @@ mod tests {
             ("b".to_string(), domain(None, 1)),
         ]);
         let second = place(&requests, &two);
-        assert_eq!(second["x"], Ok("a".to_string()));
-        assert_eq!(second["y"], Ok("a".to_string()));
-        assert_eq!(second["z"], Ok("b".to_string()));
+        assert_eq!(second.get("x"), Some(&Ok("a")));
+        assert_eq!(second.get("y"), Some(&Ok("a")));
+        assert_eq!(second.get("z"), Some(&Ok("b")));
     }
 
     #[test]
@@ -162,18 +195,24 @@ mod tests {
         let domains = BTreeMap::from([("a".to_string(), domain(Some(1), 1))]);
         let mut requests = new(&["p", "q"]);
         requests.insert(
-            "e".into(),
-            PlacementRequest {
-                explicit: Some("nope".into()),
-                previous: None,
-            },
+            0,
+            (
+                "e",
+                PlacementRequest {
+                    explicit: Some("nope"),
+                    previous: None,
+                },
+            ),
         );
         let placed = place(&requests, &domains);
         assert_eq!(
-            placed["e"],
-            Err(PlacementError::UnknownDomain("nope".into()))
+            placed.get("e"),
+            Some(&Err(PlacementError::UnknownDomain("nope".into())))
         );
-        assert_eq!(placed["p"], Ok("a".to_string()));
-        assert_eq!(placed["q"], Err(PlacementError::NoCapacity { domains: 1 }));
+        assert_eq!(placed.get("p"), Some(&Ok("a")));
+        assert_eq!(
+            placed.get("q"),
+            Some(&Err(PlacementError::NoCapacity { domains: 1 }))
+        );
     }
 }

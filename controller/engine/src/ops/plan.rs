@@ -2,6 +2,7 @@
 //! tier branch, what changed, and what went wrong. Reads git; writes nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use shopset_crds::{ConfigLayer, TierSpec};
 use shopset_git::TreeEdits;
@@ -24,9 +25,9 @@ pub struct TierPlan {
     /// The branch tip the plan was made on (`None`: the branch does not exist yet).
     pub previous_tip: Option<String>,
     /// The inputs recorded at that tip.
-    pub previous: Option<TierInputs>,
+    pub previous: Option<Arc<TierInputs>>,
     /// The new inputs.
-    pub inputs: TierInputs,
+    pub inputs: Arc<TierInputs>,
     /// What to write.
     pub content: Content,
     /// What changed for people.
@@ -86,7 +87,7 @@ pub struct SyncPlan {
 
 struct Previous {
     tip: Option<String>,
-    inputs: Option<TierInputs>,
+    inputs: Option<Arc<TierInputs>>,
     /// The tip's tree.
     tree_id: Option<String>,
     /// The tip is our own commit (its tree is a pure rendering of its inputs), not a person's.
@@ -126,27 +127,41 @@ pub fn plan_tiers(
     }
 
     // 2. Placement, over every tier at once (capacity is shared).
-    let mut requests = BTreeMap::new();
+    // Where each ShopSet was placed: recorded on the resource, else in its tier's rendering
+    // (or, when it moved tier, in another's). The ShopSets and every rendering are in name
+    // order, so one merged walk finds them all without a lookup per ShopSet.
+    let mut recorded: Vec<(&String, std::iter::Peekable<_>)> = previous
+        .iter()
+        .filter_map(|(tier, p)| Some((tier, p.inputs.as_deref()?.shop_sets.iter().peekable())))
+        .collect();
+    let mut requests = Vec::with_capacity(resources.shop_sets.len());
     for (name, s) in &resources.shop_sets {
+        let mut own = None;
+        let mut other = None;
+        for (tier, entries) in &mut recorded {
+            while entries.next_if(|(n, _)| *n < name).is_some() {}
+            if let Some((_, entry)) = entries.next_if(|(n, _)| *n == name) {
+                let domain = entry.failure_domain.as_str();
+                if **tier == s.spec.tier {
+                    own = Some(domain);
+                } else {
+                    other = other.or(Some(domain));
+                }
+            }
+        }
         let earlier = resources
             .recorded_placements
             .get(name)
-            .cloned()
-            .or_else(|| {
-                previous.values().find_map(|p| {
-                    p.inputs
-                        .as_ref()
-                        .and_then(|i| i.shop_sets.get(name))
-                        .map(|s| s.failure_domain.clone())
-                })
-            });
-        requests.insert(
-            name.clone(),
+            .map(String::as_str)
+            .or(own)
+            .or(other);
+        requests.push((
+            name.as_str(),
             PlacementRequest {
-                explicit: s.spec.failure_domain.clone(),
+                explicit: s.spec.failure_domain.as_deref(),
                 previous: earlier,
             },
-        );
+        ));
     }
     let domains = resources
         .failure_domains
@@ -192,35 +207,44 @@ fn read_previous(repos: &mut Repos, url: &str, branch: &str) -> Result<Previous,
             ours: false,
         });
     };
-    let tip = repo.remote_tip(branch).map_err(|e| e.to_string())?;
-    let inputs = match &tip {
-        Some(tip) => match repo
-            .read_file(tip, layout::INPUTS)
-            .map_err(|e| e.to_string())?
-        {
-            Some(bytes) => {
-                let text = String::from_utf8_lossy(&bytes);
-                Some(
-                    shopset_render::parse_inputs(&text)
-                        .map_err(|e| format!("branch {branch}: {}: {e}", layout::INPUTS))?,
-                )
-            }
-            None => None,
-        },
-        None => None,
+    let Some(tip) = repo.remote_tip(branch).map_err(|e| e.to_string())? else {
+        return Ok(Previous {
+            tip: None,
+            inputs: None,
+            tree_id: None,
+            ours: false,
+        });
     };
-    let (tree_id, ours) = match &tip {
-        Some(tip) => {
-            let message = repo.message(tip).map_err(|e| e.to_string())?;
-            let ours = message.contains(&format!("\nShopset-Inputs: {}\n", layout::INPUTS));
-            (Some(repo.tree_id(tip).map_err(|e| e.to_string())?), ours)
+    let message = repo.message(&tip).map_err(|e| e.to_string())?;
+    let ours = message.contains(&format!("\nShopset-Inputs: {}\n", layout::INPUTS));
+    let tree_id = repo.tree_id(&tip).map_err(|e| e.to_string())?;
+    let inputs = match repos.parsed_inputs(&tip) {
+        Some(inputs) => Some(inputs),
+        None => {
+            let bytes = repos
+                .system(url, false)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("{}: gone", shopset_git::redact_url(url)))?
+                .read_file(&tip, layout::INPUTS)
+                .map_err(|e| e.to_string())?;
+            match bytes {
+                Some(bytes) => {
+                    let text = String::from_utf8_lossy(&bytes);
+                    let inputs = Arc::new(
+                        shopset_render::parse_inputs(&text)
+                            .map_err(|e| format!("branch {branch}: {}: {e}", layout::INPUTS))?,
+                    );
+                    repos.keep_inputs(&tip, Arc::clone(&inputs));
+                    Some(inputs)
+                }
+                None => None,
+            }
         }
-        None => (None, false),
     };
     Ok(Previous {
-        tip,
+        tip: Some(tip),
         inputs,
-        tree_id,
+        tree_id: Some(tree_id),
         ours,
     })
 }
@@ -285,7 +309,7 @@ fn plan_tier(
     tier: &str,
     spec: &TierSpec,
     prev: Previous,
-    placements: &BTreeMap<String, Result<String, placement::PlacementError>>,
+    placements: &placement::Placements<'_>,
 ) -> Result<(TierPlan, Vec<String>), String> {
     let branch = spec.branch_or(tier).to_owned();
     let app_commit = match &spec.pin {
@@ -329,15 +353,18 @@ fn plan_tier(
         .cloned()
         .collect();
 
-    // Candidate: the current resources of this tier.
+    // Candidate: the current resources of this tier, gathered in name order and built into
+    // the map at once (cheaper than one insertion each).
+    let mut candidates = Vec::new();
     for (name, s) in resources
         .shop_sets
         .iter()
         .filter(|(_, s)| s.spec.tier == tier)
     {
-        let domain = match &placements[name] {
-            Ok(domain) => domain.clone(),
-            Err(e) => {
+        let domain = match placements.get(name) {
+            Some(Ok(domain)) => *domain,
+            None => continue,
+            Some(Err(e)) => {
                 problems.push(format!(
                     "{}: ShopSet {name:?}: spec.failureDomain: {e}",
                     s.file
@@ -358,22 +385,25 @@ fn plan_tier(
                 }
             }
         }
-        if let Some(fd) = resources.failure_domains.get(&domain) {
+        if !inputs.failure_domains.contains_key(domain)
+            && let Some(fd) = resources.failure_domains.get(domain)
+        {
             inputs
                 .failure_domains
-                .insert(domain.clone(), fd.spec.clone());
+                .insert(domain.to_owned(), fd.spec.clone());
         }
-        inputs.shop_sets.insert(
+        candidates.push((
             name.clone(),
             PlacedShopSet {
-                failure_domain: domain,
+                failure_domain: domain.to_owned(),
                 spec: s.spec.clone(),
             },
-        );
+        ));
     }
+    inputs.shop_sets = candidates.into_iter().collect();
 
     // Carry-over: a ShopSet rendered before whose input is invalid now keeps its last rendering.
-    let previous_inputs = prev.inputs.as_ref();
+    let previous_inputs = prev.inputs.as_deref();
     let mut kept = BTreeSet::new();
     let keep = |inputs: &mut TierInputs, name: &str| -> bool {
         let Some(old) = previous_inputs else {
@@ -418,22 +448,20 @@ fn plan_tier(
     // inputs differ from the recorded ones. The others are, by construction, unchanged.
     let incremental_base = match (&prev.inputs, &prev.tree_id) {
         (Some(p), Some(tree_id)) if prev.ours && same_shopset_context(p, &inputs) => {
-            Some((p.clone(), tree_id.clone()))
+            Some((Arc::clone(p), tree_id.clone()))
         }
         _ => None,
     };
     let base_inputs = incremental_base.as_ref().map(|(p, _)| p);
     let mut rendered: BTreeMap<String, Vec<(String, Vec<u8>)>> = BTreeMap::new();
     loop {
-        let todo: Vec<String> = inputs
-            .shop_sets
-            .keys()
-            .filter(|n| {
-                !rendered.contains_key(*n)
-                    && base_inputs.is_none_or(|p| !same_inputs(p, &inputs, n))
-            })
-            .cloned()
-            .collect();
+        let todo: Vec<String> = match base_inputs {
+            Some(base) => may_differ(base, &inputs),
+            None => inputs.shop_sets.keys().cloned().collect(),
+        }
+        .into_iter()
+        .filter(|n| !rendered.contains_key(n))
+        .collect();
         if todo.is_empty() {
             break;
         }
@@ -486,9 +514,20 @@ fn plan_tier(
         .filter(|(k, _)| used_domains.contains(k))
         .collect();
 
-    let common = shopset_render::render_common(&inputs).map_err(|e| e.to_string())?;
+    // A shard's Application list names its ShopSets and nothing else: when editing, only the
+    // lists of shards that gained or lost a ShopSet are rendered; the others stay as they are.
+    let touched: Option<BTreeSet<String>> = incremental_base.as_ref().map(|(previous, _)| {
+        let (added, removed) = added_and_removed(previous, &inputs);
+        added
+            .into_iter()
+            .chain(removed)
+            .map(|n| layout::shard(n))
+            .collect()
+    });
+    let common =
+        shopset_render::render_common_with(&inputs, touched.as_ref()).map_err(|e| e.to_string())?;
     let summary = summarize(
-        prev.inputs.as_ref(),
+        prev.inputs.as_deref(),
         &inputs,
         &rendered,
         kept.into_iter().collect(),
@@ -515,7 +554,7 @@ fn plan_tier(
             system_url: spec.system.url.clone(),
             previous_tip: prev.tip,
             previous: prev.inputs,
-            inputs,
+            inputs: Arc::new(inputs),
             content,
             summary,
         },
@@ -535,18 +574,60 @@ fn same_shopset_context(previous: &TierInputs, inputs: &TierInputs) -> bool {
         && a.spec.argocd == b.spec.argocd
 }
 
-/// True when `name`'s rendering cannot differ between `previous` and `inputs`: the same entry,
-/// the same configuration document and the same failure domain (the tier is compared by the
-/// caller).
-fn same_inputs(previous: &TierInputs, inputs: &TierInputs, name: &str) -> bool {
-    let (Some(old), Some(new)) = (previous.shop_sets.get(name), inputs.shop_sets.get(name)) else {
-        return false;
-    };
-    old == new
-        && previous.configurations.get(&new.spec.configuration)
-            == inputs.configurations.get(&new.spec.configuration)
-        && previous.failure_domains.get(&new.failure_domain)
-            == inputs.failure_domains.get(&new.failure_domain)
+/// The ShopSets of `inputs` whose rendering may differ from `previous`'s: new ones, changed
+/// entries, and those using a configuration or failure domain that changed (the tier is
+/// compared by the caller). Both are in name order, so one merged walk compares them.
+fn may_differ(previous: &TierInputs, inputs: &TierInputs) -> Vec<String> {
+    fn changed<'a, V: PartialEq>(
+        a: &'a BTreeMap<String, V>,
+        b: &'a BTreeMap<String, V>,
+    ) -> BTreeSet<&'a str> {
+        a.keys()
+            .chain(b.keys())
+            .filter(|k| a.get(*k) != b.get(*k))
+            .map(String::as_str)
+            .collect()
+    }
+    let configs = changed(&previous.configurations, &inputs.configurations);
+    let domains = changed(&previous.failure_domains, &inputs.failure_domains);
+    let mut old = previous.shop_sets.iter().peekable();
+    let mut out = Vec::new();
+    for (name, new) in &inputs.shop_sets {
+        while old.next_if(|(n, _)| *n < name).is_some() {}
+        let same = old
+            .next_if(|(n, _)| *n == name)
+            .is_some_and(|(_, o)| o == new)
+            && !configs.contains(new.spec.configuration.as_str())
+            && !domains.contains(new.failure_domain.as_str());
+        if !same {
+            out.push(name.clone());
+        }
+    }
+    out
+}
+
+/// The ShopSets in `inputs` and not in `previous`, and the reverse, in name order (one merged
+/// walk over both).
+fn added_and_removed<'a>(
+    previous: &'a TierInputs,
+    inputs: &'a TierInputs,
+) -> (Vec<&'a String>, Vec<&'a String>) {
+    let (mut added, mut removed) = (Vec::new(), Vec::new());
+    let mut old = previous.shop_sets.keys().peekable();
+    let mut new = inputs.shop_sets.keys().peekable();
+    loop {
+        match (old.peek(), new.peek()) {
+            (Some(o), Some(n)) if o == n => {
+                old.next();
+                new.next();
+            }
+            (Some(o), Some(n)) if o < n => removed.extend(old.next()),
+            (_, Some(_)) => added.extend(new.next()),
+            (Some(_), None) => removed.extend(old.next()),
+            (None, None) => break,
+        }
+    }
+    (added, removed)
 }
 
 /// The edits that turn the previous tree into the new one.
@@ -560,25 +641,25 @@ fn edits(
         upsert: common,
         ..TreeEdits::default()
     };
-    for name in previous
-        .shop_sets
-        .keys()
-        .filter(|n| !inputs.shop_sets.contains_key(*n))
-    {
+    let (_, removed) = added_and_removed(previous, inputs);
+    for name in &removed {
         edits.remove.push(layout::shopset_dir(name));
         edits.remove.push(layout::application_file(name));
     }
-    let shards = |i: &TierInputs| {
-        i.shop_sets
-            .keys()
-            .map(|n| layout::shard(n))
-            .collect::<BTreeSet<_>>()
-    };
-    for shard in shards(previous).difference(&shards(inputs)) {
-        edits.remove.push(format!(
-            "{}/kustomization.yaml",
-            layout::application_shard_dir(shard)
-        ));
+    // A shard can only empty when something was removed.
+    if !removed.is_empty() {
+        let shards = |i: &TierInputs| {
+            i.shop_sets
+                .keys()
+                .map(|n| layout::shard(n))
+                .collect::<BTreeSet<_>>()
+        };
+        for shard in shards(previous).difference(&shards(inputs)) {
+            edits.remove.push(format!(
+                "{}/kustomization.yaml",
+                layout::application_shard_dir(shard)
+            ));
+        }
     }
     for (name, files) in rendered {
         let dir = layout::shopset_dir(&name);
@@ -616,20 +697,15 @@ pub fn summarize(
     if previous.app_commit != inputs.app_commit {
         summary.base_from = Some(previous.app_commit.clone());
     }
-    for name in inputs.shop_sets.keys() {
-        if !previous.shop_sets.contains_key(name) {
-            summary.added.push(name.clone());
-        } else if let Some(files) = rendered.get(name)
+    let (added, removed) = added_and_removed(previous, inputs);
+    summary.added = added.into_iter().cloned().collect();
+    summary.removed = removed.into_iter().cloned().collect();
+    for (name, files) in rendered {
+        if previous.shop_sets.contains_key(name)
             && shopset_render::render_shopset(previous, name).ok().as_ref() != Some(files)
         {
             summary.changed.push(name.clone());
         }
     }
-    summary.removed = previous
-        .shop_sets
-        .keys()
-        .filter(|n| !inputs.shop_sets.contains_key(*n))
-        .cloned()
-        .collect();
     summary
 }

@@ -542,7 +542,7 @@ mod tests {
             system_url: "https://git.example/system.git".into(),
             previous_tip: Some(TIP.into()),
             previous: None,
-            inputs,
+            inputs: inputs.into(),
             content: Content::Full(shopset_render::Tree::default()),
             summary: Summary::default(),
         };

@@ -337,6 +337,7 @@ fn commit_and_push(plan: &TierPlan, repos: &mut Repos, author: &Author) -> Step 
     match repos.push(&plan.system_url, &commit, &plan.branch) {
         Ok(PushOutcome::Pushed) => {
             fault("after-push");
+            repos.keep_inputs(&commit, std::sync::Arc::clone(&plan.inputs));
             tracing::info!(tier = %plan.tier, branch = %plan.branch, %commit, "pushed");
             Step::Done(TierOutcome::Committed {
                 parent: plan.previous_tip.clone(),

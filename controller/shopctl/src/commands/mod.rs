@@ -106,7 +106,10 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
     let ctx = Context::from_cli(&cli)?;
     let format = cli.format;
     let source = |files: &[PathBuf]| Source::new(files, &cli.cluster);
-    let edit_author = || ctx.author("shopset".into(), "shopset@localhost".into());
+    let change_one = |from: &Source, dry_run: bool, change: edit::Change| {
+        let author = ctx.author("shopset".into(), "shopset@localhost".into());
+        edit::run(&ctx, format, from, dry_run, change, &author)
+    };
     let ok = match &cli.command {
         Command::Sync {
             files,
@@ -128,51 +131,34 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
         Command::Status { files, status_file } => {
             status::run(&ctx, format, &source(files)?, status_file.as_deref())
         }
-        Command::Hold { tier, reason, edit } => {
+        Command::Hold {
+            tier,
+            reason,
+            edit: args,
+        } => {
             let change = edit::hold(tier, reason);
-            return edit::run(
-                &ctx,
-                format,
-                &source(&edit.files)?,
-                edit.dry_run,
-                change,
-                &edit_author(),
-            );
+            return change_one(&source(&args.files)?, args.dry_run, change);
         }
-        Command::Release { tier, edit } => {
+        Command::Release { tier, edit: args } => {
             let change = edit::release(tier);
-            return edit::run(
-                &ctx,
-                format,
-                &source(&edit.files)?,
-                edit.dry_run,
-                change,
-                &edit_author(),
-            );
+            return change_one(&source(&args.files)?, args.dry_run, change);
         }
         Command::Approve {
             tier,
             commit,
             config,
-            edit,
+            edit: args,
         } => {
             let change = edit::approve(tier, commit, *config)?;
-            return edit::run(
-                &ctx,
-                format,
-                &source(&edit.files)?,
-                edit.dry_run,
-                change,
-                &edit_author(),
-            );
+            return change_one(&source(&args.files)?, args.dry_run, change);
         }
         Command::Rollback {
             tier,
             to,
             reason,
-            edit,
+            edit: args,
         } => {
-            let from = source(&edit.files)?;
+            let from = source(&args.files)?;
             let target = match to {
                 Some(commit) => commit.clone(),
                 None => {
@@ -184,32 +170,25 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
             };
             shopset_crds::names::commit_id(&target).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
             let change = edit::rollback(tier, &target, reason);
-            return edit::run(&ctx, format, &from, edit.dry_run, change, &edit_author());
+            return change_one(&from, args.dry_run, change);
         }
-        Command::Unpin { tier, edit } => {
+        Command::Unpin { tier, edit: args } => {
             let change = edit::unpin(tier);
-            return edit::run(
-                &ctx,
-                format,
-                &source(&edit.files)?,
-                edit.dry_run,
-                change,
-                &edit_author(),
-            );
+            return change_one(&source(&args.files)?, args.dry_run, change);
         }
         Command::Maintenance {
             state,
             shopset,
-            edit,
+            edit: args,
         } => {
-            let from = source(&edit.files)?;
+            let from = source(&args.files)?;
             let tier = from
                 .resources()?
                 .shop_sets
                 .get(shopset)
                 .map(|s| s.spec.tier.clone());
             let change = edit::maintenance(shopset, state == "on", tier);
-            return edit::run(&ctx, format, &from, edit.dry_run, change, &edit_author());
+            return change_one(&from, args.dry_run, change);
         }
         Command::Promote {
             tier,

@@ -39,7 +39,7 @@ pub fn run(
                         .map_err(|e| e.to_string())
                 });
             match rendered {
-                Ok(pair) => planned.push(pair),
+                Ok((inputs, tree)) => planned.push((inputs.into(), tree)),
                 Err(e) => problems.push(format!("{}: {e}", file.display())),
             }
         }
