@@ -7,19 +7,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 use shopset_tests::controller::{Controller, eventually};
-use shopset_tests::{commit_to_branch, git, quickstart, run_shopctl};
+use shopset_tests::{commit_count as count, commit_to_branch, git, quickstart, run_shopctl};
 
 fn tip(system: &Path, branch: &str) -> String {
-    let out = git(system, &["rev-parse", branch]);
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-fn count(system: &Path, branch: &str) -> usize {
-    let out = git(system, &["rev-list", "--count", branch]);
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0)
+    shopset_tests::tip(system, branch).unwrap_or_default()
 }
 
 fn status(file: &Path) -> Value {

@@ -10,27 +10,12 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use shopset_tests::controller::{Controller, eventually};
 use shopset_tests::fake_api::{FakeApi, RequestRecord};
-use shopset_tests::{git, quickstart, root};
+use shopset_tests::{commit_count as count, git, quickstart, root, tip};
 
 const NS: &str = "shopset-system";
 
-fn tip(system: &Path, branch: &str) -> Option<String> {
-    let out = git(system, &["rev-parse", "--verify", "-q", branch]);
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
 fn tree(system: &Path, branch: &str) -> Option<String> {
     tip(system, &format!("{branch}^{{tree}}"))
-}
-
-fn count(system: &Path, branch: &str) -> usize {
-    let out = git(system, &["rev-list", "--count", branch]);
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0)
 }
 
 fn kubeconfig(api: &FakeApi, path: &Path) {

@@ -274,6 +274,26 @@ fn argo_reports_healthy(w: &World, tiers: &[&str]) {
     std::fs::write(w.resources.join("applications.yaml"), docs).expect("write");
 }
 
+/// The controller in directory mode on the world's resources, with short intervals.
+fn start_controller(w: &World, extra: &[&str]) -> shopset_tests::controller::Controller {
+    let resources = w.resources.display().to_string();
+    let cache = w.dir.join("controller-cache").display().to_string();
+    let mut args = vec![
+        "--resources-dir",
+        &resources,
+        "--cache-dir",
+        &cache,
+        "--debounce-ms",
+        "200",
+        "--dir-poll-ms",
+        "100",
+        "--poll-seconds",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    shopset_tests::controller::Controller::start(&args, &[], &w.dir.join("controller.log"))
+}
+
 fn wait(what: &str, c: &shopset_tests::controller::Controller, mut f: impl FnMut() -> bool) {
     shopset_tests::controller::eventually(std::time::Duration::from_secs(60), || f().then_some(()))
         .unwrap_or_else(|| panic!("{what}; log:\n{}", c.log_text()));
@@ -301,24 +321,8 @@ fn three_tiers_promote_roll_back_hold_and_release() {
         .replace("mode: PullRequest", "mode: Push")
         .replace("soak: 2h", "soak: 2s");
     std::fs::write(&tiers, edited).expect("write");
+    let c = start_controller(&w, &[]);
     let resources = w.resources.display().to_string();
-    let cache = w.dir.join("controller-cache").display().to_string();
-    let c = shopset_tests::controller::Controller::start(
-        &[
-            "--resources-dir",
-            &resources,
-            "--cache-dir",
-            &cache,
-            "--debounce-ms",
-            "200",
-            "--dir-poll-ms",
-            "100",
-            "--poll-seconds",
-            "1",
-        ],
-        &[],
-        &w.dir.join("controller.log"),
-    );
     let v120 = running(&w, "tier-0");
     let v110 = running(&w, "tier-1");
     assert_ne!(v120, v110);
@@ -637,26 +641,7 @@ fn the_controller_promotes_by_one_pull_request_written_from_the_tiers_template()
     );
     assert!(out.status.success(), "{out:?}");
     let github = shopset_tests::fake_github::FakeGitHub::start(&w.app);
-    let resources = w.resources.display().to_string();
-    let cache = w.dir.join("controller-cache").display().to_string();
-    let c = shopset_tests::controller::Controller::start(
-        &[
-            "--resources-dir",
-            &resources,
-            "--cache-dir",
-            &cache,
-            "--debounce-ms",
-            "200",
-            "--dir-poll-ms",
-            "100",
-            "--poll-seconds",
-            "1",
-            "--github-api",
-            &github.url,
-        ],
-        &[],
-        &w.dir.join("controller.log"),
-    );
+    let c = start_controller(&w, &["--github-api", &github.url]);
     let candidate = running(&w, "tier-0");
     assert_ne!(rev(&w.app, "tier-1"), candidate);
     assert!(github.pulls().is_empty(), "no gate, no pull request");

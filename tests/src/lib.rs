@@ -277,3 +277,22 @@ pub fn running_app(system: &Path, tier: &str) -> String {
     let inputs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("inputs");
     inputs["appCommit"].as_str().expect("appCommit").to_owned()
 }
+
+/// The commit `what` names in `repo`, or `None` when it names nothing.
+#[must_use]
+pub fn tip(repo: &Path, what: &str) -> Option<String> {
+    let out = git(repo, &["rev-parse", "--verify", "-q", what]);
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// How many commits `branch` of `repo` has (0 when it does not exist).
+#[must_use]
+pub fn commit_count(repo: &Path, branch: &str) -> usize {
+    let out = git(repo, &["rev-list", "--count", branch]);
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}

@@ -89,16 +89,8 @@ pub enum Command {
         /// ShopSets; without it such a sync stops and writes nothing for that tier.
         #[arg(long)]
         confirm_removals: bool,
-        /// Author name of the commits.
-        #[arg(long, env = "SHOPCTL_AUTHOR_NAME", default_value = "shopset")]
-        author_name: String,
-        /// Author e-mail of the commits.
-        #[arg(
-            long,
-            env = "SHOPCTL_AUTHOR_EMAIL",
-            default_value = "shopset@localhost"
-        )]
-        author_email: String,
+        #[command(flatten)]
+        author: AuthorArgs,
     },
     /// Render into a directory instead: one sub-directory per tier branch, with the app
     /// repository materialised as `base/`, ready for `kubectl kustomize` and `diff -r`.
@@ -145,19 +137,12 @@ pub enum Command {
         /// File holding a GitHub token (pull-request mode).
         #[arg(long, env = "SHOPSET_GITHUB_TOKEN_FILE")]
         github_token_file: Option<PathBuf>,
-        /// Author name of the system commit that follows.
-        #[arg(long, env = "SHOPCTL_AUTHOR_NAME", default_value = "shopset")]
-        author_name: String,
-        /// Author e-mail of the system commit that follows.
-        #[arg(
-            long,
-            env = "SHOPCTL_AUTHOR_EMAIL",
-            default_value = "shopset@localhost"
-        )]
-        author_email: String,
+        #[command(flatten)]
+        author: AuthorArgs,
     },
     /// Per tier: the app and configuration commits at the branch tips and the ones running,
-    /// what Argo CD reports (from the statuses the controller wrote), whether it may be promoted into and why not,
+    /// what Argo CD reports (from the statuses the controller wrote), whether it may be
+    /// promoted into and why not,
     /// its hold and its pin.
     Status {
         /// Resource files or directories (default: the cluster's resources and statuses).
@@ -243,6 +228,30 @@ pub enum Command {
     },
 }
 
+/// The author of the system commits a command writes.
+#[derive(Debug, clap::Args)]
+pub struct AuthorArgs {
+    /// Author name of the system commits.
+    #[arg(long, env = "SHOPCTL_AUTHOR_NAME", default_value = "shopset")]
+    pub author_name: String,
+    /// Author e-mail of the system commits.
+    #[arg(
+        long,
+        env = "SHOPCTL_AUTHOR_EMAIL",
+        default_value = "shopset@localhost"
+    )]
+    pub author_email: String,
+}
+
+impl Default for AuthorArgs {
+    fn default() -> Self {
+        Self {
+            author_name: "shopset".into(),
+            author_email: "shopset@localhost".into(),
+        }
+    }
+}
+
 /// Where the resources of an editing command are, and whether to only say what would change.
 #[derive(Debug, clap::Args)]
 pub struct EditArgs {
@@ -253,4 +262,6 @@ pub struct EditArgs {
     /// Print the change and the kubectl command that makes it; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub author: AuthorArgs,
 }

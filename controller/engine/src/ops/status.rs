@@ -116,17 +116,19 @@ fn condition(kind: &str, ok: Option<bool>, reason: &str, message: String) -> Con
     }
 }
 
-/// Sets transition times: kept from `previous` when the status did not change, else `now`.
+/// Sets transition times: kept from `previous` (the conditions written before, if any) when
+/// the status did not change, else `now`.
 fn stamp(
     conditions: &mut [Condition],
-    previous: &[Condition],
+    previous: Option<&Vec<Condition>>,
     now: &Time,
     generation: Option<i64>,
 ) {
     for c in conditions {
         c.observed_generation = generation;
         c.last_transition_time = previous
-            .iter()
+            .into_iter()
+            .flatten()
             .find(|p| p.type_ == c.type_ && p.status == c.status)
             .map_or_else(|| now.clone(), |p| p.last_transition_time.clone());
     }
@@ -184,10 +186,7 @@ pub fn compute(
     for (name, status) in &mut out.shop_sets {
         let generation = observed.generations.get(name).copied();
         status.observed_generation = generation;
-        let previous = observed
-            .previous_shop_sets
-            .get(name)
-            .map_or(&[][..], |p| p.conditions.as_slice());
+        let previous = observed.previous_shop_sets.get(name).map(|p| &p.conditions);
         stamp(&mut status.conditions, previous, now, generation);
     }
 
@@ -196,10 +195,7 @@ pub fn compute(
         let mut status = tier_status(result, &out.shop_sets);
         let generation = observed.tier_generations.get(tier).copied();
         status.observed_generation = generation;
-        let previous = observed
-            .previous_tiers
-            .get(tier)
-            .map_or(&[][..], |p| p.conditions.as_slice());
+        let previous = observed.previous_tiers.get(tier).map(|p| &p.conditions);
         stamp(&mut status.conditions, previous, now, generation);
         out.tiers.insert(tier.clone(), status);
     }

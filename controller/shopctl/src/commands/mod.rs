@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use shopset_engine::{Repos, Resources};
 use shopset_git::{Credentials, Secret, Signer};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{AuthorArgs, Cli, Command, EditArgs};
 use crate::load::Source;
 
 /// The runtime settings every command shares.
@@ -75,10 +75,10 @@ impl Context {
         Repos::new(&self.cache_dir).with_credentials(self.default_credentials.clone(), per_url)
     }
 
-    fn author(&self, name: String, email: String) -> shopset_engine::Author {
+    fn author(&self, args: &AuthorArgs) -> shopset_engine::Author {
         shopset_engine::Author {
-            name,
-            email,
+            name: args.author_name.clone(),
+            email: args.author_email.clone(),
             producer: format!("shopctl/{}", env!("CARGO_PKG_VERSION")),
             time: None,
             signer: self.signer.clone(),
@@ -106,19 +106,18 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
     let ctx = Context::from_cli(&cli)?;
     let format = cli.format;
     let source = |files: &[PathBuf]| Source::new(files, &cli.cluster);
-    let change_one = |from: &Source, dry_run: bool, change: edit::Change| {
-        let author = ctx.author("shopset".into(), "shopset@localhost".into());
-        edit::run(&ctx, format, from, dry_run, change, &author)
+    let change_one = |from: &Source, args: &EditArgs, change: edit::Change| {
+        let author = ctx.author(&args.author);
+        edit::run(&ctx, format, from, args.dry_run, change, &author)
     };
     let ok = match &cli.command {
         Command::Sync {
             files,
             dry_run,
             confirm_removals,
-            author_name,
-            author_email,
+            author,
         } => {
-            let author = ctx.author(author_name.clone(), author_email.clone());
+            let author = ctx.author(author);
             let options = shopset_engine::SyncOptions {
                 dry_run: *dry_run,
                 confirm_removals: *confirm_removals,
@@ -137,11 +136,11 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
             edit: args,
         } => {
             let change = edit::hold(tier, reason);
-            return change_one(&source(&args.files)?, args.dry_run, change);
+            return change_one(&source(&args.files)?, args, change);
         }
         Command::Release { tier, edit: args } => {
             let change = edit::release(tier);
-            return change_one(&source(&args.files)?, args.dry_run, change);
+            return change_one(&source(&args.files)?, args, change);
         }
         Command::Approve {
             tier,
@@ -150,7 +149,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
             edit: args,
         } => {
             let change = edit::approve(tier, commit, *config)?;
-            return change_one(&source(&args.files)?, args.dry_run, change);
+            return change_one(&source(&args.files)?, args, change);
         }
         Command::Rollback {
             tier,
@@ -170,11 +169,11 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
             };
             shopset_crds::names::commit_id(&target).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
             let change = edit::rollback(tier, &target, reason);
-            return change_one(&from, args.dry_run, change);
+            return change_one(&from, args, change);
         }
         Command::Unpin { tier, edit: args } => {
             let change = edit::unpin(tier);
-            return change_one(&source(&args.files)?, args.dry_run, change);
+            return change_one(&source(&args.files)?, args, change);
         }
         Command::Maintenance {
             state,
@@ -188,7 +187,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
                 .get(shopset)
                 .map(|s| s.spec.tier.clone());
             let change = edit::maintenance(shopset, state == "on", tier);
-            return change_one(&from, args.dry_run, change);
+            return change_one(&from, args, change);
         }
         Command::Promote {
             tier,
@@ -199,10 +198,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
             merge,
             github_api,
             github_token_file,
-            author_name,
-            author_email,
+            author,
         } => {
-            let author = ctx.author(author_name.clone(), author_email.clone());
+            let author = ctx.author(author);
             let subject = if *config {
                 shopset_engine::ops::promote::Subject::Config
             } else {

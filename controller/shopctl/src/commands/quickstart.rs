@@ -32,7 +32,7 @@ pub fn run(ctx: &super::Context, format: Format, dir: &Path) -> anyhow::Result<b
     }
     let dir = dir.canonicalize()?;
     let resources = crate::load::resources(&[dir.join("resources")]);
-    let author = ctx.author("shopset".into(), "shopset@localhost".into());
+    let author = ctx.author(&crate::cli::AuthorArgs::default());
     let outcome = super::sync::sync(
         ctx,
         &resources,
