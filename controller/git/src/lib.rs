@@ -17,6 +17,7 @@ pub mod forge;
 mod pack;
 mod read;
 mod transport;
+mod update;
 mod write;
 
 use std::path::{Path, PathBuf};

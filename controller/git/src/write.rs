@@ -141,6 +141,9 @@ pub struct TreeEdits {
     pub upsert: Tree,
 }
 
+/// A new blob this large is written on a thread of its own while the trees are built.
+const BACKGROUND_BYTES: usize = 256 * 1024;
+
 /// Above this many files, new objects go into one pack instead of loose files.
 const PACK_THRESHOLD: usize = 512;
 
@@ -159,67 +162,31 @@ fn build_dirs(tree: &Tree) -> Result<Dir<'_>, GitError> {
     Ok(root)
 }
 
-fn write_dir_with(
-    repo: &git2::Repository,
-    location: &str,
+/// Computes the ids of `dir`'s blobs and trees, bottom up, handing each object to `add`,
+/// which stores it (or not, when the database has it) and returns its id.
+fn store_dir(
     dir: &Dir<'_>,
-    path: &str,
-) -> Result<git2::Oid, GitError> {
-    let op = |action: String| {
-        move |source| GitError::Operation {
-            location: location.to_owned(),
-            action,
-            source,
-        }
-    };
-    let mut builder = repo.treebuilder(None).map_err(op("start a tree".into()))?;
-    for (name, bytes) in &dir.files {
-        let oid = repo
-            .blob(bytes)
-            .map_err(op(format!("write blob {path}{name}")))?;
-        builder
-            .insert(name, oid, 0o100644)
-            .map_err(op(format!("add {path}{name}")))?;
-    }
-    for (name, commit) in &dir.links {
-        let oid = git2::Oid::from_str(commit).map_err(op(format!("parse gitlink {path}{name}")))?;
-        builder
-            .insert(name, oid, 0o160000)
-            .map_err(op(format!("add gitlink {path}{name}")))?;
-    }
-    for (name, sub) in &dir.dirs {
-        let oid = write_dir_with(repo, location, sub, &format!("{path}{name}/"))?;
-        builder
-            .insert(name, oid, 0o040000)
-            .map_err(op(format!("add directory {path}{name}")))?;
-    }
-    builder.write().map_err(op(format!("write tree {path}")))
-}
-
-fn pack_dir(
-    odb: &git2::Odb<'_>,
-    pack: &mut crate::pack::PackBuffer,
-    dir: &Dir<'_>,
+    add: &mut impl FnMut(git2::ObjectType, &[u8]) -> Result<git2::Oid, git2::Error>,
 ) -> Result<git2::Oid, git2::Error> {
     let mut entries = Vec::with_capacity(dir.files.len() + dir.links.len() + dir.dirs.len());
     for (name, bytes) in &dir.files {
-        entries.push((
-            0o100644,
-            *name,
-            pack.add(odb, git2::ObjectType::Blob, bytes.to_vec())?,
-        ));
+        entries.push((0o100644, *name, add(git2::ObjectType::Blob, bytes)?));
     }
     for (name, commit) in &dir.links {
         entries.push((0o160000, *name, git2::Oid::from_str(commit)?));
     }
     for (name, sub) in &dir.dirs {
-        entries.push((0o040000, *name, pack_dir(odb, pack, sub)?));
+        entries.push((0o040000, *name, store_dir(sub, add)?));
     }
-    pack.add(
-        odb,
-        git2::ObjectType::Tree,
-        crate::pack::tree_bytes(entries),
-    )
+    add(git2::ObjectType::Tree, &crate::pack::tree_bytes(entries))
+}
+
+/// Writes `dir` as loose objects (few objects: an edit, a small tree).
+fn write_dir_loose(repo: &git2::Repository, dir: &Dir<'_>) -> Result<git2::Oid, git2::Error> {
+    let odb = repo.odb()?;
+    store_dir(dir, &mut |kind, bytes| {
+        crate::pack::write_loose(repo, &odb, kind, bytes)
+    })
 }
 
 impl Repo {
@@ -228,14 +195,17 @@ impl Repo {
     fn write_full(&self, tree: &Tree) -> Result<git2::Oid, GitError> {
         let root = build_dirs(tree)?;
         if tree.files.len() < PACK_THRESHOLD {
-            return write_dir_with(&self.inner, &self.location, &root, "");
+            return write_dir_loose(&self.inner, &root).map_err(self.op("write the tree"));
         }
         let odb = self
             .inner
             .odb()
             .map_err(self.op("open the object database"))?;
         let mut pack = crate::pack::PackBuffer::default();
-        let oid = pack_dir(&odb, &mut pack, &root).map_err(self.op("hash the tree"))?;
+        let oid = store_dir(&root, &mut |kind, bytes| {
+            pack.add(&odb, kind, bytes.to_vec())
+        })
+        .map_err(self.op("hash the tree"))?;
         tracing::debug!(objects = pack.len(), "writing a pack");
         pack.write(&odb).map_err(self.op("write the pack"))?;
         Ok(oid)
@@ -253,38 +223,73 @@ impl Repo {
             .inner
             .find_tree(base_oid)
             .map_err(self.op(format!("read tree {base}")))?;
-        let mut update = git2::build::TreeUpdateBuilder::new();
-        for path in &edits.remove {
-            shopset_render::tree::check_path(path)?;
-            update.remove(path.as_str());
-        }
-        for (dir, content) in &edits.replace_dirs {
-            shopset_render::tree::check_path(dir)?;
-            let root = build_dirs(content)?;
-            let oid = write_dir_with(&self.inner, &self.location, &root, &format!("{dir}/"))?;
-            update.upsert(dir.as_str(), oid, git2::FileMode::Tree);
-        }
         let odb = self
             .inner
             .odb()
             .map_err(self.op("open the object database"))?;
-        for (path, bytes) in &edits.upsert.files {
-            shopset_render::tree::check_path(path)?;
-            // Most of these are unchanged: hash first, write only what is new.
-            let oid = crate::pack::write_loose(&self.inner, &odb, git2::ObjectType::Blob, bytes)
-                .map_err(self.op(format!("write blob {path}")))?;
-            update.upsert(path.as_str(), oid, git2::FileMode::Blob);
-        }
-        for (path, commit) in &edits.upsert.gitlinks {
-            shopset_render::tree::check_path(path)?;
-            let oid =
-                git2::Oid::from_str(commit).map_err(self.op(format!("parse gitlink {path}")))?;
-            update.upsert(path.as_str(), oid, git2::FileMode::Commit);
-        }
-        let oid = update
-            .create_updated(&self.inner, &base_tree)
-            .map_err(self.op(format!("update tree {base}")))?;
-        Ok(oid.to_string())
+        let mut write =
+            |kind, bytes: &[u8]| crate::pack::write_loose(&self.inner, &odb, kind, bytes);
+        let objects = self.inner.path().join("objects");
+        std::thread::scope(|scope| {
+            let mut background = Vec::new();
+            let mut changes = crate::update::Changes::default();
+            for path in &edits.remove {
+                shopset_render::tree::check_path(path)?;
+                changes.remove(path);
+            }
+            for (dir, content) in &edits.replace_dirs {
+                shopset_render::tree::check_path(dir)?;
+                let root = build_dirs(content)?;
+                let oid = store_dir(&root, &mut write)
+                    .map_err(self.op(format!("write directory {dir}")))?;
+                changes.set(dir, 0o040000, oid);
+            }
+            for (path, bytes) in &edits.upsert.files {
+                shopset_render::tree::check_path(path)?;
+                // Most of these are unchanged: hashed first, written only when new. A large
+                // new one (the recorded inputs) is compressed and written on another thread
+                // while the trees are built; only its id is needed for them.
+                let blob = git2::ObjectType::Blob;
+                let oid = crate::pack::object_id(blob, bytes);
+                if !crate::pack::exists(&odb, oid) {
+                    if bytes.len() >= BACKGROUND_BYTES {
+                        let objects = &objects;
+                        background.push((
+                            path,
+                            scope.spawn(move || {
+                                crate::pack::write_loose_file(objects, oid, blob, bytes)
+                            }),
+                        ));
+                    } else {
+                        crate::pack::write_loose_file(&objects, oid, blob, bytes)
+                            .map_err(self.op(format!("write blob {path}")))?;
+                    }
+                }
+                changes.set(path, 0o100644, oid);
+            }
+            for (path, commit) in &edits.upsert.gitlinks {
+                shopset_render::tree::check_path(path)?;
+                let oid = git2::Oid::from_str(commit)
+                    .map_err(self.op(format!("parse gitlink {path}")))?;
+                changes.set(path, 0o160000, oid);
+            }
+            let oid = changes
+                .apply(&self.inner, Some(&base_tree), &mut write)
+                .map_err(self.op(format!("update tree {base}")))?;
+            for (path, writer) in background {
+                writer
+                    .join()
+                    .unwrap_or_else(|_| Err(git2::Error::from_str("the writer panicked")))
+                    .map_err(self.op(format!("write blob {path}")))?;
+            }
+            match oid {
+                Some(oid) => Ok(oid.to_string()),
+                // Everything removed: the empty tree.
+                None => write(git2::ObjectType::Tree, &[])
+                    .map(|oid| oid.to_string())
+                    .map_err(self.op("write the empty tree")),
+            }
+        })
     }
 
     /// Writes `tree` and returns its id, without committing.
@@ -357,10 +362,18 @@ impl Repo {
             .map_err(self.op("make the signature"))?;
         let parents: Vec<&git2::Commit<'_>> = parent.into_iter().collect();
         match &meta.signer {
-            None => self
-                .inner
-                .commit(None, &sig, &sig, &meta.message, &git_tree, &parents)
-                .map_err(self.op("write the commit")),
+            None => {
+                let buffer = self
+                    .inner
+                    .commit_create_buffer(&sig, &sig, &meta.message, &git_tree, &parents)
+                    .map_err(self.op("build the commit"))?;
+                let odb = self
+                    .inner
+                    .odb()
+                    .map_err(self.op("open the object database"))?;
+                crate::pack::write_loose(&self.inner, &odb, git2::ObjectType::Commit, &buffer)
+                    .map_err(self.op("write the commit"))
+            }
             Some(signer) => {
                 let buffer = self
                     .inner
@@ -466,6 +479,45 @@ fn now() -> i64 {
 
 #[cfg(test)]
 mod tests {
+    /// libgit2's own tree builder: the reference our tree bytes are checked against.
+    fn write_dir_with(
+        repo: &git2::Repository,
+        location: &str,
+        dir: &Dir<'_>,
+        path: &str,
+    ) -> Result<git2::Oid, GitError> {
+        let op = |action: String| {
+            move |source| GitError::Operation {
+                location: location.to_owned(),
+                action,
+                source,
+            }
+        };
+        let mut builder = repo.treebuilder(None).map_err(op("start a tree".into()))?;
+        for (name, bytes) in &dir.files {
+            let oid = repo
+                .blob(bytes)
+                .map_err(op(format!("write blob {path}{name}")))?;
+            builder
+                .insert(name, oid, 0o100644)
+                .map_err(op(format!("add {path}{name}")))?;
+        }
+        for (name, commit) in &dir.links {
+            let oid =
+                git2::Oid::from_str(commit).map_err(op(format!("parse gitlink {path}{name}")))?;
+            builder
+                .insert(name, oid, 0o160000)
+                .map_err(op(format!("add gitlink {path}{name}")))?;
+        }
+        for (name, sub) in &dir.dirs {
+            let oid = write_dir_with(repo, location, sub, &format!("{path}{name}/"))?;
+            builder
+                .insert(name, oid, 0o040000)
+                .map_err(op(format!("add directory {path}{name}")))?;
+        }
+        builder.write().map_err(op(format!("write tree {path}")))
+    }
+
     use super::*;
 
     #[test]
@@ -496,7 +548,144 @@ mod tests {
         tree.insert("a/b".into(), "y").unwrap();
         let packed = repo.write_tree(&tree).unwrap();
         let loose = write_dir_with(&repo.inner, "", &build_dirs(&tree).unwrap(), "").unwrap();
+        assert_eq!(
+            write_dir_loose(&repo.inner, &build_dirs(&tree).unwrap()).unwrap(),
+            loose
+        );
         assert_eq!(packed, loose.to_string());
+        let fsck = std::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(&dir)
+            .args(["fsck", "--strict"])
+            .output()
+            .unwrap();
+        assert!(
+            fsck.status.success(),
+            "{}",
+            String::from_utf8_lossy(&fsck.stderr)
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_edited_tree_is_the_tree_written_whole() {
+        let dir = std::env::temp_dir().join(format!("shopset-edit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let repo = Repo::open_or_init_bare(&dir).unwrap();
+        let mut before = Tree::default();
+        for path in [
+            "README.md",
+            "apps/01/kustomization.yaml",
+            "apps/02/kustomization.yaml",
+            "shopsets/01/a/kustomization.yaml",
+            "shopsets/01/a/values.yaml",
+            "shopsets/02/b/kustomization.yaml",
+            "shopsets/02/c/kustomization.yaml",
+        ] {
+            before
+                .insert(path.into(), format!("{path} before\n"))
+                .unwrap();
+        }
+        before
+            .insert_gitlink(
+                "base".into(),
+                "1111111111111111111111111111111111111111".into(),
+            )
+            .unwrap();
+        let base = repo.write_tree(&before).unwrap();
+
+        let mut edits = TreeEdits::default();
+        // A directory whose last entry goes (the directory goes too), a file, a new directory,
+        // a replaced one, a changed file, a new nested file and a moved gitlink.
+        edits.remove.push("shopsets/01/a".into());
+        edits.remove.push("apps/01/kustomization.yaml".into());
+        let mut d = Tree::default();
+        d.insert("kustomization.yaml".into(), "d\n").unwrap();
+        edits.replace_dirs.insert("shopsets/03/d".into(), d);
+        let mut b = Tree::default();
+        b.insert("kustomization.yaml".into(), "b after\n").unwrap();
+        b.insert("extra.yaml".into(), "e\n").unwrap();
+        edits.replace_dirs.insert("shopsets/02/b".into(), b);
+        edits.upsert.insert("README.md".into(), "after\n").unwrap();
+        // Large enough to be written on the side while the trees are built.
+        let big = "inputs\n".repeat(BACKGROUND_BYTES / 7 + 1);
+        edits
+            .upsert
+            .insert(".shopset/inputs.yaml".into(), big.as_str())
+            .unwrap();
+        edits
+            .upsert
+            .insert("apps/03/kustomization.yaml".into(), "k\n")
+            .unwrap();
+        edits
+            .upsert
+            .insert_gitlink(
+                "base".into(),
+                "2222222222222222222222222222222222222222".into(),
+            )
+            .unwrap();
+        let edited = repo.write_tree_edited(&base, &edits).unwrap();
+
+        let mut expected = Tree::default();
+        expected.insert("README.md".into(), "after\n").unwrap();
+        expected
+            .insert(".shopset/inputs.yaml".into(), big.as_str())
+            .unwrap();
+        expected
+            .insert(
+                "apps/02/kustomization.yaml".into(),
+                "apps/02/kustomization.yaml before\n",
+            )
+            .unwrap();
+        expected
+            .insert("apps/03/kustomization.yaml".into(), "k\n")
+            .unwrap();
+        expected
+            .insert("shopsets/02/b/kustomization.yaml".into(), "b after\n")
+            .unwrap();
+        expected
+            .insert("shopsets/02/b/extra.yaml".into(), "e\n")
+            .unwrap();
+        expected
+            .insert(
+                "shopsets/02/c/kustomization.yaml".into(),
+                "shopsets/02/c/kustomization.yaml before\n",
+            )
+            .unwrap();
+        expected
+            .insert("shopsets/03/d/kustomization.yaml".into(), "d\n")
+            .unwrap();
+        expected
+            .insert_gitlink(
+                "base".into(),
+                "2222222222222222222222222222222222222222".into(),
+            )
+            .unwrap();
+        assert_eq!(edited, repo.write_tree(&expected).unwrap());
+
+        // And what libgit2's own tree update makes of the same edits.
+        let mut update = git2::build::TreeUpdateBuilder::new();
+        for path in &edits.remove {
+            update.remove(path.as_str());
+        }
+        for (path, content) in &edits.replace_dirs {
+            let oid = git2::Oid::from_str(&repo.write_tree(content).unwrap()).unwrap();
+            update.upsert(path.as_str(), oid, git2::FileMode::Tree);
+        }
+        for (path, bytes) in &edits.upsert.files {
+            let oid = repo.inner.blob(bytes).unwrap();
+            update.upsert(path.as_str(), oid, git2::FileMode::Blob);
+        }
+        for (path, commit) in &edits.upsert.gitlinks {
+            let oid = git2::Oid::from_str(commit).unwrap();
+            update.upsert(path.as_str(), oid, git2::FileMode::Commit);
+        }
+        let base_tree = repo
+            .inner
+            .find_tree(git2::Oid::from_str(&base).unwrap())
+            .unwrap();
+        let theirs = update.create_updated(&repo.inner, &base_tree).unwrap();
+        assert_eq!(edited, theirs.to_string());
         let fsck = std::process::Command::new("git")
             .arg("--git-dir")
             .arg(&dir)

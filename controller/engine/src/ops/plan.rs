@@ -356,15 +356,15 @@ fn plan_tier(
     // Candidate: the current resources of this tier, gathered in name order and built into
     // the map at once (cheaper than one insertion each).
     let mut candidates = Vec::new();
-    for (name, s) in resources
-        .shop_sets
-        .iter()
-        .filter(|(_, s)| s.spec.tier == tier)
-    {
-        let domain = match placements.get(name) {
-            Some(Ok(domain)) => *domain,
-            None => continue,
-            Some(Err(e)) => {
+    // The placements are of every ShopSet, in the same (name) order: walk them together.
+    for ((name, s), (placed, placement)) in resources.shop_sets.iter().zip(placements.iter()) {
+        debug_assert_eq!(name, placed, "placements follow the ShopSets");
+        if s.spec.tier != tier {
+            continue;
+        }
+        let domain = match placement {
+            Ok(domain) => *domain,
+            Err(e) => {
                 problems.push(format!(
                     "{}: ShopSet {name:?}: spec.failureDomain: {e}",
                     s.file
