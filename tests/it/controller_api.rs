@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use shopset_tests::controller::{Controller, eventually};
-use shopset_tests::fake_api::{FakeApi, RequestRecord};
+use shopset_tests::fake_api::FakeApi;
 use shopset_tests::{commit_count as count, git, quickstart, root, tip};
 
 const NS: &str = "shopset-system";
@@ -321,60 +321,7 @@ fn api_mode_writes_what_directory_mode_writes_and_reports_argo_cd_state() {
             .all(|l| l.pointer("/spec/holderIdentity").is_none_or(Value::is_null)),
         "{leases:#?}"
     );
-    check_rbac(&api.requests());
-}
-
-/// Every call made is allowed by deploy/rbac.yaml, and every rule there was used.
-fn check_rbac(requests: &[RequestRecord]) {
-    let text = std::fs::read_to_string(root().join("deploy/rbac.yaml")).expect("rbac.yaml");
-    let docs = shopset_render::yaml::parse_documents(&text).expect("rbac.yaml parses");
-    // (namespaced role?, group, resource, verb)
-    let mut allowed: BTreeSet<(bool, String, String, String)> = BTreeSet::new();
-    for doc in &docs {
-        let cluster = match doc["kind"].as_str() {
-            Some("ClusterRole") => true,
-            Some("Role") => false,
-            _ => continue,
-        };
-        for rule in doc["rules"].as_array().into_iter().flatten() {
-            for g in rule["apiGroups"].as_array().into_iter().flatten() {
-                for r in rule["resources"].as_array().into_iter().flatten() {
-                    for v in rule["verbs"].as_array().into_iter().flatten() {
-                        allowed.insert((
-                            cluster,
-                            g.as_str().unwrap_or_default().to_owned(),
-                            r.as_str().unwrap_or_default().to_owned(),
-                            v.as_str().unwrap_or_default().to_owned(),
-                        ));
-                    }
-                }
-            }
-        }
-    }
-    let mut used = BTreeSet::new();
-    for r in requests {
-        let resource = match &r.subresource {
-            Some(s) => format!("{}/{s}", r.resource),
-            None => r.resource.clone(),
-        };
-        let in_ns = r.namespace.as_deref() == Some(NS);
-        let rule = [(false, in_ns), (true, true)]
-            .into_iter()
-            .filter(|(_, applies)| *applies)
-            .map(|(cluster, _)| {
-                (
-                    cluster,
-                    r.api_group.clone(),
-                    resource.clone(),
-                    r.verb.clone(),
-                )
-            })
-            .find(|k| allowed.contains(k));
-        let rule = rule.unwrap_or_else(|| panic!("not allowed by deploy/rbac.yaml: {r:?}"));
-        used.insert(rule);
-    }
-    let unused: Vec<_> = allowed.difference(&used).collect();
-    assert!(unused.is_empty(), "rules never used: {unused:?}");
+    shopset_tests::check_rbac(&root().join("deploy/rbac.yaml"), NS, &api.requests(), true);
 }
 
 #[test]

@@ -1,14 +1,15 @@
 //! `shopctl` against a cluster: the in-process fake API server, reached through a kubeconfig as
 //! kubectl would. The resources and the statuses the controller wrote are read from it, changes
 //! are merge patches on it, and the git work is the same as offline: the trees equal those the
-//! files give, promotion ships the tested commit, rollback pins and holds, unpin follows again.
+//! files give, promotion ships the tested commit, rollback pins and holds, unpin follows again,
+//! and every call is one `deploy/shopctl-rbac.yaml` allows.
 
 use std::path::PathBuf;
 use std::process::Output;
 
 use serde_json::{Value, json};
 use shopset_tests::fake_api::FakeApi;
-use shopset_tests::{commit_to_branch, quickstart, rev, shopctl_command};
+use shopset_tests::{check_rbac, commit_to_branch, quickstart, rev, root, shopctl_command};
 
 const NS: &str = "shopset-system";
 
@@ -196,6 +197,13 @@ fn the_cluster_gives_the_same_trees_and_the_edits_are_patches_on_it() {
         "{}",
         text(&quiet)
     );
+    // deploy/shopctl-rbac.yaml allows exactly what these commands did.
+    check_rbac(
+        &root().join("deploy/shopctl-rbac.yaml"),
+        NS,
+        &w.api.requests(),
+        true,
+    );
 }
 
 #[test]
@@ -284,6 +292,12 @@ fn promotion_rollback_and_unpin_read_the_gate_from_the_cluster() {
     let t1 = tier(&w, "tier-1");
     assert!(t1["spec"].get("pin").is_none(), "{t1}");
     assert_eq!(running(&w, "tier-1"), candidate);
+    check_rbac(
+        &root().join("deploy/shopctl-rbac.yaml"),
+        NS,
+        &w.api.requests(),
+        false,
+    );
 }
 
 #[test]

@@ -296,3 +296,70 @@ pub fn commit_count(repo: &Path, branch: &str) -> usize {
         .parse()
         .unwrap_or(0)
 }
+
+/// Every call in `requests` is allowed by the Roles and ClusterRoles in `rbac` (a Role's
+/// rules in `namespace` only), and, when `every_rule_used`, every rule there was used.
+///
+/// # Panics
+/// A call is not allowed, or a rule was never used.
+pub fn check_rbac(
+    rbac: &Path,
+    namespace: &str,
+    requests: &[fake_api::RequestRecord],
+    every_rule_used: bool,
+) {
+    let text = std::fs::read_to_string(rbac).expect("the RBAC file");
+    let docs = shopset_render::yaml::parse_documents(&text).expect("the RBAC file parses");
+    // (namespaced role?, group, resource, verb)
+    let mut allowed: std::collections::BTreeSet<(bool, String, String, String)> =
+        std::collections::BTreeSet::new();
+    for doc in &docs {
+        let cluster = match doc["kind"].as_str() {
+            Some("ClusterRole") => true,
+            Some("Role") => false,
+            _ => continue,
+        };
+        for rule in doc["rules"].as_array().into_iter().flatten() {
+            for g in rule["apiGroups"].as_array().into_iter().flatten() {
+                for r in rule["resources"].as_array().into_iter().flatten() {
+                    for v in rule["verbs"].as_array().into_iter().flatten() {
+                        allowed.insert((
+                            cluster,
+                            g.as_str().unwrap_or_default().to_owned(),
+                            r.as_str().unwrap_or_default().to_owned(),
+                            v.as_str().unwrap_or_default().to_owned(),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let mut used = std::collections::BTreeSet::new();
+    for r in requests {
+        let resource = match &r.subresource {
+            Some(s) => format!("{}/{s}", r.resource),
+            None => r.resource.clone(),
+        };
+        let in_ns = r.namespace.as_deref() == Some(namespace);
+        let rule = [(false, in_ns), (true, true)]
+            .into_iter()
+            .filter(|(_, applies)| *applies)
+            .map(|(cluster, _)| {
+                (
+                    cluster,
+                    r.api_group.clone(),
+                    resource.clone(),
+                    r.verb.clone(),
+                )
+            })
+            .find(|k| allowed.contains(k));
+        let rule = rule.unwrap_or_else(|| panic!("not allowed by {}: {r:?}", rbac.display()));
+        used.insert(rule);
+    }
+    let unused: Vec<_> = allowed.difference(&used).collect();
+    assert!(
+        !every_rule_used || unused.is_empty(),
+        "rules of {} never used: {unused:?}",
+        rbac.display()
+    );
+}
