@@ -520,6 +520,21 @@ mod tests {
 
     use super::*;
 
+    /// `git fsck --strict` finds nothing wrong in the repository at `dir`.
+    fn assert_fsck_clean(dir: &std::path::Path) {
+        let fsck = std::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(dir)
+            .args(["fsck", "--strict"])
+            .output()
+            .unwrap();
+        assert!(
+            fsck.status.success(),
+            "{}",
+            String::from_utf8_lossy(&fsck.stderr)
+        );
+    }
+
     #[test]
     fn large_trees_are_written_as_a_readable_pack() {
         let dir = std::env::temp_dir().join(format!("shopset-pack-{}", std::process::id()));
@@ -553,17 +568,7 @@ mod tests {
             loose
         );
         assert_eq!(packed, loose.to_string());
-        let fsck = std::process::Command::new("git")
-            .arg("--git-dir")
-            .arg(&dir)
-            .args(["fsck", "--strict"])
-            .output()
-            .unwrap();
-        assert!(
-            fsck.status.success(),
-            "{}",
-            String::from_utf8_lossy(&fsck.stderr)
-        );
+        assert_fsck_clean(&dir);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -686,17 +691,7 @@ mod tests {
             .unwrap();
         let theirs = update.create_updated(&repo.inner, &base_tree).unwrap();
         assert_eq!(edited, theirs.to_string());
-        let fsck = std::process::Command::new("git")
-            .arg("--git-dir")
-            .arg(&dir)
-            .args(["fsck", "--strict"])
-            .output()
-            .unwrap();
-        assert!(
-            fsck.status.success(),
-            "{}",
-            String::from_utf8_lossy(&fsck.stderr)
-        );
+        assert_fsck_clean(&dir);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -516,10 +516,12 @@ fn plan_tier(
 
     // A shard's Application list names its ShopSets and nothing else: when editing, only the
     // lists of shards that gained or lost a ShopSet are rendered; the others stay as they are.
-    let touched: Option<BTreeSet<String>> = incremental_base.as_ref().map(|(previous, _)| {
-        let (added, removed) = added_and_removed(previous, &inputs);
+    let diff = incremental_base
+        .as_ref()
+        .map(|(previous, _)| added_and_removed(previous, &inputs));
+    let touched: Option<BTreeSet<String>> = diff.as_ref().map(|(added, removed)| {
         added
-            .into_iter()
+            .iter()
             .chain(removed)
             .map(|n| layout::shard(n))
             .collect()
@@ -532,8 +534,13 @@ fn plan_tier(
         &rendered,
         kept.into_iter().collect(),
     );
-    let content = match incremental_base {
-        None => {
+    let content = match (&incremental_base, diff) {
+        (Some((previous, base_tree)), Some((_, removed))) => Content::Edits {
+            base_tree: base_tree.clone(),
+            edits: edits(previous, &inputs, &removed, common, rendered)
+                .map_err(|e| e.to_string())?,
+        },
+        _ => {
             let mut tree = common;
             for files in rendered.into_values() {
                 for (path, bytes) in files {
@@ -542,10 +549,6 @@ fn plan_tier(
             }
             Content::Full(tree)
         }
-        Some((previous, base_tree)) => Content::Edits {
-            base_tree,
-            edits: edits(&previous, &inputs, common, rendered).map_err(|e| e.to_string())?,
-        },
     };
     Ok((
         TierPlan {
@@ -630,10 +633,12 @@ fn added_and_removed<'a>(
     (added, removed)
 }
 
-/// The edits that turn the previous tree into the new one.
+/// The edits that turn the previous tree into the new one; `removed` are the ShopSets of
+/// `previous` that `inputs` no longer has.
 fn edits(
     previous: &TierInputs,
     inputs: &TierInputs,
+    removed: &[&String],
     common: Tree,
     rendered: BTreeMap<String, Vec<(String, Vec<u8>)>>,
 ) -> Result<TreeEdits, shopset_render::tree::PathError> {
@@ -641,8 +646,7 @@ fn edits(
         upsert: common,
         ..TreeEdits::default()
     };
-    let (_, removed) = added_and_removed(previous, inputs);
-    for name in &removed {
+    for name in removed {
         edits.remove.push(layout::shopset_dir(name));
         edits.remove.push(layout::application_file(name));
     }

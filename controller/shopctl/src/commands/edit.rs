@@ -97,33 +97,35 @@ pub fn approve(tier: &str, commit: &str, config: bool) -> anyhow::Result<Change>
     ))
 }
 
-/// `rollback`: pin and hold.
-pub fn rollback(tier: &str, commit: &str, reason: &str) -> Change {
-    let patch = json!({
-        "metadata": { "annotations": { HOLD_ANNOTATION: reason } },
-        "spec": { "pin": { "appCommit": commit, "reason": reason } },
-    });
+/// A merge patch on a Tier that moves what it runs: the tier is rendered again.
+fn repin(tier: &str, patch: Value, what: String) -> Change {
     Change {
         kind: "Tier",
         name: tier.to_owned(),
-        what: format!("{tier} pinned to {commit} and held ({reason})"),
+        what,
         kubectl: patch_command("Tier", tier, &patch),
         patch,
         sync_tier: Some(tier.to_owned()),
     }
 }
 
+/// `rollback`: pin and hold.
+pub fn rollback(tier: &str, commit: &str, reason: &str) -> Change {
+    let patch = json!({
+        "metadata": { "annotations": { HOLD_ANNOTATION: reason } },
+        "spec": { "pin": { "appCommit": commit, "reason": reason } },
+    });
+    repin(
+        tier,
+        patch,
+        format!("{tier} pinned to {commit} and held ({reason})"),
+    )
+}
+
 /// `unpin`.
 pub fn unpin(tier: &str) -> Change {
     let patch = json!({ "spec": { "pin": null } });
-    Change {
-        kind: "Tier",
-        name: tier.to_owned(),
-        what: format!("{tier} follows its app branch again"),
-        kubectl: patch_command("Tier", tier, &patch),
-        patch,
-        sync_tier: Some(tier.to_owned()),
-    }
+    repin(tier, patch, format!("{tier} follows its app branch again"))
 }
 
 /// `maintenance on|off`.
