@@ -23,8 +23,8 @@ pub use configuration::{
 pub use failure_domain::{Destination, FailureDomain, FailureDomainSpec};
 pub use shopset::{ShopSet, ShopSetSpec, ShopSetStatus, WorkloadDeletion};
 pub use tier::{
-    ArgoSettings, FreezeWindow, PromotionMode, PromotionPolicy, PullRequestTemplate, Tier, TierPin,
-    TierSpec, TierStatus,
+    ArgoSettings, FreezeWindow, PromotionMode, PromotionPolicy, ProtectedField,
+    PullRequestTemplate, Tier, TierPin, TierSpec, TierStatus,
 };
 
 /// The API group of every shopset resource.

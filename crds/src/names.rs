@@ -34,6 +34,29 @@ pub fn dns_label(value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// What every generated root Application's name starts with: `shopset-<tier>`.
+pub const ROOT_APPLICATION_PREFIX: &str = "shopset-";
+
+/// Longest Tier name: its root Application, `shopset-<tier>`, is an Argo CD Application name,
+/// and Argo CD puts that name in a label value (at most 63 characters) to track what it applies.
+pub const MAX_TIER_NAME: usize = 63 - ROOT_APPLICATION_PREFIX.len();
+
+/// Checks a Tier name: a DNS label short enough that `shopset-<tier>` is still one.
+///
+/// # Errors
+/// A sentence saying what was expected.
+pub fn tier_name(value: &str) -> Result<(), String> {
+    dns_label(value)?;
+    if value.len() > MAX_TIER_NAME {
+        return Err(format!(
+            "expected at most {MAX_TIER_NAME} characters (the root Application \
+             {ROOT_APPLICATION_PREFIX}{value} must fit Argo CD's 63-character label values), got {}",
+            value.len()
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a full 40-hex-digit commit id.
 ///
 /// # Errors
@@ -130,6 +153,15 @@ mod tests {
         ] {
             assert!(dns_label(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn tier_names_leave_room_for_the_root_application() {
+        assert!(tier_name(&"t".repeat(MAX_TIER_NAME)).is_ok());
+        let long = "t".repeat(MAX_TIER_NAME + 1);
+        let message = tier_name(&long).expect_err("too long");
+        assert!(message.contains("at most 55"), "{message}");
+        assert!(tier_name("Tier").is_err());
     }
 
     #[test]

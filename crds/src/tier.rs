@@ -24,7 +24,7 @@ use crate::common::{Condition, RepoRef, SecretRef};
     printcolumn = r#"{"name":"Healthy","type":"integer","jsonPath":".status.healthy"}"#,
     printcolumn = r#"{"name":"Promotable","type":"boolean","jsonPath":".status.promotable"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
-    validation = Rule::new("self.metadata.name.size() <= 63").message("a Tier name is at most 63 characters"),
+    validation = Rule::new("self.metadata.name.size() <= 55").message("a Tier name is at most 55 characters: its root Application shopset-<tier> must fit a 63-character label value"),
     validation = Rule::new("!has(self.spec.promotesFrom) || self.spec.promotesFrom != self.metadata.name").message("a Tier cannot promote from itself"),
 )]
 #[serde(rename_all = "camelCase")]
@@ -105,10 +105,79 @@ pub struct ArgoSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "crate::common::optional_free_object")]
     pub sync_policy: Option<serde_json::Value>,
-    /// A JSON merge patch (RFC 7386) applied to every generated ShopSet Application.
+    /// A JSON merge patch (RFC 7386) applied to every generated ShopSet Application. It may
+    /// not change the fields that decide where and with which rights a ShopSet runs (see
+    /// [`ProtectedField`]) unless `applicationPatchAllows` names them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "crate::common::optional_free_object")]
     pub application_patch: Option<serde_json::Value>,
+    /// The protected fields `applicationPatch` may change.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub application_patch_allows: Vec<ProtectedField>,
+}
+
+/// A field of a generated Application that decides where and with which rights its ShopSet
+/// runs. `applicationPatch` may change it only when the Tier lists it in
+/// `applicationPatchAllows`. (`metadata.name` is never patched: the Application lists and the
+/// status name the Applications by their ShopSets.)
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema,
+)]
+pub enum ProtectedField {
+    /// The namespace of the Application object (the Argo CD instance that applies it).
+    #[serde(rename = "metadata.namespace")]
+    MetadataNamespace,
+    /// Finalizers (Argo CD's deletes the workloads with the Application).
+    #[serde(rename = "metadata.finalizers")]
+    MetadataFinalizers,
+    /// The Argo CD project, and with it the rights.
+    #[serde(rename = "spec.project")]
+    Project,
+    /// The cluster and namespace.
+    #[serde(rename = "spec.destination")]
+    Destination,
+    /// The repository applied.
+    #[serde(rename = "spec.source.repoURL")]
+    SourceRepoUrl,
+    /// The directory applied.
+    #[serde(rename = "spec.source.path")]
+    SourcePath,
+    /// The branch applied (another tier's).
+    #[serde(rename = "spec.source.targetRevision")]
+    SourceTargetRevision,
+    /// Several sources, which Argo CD prefers over `spec.source`.
+    #[serde(rename = "spec.sources")]
+    Sources,
+}
+
+impl ProtectedField {
+    /// Every protected field, with `metadata.name`, which no Tier can allow, first.
+    pub const ALL: [&'static str; 9] = [
+        "metadata.name",
+        "metadata.namespace",
+        "metadata.finalizers",
+        "spec.project",
+        "spec.destination",
+        "spec.source.repoURL",
+        "spec.source.path",
+        "spec.source.targetRevision",
+        "spec.sources",
+    ];
+
+    /// The field's path, as written in `applicationPatchAllows`.
+    #[must_use]
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::MetadataNamespace => Self::ALL[1],
+            Self::MetadataFinalizers => Self::ALL[2],
+            Self::Project => Self::ALL[3],
+            Self::Destination => Self::ALL[4],
+            Self::SourceRepoUrl => Self::ALL[5],
+            Self::SourcePath => Self::ALL[6],
+            Self::SourceTargetRevision => Self::ALL[7],
+            Self::Sources => Self::ALL[8],
+        }
+    }
 }
 
 impl Default for ArgoSettings {
@@ -118,6 +187,7 @@ impl Default for ArgoSettings {
             project: default_project(),
             sync_policy: None,
             application_patch: None,
+            application_patch_allows: Vec::new(),
         }
     }
 }

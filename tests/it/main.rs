@@ -10,6 +10,7 @@ mod determinism;
 mod errors;
 mod fake_api;
 mod golden;
+mod hardening;
 mod incremental;
 mod kustomize;
 mod promote;

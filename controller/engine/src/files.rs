@@ -1,5 +1,5 @@
 //! Reading resource files and directories: every `*.yaml` and `*.yml` below a path, in name
-//! order, parsed into documents. Files that cannot be read or parsed are reported, never
+//! order (names starting with `.` left out), parsed into documents. Files that cannot be read or parsed are reported, never
 //! skipped silently: they make a resource set incomplete.
 
 use std::path::{Path, PathBuf};
@@ -33,49 +33,73 @@ impl Documents {
     }
 }
 
-fn collect(path: &Path, skip: &[PathBuf], out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+/// Adds the YAML files below `path` to `out`, in name order. A directory or entry that cannot
+/// be read is reported with its own path in `unreadable`, and the rest is still read.
+fn collect(
+    path: &Path,
+    skip: &[PathBuf],
+    out: &mut Vec<PathBuf>,
+    unreadable: &mut Vec<(String, String)>,
+) {
     if skip.iter().any(|s| s == path) {
-        return Ok(());
+        return;
     }
-    if path.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
-            .map(|e| e.map(|e| e.path()))
-            .collect::<Result<_, _>>()?;
-        entries.sort();
-        for entry in entries {
-            let is_yaml = entry.extension().is_some_and(|e| e == "yaml" || e == "yml");
-            if entry.is_dir() || is_yaml {
-                collect(&entry, skip, out)?;
-            }
+    let is_dir = match std::fs::metadata(path) {
+        Ok(meta) => meta.is_dir(),
+        Err(e) => {
+            unreadable.push((path.display().to_string(), e.to_string()));
+            return;
         }
-    } else {
+    };
+    if !is_dir {
         out.push(path.to_owned());
+        return;
     }
-    Ok(())
+    let entries = std::fs::read_dir(path).and_then(|entries| {
+        entries
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<Vec<_>, _>>()
+    });
+    let mut entries = match entries {
+        Ok(entries) => entries,
+        Err(e) => {
+            unreadable.push((path.display().to_string(), e.to_string()));
+            return;
+        }
+    };
+    entries.sort();
+    for entry in entries {
+        let hidden = entry
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        if hidden {
+            continue; // `.git`, editors' lock and swap files
+        }
+        let is_yaml = entry.extension().is_some_and(|e| e == "yaml" || e == "yml");
+        if is_yaml || entry.is_dir() {
+            collect(&entry, skip, out, unreadable);
+        }
+    }
 }
 
 /// Reads every YAML document under `paths`, leaving out the files in `skip`.
 #[must_use]
 pub fn read_documents(paths: &[PathBuf], skip: &[PathBuf]) -> Documents {
     let mut out = Documents::default();
+    let mut files = Vec::new();
     for path in paths {
-        let mut files = Vec::new();
-        if let Err(e) = collect(path, skip, &mut files) {
-            out.unreadable
-                .push((path.display().to_string(), e.to_string()));
-            continue;
-        }
-        for file in files {
-            let name = file.display().to_string();
-            let parsed = std::fs::read_to_string(&file)
-                .map_err(|e| e.to_string())
-                .and_then(|text| yaml::parse_documents(&text).map_err(|e| e.to_string()));
-            match parsed {
-                Ok(docs) => out
-                    .documents
-                    .extend(docs.into_iter().map(|d| (name.clone(), d))),
-                Err(e) => out.unreadable.push((name, e)),
-            }
+        collect(path, skip, &mut files, &mut out.unreadable);
+    }
+    for file in files {
+        let name = file.display().to_string();
+        let parsed = std::fs::read_to_string(&file)
+            .map_err(|e| e.to_string())
+            .and_then(|text| yaml::parse_documents(&text).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(docs) => out
+                .documents
+                .extend(docs.into_iter().map(|d| (name.clone(), d))),
+            Err(e) => out.unreadable.push((name, e)),
         }
     }
     out
@@ -94,9 +118,12 @@ pub fn edit_resource(
     name: &str,
     change: impl FnOnce(&mut Value),
 ) -> Result<PathBuf, String> {
-    let mut files = Vec::new();
+    let (mut files, mut unreadable) = (Vec::new(), Vec::new());
     for path in paths {
-        collect(path, &[], &mut files).map_err(|e| format!("{}: {e}", path.display()))?;
+        collect(path, &[], &mut files, &mut unreadable);
+    }
+    if let Some((path, e)) = unreadable.first() {
+        return Err(format!("{path}: {e}"));
     }
     for file in files {
         let Ok(text) = std::fs::read_to_string(&file) else {
@@ -119,12 +146,10 @@ pub fn edit_resource(
             let Ok(mut doc) = yaml::parse(body) else {
                 continue;
             };
-            if doc.get("kind").and_then(Value::as_str) != Some(kind)
-                || doc.pointer("/metadata/name").and_then(Value::as_str) != Some(name)
-            {
+            let Some(resource) = resource_mut(&mut doc, kind, name) else {
                 continue;
-            }
-            change(&mut doc);
+            };
+            change(resource);
             let separator = if chunk.starts_with("---") {
                 "---\n"
             } else {
@@ -143,6 +168,22 @@ pub fn edit_resource(
         }
     }
     Err(format!("{kind} {name:?} is in none of the resource files"))
+}
+
+/// The resource of `kind` named `name` in a document: the document itself, or an item of the
+/// `List` it is.
+fn resource_mut<'a>(doc: &'a mut Value, kind: &str, name: &str) -> Option<&'a mut Value> {
+    let is = |v: &Value| {
+        v.get("kind").and_then(Value::as_str) == Some(kind)
+            && v.pointer("/metadata/name").and_then(Value::as_str) == Some(name)
+    };
+    if is(doc) {
+        return Some(doc);
+    }
+    doc.get_mut("items")?
+        .as_array_mut()?
+        .iter_mut()
+        .find(|item| is(item))
 }
 
 /// Applies a JSON merge patch (RFC 7386) to `target`: objects merge key by key, `null`
@@ -190,6 +231,21 @@ mod tests {
         assert!(after.contains("---\n# second\n"), "{after}");
         assert!(after.contains("shopset.dev/hold: x"), "{after}");
         assert!(edit_resource(std::slice::from_ref(&dir), "Tier", "c", |_| {}).is_err());
+        // Inside a List, as `kubectl get -o yaml` writes it.
+        std::fs::write(
+            dir.join("list.yaml"),
+            "apiVersion: v1\nkind: List\nitems:\n- {kind: Tier, metadata: {name: c}, spec: {}}\n",
+        )
+        .expect("write");
+        edit_resource(std::slice::from_ref(&dir), "Tier", "c", |doc| {
+            doc["spec"]["x"] = serde_json::json!("y");
+        })
+        .expect("edited inside the List");
+        let list = std::fs::read_to_string(dir.join("list.yaml")).expect("read");
+        assert!(
+            list.contains("kind: List") && list.contains("x: y"),
+            "{list}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -14,6 +14,8 @@
 /// shows them on stderr.
 pub const PROGRESS: &str = "shopset::progress";
 
+pub mod base;
+pub mod checks;
 pub mod files;
 pub mod ops;
 pub mod repos;

@@ -7,6 +7,9 @@ use std::sync::Arc;
 
 use shopset_git::{Cache, Credentials, GitError, PushOutcome, Repo};
 use shopset_render::TierInputs;
+use shopset_render::base::BaseCatalog;
+
+use crate::base::BaseError;
 
 /// Open, fetched repositories by URL.
 pub struct Repos {
@@ -17,6 +20,10 @@ pub struct Repos {
     /// Recorded inputs already parsed, by the system commit that holds them: a commit never
     /// changes, so an entry is never stale. A long-running process plans on them warm.
     inputs: BTreeMap<String, Arc<TierInputs>>,
+    /// Whether a system commit's tree is a pure rendering of its recorded inputs, by commit.
+    renderings: BTreeMap<String, bool>,
+    /// What the base holds, by app repository, commit and path (a commit never changes).
+    catalogs: BTreeMap<(String, String, String), Arc<BaseCatalog>>,
 }
 
 /// How many parsed inputs [`Repos`] keeps (a few per tier branch is plenty).
@@ -53,6 +60,8 @@ impl Repos {
             credentials: BTreeMap::new(),
             fetched: BTreeMap::new(),
             inputs: BTreeMap::new(),
+            renderings: BTreeMap::new(),
+            catalogs: BTreeMap::new(),
         }
     }
 
@@ -150,6 +159,77 @@ impl Repos {
             self.inputs.clear();
         }
         self.inputs.insert(commit.to_owned(), inputs);
+    }
+
+    /// What the base at `path` of the app repository `url` holds at `commit`.
+    ///
+    /// # Errors
+    /// The repository cannot be fetched, or has no such commit or no kustomization there.
+    pub fn base_catalog(
+        &mut self,
+        url: &str,
+        commit: &str,
+        path: &str,
+    ) -> Result<Arc<BaseCatalog>, BaseError> {
+        let key = (url.to_owned(), commit.to_owned(), path.to_owned());
+        if let Some(catalog) = self.catalogs.get(&key) {
+            return Ok(Arc::clone(catalog));
+        }
+        let repo = self
+            .read(url)
+            .map_err(|e| BaseError::Fetch(e.to_string()))?;
+        let catalog = Arc::new(crate::base::read(repo, commit, path)?);
+        if self.catalogs.len() >= INPUTS_KEPT {
+            self.catalogs.clear();
+        }
+        self.catalogs.insert(key, Arc::clone(&catalog));
+        Ok(catalog)
+    }
+
+    /// Whether the system commit `commit` (tree `tree_id`) of `url` is exactly what `inputs`
+    /// render to. Established by content, once per commit: rendered and compared the first
+    /// time, then remembered in memory and in the cache (a marker beside the cached
+    /// repository, which only this product writes).
+    pub fn is_rendering(
+        &mut self,
+        url: &str,
+        commit: &str,
+        tree_id: &str,
+        inputs: &TierInputs,
+    ) -> bool {
+        if let Some(known) = self.renderings.get(commit) {
+            return *known;
+        }
+        let marker = self.rendering_marker(url, commit);
+        let verdict = marker.is_file() || {
+            let rendered = shopset_render::render_tier(inputs)
+                .ok()
+                .and_then(|tree| self.system(url, false).ok()??.write_tree(&tree).ok());
+            let same = rendered.as_deref() == Some(tree_id);
+            if same {
+                self.mark_rendering(url, commit);
+            }
+            same
+        };
+        self.renderings.insert(commit.to_owned(), verdict);
+        verdict
+    }
+
+    /// Records that `commit` of `url` is a rendering of its recorded inputs (it was just
+    /// written by this product).
+    pub fn mark_rendering(&mut self, url: &str, commit: &str) {
+        let marker = self.rendering_marker(url, commit);
+        if let Some(dir) = marker.parent() {
+            // Only a cache: when it cannot be written, the commit is checked again next time.
+            let _ = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&marker, b""));
+        }
+        self.renderings.insert(commit.to_owned(), true);
+    }
+
+    fn rendering_marker(&self, url: &str, commit: &str) -> PathBuf {
+        let mut path = self.cache.path_of(url).into_os_string();
+        path.push(".renderings");
+        PathBuf::from(path).join(commit)
     }
 
     /// Pushes `commit` to `branch` of `url`, fast-forward only.

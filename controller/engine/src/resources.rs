@@ -33,6 +33,15 @@ pub struct Sourced<T> {
     pub spec: T,
 }
 
+impl<T> Sourced<T> {
+    fn new(file: &str, spec: T) -> Self {
+        Self {
+            file: file.to_owned(),
+            spec,
+        }
+    }
+}
+
 /// Every resource read, by kind and name.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Resources {
@@ -55,6 +64,11 @@ pub struct Resources {
     pub incomplete: bool,
     /// What went wrong.
     pub errors: Vec<InputError>,
+    /// Documents that are not shopset resources (a Namespace beside them, say): not used, and
+    /// said so as warnings.
+    pub ignored: Vec<InputError>,
+    /// Resources defined more than once (by kind and name): no copy is used.
+    pub duplicated: std::collections::BTreeSet<(&'static str, String)>,
 }
 
 /// The four kinds.
@@ -116,93 +130,229 @@ impl Resources {
         self.add_document(file, doc);
     }
 
+    /// Records a problem with a document whose kind or name is unknown: the set is then
+    /// incomplete, so nothing it may have held counts as removed.
+    fn unidentified(&mut self, file: &str, kind: &str, field: &str, message: String) {
+        self.incomplete = true;
+        self.errors.push(InputError {
+            file: file.to_owned(),
+            kind: if kind.is_empty() { "document" } else { kind }.to_owned(),
+            name: String::new(),
+            field: field.to_owned(),
+            message,
+        });
+    }
+
+    /// Records a problem with a known resource: it is invalid, so it keeps its last rendering.
+    fn invalid(
+        &mut self,
+        file: &str,
+        kind: &'static str,
+        name: &str,
+        field: &str,
+        message: String,
+    ) {
+        let names = self.invalid.entry(kind).or_default();
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_owned());
+        }
+        self.errors.push(InputError {
+            file: file.to_owned(),
+            kind: kind.to_owned(),
+            name: name.to_owned(),
+            field: field.to_owned(),
+            message,
+        });
+    }
+
+    /// The file a resource of `kind` named `name` was read from, if it was.
+    fn file_of(&self, kind: &str, name: &str) -> Option<&str> {
+        match kind {
+            "Tier" => self.tiers.get(name).map(|s| s.file.as_str()),
+            "Configuration" => self.configurations.get(name).map(|s| s.file.as_str()),
+            "FailureDomain" => self.failure_domains.get(name).map(|s| s.file.as_str()),
+            _ => self.shop_sets.get(name).map(|s| s.file.as_str()),
+        }
+    }
+
+    /// Forgets a resource read before (it turned out to be defined twice).
+    fn forget(&mut self, kind: &str, name: &str) {
+        match kind {
+            "Tier" => {
+                self.tiers.remove(name);
+                self.tier_annotations.remove(name);
+            }
+            "Configuration" => {
+                self.configurations.remove(name);
+            }
+            "FailureDomain" => {
+                self.failure_domains.remove(name);
+            }
+            _ => {
+                self.shop_sets.remove(name);
+                self.recorded_placements.remove(name);
+            }
+        }
+    }
+
     fn add_document(&mut self, file: &str, doc: &Value) {
-        let kind = doc
-            .get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
+        let Value::Object(object) = doc else {
+            // An empty document (a trailing `---`) holds nothing; anything else is a mistake.
+            if !doc.is_null() {
+                self.unidentified(
+                    file,
+                    "",
+                    "(document)",
+                    format!(
+                        "expected a resource (a mapping with apiVersion, kind and metadata), got {}",
+                        describe(doc)
+                    ),
+                );
+            }
+            return;
+        };
+        let text = |key: &str| object.get(key).and_then(Value::as_str).unwrap_or_default();
+        let (api_version, kind) = (text("apiVersion"), text("kind"));
         let name = doc
             .pointer("/metadata/name")
             .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        let fail = |this: &mut Self, field: &str, message: String, known: bool| {
-            if known {
-                let kind_static = KINDS
-                    .iter()
-                    .find(|k| **k == kind)
-                    .copied()
-                    .unwrap_or("document");
-                this.invalid
-                    .entry(kind_static)
-                    .or_default()
-                    .push(name.clone());
-            } else {
-                this.incomplete = true;
-            }
-            this.errors.push(InputError {
-                file: file.to_owned(),
-                kind: if kind.is_empty() {
-                    "document".into()
-                } else {
-                    kind.clone()
-                },
-                name: name.clone(),
-                field: field.to_owned(),
-                message,
-            });
-        };
-        let api_version = doc
-            .get("apiVersion")
-            .and_then(Value::as_str)
             .unwrap_or_default();
-        if api_version != shopset_crds::API_VERSION {
-            // Other objects (a Namespace, a Secret) may sit beside ours: they are not ours to read.
-            if api_version.starts_with(shopset_crds::GROUP) || KINDS.contains(&kind.as_str()) {
-                fail(
-                    self,
+        // What `kubectl get -o yaml` prints: a List whose items are the resources.
+        if kind.ends_with("List") && object.contains_key("items") {
+            match object.get("items") {
+                Some(Value::Array(items)) => {
+                    for item in items {
+                        self.add_document(file, item);
+                    }
+                }
+                Some(Value::Null) => {}
+                Some(other) => self.unidentified(
+                    file,
+                    kind,
+                    "items",
+                    format!("expected a list of resources, got {}", describe(other)),
+                ),
+                None => {}
+            }
+            return;
+        }
+        if api_version.is_empty() || kind.is_empty() {
+            let missing = if api_version.is_empty() {
+                "apiVersion"
+            } else {
+                "kind"
+            };
+            self.unidentified(
+                file,
+                kind,
+                missing,
+                format!(
+                    "expected a Kubernetes object with apiVersion and kind; {missing} is missing"
+                ),
+            );
+            return;
+        }
+        let ours = api_version == shopset_crds::API_VERSION;
+        let kind_static = KINDS.iter().find(|k| **k == kind).copied();
+        let kind_static = match (ours, kind_static) {
+            (true, Some(kind)) => kind,
+            (true, None) => {
+                self.unidentified(
+                    file,
+                    kind,
+                    "kind",
+                    format!("expected one of {KINDS:?}, got {kind:?}"),
+                );
+                return;
+            }
+            (false, _) if api_version.starts_with(shopset_crds::GROUP) || kind_static.is_some() => {
+                self.unidentified(
+                    file,
+                    kind,
                     "apiVersion",
                     format!(
                         "expected {:?}, got {api_version:?}",
                         shopset_crds::API_VERSION
                     ),
-                    false,
                 );
+                return;
+            }
+            (false, _) => {
+                // Another object (a Namespace, a Secret) beside ours. Argo CD Applications are
+                // read for status; anything else is said, not silently skipped.
+                if !(kind == "Application" && api_version.starts_with("argoproj.io/")) {
+                    self.ignored.push(InputError {
+                        file: file.to_owned(),
+                        kind: kind.to_owned(),
+                        name: name.to_owned(),
+                        field: "apiVersion".into(),
+                        message: format!("not a shopset resource ({api_version}): ignored"),
+                    });
+                }
+                return;
+            }
+        };
+        if let Err(message) = names::dns_label(name) {
+            // The resource it was meant to be is unknown (a misspelt name of a rendered
+            // ShopSet, say): nothing may count as removed.
+            self.incomplete = true;
+            if name.is_empty() {
+                self.unidentified(file, kind, "metadata.name", message);
+            } else {
+                self.invalid(file, kind_static, name, "metadata.name", message);
             }
             return;
         }
-        if !KINDS.contains(&kind.as_str()) {
-            fail(
-                self,
-                "kind",
-                format!("expected one of {KINDS:?}, got {kind:?}"),
-                false,
-            );
-            return;
-        }
-        if let Err(message) = names::dns_label(&name) {
-            fail(self, "metadata.name", message, name.is_empty());
-            return;
-        }
-        let spec = doc.get("spec").cloned().unwrap_or(Value::Null);
-        let duplicate = |this: &Self| match kind.as_str() {
-            "Tier" => this.tiers.get(&name).map(|s| s.file.clone()),
-            "Configuration" => this.configurations.get(&name).map(|s| s.file.clone()),
-            "FailureDomain" => this.failure_domains.get(&name).map(|s| s.file.clone()),
-            _ => this.shop_sets.get(&name).map(|s| s.file.clone()),
-        };
-        if let Some(first) = duplicate(self) {
-            fail(
-                self,
+        // Defined twice: neither copy is used, so neither can move or remove anything; the
+        // last rendering stays until one copy is gone.
+        if self.duplicated.contains(&(kind_static, name.to_owned())) {
+            self.invalid(
+                file,
+                kind_static,
+                name,
                 "metadata.name",
-                format!("defined twice (first in {first})"),
-                true,
+                "defined more than once: none of the copies is used".into(),
             );
             return;
         }
-        let result = match kind.as_str() {
-            "Tier" => typed(&spec, "spec").map(|spec| {
+        if let Some(first) = self.file_of(kind_static, name).map(str::to_owned) {
+            self.forget(kind_static, name);
+            self.duplicated.insert((kind_static, name.to_owned()));
+            self.invalid(
+                file,
+                kind_static,
+                name,
+                "metadata.name",
+                format!(
+                    "defined twice (also in {first}): neither copy is used, the last rendering is \
+                     kept; delete one"
+                ),
+            );
+            return;
+        }
+        if let Err((field, message)) = self.read_spec(file, kind_static, name, doc) {
+            self.invalid(file, kind_static, name, &field, message);
+        }
+    }
+
+    /// Reads the spec of a resource of one of our kinds, checking every name in it that
+    /// becomes a path, a branch or an object name.
+    fn read_spec(
+        &mut self,
+        file: &str,
+        kind: &str,
+        name: &str,
+        doc: &Value,
+    ) -> Result<(), (String, String)> {
+        let spec = doc.get("spec").cloned().unwrap_or(Value::Null);
+        let check = |field: &str, r: Result<(), String>| r.map_err(|m| (field.to_owned(), m));
+        match kind {
+            "Tier" => {
+                let spec: TierSpec = typed(&spec, "spec")?;
+                shopset_render::validate_tier_spec(name, &spec).map_err(|e| match e {
+                    shopset_render::RenderError::Tier { field, message, .. } => (field, message),
+                    other => ("spec".to_owned(), other.to_string()),
+                })?;
                 let annotations: BTreeMap<String, String> = doc
                     .pointer("/metadata/annotations")
                     .and_then(Value::as_object)
@@ -212,60 +362,75 @@ impl Resources {
                             .collect()
                     })
                     .unwrap_or_default();
-                self.tier_annotations.insert(name.clone(), annotations);
-                self.tiers.insert(
-                    name.clone(),
-                    Sourced {
-                        file: file.to_owned(),
-                        spec,
-                    },
-                );
-            }),
-            "Configuration" => typed::<ConfigurationSpec>(&spec, "spec").and_then(|spec| {
+                self.tier_annotations.insert(name.to_owned(), annotations);
+                self.tiers.insert(name.to_owned(), Sourced::new(file, spec));
+            }
+            "Configuration" => {
+                let spec: ConfigurationSpec = typed(&spec, "spec")?;
                 if spec.inline.is_some() == spec.source.is_some() {
                     return Err(("spec".into(), "set exactly one of inline and source".into()));
                 }
-                self.configurations.insert(
-                    name.clone(),
-                    Sourced {
-                        file: file.to_owned(),
-                        spec,
-                    },
-                );
-                Ok(())
-            }),
-            "FailureDomain" => typed::<FailureDomainSpec>(&spec, "spec").and_then(|spec| {
+                if let Some(source) = &spec.source {
+                    check(
+                        "spec.source.url",
+                        shopset_render::url_without_password(&source.url),
+                    )?;
+                    check("spec.source.path", names::repo_path(&source.path))?;
+                }
+                self.configurations
+                    .insert(name.to_owned(), Sourced::new(file, spec));
+            }
+            "FailureDomain" => {
+                let spec: FailureDomainSpec = typed(&spec, "spec")?;
                 if spec.destination.name.is_some() == spec.destination.server.is_some() {
                     return Err((
                         "spec.destination".into(),
                         "set exactly one of name and server".into(),
                     ));
                 }
-                self.failure_domains.insert(
-                    name.clone(),
-                    Sourced {
-                        file: file.to_owned(),
-                        spec,
-                    },
-                );
-                Ok(())
-            }),
-            _ => typed::<ShopSetSpec>(&spec, "spec").map(|spec| {
-                if let Some(fd) = doc.pointer("/status/failureDomain").and_then(Value::as_str) {
-                    self.recorded_placements.insert(name.clone(), fd.to_owned());
+                self.failure_domains
+                    .insert(name.to_owned(), Sourced::new(file, spec));
+            }
+            _ => {
+                let spec: ShopSetSpec = typed(&spec, "spec")?;
+                check("spec.tier", names::dns_label(&spec.tier))?;
+                check("spec.configuration", names::dns_label(&spec.configuration))?;
+                if let Some(domain) = &spec.failure_domain {
+                    check("spec.failureDomain", names::dns_label(domain))?;
                 }
-                self.shop_sets.insert(
-                    name.clone(),
-                    Sourced {
-                        file: file.to_owned(),
-                        spec,
-                    },
-                );
-            }),
-        };
-        if let Err((field, message)) = result {
-            fail(self, &field, message, true);
+                if let Some(namespace) = &spec.namespace {
+                    check("spec.namespace", names::dns_label(namespace))?;
+                }
+                if let Some(fd) = doc.pointer("/status/failureDomain").and_then(Value::as_str) {
+                    self.recorded_placements
+                        .insert(name.to_owned(), fd.to_owned());
+                }
+                self.shop_sets
+                    .insert(name.to_owned(), Sourced::new(file, spec));
+            }
         }
+        Ok(())
+    }
+
+    /// True when the resource of `kind` named `name` was given but is invalid (so it is
+    /// neither usable nor absent).
+    #[must_use]
+    pub fn is_invalid(&self, kind: &str, name: &str) -> bool {
+        self.invalid
+            .get(kind)
+            .is_some_and(|names| names.iter().any(|n| n == name))
+    }
+}
+
+/// What a YAML value is, for messages.
+fn describe(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
     }
 }
 

@@ -2,7 +2,7 @@
 //! tier's root Application (app of apps) under `bootstrap/`.
 
 use serde_json::{Value, json};
-use shopset_crds::{Destination, WorkloadDeletion};
+use shopset_crds::{Destination, ProtectedField, WorkloadDeletion};
 
 use crate::inputs::TierInputs;
 use crate::layout;
@@ -84,6 +84,42 @@ pub(crate) fn shopset_application(inputs: &TierInputs, p: &AppParams<'_>) -> Val
     app
 }
 
+/// Refuses an Application patch that changes a protected field the Tier does not allow:
+/// `Err((field, why))`. A patch changes a field when it names it, or replaces or removes
+/// (`null`) an object on its path.
+pub(crate) fn check_application_patch(
+    patch: &Value,
+    allowed: &[ProtectedField],
+) -> Result<(), (String, String)> {
+    fn touches(patch: &Value, path: &[&str]) -> bool {
+        match (path.split_first(), patch) {
+            (None, _) => true,
+            (Some((key, rest)), Value::Object(map)) => {
+                map.get(*key).is_some_and(|v| touches(v, rest))
+            }
+            // A scalar, a list or null in place of an object replaces everything below it.
+            (Some(_), _) => true,
+        }
+    }
+    for field in ProtectedField::ALL {
+        let path: Vec<&str> = field.split('.').collect();
+        if !touches(patch, &path) || allowed.iter().any(|a| a.path() == field) {
+            continue;
+        }
+        let why = if field == "metadata.name" {
+            "the name of a ShopSet's Application is the ShopSet's name and cannot be patched"
+                .to_owned()
+        } else {
+            format!(
+                "changes where or with which rights every ShopSet runs: refused unless the Tier \
+                 lists {field:?} in spec.argocd.applicationPatchAllows"
+            )
+        };
+        return Err((field.to_owned(), why));
+    }
+    Ok(())
+}
+
 fn kustomization(resources: &[String]) -> Value {
     json!({
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
@@ -131,7 +167,7 @@ pub fn root_application(inputs: &TierInputs) -> Value {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Application",
         "metadata": {
-            "name": format!("shopset-{}", inputs.tier.name),
+            "name": format!("{}{}", shopset_crds::names::ROOT_APPLICATION_PREFIX, inputs.tier.name),
             "namespace": argo.namespace,
             "labels": { MANAGED_BY.0: MANAGED_BY.1, "shopset.dev/tier": inputs.tier.name },
         },
@@ -146,4 +182,82 @@ pub fn root_application(inputs: &TierInputs) -> Value {
             "syncPolicy": { "automated": { "prune": true, "selfHeal": true } },
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_patch_may_change_a_protected_field_only_when_allowed() {
+        let refused = |patch: Value, allowed: &[ProtectedField]| {
+            check_application_patch(&patch, allowed)
+                .err()
+                .map(|(f, _)| f)
+        };
+        assert_eq!(
+            refused(json!({"metadata": {"labels": {"a": "b"}}}), &[]),
+            None
+        );
+        assert_eq!(
+            refused(json!({"spec": {"project": "x"}}), &[]).as_deref(),
+            Some("spec.project")
+        );
+        assert_eq!(
+            refused(
+                json!({"spec": {"project": "x"}}),
+                &[ProtectedField::Project]
+            ),
+            None
+        );
+        // Replacing or removing an object on the path changes what is below it.
+        assert_eq!(
+            refused(json!({"spec": null}), &[]).as_deref(),
+            Some("spec.project")
+        );
+        assert_eq!(
+            refused(json!({"spec": {"source": {"helm": {}}}}), &[]),
+            None,
+            "other source fields are free"
+        );
+        assert_eq!(
+            refused(json!({"spec": {"source": "x"}}), &[]).as_deref(),
+            Some("spec.source.repoURL")
+        );
+        assert_eq!(
+            refused(json!({"metadata": {"finalizers": []}}), &[]).as_deref(),
+            Some("metadata.finalizers")
+        );
+        assert_eq!(
+            refused(json!({"spec": {"sources": []}}), &[]).as_deref(),
+            Some("spec.sources")
+        );
+        // The name, never.
+        let all = [
+            ProtectedField::MetadataNamespace,
+            ProtectedField::MetadataFinalizers,
+            ProtectedField::Project,
+            ProtectedField::Destination,
+            ProtectedField::SourceRepoUrl,
+            ProtectedField::SourcePath,
+            ProtectedField::SourceTargetRevision,
+            ProtectedField::Sources,
+        ];
+        assert_eq!(
+            refused(json!({"metadata": {"name": "x"}}), &all).as_deref(),
+            Some("metadata.name")
+        );
+        assert_eq!(
+            ProtectedField::ALL.len(),
+            all.len() + 1,
+            "every field is listed"
+        );
+        for field in all {
+            assert_eq!(
+                serde_json::to_value(field).expect("plain enum"),
+                json!(field.path()),
+                "the path is what a Tier writes"
+            );
+        }
+    }
 }

@@ -12,6 +12,9 @@ use crate::{layout, yaml};
 /// Name of the generated ConfigMap that carries `values`.
 pub const VALUES_CONFIGMAP: &str = "shopset-values";
 
+/// The most a ConfigMap can hold (its keys and values together): the API server refuses more.
+pub const MAX_CONFIGMAP_BYTES: usize = 1024 * 1024;
+
 /// What an overlay is made from.
 pub(crate) struct Overlay<'a> {
     pub shopset: &'a str,
@@ -103,6 +106,17 @@ pub(crate) fn overlay(o: &Overlay<'_>) -> Result<Vec<(String, Vec<u8>)>, RenderE
         .iter()
         .filter_map(|(key, v)| v.as_ref().map(|v| (key, v)))
         .collect();
+    let size: usize = values.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if size > MAX_CONFIGMAP_BYTES {
+        return Err(RenderError::shopset(
+            o.shopset,
+            "values",
+            format!(
+                "the values come to {size} bytes; a ConfigMap holds at most {MAX_CONFIGMAP_BYTES} \
+                 (keys and values together)"
+            ),
+        ));
+    }
     if !values.is_empty() {
         let mut sources = Vec::new();
         for (key, value) in values {

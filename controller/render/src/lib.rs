@@ -10,6 +10,7 @@
 //!   decides what to do with it, the renderer never skips anything silently.
 
 pub mod argo;
+pub mod base;
 pub mod error;
 pub mod inputs;
 pub mod kustomize;
@@ -28,34 +29,57 @@ pub use error::RenderError;
 pub use inputs::TierInputs;
 pub use tree::Tree;
 
-/// Checks what the whole tier depends on.
+/// Checks what the whole tier depends on: its spec ([`validate_tier_spec`]) and the app commit.
 ///
 /// # Errors
 /// The first problem found, naming the field.
 pub fn validate_tier(inputs: &TierInputs) -> Result<(), RenderError> {
-    let tier = &inputs.tier.name;
-    let spec = &inputs.tier.spec;
+    validate_tier_spec(&inputs.tier.name, &inputs.tier.spec)?;
+    names::commit_id(&inputs.app_commit)
+        .map_err(|message| RenderError::tier(&inputs.tier.name, "appCommit", message))
+}
+
+/// Checks a Tier's name and spec, before anything is fetched: every name that becomes a path,
+/// a branch or an object name, the URLs, and the Application patch against the protected
+/// fields.
+///
+/// # Errors
+/// The first problem found, naming the field.
+pub fn validate_tier_spec(tier: &str, spec: &shopset_crds::TierSpec) -> Result<(), RenderError> {
     let check = |field: &str, r: Result<(), String>| {
         r.map_err(|message| RenderError::tier(tier, field, message))
     };
-    check("metadata.name", names::dns_label(tier))?;
-    check("spec.branch", names::dns_label(inputs.branch()))?;
+    check("metadata.name", names::tier_name(tier))?;
+    if let Some(branch) = &spec.branch {
+        check("spec.branch", names::dns_label(branch))?;
+    }
+    if let Some(from) = &spec.promotes_from {
+        check("spec.promotesFrom", names::dns_label(from))?;
+    }
     check("spec.app.path", names::repo_path(&spec.app.path))?;
     check("spec.app.url", url_without_password(&spec.app.url))?;
     check("spec.system.url", url_without_password(&spec.system.url))?;
-    check("appCommit", names::commit_id(&inputs.app_commit))?;
     check(
         "spec.argocd.namespace",
         names::dns_label(&spec.argocd.namespace),
     )?;
-    if let Some(patch) = &spec.argocd.application_patch
-        && !patch.is_object()
-    {
-        return Err(RenderError::tier(
-            tier,
-            "spec.argocd.applicationPatch",
-            "expected an object (a JSON merge patch)",
-        ));
+    if let Some(patch) = &spec.argocd.application_patch {
+        if !patch.is_object() {
+            return Err(RenderError::tier(
+                tier,
+                "spec.argocd.applicationPatch",
+                "expected an object (a JSON merge patch)",
+            ));
+        }
+        argo::check_application_patch(patch, &spec.argocd.application_patch_allows).map_err(
+            |(field, message)| {
+                RenderError::tier(
+                    tier,
+                    format!("spec.argocd.applicationPatch.{field}"),
+                    message,
+                )
+            },
+        )?;
     }
     if let Some(policy) = &spec.argocd.sync_policy
         && !policy.is_object()
@@ -71,7 +95,10 @@ pub fn validate_tier(inputs: &TierInputs) -> Result<(), RenderError> {
 
 /// Refuses URLs that carry a password: credentials belong in a Secret, never in a URL that ends
 /// up in `.gitmodules`, Applications and logs.
-fn url_without_password(url: &str) -> Result<(), String> {
+///
+/// # Errors
+/// A sentence saying what was expected.
+pub fn url_without_password(url: &str) -> Result<(), String> {
     let authority = url
         .split_once("://")
         .map_or("", |(_, rest)| rest.split('/').next().unwrap_or(""));
@@ -92,6 +119,21 @@ fn url_without_password(url: &str) -> Result<(), String> {
 pub fn render_shopset(
     inputs: &TierInputs,
     name: &str,
+) -> Result<Vec<(String, Vec<u8>)>, RenderError> {
+    render_shopset_checked(inputs, name, None)
+}
+
+/// [`render_shopset`], and, when `base` is given, a check of the merged settings against what
+/// the base at the app commit holds ([`base::check`]): a setting that names something the
+/// base lacks is an error instead of a commit that fails later in Argo CD. The bytes are the
+/// same either way.
+///
+/// # Errors
+/// As [`render_shopset`], and what [`base::check`] finds.
+pub fn render_shopset_checked(
+    inputs: &TierInputs,
+    name: &str,
+    base: Option<&base::BaseCatalog>,
 ) -> Result<Vec<(String, Vec<u8>)>, RenderError> {
     let err = |field: &str, message: String| RenderError::shopset(name, field, message);
     names::dns_label(name).map_err(|m| err("metadata.name", m))?;
@@ -135,6 +177,9 @@ pub fn render_shopset(
             format!("the merged configuration is not valid: {m}"),
         )
     })?;
+    if let Some(base) = base {
+        base::check(name, &settings, base)?;
+    }
     let labels = BTreeMap::from([
         ("shopset.dev/shopset", name),
         ("shopset.dev/tier", inputs.tier.name.as_str()),

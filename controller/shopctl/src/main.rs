@@ -37,10 +37,14 @@ fn logging(cli: &cli::Cli) {
         .unwrap_or_else(|_| EnvFilter::new(if cli.verbose { "info" } else { "warn" }));
     let quiet = cli.quiet;
     let progress = move |meta: &tracing::Metadata<'_>| meta.target() == shopset_engine::PROGRESS;
+    // Colour only for a person at a terminal: never escapes in a file, a pipe or CI's log.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
+                .with_ansi(ansi)
                 .without_time()
                 .with_level(false)
                 .with_target(false)
@@ -49,6 +53,7 @@ fn logging(cli: &cli::Cli) {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
+                .with_ansi(ansi)
                 .with_filter(logs.and(filter::filter_fn(move |meta| !progress(meta)))),
         )
         .init();

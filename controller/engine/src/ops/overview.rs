@@ -74,6 +74,7 @@ pub fn overview(
     now: Timestamp,
 ) -> Vec<TierOverview> {
     let mut out = Vec::new();
+    let findings = crate::checks::tiers(resources);
     for (name, sourced) in &resources.tiers {
         let spec = &sourced.spec;
         let branch = spec.branch_or(name).to_owned();
@@ -117,7 +118,12 @@ pub fn overview(
                 })
                 .collect(),
             frozen: crate::ops::freeze::frozen(&spec.promotion.freeze_windows, now),
-            problems: Vec::new(),
+            problems: findings
+                .problems
+                .iter()
+                .filter(|(tier, _)| tier == name)
+                .map(|(_, problem)| problem.clone())
+                .collect(),
         };
         match repos.tip(&spec.app.url, &branch) {
             Ok(tip) => o.app_branch_tip = tip,

@@ -10,6 +10,7 @@ use shopset_render::inputs::{ConfigSourceAt, PlacedShopSet, ResolvedConfiguratio
 use shopset_render::placement::{self, PlacementRequest};
 use shopset_render::{TierInputs, Tree, layout};
 
+use crate::checks;
 use crate::repos::Repos;
 use crate::resources::Resources;
 
@@ -85,6 +86,7 @@ pub struct SyncPlan {
     pub problems: Vec<String>,
 }
 
+#[derive(Clone)]
 struct Previous {
     tip: Option<String>,
     inputs: Option<Arc<TierInputs>>,
@@ -111,6 +113,11 @@ pub fn plan_tiers(
     let mut plan = SyncPlan::default();
     plan.problems
         .extend(resources.errors.iter().map(ToString::to_string));
+    let findings = checks::tiers(resources);
+    plan.problems
+        .extend(findings.problems.into_iter().map(|(_, problem)| problem));
+    // Tiers nothing may be written to (or moved to) this time.
+    let mut unplannable = findings.excluded;
 
     // 1. What every tier branch holds now.
     let mut previous = BTreeMap::new();
@@ -120,9 +127,11 @@ pub fn plan_tiers(
             Ok(p) => {
                 previous.insert(tier.clone(), p);
             }
-            Err(e) => plan
-                .problems
-                .push(format!("Tier {tier:?}: system repository: {e}")),
+            Err(e) => {
+                plan.problems
+                    .push(format!("Tier {tier:?}: system repository: {e}"));
+                unplannable.insert(tier.clone());
+            }
         }
     }
 
@@ -170,32 +179,83 @@ pub fn plan_tiers(
         .collect();
     let placements = placement::place(&requests, &domains);
 
+    // 3. What ShopSets claim together (namespaces on a destination, Application names).
+    let placed: BTreeMap<&str, &str> = placements
+        .iter()
+        .filter_map(|(name, p)| Some((*name, *p.as_ref().ok()?)))
+        .collect();
+    let rendered: BTreeMap<String, Arc<TierInputs>> = previous
+        .iter()
+        .filter_map(|(tier, p)| Some((tier.clone(), Arc::clone(p.inputs.as_ref()?))))
+        .collect();
+    let refused = checks::shop_sets(resources, &placed, &rendered);
     for (name, s) in &resources.shop_sets {
-        if !resources.tiers.contains_key(&s.spec.tier) {
+        let tier = &s.spec.tier;
+        if !resources.tiers.contains_key(tier) && !resources.is_invalid("Tier", tier) {
             plan.problems.push(format!(
-                "{}: ShopSet {name:?}: spec.tier: Tier {:?} does not exist",
-                s.file, s.spec.tier
+                "{}: ShopSet {name:?}: spec.tier: Tier {tier:?} does not exist; expected one of \
+                 the Tiers (the ShopSet stays where it was rendered)",
+                s.file
             ));
         }
     }
 
-    // 3. Each tier.
-    for (tier, sourced) in &resources.tiers {
-        if only.is_some_and(|only| !only.contains(tier)) {
-            continue;
-        }
-        let Some(prev) = previous.remove(tier) else {
-            continue;
+    // 4. Each tier. A ShopSet moving to a tier that cannot be planned must not leave the tier
+    // it is on, so when one tried, the tiers are planned again knowing that.
+    loop {
+        let mut tiers = Vec::new();
+        let mut problems = Vec::new();
+        let mut failed = BTreeSet::new();
+        let ctx = TierContext {
+            placements: &placements,
+            refused: &refused,
+            unplannable: &unplannable,
         };
-        match plan_tier(resources, repos, tier, &sourced.spec, prev, &placements) {
-            Ok((tier_plan, problems)) => {
-                plan.problems.extend(problems);
-                plan.tiers.push(tier_plan);
+        for (tier, sourced) in &resources.tiers {
+            if only.is_some_and(|only| !only.contains(tier)) || unplannable.contains(tier) {
+                continue;
             }
-            Err(problem) => plan.problems.push(problem),
+            let Some(prev) = previous.get(tier) else {
+                continue;
+            };
+            match plan_tier(resources, repos, tier, &sourced.spec, prev.clone(), &ctx) {
+                Ok((tier_plan, found)) => {
+                    problems.extend(found);
+                    tiers.push(tier_plan);
+                }
+                Err(problem) => {
+                    problems.push(problem);
+                    failed.insert(tier.clone());
+                }
+            }
         }
+        let stranded = |p: &TierPlan| {
+            p.previous.as_ref().is_some_and(|old| {
+                p.summary.removed.iter().any(|n| {
+                    old.shop_sets.contains_key(n)
+                        && resources
+                            .shop_sets
+                            .get(n)
+                            .is_some_and(|s| failed.contains(&s.spec.tier))
+                })
+            })
+        };
+        if !tiers.iter().any(stranded) {
+            plan.tiers = tiers;
+            plan.problems.extend(problems);
+            break;
+        }
+        unplannable.extend(failed);
     }
     plan
+}
+
+/// What every tier's plan shares: placements and the ShopSets refused by the cross checks.
+struct TierContext<'a> {
+    placements: &'a placement::Placements<'a>,
+    refused: &'a BTreeMap<String, String>,
+    /// Tiers nothing is written to this time: a ShopSet moving to one stays where it is.
+    unplannable: &'a BTreeSet<String>,
 }
 
 fn read_previous(repos: &mut Repos, url: &str, branch: &str) -> Result<Previous, String> {
@@ -215,8 +275,11 @@ fn read_previous(repos: &mut Repos, url: &str, branch: &str) -> Result<Previous,
             ours: false,
         });
     };
+    // A commit that says it is ours is believed only when its tree is what its recorded inputs
+    // render to (checked once per commit): a person's commit that copied our message, or
+    // amended our tree, is a person's commit.
     let message = repo.message(&tip).map_err(|e| e.to_string())?;
-    let ours = message.contains(&format!("\nShopset-Inputs: {}\n", layout::INPUTS));
+    let claims_ours = message.contains(&format!("\nShopset-Inputs: {}\n", layout::INPUTS));
     let tree_id = repo.tree_id(&tip).map_err(|e| e.to_string())?;
     let inputs = match repos.parsed_inputs(&tip) {
         Some(inputs) => Some(inputs),
@@ -241,6 +304,13 @@ fn read_previous(repos: &mut Repos, url: &str, branch: &str) -> Result<Previous,
             }
         }
     };
+    let ours = claims_ours
+        && inputs
+            .as_ref()
+            .is_some_and(|inputs| repos.is_rendering(url, &tip, &tree_id, inputs));
+    if claims_ours && !ours {
+        tracing::warn!(%branch, commit = %tip, "the tip says it is a rendering but its tree is not what its recorded inputs render to: rendering the whole tree again");
+    }
     Ok(Previous {
         tip: Some(tip),
         inputs,
@@ -284,15 +354,29 @@ fn resolve_config(
                 sourced.file, source.url
             )
         })?;
-    let bytes = repo
-        .read_file(&commit, &source.path)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("{}: Configuration {name:?}: spec.source.path: {} does not exist at {branch} ({commit})", sourced.file, source.path))?;
-    let where_ = format!("{}@{branch} ({commit})", source.path);
-    let text = String::from_utf8(bytes).map_err(|_| format!("{where_}: expected UTF-8 text"))?;
-    let value = shopset_render::yaml::parse(&text).map_err(|e| format!("{where_}: {e}"))?;
+    let at = |message: String| {
+        format!(
+            "{}: Configuration {name:?}: spec.source.path: {} at {branch} ({commit}) of {}: {message}",
+            sourced.file,
+            source.path,
+            shopset_git::redact_url(&source.url)
+        )
+    };
+    let bytes = match repo.read_file(&commit, &source.path) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Err(at("does not exist; expected a YAML file".into())),
+        Err(_) => {
+            return Err(at(
+                "is not a regular file (a symlink or a directory: neither is followed); expected \
+                 a YAML file"
+                    .into(),
+            ));
+        }
+    };
+    let text = String::from_utf8(bytes).map_err(|_| at("expected UTF-8 text".into()))?;
+    let value = shopset_render::yaml::parse(&text).map_err(|e| at(e.to_string()))?;
     let document: ConfigLayer = serde_path_to_error::deserialize(&value)
-        .map_err(|e| format!("{where_}: {}: {}", e.path(), e.inner()))?;
+        .map_err(|e| at(format!("{}: {}", e.path(), e.inner())))?;
     Ok(ResolvedConfiguration {
         source: Some(ConfigSourceAt {
             url: source.url.clone(),
@@ -309,7 +393,7 @@ fn plan_tier(
     tier: &str,
     spec: &TierSpec,
     prev: Previous,
-    placements: &placement::Placements<'_>,
+    ctx: &TierContext<'_>,
 ) -> Result<(TierPlan, Vec<String>), String> {
     let branch = spec.branch_or(tier).to_owned();
     let app_commit = match &spec.pin {
@@ -330,6 +414,24 @@ fn plan_tier(
     };
     let mut inputs = TierInputs::new(tier.to_owned(), spec.clone(), app_commit);
     shopset_render::validate_tier(&inputs).map_err(|e| e.to_string())?;
+    let catalog = repos
+        .base_catalog(&spec.app.url, &inputs.app_commit, &spec.app.path)
+        .map_err(|e| {
+            let field = match e {
+                crate::base::BaseError::NoCommit { .. } if spec.pin.is_some() => {
+                    "spec.pin.appCommit"
+                }
+                crate::base::BaseError::NoCommit { .. } | crate::base::BaseError::Fetch(_) => {
+                    "spec.app"
+                }
+                crate::base::BaseError::NoKustomization { .. } => "spec.app.path",
+            };
+            format!(
+                "Tier {tier:?}: {field}: {e} ({}); expected the directory of the base \
+                 kustomization",
+                shopset_git::redact_url(&spec.app.url)
+            )
+        })?;
     let mut problems = Vec::new();
     let mut failed: BTreeSet<String> = resources
         .invalid
@@ -357,9 +459,14 @@ fn plan_tier(
     // the map at once (cheaper than one insertion each).
     let mut candidates = Vec::new();
     // The placements are of every ShopSet, in the same (name) order: walk them together.
-    for ((name, s), (placed, placement)) in resources.shop_sets.iter().zip(placements.iter()) {
+    for ((name, s), (placed, placement)) in resources.shop_sets.iter().zip(ctx.placements.iter()) {
         debug_assert_eq!(name, placed, "placements follow the ShopSets");
         if s.spec.tier != tier {
+            continue;
+        }
+        if let Some(why) = ctx.refused.get(name) {
+            problems.push(why.clone());
+            failed.insert(name.clone());
             continue;
         }
         let domain = match placement {
@@ -374,6 +481,20 @@ fn plan_tier(
             }
         };
         let config = &s.spec.configuration;
+        if !resources.configurations.contains_key(config) {
+            let why = if resources.is_invalid("Configuration", config) {
+                "is invalid (see its error)"
+            } else {
+                "does not exist"
+            };
+            problems.push(format!(
+                "{}: ShopSet {name:?}: spec.configuration: Configuration {config:?} {why}; \
+                 expected one of the Configurations (the ShopSet keeps its last rendering, if any)",
+                s.file
+            ));
+            failed.insert(name.clone());
+            continue;
+        }
         if !inputs.configurations.contains_key(config) && !broken_configs.contains(config) {
             match resolve_config(resources, repos, config, &branch) {
                 Ok(resolved) => {
@@ -384,6 +505,17 @@ fn plan_tier(
                     broken_configs.insert(config.clone());
                 }
             }
+        }
+        if broken_configs.contains(config) {
+            // It exists but cannot be used now (its error is reported once, above): the
+            // ShopSet keeps its last rendering.
+            problems.push(format!(
+                "{}: ShopSet {name:?}: spec.configuration: Configuration {config:?} cannot be \
+                 used (see its error); kept at its last rendered version",
+                s.file
+            ));
+            failed.insert(name.clone());
+            continue;
         }
         if !inputs.failure_domains.contains_key(domain)
             && let Some(fd) = resources.failure_domains.get(domain)
@@ -432,11 +564,17 @@ fn plan_tier(
             if inputs.shop_sets.contains_key(name) {
                 continue;
             }
-            let moved_away = resources
-                .shop_sets
-                .get(name)
-                .is_some_and(|s| s.spec.tier != tier);
-            let unusable = failed.contains(name) || resources.incomplete;
+            // Gone to another tier: only to one that is planned, so that a move can never
+            // become a removal.
+            let moved_away = resources.shop_sets.get(name).is_some_and(|s| {
+                s.spec.tier != tier
+                    && resources.tiers.contains_key(&s.spec.tier)
+                    && !ctx.unplannable.contains(&s.spec.tier)
+            });
+            let unusable = failed.contains(name)
+                || resources.incomplete
+                || resources.is_invalid("ShopSet", name)
+                || resources.shop_sets.contains_key(name);
             if !moved_away && unusable && keep(&mut inputs, name) {
                 kept.insert(name.clone());
             }
@@ -466,7 +604,7 @@ fn plan_tier(
             break;
         }
         for name in todo {
-            let e = match shopset_render::render_shopset(&inputs, &name) {
+            let e = match shopset_render::render_shopset_checked(&inputs, &name, Some(&catalog)) {
                 Ok(files) => {
                     rendered.insert(name, files);
                     continue;

@@ -211,15 +211,22 @@ fn short(commit: &str) -> &str {
     commit.get(..12).unwrap_or(commit)
 }
 
-/// The mass-removal stop: `Some(why)` when the plan removes more than the allowed share and
-/// count of the tier's ShopSets and nobody confirmed. (An input that could not be read never
-/// counts as a removal: the planner keeps such ShopSets.)
+/// The mass-removal stop: `Some(why)` when the plan removes, and nobody confirmed, more than
+/// the allowed share and count of the tier's ShopSets, or more than half of them, or the last
+/// of them (so a small tier is protected too). An input that could not be read never counts
+/// as a removal: the planner keeps such ShopSets.
 #[must_use]
 pub fn removal_stop(plan: &TierPlan, options: &SyncOptions) -> Option<String> {
     let removed = plan.summary.removed.len();
     let before = plan.previous.as_ref().map_or(0, |p| p.shop_sets.len());
-    let share_exceeded = removed * 100 > before * options.max_removal_percent as usize;
-    if options.confirm_removals || removed <= options.max_removal_count || !share_exceeded {
+    if options.confirm_removals || removed == 0 {
+        return None;
+    }
+    let many = removed > options.max_removal_count
+        && removed * 100 > before * options.max_removal_percent as usize;
+    let most = removed * 2 > before;
+    let last = removed == before;
+    if !(many || most || last) {
         return None;
     }
     let token = removal_token(&plan.summary.removed);
@@ -233,14 +240,22 @@ pub fn removal_stop(plan: &TierPlan, options: &SyncOptions) -> Option<String> {
         .take(10)
         .map(String::as_str)
         .collect();
+    let rule = if last {
+        "every ShopSet of the tier".to_owned()
+    } else if many {
+        format!(
+            "more than {}% and more than {}",
+            options.max_removal_percent, options.max_removal_count
+        )
+    } else {
+        "more than half of the tier".to_owned()
+    };
     Some(format!(
-        "would remove {removed} of {before} ShopSets ({}{}), more than {}% and more than {}: \
-         nothing written; check the resources, then confirm: annotate the Tier \
-         ({CONFIRM_REMOVALS_ANNOTATION}={token}) or run shopctl sync --confirm-removals",
+        "would remove {removed} of {before} ShopSets ({}{}), {rule}: nothing written; check the \
+         resources, then confirm: annotate the Tier ({CONFIRM_REMOVALS_ANNOTATION}={token}) or run \
+         shopctl sync --confirm-removals",
         names.join(", "),
         if removed > names.len() { ", ..." } else { "" },
-        options.max_removal_percent,
-        options.max_removal_count,
     ))
 }
 
@@ -338,6 +353,7 @@ fn commit_and_push(plan: &TierPlan, repos: &mut Repos, author: &Author) -> Step 
         Ok(PushOutcome::Pushed) => {
             fault("after-push");
             repos.keep_inputs(&commit, std::sync::Arc::clone(&plan.inputs));
+            repos.mark_rendering(&plan.system_url, &commit);
             tracing::info!(tier = %plan.tier, branch = %plan.branch, %commit, "pushed");
             Step::Done(TierOutcome::Committed {
                 parent: plan.previous_tip.clone(),

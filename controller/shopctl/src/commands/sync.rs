@@ -17,6 +17,9 @@ pub fn run(
     author: &Author,
 ) -> anyhow::Result<bool> {
     let resources = source.resources()?;
+    for ignored in &resources.ignored {
+        eprintln!("warning: {ignored}");
+    }
     let outcome = sync(ctx, &resources, options, author);
     super::report_problems(&outcome.problems);
     crate::output::print(format, &outcome.text, &outcome.json);
