@@ -72,11 +72,11 @@ pub fn tiers(resources: &Resources) -> TierFindings {
             continue;
         };
         if !resources.tiers.contains_key(from) {
-            let why = if resources.is_invalid("Tier", from) {
-                "is invalid (see its error)"
-            } else {
-                "does not exist"
-            };
+            if resources.is_invalid("Tier", from) {
+                // Its own error says it all; this Tier is not in error and goes on.
+                continue;
+            }
+            let why = "does not exist";
             found.problems.push((
                 name.clone(),
                 format!(

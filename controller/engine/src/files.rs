@@ -238,12 +238,12 @@ mod tests {
         )
         .expect("write");
         edit_resource(std::slice::from_ref(&dir), "Tier", "c", |doc| {
-            doc["spec"]["x"] = serde_json::json!("y");
+            doc["spec"]["x"] = serde_json::json!("z");
         })
         .expect("edited inside the List");
         let list = std::fs::read_to_string(dir.join("list.yaml")).expect("read");
         assert!(
-            list.contains("kind: List") && list.contains("x: y"),
+            list.contains("kind: List") && list.contains("x: z"),
             "{list}"
         );
         let _ = std::fs::remove_dir_all(&dir);

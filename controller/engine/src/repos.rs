@@ -188,8 +188,8 @@ impl Repos {
 
     /// Whether the system commit `commit` (tree `tree_id`) of `url` is exactly what `inputs`
     /// render to. Established by content, once per commit: rendered and compared the first
-    /// time, then remembered in memory and in the cache (a marker beside the cached
-    /// repository, which only this product writes).
+    /// time, then remembered in memory and in the cache (a marker inside the cached
+    /// repository's directory, which only this product writes).
     pub fn is_rendering(
         &mut self,
         url: &str,
@@ -227,9 +227,11 @@ impl Repos {
     }
 
     fn rendering_marker(&self, url: &str, commit: &str) -> PathBuf {
-        let mut path = self.cache.path_of(url).into_os_string();
-        path.push(".renderings");
-        PathBuf::from(path).join(commit)
+        // Inside the cached repository's directory, which git leaves alone.
+        self.cache
+            .path_of(url)
+            .join("shopset-renderings")
+            .join(commit)
     }
 
     /// Pushes `commit` to `branch` of `url`, fast-forward only.
