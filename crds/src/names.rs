@@ -34,6 +34,32 @@ pub fn dns_label(value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Pattern of an RFC 1123 DNS subdomain (Kubernetes object names such as a Secret's).
+pub const DNS_SUBDOMAIN_PATTERN: &str =
+    "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+
+/// Checks the name of a Secret a resource refers to: an RFC 1123 DNS subdomain (at most 253
+/// characters, dot-separated DNS labels), as Kubernetes requires. The name becomes a directory
+/// under `--secrets-dir`, so `..`, `/` and hidden names are impossible.
+///
+/// # Errors
+/// A sentence saying what was expected.
+pub fn secret_name(value: &str) -> Result<(), String> {
+    if value.is_empty() || value.len() > 253 {
+        return Err(format!(
+            "expected a Secret name of 1 to 253 characters, got {} characters",
+            value.len()
+        ));
+    }
+    if value.split('.').any(|label| dns_label(label).is_err()) {
+        return Err(format!(
+            "expected a Secret name (a DNS subdomain: lowercase letters, digits, '-' and '.', \
+             each dot-separated part starting and ending with a letter or digit), got {value:?}"
+        ));
+    }
+    Ok(())
+}
+
 /// What every generated root Application's name starts with: `shopset-<tier>`.
 pub const ROOT_APPLICATION_PREFIX: &str = "shopset-";
 

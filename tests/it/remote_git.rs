@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use shopset_tests::servers::{GitDaemon, GitHttp, Sshd, bare_repo, hook};
+use shopset_tests::servers::{GitDaemon, GitHttp, Redirect, Sshd, bare_repo, hook};
 use shopset_tests::{app_repo_from_dir, fixtures, git, ok, shopctl_command};
 
 /// A Tier, an inline Configuration, a FailureDomain and two ShopSets, writing to `system_url`.
@@ -154,6 +154,8 @@ fn http_basic_auth_and_no_secret_in_any_output() {
     let denied = sync(
         &w,
         &[
+            "--git-credentials-host",
+            "127.0.0.1",
             "--git-username",
             "shopset",
             "--git-password-file",
@@ -173,6 +175,8 @@ fn http_basic_auth_and_no_secret_in_any_output() {
     let pushed = sync(
         &w,
         &[
+            "--git-credentials-host",
+            "127.0.0.1",
             "--git-username",
             "shopset",
             "--git-password-file",
@@ -186,6 +190,8 @@ fn http_basic_auth_and_no_secret_in_any_output() {
         &w,
         &[
             "-v",
+            "--git-credentials-host",
+            "127.0.0.1",
             "--git-username",
             "shopset",
             "--git-password-file",
@@ -202,6 +208,7 @@ fn http_basic_auth_and_no_secret_in_any_output() {
     );
     let file = w.dir.join("leaky.yaml");
     std::fs::write(&file, with_password).unwrap();
+    let (requests, _) = served.borrow().as_ref().unwrap().seen.counts();
     let refused = shopctl_command()
         .env("SHOPSET_CACHE_DIR", w.dir.join("cache"))
         .args(["sync", "-f"])
@@ -214,6 +221,11 @@ fn http_basic_auth_and_no_secret_in_any_output() {
         "{}",
         text(&refused)
     );
+    assert_eq!(
+        served.borrow().as_ref().unwrap().seen.counts().0,
+        requests,
+        "refused before any request"
+    );
     outputs.push(text(&refused));
 
     // An unreachable server.
@@ -225,6 +237,8 @@ fn http_basic_auth_and_no_secret_in_any_output() {
     let unreachable = shopctl_command()
         .env("SHOPSET_CACHE_DIR", w.dir.join("cache2"))
         .args([
+            "--git-credentials-host",
+            "127.0.0.1",
             "--git-password-file",
             &good.display().to_string(),
             "sync",
@@ -294,6 +308,8 @@ fn ssh_with_host_key_checking() {
     let unknown = sync(
         &w,
         &[
+            "--git-credentials-host",
+            "127.0.0.1",
             "--git-ssh-key",
             &key,
             "--git-known-hosts",
@@ -308,7 +324,17 @@ fn ssh_with_host_key_checking() {
     );
 
     let known = server.known_hosts.display().to_string();
-    let pushed = sync(&w, &["--git-ssh-key", &key, "--git-known-hosts", &known]);
+    let pushed = sync(
+        &w,
+        &[
+            "--git-credentials-host",
+            "127.0.0.1",
+            "--git-ssh-key",
+            &key,
+            "--git-known-hosts",
+            &known,
+        ],
+    );
     assert!(pushed.status.success(), "{}", text(&pushed));
     assert!(served_tip(&w.dir.join("served/system.git"), "tier-0").is_some());
 }
@@ -415,4 +441,192 @@ fn gpg_signed_commits_verify() {
         .env("GNUPGHOME", &home)
         .args(["--kill", "gpg-agent"])
         .output();
+}
+
+/// Mounts a Secret named `name` under `<dir>/secrets` with `files`, and makes the Tier's system
+/// repository refer to it. Returns the `--secrets-dir` argument.
+fn mount_secret(w: &World, name: &str, files: &[(&str, &str)]) -> String {
+    let secrets = w.dir.join("secrets");
+    let dir = secrets.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (key, value) in files {
+        std::fs::write(dir.join(key), value).unwrap();
+    }
+    refer_to_secret(w, name);
+    secrets.display().to_string()
+}
+
+fn refer_to_secret(w: &World, name: &str) {
+    let text = std::fs::read_to_string(&w.resources).unwrap();
+    let start = text.find("  system: {url: \"").unwrap();
+    let end = start + text[start..].find('\n').unwrap();
+    let url = text[start..end].split('"').nth(1).unwrap().to_owned();
+    let line = format!("  system: {{url: \"{url}\", secretRef: {{name: \"{name}\"}}}}");
+    std::fs::write(
+        &w.resources,
+        format!("{}{line}{}", &text[..start], &text[end..]),
+    )
+    .unwrap();
+}
+
+fn http_world(marker: &str) -> (World, GitHttp) {
+    let served = std::cell::RefCell::new(None);
+    let w = world(&|dir| {
+        bare_repo(&dir.join("served/system.git"));
+        let http = GitHttp::start(&dir.join("served"), "shopset", marker);
+        let url = http.url("system.git");
+        *served.borrow_mut() = Some(http);
+        url
+    });
+    let http = served.into_inner().unwrap();
+    (w, http)
+}
+
+#[test]
+fn a_secret_is_sent_only_to_the_host_it_declares() {
+    let marker = format!("Hb-{}-s3cret", std::process::id());
+    let (w, http) = http_world(&marker);
+    let port = http.port;
+    let creds = [("username", "shopset"), ("password", marker.as_str())];
+    let system = w.dir.join("served/system.git");
+
+    // Declared for another port of the same machine: refused before any request.
+    let other = format!("127.0.0.1:{}", port.wrapping_add(1));
+    let secrets = mount_secret(&w, "elsewhere", &[creds[0], creds[1], ("host", &other)]);
+    let out = sync(&w, &["--secrets-dir", &secrets]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let all = text(&out);
+    assert!(
+        all.contains("Secret elsewhere")
+            && all.contains(&format!("declared for host {other}"))
+            && all.contains(&format!("not for 127.0.0.1:{port}"))
+            && all.contains("not sent"),
+        "{all}"
+    );
+    assert_eq!(http.seen.counts(), (0, 0), "nothing reached the server");
+
+    // A Secret declaring no host is never sent.
+    let secrets = mount_secret(&w, "anywhere", &creds);
+    let out = sync(&w, &["--secrets-dir", &secrets]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("Secret anywhere declare no host") && text(&out).contains("`host` key"),
+        "{}",
+        text(&out)
+    );
+    // A Secret that is not mounted: no request without it either.
+    refer_to_secret(&w, "not-mounted");
+    let out = sync(&w, &["--secrets-dir", &secrets]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("Secret not-mounted is not mounted"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(http.seen.counts(), (0, 0), "nothing reached the server");
+    assert_eq!(served_tip(&system, "tier-0"), None);
+
+    // Declared by URL prefix (Argo CD's `url` key), then by host and port: sent, and pushed.
+    let prefix = format!("http://127.0.0.1:{port}/");
+    let secrets = mount_secret(&w, "by-url", &[creds[0], creds[1], ("url", &prefix)]);
+    let out = sync(&w, &["--secrets-dir", &secrets]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(served_tip(&system, "tier-0").is_some());
+    let host = format!("127.0.0.1:{port}");
+    let secrets = mount_secret(&w, "by-host", &[creds[0], creds[1], ("host", &host)]);
+    let out = sync(&w, &["--secrets-dir", &secrets]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains(&marker));
+}
+
+#[test]
+fn credentials_do_not_follow_a_redirect_to_another_host() {
+    let marker = format!("Rd-{}-s3cret", std::process::id());
+    let (w, http) = http_world(&marker);
+    // The Tier names a host that redirects to the real server under another host name.
+    let redirect = Redirect::start(&format!("http://localhost:{}", http.port));
+    let text_before = std::fs::read_to_string(&w.resources).unwrap();
+    std::fs::write(
+        &w.resources,
+        text_before.replace(&http.url("system.git"), &redirect.url("system.git")),
+    )
+    .unwrap();
+    let declared = format!("127.0.0.1:{}", redirect.port);
+    let secrets = mount_secret(
+        &w,
+        "redirected",
+        &[
+            ("username", "shopset"),
+            ("password", marker.as_str()),
+            ("host", declared.as_str()),
+        ],
+    );
+    let out = sync(&w, &["--secrets-dir", &secrets]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let (requests, with_credentials) = http.seen.counts();
+    assert!(
+        redirect.seen.counts().0 >= 1 && requests >= 1,
+        "git followed the redirect: {:?} {requests}",
+        redirect.seen.counts()
+    );
+    assert_eq!(with_credentials, 0, "the redirect target got credentials");
+    assert!(!text(&out).contains(&marker));
+}
+
+#[test]
+fn a_secret_ref_cannot_name_a_directory_outside_the_secrets_dir() {
+    let marker = format!("Tr-{}-s3cret", std::process::id());
+    let (w, http) = http_world(&marker);
+    let outside = w.dir.join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let host = format!("127.0.0.1:{}", http.port);
+    for (key, value) in [
+        ("username", "shopset"),
+        ("password", &marker),
+        ("host", &host),
+    ] {
+        std::fs::write(outside.join(key), value).unwrap();
+    }
+    std::fs::create_dir_all(w.dir.join("secrets")).unwrap();
+    refer_to_secret(&w, "../outside");
+    let secrets = w.dir.join("secrets").display().to_string();
+    let out = sync(&w, &["--secrets-dir", &secrets]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("spec.system.secretRef.name")
+            && text(&out).contains("expected a Secret name"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(http.seen.counts(), (0, 0), "nothing reached the server");
+}
+
+#[test]
+fn default_credentials_need_a_declared_host() {
+    let marker = format!("Df-{}-s3cret", std::process::id());
+    let (w, http) = http_world(&marker);
+    let password = w.dir.join("password");
+    std::fs::write(&password, &marker).unwrap();
+    let out = sync(
+        &w,
+        &["--git-password-file", &password.display().to_string()],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("--git-credentials-host"),
+        "{}",
+        text(&out)
+    );
+    let elsewhere = sync(
+        &w,
+        &[
+            "--git-credentials-host",
+            "git.example.com",
+            "--git-password-file",
+            &password.display().to_string(),
+        ],
+    );
+    assert_eq!(elsewhere.status.code(), Some(1), "{}", text(&elsewhere));
+    assert!(text(&elsewhere).contains("declared for host git.example.com"));
+    assert_eq!(http.seen.counts(), (0, 0), "nothing reached the server");
 }

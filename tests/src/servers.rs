@@ -115,6 +115,30 @@ pub struct GitHttp {
     thread: Option<std::thread::JoinHandle<()>>,
     /// Its port.
     pub port: u16,
+    /// Requests received, and how many of them carried the password: tests count what reached
+    /// the server, not only what it accepted.
+    pub seen: Arc<Seen>,
+}
+
+/// What a test server received.
+#[derive(Debug, Default)]
+pub struct Seen {
+    /// Requests.
+    pub requests: std::sync::atomic::AtomicUsize,
+    /// Requests carrying the password (the redirect server, which knows none, counts every
+    /// `Authorization` header).
+    pub with_credentials: std::sync::atomic::AtomicUsize,
+}
+
+impl Seen {
+    /// `(requests, requests carrying credentials)`.
+    #[must_use]
+    pub fn counts(&self) -> (usize, usize) {
+        (
+            self.requests.load(Ordering::SeqCst),
+            self.with_credentials.load(Ordering::SeqCst),
+        )
+    }
 }
 
 fn http_backend() -> PathBuf {
@@ -143,7 +167,12 @@ fn base64(input: &[u8]) -> String {
     out
 }
 
-fn serve(mut stream: TcpStream, root: &Path, expected_auth: &str) -> std::io::Result<()> {
+fn serve(
+    mut stream: TcpStream,
+    root: &Path,
+    expected_auth: &str,
+    seen: &Seen,
+) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut request_line = String::new();
@@ -169,6 +198,10 @@ fn serve(mut stream: TcpStream, root: &Path, expected_auth: &str) -> std::io::Re
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
     };
+    seen.requests.fetch_add(1, Ordering::SeqCst);
+    if header("authorization").as_deref() == Some(expected_auth) {
+        seen.with_credentials.fetch_add(1, Ordering::SeqCst);
+    }
     if header("authorization").as_deref() != Some(expected_auth) {
         stream.write_all(b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
         return Ok(());
@@ -263,14 +296,16 @@ impl GitHttp {
         let auth = format!("Basic {}", base64(format!("{user}:{password}").as_bytes()));
         let root = root.to_owned();
         let stop2 = stop.clone();
+        let seen = Arc::new(Seen::default());
+        let seen2 = seen.clone();
         let thread = std::thread::spawn(move || {
             while !stop2.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((stream, _)) => {
                         stream.set_nonblocking(false).unwrap();
-                        let (root, auth) = (root.clone(), auth.clone());
+                        let (root, auth, seen) = (root.clone(), auth.clone(), seen2.clone());
                         std::thread::spawn(move || {
-                            let _ = serve(stream, &root, &auth);
+                            let _ = serve(stream, &root, &auth, &seen);
                         });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
@@ -281,6 +316,7 @@ impl GitHttp {
             stop,
             thread: Some(thread),
             port,
+            seen,
         }
     }
 
@@ -288,6 +324,79 @@ impl GitHttp {
     #[must_use]
     pub fn url(&self, repo: &str) -> String {
         format!("http://127.0.0.1:{}/{repo}", self.port)
+    }
+}
+
+/// An HTTP server on 127.0.0.1 that answers every request with `301` to the same path under
+/// `target` (a base URL), as a moved repository host does.
+pub struct Redirect {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// Its port.
+    pub port: u16,
+    /// What it received.
+    pub seen: Arc<Seen>,
+}
+
+impl Redirect {
+    /// Redirects to `target` (for example `http://localhost:PORT`).
+    #[must_use]
+    pub fn start(target: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Seen::default());
+        let (stop2, seen2, target) = (stop.clone(), seen.clone(), target.to_owned());
+        let thread = std::thread::spawn(move || {
+            while !stop2.load(Ordering::Relaxed) {
+                let Ok((mut stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                stream.set_nonblocking(false).unwrap();
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request = String::new();
+                let _ = reader.read_line(&mut request);
+                let path = request.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                        break;
+                    }
+                    if line.to_ascii_lowercase().starts_with("authorization:") {
+                        seen2.with_credentials.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+                seen2.requests.fetch_add(1, Ordering::SeqCst);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 301 Moved Permanently\r\nLocation: {target}{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+            }
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+            port,
+            seen,
+        }
+    }
+
+    /// The URL of a repository behind it.
+    #[must_use]
+    pub fn url(&self, repo: &str) -> String {
+        format!("http://127.0.0.1:{}/{repo}", self.port)
+    }
+}
+
+impl Drop for Redirect {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 

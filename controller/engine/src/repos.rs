@@ -94,6 +94,15 @@ impl Repos {
     /// The fetch failed (after one rebuild of a damaged cache).
     pub fn read(&mut self, url: &str) -> Result<&Repo, GitError> {
         if !self.fetched.contains_key(url) {
+            // Resources are checked when read; this is the last line before the network.
+            if let Err(message) = shopset_render::url_without_password(url) {
+                return Err(GitError::Transport {
+                    url: shopset_git::redact_url(url),
+                    action: "fetch".into(),
+                    message,
+                    auth: true,
+                });
+            }
             tracing::info!(target: crate::PROGRESS, "fetching {}", shopset_git::redact_url(url));
             let repo = self.cache.open(url)?;
             let repo = match repo.fetch(url, self.creds(url)) {
@@ -262,7 +271,10 @@ fn looks_damaged(message: &str) -> bool {
 }
 
 /// The credentials each repository of `resources` names (`secretRef`), read from the
-/// directory where the Secrets are mounted: `<secrets_dir>/<secret name>/<key>`.
+/// directory where the Secrets are mounted: `<secrets_dir>/<secret name>/<key>`. A Secret
+/// declares where it may be sent (`url` or `host`); a URL it does not cover gets an error,
+/// never the Secret (see [`Credentials::check_url`]). Only valid Secret names are read (the
+/// resource naming another is invalid already), so a name never leaves `secrets_dir`.
 #[must_use]
 pub fn credentials_for(
     resources: &crate::Resources,
@@ -270,10 +282,13 @@ pub fn credentials_for(
 ) -> BTreeMap<String, Credentials> {
     let mut per_url = BTreeMap::new();
     let mut add = |url: &str, secret: Option<&shopset_crds::SecretRef>| {
-        if let Some(secret) = secret {
+        if let Some(secret) = secret
+            && shopset_crds::names::secret_name(&secret.name).is_ok()
+        {
+            let dir = secrets_dir.join(&secret.name);
             per_url.insert(
                 url.to_owned(),
-                Credentials::from_secret_dir(&secrets_dir.join(&secret.name)),
+                Credentials::from_secret_dir(&dir, format!("Secret {}", secret.name)),
             );
         }
     };

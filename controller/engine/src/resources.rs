@@ -376,6 +376,12 @@ impl Resources {
                         shopset_render::url_without_password(&source.url),
                     )?;
                     check("spec.source.path", names::repo_path(&source.path))?;
+                    if let Some(secret) = &source.secret_ref {
+                        check(
+                            "spec.source.secretRef.name",
+                            names::secret_name(&secret.name),
+                        )?;
+                    }
                 }
                 self.configurations
                     .insert(name.to_owned(), Sourced::new(file, spec));

@@ -23,7 +23,7 @@ mod write;
 use std::path::{Path, PathBuf};
 
 pub use cache::Cache;
-pub use creds::{Credentials, Secret, redact_url, scrub};
+pub use creds::{Credentials, Scope, Secret, redact_url, scrub, url_host};
 pub use read::FileEntry;
 pub use shopset_render::Tree;
 pub use transport::{PushOutcome, classify_rejection};

@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::creds::{Credentials, redact_url, scrub};
+use crate::creds::{Credentials, redact_url, scrub, url_host};
 use crate::{GitError, Repo};
 
 /// What happened to a pushed branch.
@@ -55,7 +55,25 @@ fn shell_quote(path: &Path) -> String {
 }
 
 impl Repo {
-    fn git(&self, creds: &Credentials) -> Command {
+    /// A git command for talking to `url`, with the credentials only when their scope allows
+    /// that URL. The credential helper answers only for the URL's own host and protocol, so a
+    /// redirect to another host gets nothing.
+    fn git(&self, url: &str, creds: &Credentials, action: &str) -> Result<Command, GitError> {
+        // A repository on this machine needs no credentials: none are given to git for it.
+        let none = Credentials::default();
+        let creds = if url_host(url).is_none() {
+            &none
+        } else {
+            creds
+                .check_url(url)
+                .map_err(|message| GitError::Transport {
+                    url: redact_url(url),
+                    action: action.to_owned(),
+                    message,
+                    auth: true,
+                })?;
+            creds
+        };
         let mut cmd = Command::new("git");
         cmd.arg("--git-dir").arg(self.inner.path());
         cmd.env("GIT_TERMINAL_PROMPT", "0")
@@ -64,15 +82,27 @@ impl Repo {
             .env("LC_ALL", "C")
             .env_remove("GIT_DIR")
             .env_remove("SHOPSET_GIT_USERNAME")
-            .env_remove("SHOPSET_GIT_PASSWORD");
+            .env_remove("SHOPSET_GIT_PASSWORD")
+            .env_remove("SHOPSET_GIT_HOST")
+            .env_remove("SHOPSET_GIT_PROTOCOL");
         // Only our helper answers for credentials, and only with what it was given.
         cmd.args(["-c", "credential.helper="]);
         if let Some(password) = &creds.password {
+            // git describes the request on stdin (`protocol=`, `host=`); answer only for ours.
             cmd.args([
                 "-c",
-                "credential.helper=!f() { test \"$1\" = get || exit 0; \
+                "credential.helper=!f() { test \"$1\" = get || exit 0; p=; h=; \
+                 while IFS= read -r l; do case \"$l\" in protocol=*) p=${l#protocol=};; host=*) h=${l#host=};; esac; done; \
+                 test \"$p\" = \"$SHOPSET_GIT_PROTOCOL\" && test \"$h\" = \"$SHOPSET_GIT_HOST\" || exit 0; \
                  printf 'username=%s\\npassword=%s\\n' \"$SHOPSET_GIT_USERNAME\" \"$SHOPSET_GIT_PASSWORD\"; }; f",
             ]);
+            let (protocol, host) = url
+                .split_once("://")
+                .map_or(("", url), |(p, rest)| (p, rest));
+            let authority = host.split(['/', '?', '#']).next().unwrap_or(host);
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            cmd.env("SHOPSET_GIT_PROTOCOL", protocol.to_ascii_lowercase());
+            cmd.env("SHOPSET_GIT_HOST", host);
             cmd.env(
                 "SHOPSET_GIT_USERNAME",
                 creds.username.as_deref().unwrap_or("git"),
@@ -93,7 +123,7 @@ impl Repo {
         }
         cmd.env("GIT_SSH_COMMAND", ssh);
         cmd.stdin(Stdio::null());
-        cmd
+        Ok(cmd)
     }
 
     fn transport_error(
@@ -129,7 +159,7 @@ impl Repo {
     /// [`GitError::Transport`] with git's message, scrubbed.
     pub fn fetch(&self, url: &str, creds: &Credentials) -> Result<(), GitError> {
         let output = self
-            .git(creds)
+            .git(url, creds, "fetch")?
             .args([
                 "fetch",
                 "--quiet",
@@ -167,7 +197,7 @@ impl Repo {
     ) -> Result<PushOutcome, GitError> {
         let refspec = format!("{commit}:refs/heads/{branch}");
         let output = self
-            .git(creds)
+            .git(url, creds, "push")?
             .args(["push", "--porcelain", "--", url, &refspec])
             .output()
             .map_err(|e| GitError::Spawn(e.to_string()))?;

@@ -59,6 +59,15 @@ pub fn validate_tier_spec(tier: &str, spec: &shopset_crds::TierSpec) -> Result<(
     check("spec.app.path", names::repo_path(&spec.app.path))?;
     check("spec.app.url", url_without_password(&spec.app.url))?;
     check("spec.system.url", url_without_password(&spec.system.url))?;
+    if let Some(secret) = &spec.app.secret_ref {
+        check("spec.app.secretRef.name", names::secret_name(&secret.name))?;
+    }
+    if let Some(secret) = &spec.system.secret_ref {
+        check(
+            "spec.system.secretRef.name",
+            names::secret_name(&secret.name),
+        )?;
+    }
     check(
         "spec.argocd.namespace",
         names::dns_label(&spec.argocd.namespace),

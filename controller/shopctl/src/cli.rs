@@ -21,7 +21,8 @@ pub struct Cli {
     /// Repository caches (one bare mirror per repository, fetched incrementally).
     #[arg(long, global = true, env = "SHOPSET_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Directory of mounted Secrets: `<dir>/<secretRef name>/{username,password,sshPrivateKey,known_hosts}`.
+    /// Directory of mounted Secrets: `<dir>/<secretRef name>/{url|host,username,password,sshPrivateKey,known_hosts}`;
+    /// `url` (a URL prefix) or `host` (`host[:port]`) says where a Secret may be sent.
     #[arg(long, global = true, env = "SHOPSET_SECRETS_DIR")]
     pub secrets_dir: Option<PathBuf>,
     /// HTTPS user name for repositories without a Secret.
@@ -38,6 +39,10 @@ pub struct Cli {
     /// SSH private key for repositories without a Secret.
     #[arg(long, global = true, env = "SHOPSET_GIT_SSH_KEY")]
     pub git_ssh_key: Option<PathBuf>,
+    /// The only host (`host` or `host:port`) the --git-password-file and --git-ssh-key
+    /// credentials are sent to; required with either.
+    #[arg(long, global = true, env = "SHOPSET_GIT_CREDENTIALS_HOST")]
+    pub git_credentials_host: Option<String>,
     /// SSH known-hosts file.
     #[arg(long, global = true, env = "SHOPSET_GIT_KNOWN_HOSTS")]
     pub git_known_hosts: Option<PathBuf>,

@@ -12,7 +12,7 @@ mod sync;
 use std::path::PathBuf;
 
 use shopset_engine::{Repos, Resources};
-use shopset_git::{Credentials, Secret, Signer};
+use shopset_git::{Credentials, Scope, Secret, Signer};
 
 use crate::cli::{AuthorArgs, Cli, Command, EditArgs};
 use crate::load::Source;
@@ -43,6 +43,12 @@ impl Context {
             )),
             None => None,
         };
+        if (password.is_some() || cli.git_ssh_key.is_some()) && cli.git_credentials_host.is_none() {
+            anyhow::bail!(
+                "--git-password-file and --git-ssh-key need --git-credentials-host HOST: the \
+                 host (or host:port) they may be sent to; they are never sent anywhere else"
+            );
+        }
         let signer = match (&cli.sign_ssh_key, &cli.sign_gpg_key) {
             (Some(key), _) => Some(Signer::Ssh { key: key.clone() }),
             (None, Some(key_id)) => Some(Signer::Gpg {
@@ -60,6 +66,9 @@ impl Context {
                 ssh_key: cli.git_ssh_key.clone(),
                 known_hosts: cli.git_known_hosts.clone(),
                 insecure_skip_host_key_check: cli.insecure_skip_host_key_check,
+                scope: cli.git_credentials_host.clone().map(Scope::Host),
+                origin: "--git-password-file/--git-ssh-key".into(),
+                unusable: None,
             },
             signer,
         })
