@@ -2,11 +2,13 @@
 //! checked in constant time before the body is read as JSON; the body size is capped by the
 //! HTTP server. A push to a branch names the repository and the branch; the tiers whose app,
 //! configuration or system repository and branch match are synced at once.
+//!
+//! Pure (no I/O): the controller's HTTP server calls it, and the fuzz targets reach it here.
 
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
-use shopset_engine::Resources;
+use crate::Resources;
 
 /// The largest body accepted (GitHub caps its payloads at 25 MB; pushes are far smaller).
 pub const MAX_BODY: usize = 1024 * 1024;
