@@ -315,7 +315,19 @@ impl Resources {
             );
             return;
         }
-        if let Some(first) = self.file_of(kind_static, name).map(str::to_owned) {
+        // The first copy may have been invalid: it was not kept, but it was given all the same,
+        // so this one is a second definition too (else an invalid copy and a valid one would
+        // let the valid one move the ShopSet, whichever was meant).
+        let first = self
+            .file_of(kind_static, name)
+            .map(str::to_owned)
+            .or_else(|| {
+                self.errors
+                    .iter()
+                    .find(|e| e.kind == kind_static && e.name == name)
+                    .map(|e| e.file.clone())
+            });
+        if let Some(first) = first {
             self.forget(kind_static, name);
             self.duplicated.insert((kind_static, name.to_owned()));
             self.invalid(
@@ -462,6 +474,32 @@ mod tests {
         assert!(e.message.contains("expected a boolean"), "{}", e.message);
         assert_eq!(r.invalid["ShopSet"], vec!["bad".to_string()]);
         assert!(!r.incomplete);
+    }
+
+    #[test]
+    fn an_invalid_copy_and_a_valid_one_are_both_unused_in_either_order() {
+        // Found by the resources fuzz target: the invalid copy was reported, and the valid one
+        // used, so a stale copy could move a ShopSet whose real definition had a typo.
+        let invalid = "apiVersion: shopset.dev/v1alpha1\nkind: ShopSet\nmetadata: {name: s}\nspec: {tier: tier-0, configuration: c, maintenance: 3}\n";
+        let valid = "apiVersion: shopset.dev/v1alpha1\nkind: ShopSet\nmetadata: {name: s}\nspec: {tier: tier-2, configuration: c}\n";
+        for (first, second) in [(invalid, valid), (valid, invalid)] {
+            let mut r = Resources::default();
+            r.add_text("a.yaml", first);
+            r.add_text("b.yaml", second);
+            assert!(!r.shop_sets.contains_key("s"), "{first} then {second}");
+            assert!(r.is_invalid("ShopSet", "s"));
+            assert!(r.duplicated.contains(&("ShopSet", "s".to_owned())));
+            let twice = r
+                .errors
+                .iter()
+                .find(|e| e.message.contains("defined twice"));
+            let twice = twice.expect("reported as defined twice");
+            assert_eq!(
+                (twice.file.as_str(), twice.field.as_str()),
+                ("b.yaml", "metadata.name")
+            );
+            assert!(twice.message.contains("a.yaml"), "{}", twice.message);
+        }
     }
 
     #[test]
