@@ -394,6 +394,19 @@ impl Resources {
             }
             "FailureDomain" => {
                 let spec: FailureDomainSpec = typed(&spec, "spec")?;
+                // What the schema says (admission checks it; a file has no admission).
+                if !(1..=1000).contains(&spec.weight) {
+                    return Err((
+                        "spec.weight".into(),
+                        format!("expected a weight from 1 to 1000, got {}", spec.weight),
+                    ));
+                }
+                if let Some(capacity) = spec.capacity.filter(|c| *c < 0) {
+                    return Err((
+                        "spec.capacity".into(),
+                        format!("expected a capacity of 0 or more, got {capacity}"),
+                    ));
+                }
                 if spec.destination.name.is_some() == spec.destination.server.is_some() {
                     return Err((
                         "spec.destination".into(),
@@ -499,6 +512,32 @@ mod tests {
                 ("b.yaml", "metadata.name")
             );
             assert!(twice.message.contains("a.yaml"), "{}", twice.message);
+        }
+    }
+
+    #[test]
+    fn failure_domain_weights_and_capacities_are_checked_as_the_schema_does() {
+        let fd = |extra: &str| {
+            format!(
+                "apiVersion: shopset.dev/v1alpha1\nkind: FailureDomain\nmetadata: {{name: d}}\nspec: {{destination: {{name: c}}{extra}}}\n"
+            )
+        };
+        for (extra, field) in [
+            (", weight: 9223372036854775807", "spec.weight"),
+            (", weight: 0", "spec.weight"),
+            (", weight: 1001", "spec.weight"),
+            (", capacity: -1", "spec.capacity"),
+        ] {
+            let mut r = Resources::default();
+            r.add_text("d.yaml", &fd(extra));
+            assert!(r.failure_domains.is_empty(), "{extra}");
+            assert_eq!(r.errors.len(), 1, "{extra}: {:?}", r.errors);
+            assert_eq!(r.errors[0].field, field);
+        }
+        for extra in ["", ", weight: 1000, capacity: 0"] {
+            let mut r = Resources::default();
+            r.add_text("d.yaml", &fd(extra));
+            assert!(r.errors.is_empty(), "{extra}: {:?}", r.errors);
         }
     }
 
