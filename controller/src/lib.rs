@@ -20,4 +20,5 @@ pub mod reconcile;
 pub mod run;
 pub mod snapshot;
 pub mod telemetry;
-pub mod webhook;
+/// Push webhooks: the pure part lives in the engine.
+pub use shopset_engine::webhook;

@@ -14,6 +14,7 @@ mod hardening;
 mod incremental;
 mod kustomize;
 mod promote;
+mod properties;
 mod real_git;
 mod remote_git;
 mod shopctl_cluster;

@@ -20,6 +20,7 @@ pub mod files;
 pub mod ops;
 pub mod repos;
 pub mod resources;
+pub mod webhook;
 
 pub use ops::plan::{Content, Summary, SyncPlan, TierPlan, plan_sync, plan_tiers};
 pub use ops::sync::{

@@ -315,7 +315,19 @@ impl Resources {
             );
             return;
         }
-        if let Some(first) = self.file_of(kind_static, name).map(str::to_owned) {
+        // The first copy may have been invalid: it was not kept, but it was given all the same,
+        // so this one is a second definition too (else an invalid copy and a valid one would
+        // let the valid one move the ShopSet, whichever was meant).
+        let first = self
+            .file_of(kind_static, name)
+            .map(str::to_owned)
+            .or_else(|| {
+                self.errors
+                    .iter()
+                    .find(|e| e.kind == kind_static && e.name == name)
+                    .map(|e| e.file.clone())
+            });
+        if let Some(first) = first {
             self.forget(kind_static, name);
             self.duplicated.insert((kind_static, name.to_owned()));
             self.invalid(
@@ -388,6 +400,19 @@ impl Resources {
             }
             "FailureDomain" => {
                 let spec: FailureDomainSpec = typed(&spec, "spec")?;
+                // What the schema says (admission checks it; a file has no admission).
+                if !(1..=1000).contains(&spec.weight) {
+                    return Err((
+                        "spec.weight".into(),
+                        format!("expected a weight from 1 to 1000, got {}", spec.weight),
+                    ));
+                }
+                if let Some(capacity) = spec.capacity.filter(|c| *c < 0) {
+                    return Err((
+                        "spec.capacity".into(),
+                        format!("expected a capacity of 0 or more, got {capacity}"),
+                    ));
+                }
                 if spec.destination.name.is_some() == spec.destination.server.is_some() {
                     return Err((
                         "spec.destination".into(),
@@ -468,6 +493,58 @@ mod tests {
         assert!(e.message.contains("expected a boolean"), "{}", e.message);
         assert_eq!(r.invalid["ShopSet"], vec!["bad".to_string()]);
         assert!(!r.incomplete);
+    }
+
+    #[test]
+    fn an_invalid_copy_and_a_valid_one_are_both_unused_in_either_order() {
+        // Found by the resources fuzz target: the invalid copy was reported, and the valid one
+        // used, so a stale copy could move a ShopSet whose real definition had a typo.
+        let invalid = "apiVersion: shopset.dev/v1alpha1\nkind: ShopSet\nmetadata: {name: s}\nspec: {tier: tier-0, configuration: c, maintenance: 3}\n";
+        let valid = "apiVersion: shopset.dev/v1alpha1\nkind: ShopSet\nmetadata: {name: s}\nspec: {tier: tier-2, configuration: c}\n";
+        for (first, second) in [(invalid, valid), (valid, invalid)] {
+            let mut r = Resources::default();
+            r.add_text("a.yaml", first);
+            r.add_text("b.yaml", second);
+            assert!(!r.shop_sets.contains_key("s"), "{first} then {second}");
+            assert!(r.is_invalid("ShopSet", "s"));
+            assert!(r.duplicated.contains(&("ShopSet", "s".to_owned())));
+            let twice = r
+                .errors
+                .iter()
+                .find(|e| e.message.contains("defined twice"));
+            let twice = twice.expect("reported as defined twice");
+            assert_eq!(
+                (twice.file.as_str(), twice.field.as_str()),
+                ("b.yaml", "metadata.name")
+            );
+            assert!(twice.message.contains("a.yaml"), "{}", twice.message);
+        }
+    }
+
+    #[test]
+    fn failure_domain_weights_and_capacities_are_checked_as_the_schema_does() {
+        let fd = |extra: &str| {
+            format!(
+                "apiVersion: shopset.dev/v1alpha1\nkind: FailureDomain\nmetadata: {{name: d}}\nspec: {{destination: {{name: c}}{extra}}}\n"
+            )
+        };
+        for (extra, field) in [
+            (", weight: 9223372036854775807", "spec.weight"),
+            (", weight: 0", "spec.weight"),
+            (", weight: 1001", "spec.weight"),
+            (", capacity: -1", "spec.capacity"),
+        ] {
+            let mut r = Resources::default();
+            r.add_text("d.yaml", &fd(extra));
+            assert!(r.failure_domains.is_empty(), "{extra}");
+            assert_eq!(r.errors.len(), 1, "{extra}: {:?}", r.errors);
+            assert_eq!(r.errors[0].field, field);
+        }
+        for extra in ["", ", weight: 1000, capacity: 0"] {
+            let mut r = Resources::default();
+            r.add_text("d.yaml", &fd(extra));
+            assert!(r.errors.is_empty(), "{extra}: {:?}", r.errors);
+        }
     }
 
     #[test]

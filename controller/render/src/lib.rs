@@ -308,9 +308,89 @@ pub fn render_common_with(
 pub fn inputs_yaml(inputs: &TierInputs) -> String {
     // About 240 bytes a ShopSet: sized once instead of grown by doubling.
     let mut bytes = Vec::with_capacity(4096 + 256 * inputs.shop_sets.len());
-    serde_json::to_writer_pretty(&mut bytes, inputs).expect("inputs are JSON");
+    let mut writer =
+        serde_json::Serializer::with_formatter(&mut bytes, YamlSafeJson(PrettyFormatter::new()));
+    serde::Serialize::serialize(inputs, &mut writer).expect("inputs are JSON");
     bytes.push(b'\n');
     String::from_utf8(bytes).expect("JSON is UTF-8")
+}
+
+use serde_json::ser::{Formatter, PrettyFormatter};
+
+/// Characters JSON may hold raw but YAML may not (outside YAML 1.2's printable set: DEL, the
+/// C1 controls, U+FFFE and U+FFFF); JSON's control characters below U+0020 are escaped by
+/// serde_json already.
+fn yaml_unprintable(c: char) -> bool {
+    matches!(c, '\u{7f}'..='\u{9f}' | '\u{fffe}' | '\u{ffff}')
+}
+
+/// Pretty JSON whose strings are also valid YAML: the characters YAML refuses raw are written
+/// as `\uXXXX` escapes, which JSON and YAML read alike. (The fuzz target `inputs` found a
+/// DEL in a patch target written raw, which made `.shopset/inputs.yaml` unreadable as YAML.)
+struct YamlSafeJson<'a>(PrettyFormatter<'a>);
+
+impl Formatter for YamlSafeJson<'_> {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut rest = fragment;
+        while let Some(at) = rest.find(yaml_unprintable) {
+            let (raw, tail) = rest.split_at(at);
+            writer.write_all(raw.as_bytes())?;
+            let mut chars = tail.chars();
+            if let Some(c) = chars.next() {
+                write!(writer, "\\u{:04x}", u32::from(c))?;
+            }
+            rest = chars.as_str();
+        }
+        writer.write_all(rest.as_bytes())
+    }
+
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_array(w)
+    }
+
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array(w)
+    }
+
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array_value(w)
+    }
+
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object(w)
+    }
+
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object(w)
+    }
+
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object_value(w)
+    }
 }
 
 /// Largest recorded inputs accepted, in bytes (the file is written by the product).
@@ -342,4 +422,36 @@ pub fn parse_inputs(text: &str) -> Result<TierInputs, String> {
         ));
     }
     Ok(inputs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_inputs_are_yaml_too_whatever_the_strings_hold() {
+        // Characters JSON writes raw but YAML refuses: the file must stay readable as YAML.
+        let odd = "a\u{7f}b\u{85}c\u{9f}d\u{fffe}e\u{ffff}f\u{a0}g\u{1f}h\"i\\j";
+        let mut inputs = parse_inputs(
+            r#"{"apiVersion": "shopset.dev/v1alpha1", "kind": "RenderInputs", "appCommit": "x",
+                "tier": {"name": "t", "spec": {"app": {"url": "u", "path": "p"},
+                "system": {"url": "s"}, "argocd": {"namespace": "argocd", "project": "default"}}}}"#,
+        )
+        .expect("minimal inputs");
+        inputs.app_commit = odd.to_owned();
+        let text = inputs_yaml(&inputs);
+        assert!(
+            text.contains(r"a\u007fb\u0085c\u009fd\ufffee\uffff"),
+            "{text}"
+        );
+        assert!(
+            text.contains("f\u{a0}g"),
+            "printable characters stay raw: {text}"
+        );
+        let as_yaml = yaml::parse(&text).expect("the recorded inputs are YAML");
+        let as_json: serde_json::Value = serde_json::from_str(&text).expect("and JSON");
+        assert_eq!(as_yaml, as_json);
+        assert_eq!(as_json["appCommit"], odd);
+        assert_eq!(parse_inputs(&text).expect("read back"), inputs);
+    }
 }

@@ -95,10 +95,13 @@ pub fn place<'a>(
             .iter()
             .filter(|(d, spec)| spec.capacity.is_none_or(|cap| load[d.as_str()] < cap))
             .min_by(|(da, a), (db, b)| {
-                let (la, lb) = (load[da.as_str()] + 1, load[db.as_str()] + 1);
-                (la * b.weight.max(1))
-                    .cmp(&(lb * a.weight.max(1)))
-                    .then_with(|| da.cmp(db))
+                // (load + 1) / weight compared without division, in i128: a load and a weight
+                // of up to i64::MAX each cannot overflow the product.
+                let share = |domain: &str, weight: i64| {
+                    (i128::from(load[domain]) + 1, i128::from(weight.max(1)))
+                };
+                let ((la, wa), (lb, wb)) = (share(da, a.weight), share(db, b.weight));
+                (la * wb).cmp(&(lb * wa)).then_with(|| da.cmp(db))
             });
         out[i] = Some(match best {
             Some((domain, _)) => {
@@ -170,6 +173,24 @@ mod tests {
         assert_eq!(count("c"), 1, "capacity 1");
         assert_eq!(count("a") + count("b"), 8);
         assert!(count("b") >= 2 * count("a"), "weight 3 vs 1: {placed:?}");
+    }
+
+    #[test]
+    fn huge_weights_and_capacities_do_not_overflow() {
+        // (load + 1) * weight overflowed i64 (a panic in debug builds, a wrong order in
+        // release) for weights the schema refuses but a resource file can hold.
+        let domains = BTreeMap::from([
+            ("a".to_string(), domain(Some(i64::MAX), i64::MAX)),
+            ("b".to_string(), domain(None, i64::MAX - 1)),
+            ("c".to_string(), domain(None, i64::MIN)),
+        ]);
+        let names: Vec<String> = (0..7).map(|i| format!("s{i}")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let placed = place(&new(&refs), &domains);
+        let count = |d: &str| placed.iter().filter(|(_, r)| *r == Ok(d)).count();
+        assert_eq!(count("a") + count("b"), 7, "{placed:?}");
+        assert!(count("a") >= 3 && count("b") >= 3, "{placed:?}");
+        assert_eq!(count("c"), 0, "a weight below 1 counts as 1: {placed:?}");
     }
 
     #[test]

@@ -2,11 +2,13 @@
 //! checked in constant time before the body is read as JSON; the body size is capped by the
 //! HTTP server. A push to a branch names the repository and the branch; the tiers whose app,
 //! configuration or system repository and branch match are synced at once.
+//!
+//! Pure (no I/O): the controller's HTTP server calls it, and the fuzz targets reach it here.
 
+use crate::Resources;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
-use shopset_engine::Resources;
 
 /// The largest body accepted (GitHub caps its payloads at 25 MB; pushes are far smaller).
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -95,8 +97,11 @@ pub fn normalize(url: &str) -> String {
             u = format!("{user_host}/{path}");
         }
     }
-    if let Some((_, rest)) = u.split_once('@') {
-        u = rest.to_owned();
+    // The user (`git@`) belongs to the authority, before the first '/': an '@' further on is
+    // part of the path, and the host must never be taken from there.
+    let authority_end = u.find('/').unwrap_or(u.len());
+    if let Some(at) = u[..authority_end].rfind('@') {
+        u = u[at + 1..].to_owned();
     }
     let u = u.trim_end_matches('/');
     u.strip_suffix(".git").unwrap_or(u).to_owned()
@@ -167,6 +172,25 @@ mod tests {
             normalize("https://github.com/acme/app2"),
             "github.com/acme/app"
         );
+    }
+
+    #[test]
+    fn an_at_sign_in_the_path_never_becomes_the_host() {
+        // Found by the webhook fuzz target: everything before the first '@' was dropped, path
+        // included, so another host's repository compared equal to ours.
+        assert_eq!(
+            normalize("https://evil.example/x@github.com/acme/app"),
+            "evil.example/x@github.com/acme/app"
+        );
+        assert_ne!(
+            normalize("https://evil.example/x@github.com/acme/app"),
+            normalize("https://github.com/acme/app")
+        );
+        assert_eq!(
+            normalize("ssh://git@git.example.com/team/@scope/app.git"),
+            "git.example.com/team/@scope/app"
+        );
+        assert_eq!(normalize("user@host.example:o/r.git"), "host.example/o/r");
     }
 
     #[test]
