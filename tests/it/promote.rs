@@ -10,16 +10,18 @@ use serde_json::{Value, json};
 use shopset_tests::servers::GitDaemon;
 use shopset_tests::{commit_to_branch, git, quickstart, rev, run_shopctl};
 
-struct World {
+/// A quick start whose app and configuration repositories are served by a git daemon
+/// (the crash tests use it too).
+pub(crate) struct World {
     _tmp: tempfile::TempDir,
     _daemon: GitDaemon,
-    dir: PathBuf,
-    resources: PathBuf,
-    app: PathBuf,
-    system: PathBuf,
+    pub(crate) dir: PathBuf,
+    pub(crate) resources: PathBuf,
+    pub(crate) app: PathBuf,
+    pub(crate) system: PathBuf,
 }
 
-fn world() -> World {
+pub(crate) fn world() -> World {
     let (tmp, dir) = quickstart();
     let app = dir.join("app.git");
     for repo in [&app, &dir.join("config.git")] {
@@ -58,12 +60,12 @@ fn world() -> World {
 }
 
 /// The app commit the system branch of `tier` runs.
-fn running(w: &World, tier: &str) -> String {
+pub(crate) fn running(w: &World, tier: &str) -> String {
     shopset_tests::running_app(&w.system, tier)
 }
 
 /// A status file saying `tier` is synced and healthy at its tip since `ago` seconds.
-fn healthy_since(w: &World, tier: &str, ago: i64) {
+pub(crate) fn healthy_since(w: &World, tier: &str, ago: i64) {
     let since =
         k8s_openapi::jiff::Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_secs(ago);
     let status = json!({

@@ -51,6 +51,14 @@ impl Controller {
     /// Starts the controller with `args` (plus `--listen` and quick timers), logging to
     /// `log`.
     pub fn start(args: &[&str], envs: &[(&str, &str)], log: &Path) -> Self {
+        let c = Self::spawn(args, envs, log);
+        c.wait_ready();
+        c
+    }
+
+    /// Starts the controller like [`Controller::start`], without waiting for it to be ready
+    /// (it may be meant to crash first).
+    pub fn spawn(args: &[&str], envs: &[(&str, &str)], log: &Path) -> Self {
         let port = free_port();
         let file = std::fs::File::create(log).expect("log file");
         let child = Command::new(binary())
@@ -62,13 +70,17 @@ impl Controller {
             .stderr(file)
             .spawn()
             .expect("the controller starts");
-        let c = Self {
+        Self {
             child,
             port,
             log: log.to_owned(),
-        };
-        c.wait_ready();
-        c
+        }
+    }
+
+    /// Waits for the process to end by itself (`timeout` at most): its exit status, `None`
+    /// when it still runs.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        eventually(timeout, || self.child.try_wait().ok().flatten())
     }
 
     /// Waits until `/readyz` answers 200 (60 s at most).

@@ -73,9 +73,18 @@ impl GitDaemon {
     /// Starts it.
     #[must_use]
     pub fn start(root: &Path) -> Self {
+        Self::start_with_env(root, &[])
+    }
+
+    /// Starts it with extra environment variables, which its `upload-pack` and `receive-pack`
+    /// children inherit (for example `GIT_CONFIG_GLOBAL`, the only way besides the system
+    /// config and the command line to set `uploadpack.packObjectsHook`).
+    #[must_use]
+    pub fn start_with_env(root: &Path, env: &[(&str, &Path)]) -> Self {
         crate::require("git");
         let port = free_port();
         let child = Command::new("git")
+            .envs(env.iter().copied())
             .args([
                 "daemon",
                 "--reuseaddr",

@@ -16,6 +16,7 @@ pub const PROGRESS: &str = "shopset::progress";
 
 pub mod base;
 pub mod checks;
+pub mod fault;
 pub mod files;
 pub mod ops;
 pub mod repos;

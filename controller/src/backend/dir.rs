@@ -93,8 +93,8 @@ impl DirBackend {
         snapshot
     }
 
-    /// Writes the statuses and events of a batch into the status file (atomically: a
-    /// temporary file renamed over it), keeping what other batches wrote.
+    /// Writes the statuses and events of a batch into the status file (crash-safe, see
+    /// [`replace_file`]), keeping what other batches wrote.
     ///
     /// # Errors
     /// The file cannot be written.
@@ -123,9 +123,7 @@ impl DirBackend {
         // megabytes, which JSON reads and writes at once.
         let mut text = serde_json::to_string_pretty(&file).map_err(std::io::Error::other)?;
         text.push('\n');
-        let tmp = self.status_file.with_extension("json.tmp");
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(&tmp, &self.status_file)?;
+        replace_file(&self.status_file, text.as_bytes())?;
         *self
             .cached
             .lock()
@@ -161,4 +159,27 @@ impl DirBackend {
         out.sort();
         out
     }
+}
+
+/// Replaces `file` with `bytes` so that a reader, or the next start after a crash at any
+/// instant, finds either the old complete file or the new one, never a part: the bytes go to a
+/// temporary file in the same directory (so the rename cannot cross file systems), which is
+/// synced, then renamed over `file`; the directory is synced so the rename itself is durable.
+fn replace_file(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let tmp = file.with_extension("json.tmp");
+    let mut out = std::fs::File::create(&tmp)?;
+    if shopset_engine::fault::armed("status-mid-write") {
+        out.write_all(&bytes[..bytes.len() / 2])?;
+        shopset_engine::fault::fault("status-mid-write");
+    }
+    out.write_all(bytes)?;
+    out.sync_all()?;
+    drop(out);
+    std::fs::rename(&tmp, file)?;
+    let dir = file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::File::open(dir)?.sync_all()
 }

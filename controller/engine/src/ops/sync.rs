@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use shopset_git::{CommitMeta, PushOutcome, Signer};
 use shopset_render::layout;
 
+use crate::fault::{self, fault};
 use crate::ops::plan::{Content, Summary, TierPlan, plan_tiers};
 use crate::repos::Repos;
 use crate::resources::Resources;
@@ -300,20 +301,6 @@ enum Step {
     Retry(String),
 }
 
-/// Fault injection for crash tests: `SHOPSET_FAULT=<point>` aborts the process there. Points:
-/// `after-objects` (blobs and trees written, no commit), `after-commit` (commit written, not
-/// pushed), `after-push` (pushed, not reported).
-fn fault_armed(point: &str) -> bool {
-    std::env::var("SHOPSET_FAULT").is_ok_and(|p| p == point)
-}
-
-fn fault(point: &str) {
-    if fault_armed(point) {
-        eprintln!("fault injected at {point}");
-        std::process::abort();
-    }
-}
-
 fn commit_and_push(plan: &TierPlan, repos: &mut Repos, author: &Author) -> Step {
     let meta = CommitMeta {
         message: commit_message(plan, author),
@@ -322,7 +309,7 @@ fn commit_and_push(plan: &TierPlan, repos: &mut Repos, author: &Author) -> Step 
         time: author.time,
         signer: author.signer.clone(),
     };
-    if fault_armed("after-objects")
+    if fault::armed("after-objects")
         && let Ok(Some(repo)) = repos.system(&plan.system_url, true)
         && plan.previous.as_ref().is_none_or(|p| p != &plan.inputs)
     {
@@ -476,6 +463,12 @@ pub fn sync(
                     },
                 );
                 continue;
+            }
+            if done
+                .values()
+                .any(|r| matches!(r.outcome, TierOutcome::Committed { .. }))
+            {
+                fault("between-tiers");
             }
             tracing::info!(
                 target: crate::PROGRESS,

@@ -137,8 +137,10 @@ pub fn run(
     };
     let _ = writeln!(text, "{state}");
     let mut system = serde_json::Value::Null;
-    if state == "promoted" {
-        // Flow 2: the tier's system branch follows the promoted commit.
+    // Flow 2: the tier's system branch follows the promoted commit. Up to date, too: a run
+    // killed after the push, before this sync, left the system branch behind, and this rerun
+    // finishes the promotion (a sync with nothing to do writes nothing).
+    if state == "promoted" || (state == "up to date" && !dry_run) {
         let options = SyncOptions {
             tiers: Some([tier.to_owned()].into()),
             ..SyncOptions::default()
