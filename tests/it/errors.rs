@@ -176,3 +176,60 @@ fn removing_many_shopsets_at_once_stops_until_confirmed() {
         "{stdout}"
     );
 }
+
+#[test]
+fn shopctl_sync_honours_the_tiers_removal_confirmation_annotation() {
+    let (_tmp, dir) = shopset_tests::quickstart();
+    let resources = dir.join("resources");
+    let file = resources.join("shopsets.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let kept: Vec<&str> = text.split("\n---\n").take(5).collect();
+    std::fs::write(&file, kept.join("\n---\n")).unwrap();
+    let repo = shopset_git::Repo::open(&dir.join("system.git").display().to_string()).unwrap();
+    let before = repo.tip("tier-2").unwrap();
+    let sync = || run_shopctl(["sync", "-f", &resources.display().to_string()]);
+
+    let blocked = sync();
+    assert_eq!(blocked.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&blocked.stderr).into_owned();
+    let token = stderr
+        .split("shopset.dev/confirm-removals=")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .expect("the message names the token")
+        .to_owned();
+    let tiers = resources.join("tiers.yaml");
+    let original = std::fs::read_to_string(&tiers).unwrap();
+    let annotate = |value: &str| {
+        let annotated = original.replacen(
+            "  name: tier-2\n",
+            &format!(
+                "  name: tier-2\n  annotations:\n    shopset.dev/confirm-removals: \"{value}\"\n"
+            ),
+            1,
+        );
+        assert_ne!(annotated, original, "the Tier was annotated");
+        std::fs::write(&tiers, annotated).unwrap();
+    };
+
+    // Another set's token confirms nothing.
+    annotate("0000000000000000");
+    let still = sync();
+    assert_eq!(still.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&still.stdout).contains("tier-2     tier-2     blocked"));
+    assert_eq!(repo.tip("tier-2").unwrap(), before, "nothing written");
+
+    // The token of this exact set lets it through, as it does in the controller.
+    annotate(&token);
+    let confirmed = sync();
+    assert!(
+        confirmed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&confirmed.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&confirmed.stdout);
+    assert!(
+        stdout.contains("tier-2     tier-2     committed") && stdout.contains("3 removed"),
+        "{stdout}"
+    );
+}

@@ -263,6 +263,22 @@ pub fn removal_stop(plan: &TierPlan, options: &SyncOptions) -> Option<String> {
 /// The Tier annotation that confirms one set of removals; its value is [`removal_token`].
 pub const CONFIRM_REMOVALS_ANNOTATION: &str = "shopset.dev/confirm-removals";
 
+/// `options` with the confirmations the Tiers carry as [`CONFIRM_REMOVALS_ANNOTATION`]: the
+/// engine reads them from the resources, so the controller and `shopctl sync` honour the same
+/// annotation. A confirmation given by the caller for a tier wins.
+fn with_annotated_confirmations(resources: &Resources, options: &SyncOptions) -> SyncOptions {
+    let mut options = options.clone();
+    for (tier, annotations) in &resources.tier_annotations {
+        if let Some(token) = annotations.get(CONFIRM_REMOVALS_ANNOTATION) {
+            options
+                .confirmed_removals
+                .entry(tier.clone())
+                .or_insert_with(|| token.clone());
+        }
+    }
+    options
+}
+
 /// A short token naming one exact set of removed ShopSets (FNV-1a 64 of the sorted names), so
 /// a confirmation covers what the person saw and nothing that came later.
 #[must_use]
@@ -404,6 +420,7 @@ pub fn sync(
     author: &Author,
     options: &SyncOptions,
 ) -> SyncResult {
+    let options = &with_annotated_confirmations(resources, options);
     let mut result = SyncResult::default();
     let mut done: std::collections::BTreeMap<String, TierResult> =
         std::collections::BTreeMap::new();
