@@ -64,12 +64,6 @@ pub struct Args {
         default_value = "shopset-controller@localhost"
     )]
     pub author_email: String,
-    /// Mass-removal stop: a sync removing more than this percentage of a tier's ShopSets...
-    #[arg(long, env = "SHOPSET_MAX_REMOVAL_PERCENT", default_value_t = 10)]
-    pub max_removal_percent: u32,
-    /// ...and more than this many, waits for a person's confirmation.
-    #[arg(long, env = "SHOPSET_MAX_REMOVAL_COUNT", default_value_t = 2)]
-    pub max_removal_count: usize,
     /// GitHub's API, for tiers promoted by pull request.
     #[arg(
         long,
@@ -80,7 +74,8 @@ pub struct Args {
     /// File holding a GitHub token, for tiers promoted by pull request.
     #[arg(long, env = "SHOPSET_GITHUB_TOKEN_FILE")]
     pub github_token_file: Option<PathBuf>,
-    /// Stop after the first batch (for scripts and the quick start).
+    /// Stop after one pass: the first batch, and the renders of the tiers it promoted (for
+    /// scripts, tests and the quick start).
     #[arg(long)]
     pub once: bool,
 }

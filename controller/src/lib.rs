@@ -14,7 +14,6 @@ pub mod backend;
 pub mod http;
 pub mod lease;
 pub mod metrics;
-pub mod promotion;
 pub mod queue;
 pub mod reconcile;
 pub mod run;

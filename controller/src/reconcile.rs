@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use shopset_engine::ops::status::{self, Observed, Statuses};
+use shopset_engine::ops::verdict::{self, Judged};
 use shopset_engine::{Author, Repos, SyncOptions, TierOutcome, TierResult};
 
 use crate::metrics::Metrics;
@@ -52,7 +53,7 @@ pub struct Worker {
     options: SyncOptions,
     last: Mutex<BTreeMap<String, TierResult>>,
     metrics: Arc<Metrics>,
-    forge: crate::promotion::ForgeSettings,
+    forge: verdict::ForgeSettings,
 }
 
 const WARNING_REASONS: [&str; 7] = [
@@ -66,15 +67,15 @@ const WARNING_REASONS: [&str; 7] = [
 ];
 
 impl Worker {
-    /// A worker writing with `author`, syncing with `options` (its `tiers` and confirmations
-    /// are set per batch).
+    /// A worker writing with `author`, syncing with `options` (its `tiers` and deadline are
+    /// set per batch; the engine reads the Tiers' removal confirmations).
     #[must_use]
     pub fn new(
         repos: Repos,
         author: Author,
         options: SyncOptions,
         metrics: Arc<Metrics>,
-        forge: crate::promotion::ForgeSettings,
+        forge: verdict::ForgeSettings,
     ) -> Self {
         Self {
             forge,
@@ -134,7 +135,6 @@ impl Worker {
             resources,
             generations,
             tier_generations,
-            confirmations,
             applications,
             shop_set_statuses,
             tier_statuses,
@@ -144,7 +144,6 @@ impl Worker {
         } else {
             let options = SyncOptions {
                 tiers: Some(to_sync.clone()),
-                confirmed_removals: confirmations,
                 deadline: write_until,
                 ..self.options.clone()
             };
@@ -222,16 +221,17 @@ impl Worker {
         let (_resources, gates) = self.gates(resources, current, deadline, &now).await;
         let mut judged = BTreeSet::new();
         for gate in gates {
+            let from = &gate.verdict.from;
             let status = computed
                 .tiers
-                .entry(gate.from.clone())
-                .or_insert_with(|| tier_statuses.get(&gate.from).cloned().unwrap_or_default());
-            crate::promotion::record(status, &gate, &now);
-            judged.insert(gate.from.clone());
+                .entry(from.clone())
+                .or_insert_with(|| tier_statuses.get(from).cloned().unwrap_or_default());
+            verdict::record(status, &gate.verdict, &now);
+            judged.insert(from.clone());
             if let Some(Ok(())) = &gate.promoted {
-                report.promoted.push(gate.to.clone());
+                report.promoted.push(gate.verdict.to.clone());
             }
-            report.notes.extend(crate::promotion::notes(&gate));
+            report.notes.extend(promotion_note(&gate));
         }
         // The gate out of a tier may be judged by another replica (the one writing the next
         // tier): keep its verdict rather than erase it.
@@ -240,7 +240,7 @@ impl Worker {
                 continue;
             }
             if let Some(stored) = tier_statuses.get(name) {
-                crate::promotion::carry_over(s, stored);
+                verdict::carry_over(s, stored);
             }
         }
         for (name, s) in computed.shop_sets {
@@ -296,7 +296,7 @@ impl Worker {
         current: Statuses,
         deadline: &(dyn Fn(&str) -> Option<Instant> + Sync),
         now: &Time,
-    ) -> (shopset_engine::Resources, Vec<crate::promotion::Gated>) {
+    ) -> (shopset_engine::Resources, Vec<Judged>) {
         let targets: Vec<(String, bool)> = resources
             .tiers
             .iter()
@@ -312,12 +312,36 @@ impl Worker {
         let at = now.0;
         let joined = tokio::task::spawn_blocking(move || {
             let mut repos = repos.lock().unwrap_or_else(PoisonError::into_inner);
-            let gated =
-                crate::promotion::evaluate(&resources, &current, &mut repos, &targets, &forge, at);
+            let gated = verdict::judge(&resources, &current, &mut repos, &targets, &forge, at);
             (resources, gated)
         })
         .await;
         joined.unwrap_or_default()
+    }
+}
+
+/// The event of an automatic promotion, when one was attempted.
+fn promotion_note(gate: &Judged) -> Option<Note> {
+    let v = &gate.verdict;
+    let note = |warning: bool, reason: &str, message: String| Note {
+        kind: "Tier",
+        name: v.to.clone(),
+        warning,
+        reason: reason.into(),
+        message,
+    };
+    match &gate.promoted {
+        Some(Ok(())) => Some(note(
+            false,
+            status::reasons::PROMOTED,
+            format!(
+                "{} promoted from {}",
+                v.candidate().unwrap_or_default(),
+                v.from
+            ),
+        )),
+        Some(Err(e)) => Some(note(true, status::reasons::PROMOTION_FAILED, e.to_string())),
+        None => None,
     }
 }
 

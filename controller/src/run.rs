@@ -134,11 +134,7 @@ pub async fn run(
         time: None,
         signer,
     };
-    let options = SyncOptions {
-        max_removal_percent: args.max_removal_percent,
-        max_removal_count: args.max_removal_count,
-        ..SyncOptions::default()
-    };
+    let options = SyncOptions::default();
     let repos = Repos::new(&args.cache_dir).with_credentials(
         Credentials {
             known_hosts: args.git_known_hosts.clone(),
@@ -146,7 +142,7 @@ pub async fn run(
         },
         BTreeMap::new(),
     );
-    let forge = crate::promotion::ForgeSettings {
+    let forge = shopset_engine::ops::verdict::ForgeSettings {
         api: args.github_api.clone(),
         token: match &args.github_token_file {
             Some(f) => Some(Secret::new(
@@ -339,7 +335,8 @@ pub async fn run(
         statuses.extend(report.statuses.shop_sets.clone());
         metrics.conditions(&condition_counts(&statuses));
         shared.ready.store(true, Ordering::Relaxed);
-        if args.once {
+        // `--once`: one pass, including the render of the tiers it promoted.
+        if args.once && report.promoted.is_empty() {
             break;
         }
     }

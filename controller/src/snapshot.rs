@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 use shopset_crds::{ShopSetStatus, TierStatus};
-use shopset_engine::CONFIRM_REMOVALS_ANNOTATION;
 use shopset_engine::Resources;
-use shopset_engine::ops::status::AppObservation;
+use shopset_engine::ops::status::{self, AppObservation};
 
 /// A snapshot of the inputs of one batch.
 #[derive(Debug, Default)]
@@ -19,8 +18,6 @@ pub struct Snapshot {
     pub generations: BTreeMap<String, i64>,
     /// Tiers' `metadata.generation`.
     pub tier_generations: BTreeMap<String, i64>,
-    /// Per tier, the confirmation annotation's value.
-    pub confirmations: BTreeMap<String, String>,
     /// Argo CD's Applications, by ShopSet.
     pub applications: BTreeMap<String, AppObservation>,
     /// The ShopSet statuses stored now.
@@ -42,11 +39,8 @@ impl Snapshot {
             let kind = text(doc, "/kind").unwrap_or_default();
             let api_version = text(doc, "/apiVersion").unwrap_or_default();
             let name = text(doc, "/metadata/name").unwrap_or_default().to_owned();
-            if kind == "Application" && api_version.starts_with("argoproj.io/") {
-                let shop_set = text(doc, "/metadata/labels/shopset.dev~1shopset")
-                    .map_or_else(|| name.clone(), str::to_owned);
-                out.applications
-                    .insert(shop_set, AppObservation::from_application(doc));
+            if let Some((shop_set, observation)) = status::application(doc) {
+                out.applications.insert(shop_set, observation);
                 continue;
             }
             out.resources.add_object(&source, doc);
@@ -67,13 +61,6 @@ impl Snapshot {
                 }
                 "Tier" => {
                     out.tier_generations.insert(name.clone(), generation);
-                    if let Some(token) = doc
-                        .pointer("/metadata/annotations")
-                        .and_then(|a| a.get(CONFIRM_REMOVALS_ANNOTATION))
-                        .and_then(Value::as_str)
-                    {
-                        out.confirmations.insert(name.clone(), token.to_owned());
-                    }
                     if let Some(s) = status.and_then(|s| serde_json::from_value(s).ok()) {
                         out.tier_statuses.insert(name, s);
                     }

@@ -16,14 +16,45 @@ pub mod types {
     pub const PROMOTABLE: &str = "Promotable";
 }
 
-/// Condition reasons.
+/// Condition reasons, and the reasons of the events written when a condition changes: the
+/// one list the controller, `shopctl`, metrics and tests share.
 pub mod reasons {
-    /// Input validation failed.
+    /// The input is invalid; the message says which field.
     pub const INVALID_SPEC: &str = "InvalidSpec";
-    /// The referenced configuration does not exist.
-    pub const CONFIGURATION_NOT_FOUND: &str = "ConfigurationNotFound";
-    /// No failure domain could take the ShopSet.
-    pub const NO_CAPACITY: &str = "NoCapacity";
-    /// Rendering succeeded.
+    /// The ShopSet could not be rendered (missing Tier or Configuration, no capacity...).
+    pub const NOT_RENDERED: &str = "RenderFailed";
+    /// Its Tier does not exist.
+    pub const TIER_NOT_FOUND: &str = "TierNotFound";
+    /// Its input turned invalid: the last good rendering stays in git.
+    pub const KEPT: &str = "KeptLastRendering";
+    /// Rendered.
     pub const RENDERED: &str = "Rendered";
+    /// In the commit at the branch tip.
+    pub const COMMITTED: &str = "Committed";
+    /// The branch could not be written.
+    pub const WRITE_FAILED: &str = "WriteFailed";
+    /// The mass-removal stop holds the branch.
+    pub const REMOVALS_BLOCKED: &str = "RemovalsNeedConfirmation";
+    /// A dry run or not written yet.
+    pub const PENDING: &str = "Pending";
+    /// Argo CD has no Application for it yet.
+    pub const APP_MISSING: &str = "ApplicationMissing";
+    /// Argo CD synced another commit.
+    pub const WRONG_REVISION: &str = "WrongRevision";
+    /// Synced at the commit.
+    pub const SYNCED: &str = "Synced";
+    /// All conditions hold.
+    pub const READY: &str = "Ready";
+    /// Some condition does not hold.
+    pub const NOT_READY: &str = "NotReady";
+    /// Promotable: the next tier already runs the candidate.
+    pub const UP_TO_DATE: &str = "UpToDate";
+    /// Promotable: the gate into the next tier holds.
+    pub const GATE_HOLDS: &str = "GateHolds";
+    /// Promotable: the gate into the next tier does not hold (the message says why).
+    pub const GATE_NOT_MET: &str = "GateNotMet";
+    /// Event: a tier was promoted.
+    pub const PROMOTED: &str = "Promoted";
+    /// Event: an automatic promotion failed.
+    pub const PROMOTION_FAILED: &str = "PromotionFailed";
 }

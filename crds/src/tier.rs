@@ -55,6 +55,9 @@ pub struct TierSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]+[smh])+$"))]
     pub poll_interval: Option<String>,
+    /// Guards on what one sync may do to the tier's branch.
+    #[serde(default, skip_serializing_if = "Safety::is_default")]
+    pub safety: Safety,
 }
 
 impl TierSpec {
@@ -63,6 +66,55 @@ impl TierSpec {
     pub fn branch_or<'a>(&'a self, name: &'a str) -> &'a str {
         self.branch.as_deref().unwrap_or(name)
     }
+}
+
+/// Guards on what one sync may do to a tier's branch. Both the controller and `shopctl` read
+/// them from the Tier, so a sync by hand stops exactly where the controller's would.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Safety {
+    /// The mass-removal stop: a sync that would remove more than `percent` of the tier's
+    /// ShopSets and more than `count` of them (or more than half, or the last) writes nothing
+    /// for the tier until a person confirms.
+    #[serde(default)]
+    pub max_removals: MaxRemovals,
+}
+
+impl Safety {
+    fn is_default(&self) -> bool {
+        self == &Self::default()
+    }
+}
+
+/// The limits of the mass-removal stop.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MaxRemovals {
+    /// Share of the tier's ShopSets, in percent (default 10).
+    #[serde(default = "default_max_removal_percent")]
+    #[schemars(range(max = 100))]
+    pub percent: u32,
+    /// Number of ShopSets (default 2).
+    #[serde(default = "default_max_removal_count")]
+    #[schemars(range(max = 1_000_000))]
+    pub count: u32,
+}
+
+impl Default for MaxRemovals {
+    fn default() -> Self {
+        Self {
+            percent: default_max_removal_percent(),
+            count: default_max_removal_count(),
+        }
+    }
+}
+
+fn default_max_removal_percent() -> u32 {
+    10
+}
+
+fn default_max_removal_count() -> u32 {
+    2
 }
 
 /// The app repository and where its base kustomization lives.

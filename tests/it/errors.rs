@@ -233,3 +233,49 @@ fn shopctl_sync_honours_the_tiers_removal_confirmation_annotation() {
         "{stdout}"
     );
 }
+
+#[test]
+fn shopctl_sync_stops_at_the_tiers_own_removal_limits() {
+    let (_tmp, dir) = shopset_tests::quickstart();
+    let resources = dir.join("resources");
+    let file = resources.join("shopsets.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let docs: Vec<&str> = text.split("\n---\n").collect();
+    assert!(docs.last().unwrap().contains("name: general-3"));
+    std::fs::write(&file, docs[..docs.len() - 1].join("\n---\n")).unwrap();
+    let tiers = resources.join("tiers.yaml");
+    let original = std::fs::read_to_string(&tiers).unwrap();
+    let strict = original.replacen(
+        "  promotesFrom: tier-1\n",
+        "  promotesFrom: tier-1\n  safety:\n    maxRemovals:\n      count: 0\n",
+        1,
+    );
+    assert_ne!(strict, original, "the limit was set");
+    std::fs::write(&tiers, strict).unwrap();
+    let repo = shopset_git::Repo::open(&dir.join("system.git").display().to_string()).unwrap();
+    let before = repo.tip("tier-2").unwrap();
+    let sync = || run_shopctl(["sync", "-f", &resources.display().to_string()]);
+
+    // One removal of four: under the defaults (more than 2) it would pass; this Tier allows 0.
+    let blocked = sync();
+    assert_eq!(blocked.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&blocked.stderr);
+    assert!(
+        stderr.contains("would remove 1 of 4 ShopSets (general-3)")
+            && stderr
+                .contains("more than 10% and more than 0 (the Tier's spec.safety.maxRemovals)"),
+        "{stderr}"
+    );
+    assert_eq!(repo.tip("tier-2").unwrap(), before, "nothing written");
+
+    // The Tier's defaults let the same removal through.
+    std::fs::write(&tiers, &original).unwrap();
+    let passed = sync();
+    assert!(
+        passed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&passed.stderr)
+    );
+    assert!(String::from_utf8_lossy(&passed.stdout).contains("1 removed"));
+    assert_ne!(repo.tip("tier-2").unwrap(), before);
+}

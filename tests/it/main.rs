@@ -13,6 +13,7 @@ mod golden;
 mod hardening;
 mod incremental;
 mod kustomize;
+mod parity;
 mod promote;
 mod properties;
 mod real_git;

@@ -105,6 +105,30 @@ pub fn read_documents(paths: &[PathBuf], skip: &[PathBuf]) -> Documents {
     out
 }
 
+/// Applies a JSON merge patch (RFC 7386) to one resource in its file, as `kubectl patch
+/// --type merge` does in a cluster: `null` removes a field, and an annotations map left empty
+/// is removed too. Returns the file changed.
+///
+/// # Errors
+/// As [`edit_resource`].
+pub fn patch_resource(
+    paths: &[PathBuf],
+    kind: &str,
+    name: &str,
+    patch: &Value,
+) -> Result<PathBuf, String> {
+    edit_resource(paths, kind, name, |doc| {
+        merge_patch(doc, patch);
+        let empty = doc
+            .pointer("/metadata/annotations")
+            .and_then(Value::as_object)
+            .is_some_and(serde_json::Map::is_empty);
+        if empty && let Some(meta) = doc["metadata"].as_object_mut() {
+            meta.remove("annotations");
+        }
+    })
+}
+
 /// Changes one resource in place in its file: the document of `kind` named `name` under
 /// `paths` is parsed, changed by `change`, and written back in the canonical YAML form. The
 /// other documents of the file, and the comment lines heading the changed one, stay as they

@@ -72,6 +72,16 @@ pub fn validate_tier_spec(tier: &str, spec: &shopset_crds::TierSpec) -> Result<(
         "spec.argocd.namespace",
         names::dns_label(&spec.argocd.namespace),
     )?;
+    if spec.safety.max_removals.percent > 100 {
+        return Err(RenderError::tier(
+            tier,
+            "spec.safety.maxRemovals.percent",
+            format!(
+                "expected a percentage from 0 to 100, got {}",
+                spec.safety.max_removals.percent
+            ),
+        ));
+    }
     if let Some(patch) = &spec.argocd.application_patch {
         if !patch.is_object() {
             return Err(RenderError::tier(

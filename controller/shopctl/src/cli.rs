@@ -90,8 +90,9 @@ pub enum Command {
         /// Print the plan; write nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Go ahead although the sync removes more than 10% (and more than 2) of a tier's
-        /// ShopSets; without it such a sync stops and writes nothing for that tier.
+        /// Go ahead although the sync removes more of a tier's ShopSets than its
+        /// `spec.safety.maxRemovals` allows (default: more than 10% and more than 2); without
+        /// it such a sync stops and writes nothing for that tier.
         #[arg(long)]
         confirm_removals: bool,
         #[command(flatten)]

@@ -3,12 +3,13 @@
 
 use std::path::PathBuf;
 
-use kube::api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client};
 use serde_json::{Value, json};
 use shopset_crds::{Configuration, FailureDomain, ShopSet, Tier};
 use shopset_engine::Resources;
+use shopset_engine::ops::observe::Gathered;
 use shopset_engine::ops::status::Statuses;
 
 /// Where the cluster is.
@@ -105,8 +106,20 @@ impl Cluster {
     /// A list failed: the set would be incomplete, and an incomplete set must never be
     /// rendered (it would remove ShopSets).
     pub fn read(&self) -> anyhow::Result<(Resources, Statuses)> {
+        self.read_all().map(|(r, s, _)| (r, s))
+    }
+
+    /// As [`Cluster::read`], with what a status computation needs besides: the generations
+    /// and the generated Argo CD Applications (in every namespace, by their label). An
+    /// Application list that fails (no Argo CD, no permission) leaves them out, and the
+    /// statuses the controller wrote are used instead.
+    ///
+    /// # Errors
+    /// A list of the shopset resources failed.
+    pub fn read_all(&self) -> anyhow::Result<(Resources, Statuses, Option<Gathered>)> {
         let mut resources = Resources::default();
         let mut statuses = Statuses::default();
+        let mut docs = Vec::new();
         for kind in ["Tier", "Configuration", "FailureDomain", "ShopSet"] {
             let api = self.api(kind)?;
             let ar = resource(kind)?;
@@ -123,6 +136,11 @@ impl Cluster {
                 let name = object.metadata.name.clone().unwrap_or_default();
                 let source = format!("{}/{kind}/{name}", self.namespace);
                 resources.add_object(&source, &doc);
+                docs.push(json!({
+                    "apiVersion": doc.get("apiVersion"),
+                    "kind": doc.get("kind"),
+                    "metadata": { "name": name, "generation": doc.pointer("/metadata/generation") },
+                }));
                 let Some(status) = doc.get("status").filter(|s| !s.is_null()) else {
                     continue;
                 };
@@ -142,7 +160,34 @@ impl Cluster {
                 }
             }
         }
-        Ok((resources, statuses))
+        let (key, value) = shopset_render::argo::MANAGED_BY;
+        let apps = ApiResource::from_gvk(&GroupVersionKind::gvk(
+            "argoproj.io",
+            "v1alpha1",
+            "Application",
+        ));
+        let listed = self.runtime.block_on(
+            Api::<DynamicObject>::all_with(self.client.clone(), &apps)
+                .list(&ListParams::default().labels(&format!("{key}={value}"))),
+        );
+        let gathered = match listed {
+            Ok(list) => {
+                for object in list.items {
+                    let mut doc = serde_json::to_value(&object)?;
+                    if doc.get("apiVersion").is_none_or(Value::is_null) {
+                        doc["apiVersion"] = json!(apps.api_version);
+                        doc["kind"] = json!(apps.kind);
+                    }
+                    docs.push(doc);
+                }
+                Some(Gathered::from_documents(&docs))
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "Argo CD Applications not listed");
+                None
+            }
+        };
+        Ok((resources, statuses, gathered))
     }
 
     /// Changes one resource with a JSON merge patch (`null` removes a field).

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use shopset_engine::Resources;
+use shopset_engine::ops::observe::Gathered;
 use shopset_engine::ops::status::Statuses;
 
 use crate::cluster::{Cluster, ClusterArgs};
@@ -47,15 +48,26 @@ impl Source {
         }
     }
 
-    /// The resources and their statuses; offline, from `status_file` (default:
-    /// `shopset-status.json` in the first directory given).
+    /// The resources and their statuses (offline, from `status_file`, default
+    /// `shopset-status.json` in the first directory given), with the generations and Argo CD
+    /// Applications a status computation needs: from the Application documents among the files, or listed from the
+    /// cluster. `None` when there are none to read.
     ///
     /// # Errors
     /// The cluster or the status file could not be read.
-    pub fn read(&self, status_file: Option<&Path>) -> anyhow::Result<(Resources, Statuses)> {
+    pub fn read_all(
+        &self,
+        status_file: Option<&Path>,
+    ) -> anyhow::Result<(Resources, Statuses, Option<Gathered>)> {
         match self {
-            Self::Files(files) => Ok((resources(files), status_from_file(files, status_file)?)),
-            Self::Cluster(cluster) => cluster.read(),
+            Self::Files(files) => {
+                let docs = shopset_engine::files::read_documents(files, &[]);
+                let gathered = Gathered::from_documents(docs.documents.iter().map(|(_, d)| d));
+                let statuses = status_from_file(files, status_file)?;
+                let gathered = (gathered.application_count > 0).then_some(gathered);
+                Ok((docs.resources(), statuses, gathered))
+            }
+            Self::Cluster(cluster) => cluster.read_all(),
         }
     }
 
@@ -67,17 +79,8 @@ impl Source {
     pub fn change(&self, kind: &str, name: &str, patch: &Value) -> anyhow::Result<String> {
         match self {
             Self::Files(files) => {
-                let file = shopset_engine::files::edit_resource(files, kind, name, |doc| {
-                    shopset_engine::files::merge_patch(doc, patch);
-                    let empty = doc
-                        .pointer("/metadata/annotations")
-                        .and_then(Value::as_object)
-                        .is_some_and(serde_json::Map::is_empty);
-                    if empty && let Some(meta) = doc["metadata"].as_object_mut() {
-                        meta.remove("annotations");
-                    }
-                })
-                .map_err(|e| anyhow::anyhow!(e))?;
+                let file = shopset_engine::files::patch_resource(files, kind, name, patch)
+                    .map_err(|e| anyhow::anyhow!(e))?;
                 Ok(file.display().to_string())
             }
             Self::Cluster(cluster) => {

@@ -6,7 +6,7 @@ use k8s_openapi::jiff::Timestamp;
 use shopset_crds::conditions::types;
 use shopset_render::layout;
 
-use crate::ops::promote::{self, HOLD_ANNOTATION};
+use crate::ops::promote::HOLD_ANNOTATION;
 use crate::ops::status::Statuses;
 use crate::repos::Repos;
 use crate::resources::Resources;
@@ -177,22 +177,15 @@ pub fn overview(
             }
         }
         if spec.promotes_from.is_some() {
-            match promote::plan(resources, statuses, repos, name, promote::Subject::App, now) {
-                Ok(plan) if plan.up_to_date => {
-                    o.promotable = Some(false);
-                    o.gate
-                        .push(format!("up to date: {branch} is at the candidate"));
-                }
-                Ok(plan) => {
-                    o.promotable = Some(plan.gate.open);
-                    o.gate = plan.gate.reasons;
-                    o.gate.extend(plan.notes);
-                }
-                Err(e) => {
-                    o.promotable = Some(false);
-                    o.gate.push(e);
-                }
+            let verdict = crate::ops::verdict::verdict(resources, statuses, repos, name, now);
+            o.promotable = Some(verdict.promotable());
+            if verdict.up_to_date() {
+                o.gate
+                    .push(format!("up to date: {branch} is at the candidate"));
+            } else {
+                o.gate = verdict.reasons();
             }
+            o.gate.extend(verdict.notes());
         }
         out.push(o);
     }

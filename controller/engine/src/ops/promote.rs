@@ -220,6 +220,14 @@ pub struct Move {
     url: String,
 }
 
+impl Move {
+    /// The repository's URL, as the resources name it.
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
 /// A planned promotion.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PromotionPlan {
@@ -243,12 +251,74 @@ pub struct PromotionPlan {
     pub notes: Vec<String>,
 }
 
-fn tier<'a>(resources: &'a Resources, name: &str) -> Result<&'a TierSpec, String> {
+/// Why a promotion could not be planned or carried out. Each variant says whether trying
+/// again later may succeed ([`PromotionError::transient`]) and names its event reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PromotionError {
+    /// The Tier does not exist.
+    #[error("Tier {0:?} does not exist")]
+    UnknownTier(String),
+    /// Nothing promotes into the Tier.
+    #[error("Tier {0:?}: spec.promotesFrom is not set: nothing promotes into it")]
+    NoPredecessor(String),
+    /// The tier promoted from has no rendering to promote yet.
+    #[error("Tier {tier:?}: {why}")]
+    NotRendered {
+        /// The tier promoted from.
+        tier: String,
+        /// What is missing.
+        why: String,
+    },
+    /// A configuration promotion, but the tier promoted from reads no configuration from a
+    /// repository.
+    #[error("{0} reads no configuration from a repository: there is nothing to promote")]
+    NoConfiguration(String),
+    /// A repository could not be read or written (the network, the server, credentials).
+    #[error("{0}")]
+    Repository(String),
+    /// A branch would move backwards or sideways: commits would be dropped.
+    #[error("{0}")]
+    NotFastForward(String),
+    /// The Tier's pull-request template cannot be filled in.
+    #[error("Tier {tier:?}: {message}")]
+    Template {
+        /// The tier promoted into.
+        tier: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The server refused to move a branch (it moved: plan again).
+    #[error("{0}")]
+    Refused(String),
+    /// The forge (GitHub) refused or could not be reached.
+    #[error("{0}")]
+    Forge(String),
+}
+
+impl PromotionError {
+    /// Whether trying again later, unchanged, may succeed.
+    #[must_use]
+    pub fn transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Repository(_) | Self::Refused(_) | Self::Forge(_)
+        )
+    }
+
+    /// A configuration promotion into a tier that reads no configuration repository: not a
+    /// problem, there is simply nothing to promote.
+    #[must_use]
+    pub fn nothing_to_promote(&self) -> bool {
+        matches!(self, Self::NoConfiguration(_))
+    }
+}
+
+fn tier<'a>(resources: &'a Resources, name: &str) -> Result<&'a TierSpec, PromotionError> {
     resources
         .tiers
         .get(name)
         .map(|s| &s.spec)
-        .ok_or_else(|| format!("Tier {name:?} does not exist"))
+        .ok_or_else(|| PromotionError::UnknownTier(name.to_owned()))
 }
 
 /// A move of `branch` in `url` to `commit`, checked to be a fast-forward (or nothing to do).
@@ -259,25 +329,29 @@ fn plan_move(
     commit: &str,
     what: &str,
     from_branch: &str,
-) -> Result<Option<Move>, String> {
-    let repo = repos.read(url).map_err(|e| format!("{what}: {e}"))?;
-    let current = repo.remote_tip(branch).map_err(|e| e.to_string())?;
+) -> Result<Option<Move>, PromotionError> {
+    let repo = repos
+        .read(url)
+        .map_err(|e| PromotionError::Repository(format!("{what}: {e}")))?;
+    let current = repo
+        .remote_tip(branch)
+        .map_err(|e| PromotionError::Repository(e.to_string()))?;
     if current.as_deref() == Some(commit) {
         return Ok(None);
     }
     if let Some(current) = &current {
         let ff = repo.descends_from(commit, current).map_err(|e| {
-            format!(
+            PromotionError::Repository(format!(
                 "the candidate {commit} is not in the {what} ({}): {e}",
                 shopset_git::redact_url(url)
-            )
+            ))
         })?;
         if !ff {
-            return Err(format!(
+            return Err(PromotionError::NotFastForward(format!(
                 "not a fast-forward: {branch} of the {what} is at {current}, which the candidate \
                  {commit} does not contain. Promoting would drop those commits; bring them into \
                  {from_branch} first (merge there, deploy, let the gate hold), then promote"
-            ));
+            )));
         }
     }
     Ok(Some(Move {
@@ -305,27 +379,34 @@ pub fn plan(
     to: &str,
     subject: Subject,
     now: Timestamp,
-) -> Result<PromotionPlan, String> {
+) -> Result<PromotionPlan, PromotionError> {
     let to_spec = tier(resources, to)?;
-    let from = to_spec.promotes_from.clone().ok_or_else(|| {
-        format!("Tier {to:?}: spec.promotesFrom is not set: nothing promotes into it")
-    })?;
+    let from = to_spec
+        .promotes_from
+        .clone()
+        .ok_or_else(|| PromotionError::NoPredecessor(to.to_owned()))?;
     let from_spec = tier(resources, &from)?;
     let from_branch = from_spec.branch_or(&from).to_owned();
+    let not_rendered = |why: String| PromotionError::NotRendered {
+        tier: from.clone(),
+        why,
+    };
     let system = repos
         .system(&from_spec.system.url, false)
-        .map_err(|e| format!("Tier {from:?}: system repository: {e}"))?
-        .ok_or_else(|| format!("Tier {from:?}: the system repository does not exist yet"))?;
+        .map_err(|e| PromotionError::Repository(format!("Tier {from:?}: system repository: {e}")))?
+        .ok_or_else(|| not_rendered("the system repository does not exist yet".into()))?;
     let from_tip = system
         .remote_tip(&from_branch)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("Tier {from:?}: branch {from_branch} is not rendered yet"))?;
+        .map_err(|e| PromotionError::Repository(e.to_string()))?
+        .ok_or_else(|| not_rendered(format!("branch {from_branch} is not rendered yet")))?;
     let inputs = system
         .read_file(&from_tip, layout::INPUTS)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("{from_branch} ({from_tip}): no {}", layout::INPUTS))?;
+        .map_err(|e| PromotionError::Repository(e.to_string()))?
+        .ok_or_else(|| {
+            not_rendered(format!("{from_branch} ({from_tip}): no {}", layout::INPUTS))
+        })?;
     let inputs = shopset_render::parse_inputs(&String::from_utf8_lossy(&inputs))
-        .map_err(|e| format!("{from_branch}: {}: {e}", layout::INPUTS))?;
+        .map_err(|e| not_rendered(format!("{from_branch}: {}: {e}", layout::INPUTS)))?;
     let branch = to_spec.branch_or(to).to_owned();
 
     // What moves where: (url, commit, description).
@@ -349,9 +430,7 @@ pub fn plan(
                 }
             }
             if wanted.is_empty() {
-                return Err(format!(
-                    "{from} reads no configuration from a repository: there is nothing to promote"
-                ));
+                return Err(PromotionError::NoConfiguration(from));
             }
         }
     }
@@ -420,7 +499,10 @@ pub fn plan(
                 gate: &summary,
             };
             let text = pull_request::text(to_spec.promotion.pull_request.as_ref(), &values)
-                .map_err(|e| format!("Tier {to:?}: {e}"))?;
+                .map_err(|e| PromotionError::Template {
+                    tier: to.to_owned(),
+                    message: e.to_string(),
+                })?;
             if let Some(m) = moves.iter_mut().find(|m| m.url == *url) {
                 m.pull_request = Some(text);
             }
@@ -462,17 +544,17 @@ pub fn plan(
 /// The server refused a push (a rejection is never retried: the branch moved, so the plan
 /// must be made again), or git could not talk to it. Moves already made stay made; the next
 /// plan finds them up to date.
-pub fn promote(plan: &PromotionPlan, repos: &mut Repos) -> Result<(), String> {
+pub fn promote(plan: &PromotionPlan, repos: &mut Repos) -> Result<(), PromotionError> {
     for m in &plan.moves {
         match repos.push(&m.url, &m.commit, &m.branch) {
             Ok(shopset_git::PushOutcome::Pushed) => {}
             Ok(shopset_git::PushOutcome::Rejected { reason, .. }) => {
-                return Err(format!(
+                return Err(PromotionError::Refused(format!(
                     "the server refused to move {} of {} to {}: {reason}",
                     m.branch, m.repository, m.commit
-                ));
+                )));
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(PromotionError::Repository(e.to_string())),
         }
     }
     Ok(())
@@ -504,22 +586,18 @@ pub fn promote_by_pull_request(
     plan: &PromotionPlan,
     forge: &shopset_git::forge::GitHub,
     merge: bool,
-) -> Result<PullRequestOutcome, String> {
+) -> Result<PullRequestOutcome, PromotionError> {
+    let forge_error = |e: shopset_git::forge::ForgeError| PromotionError::Forge(e.to_string());
     let [m] = &plan.moves[..] else {
-        return Err(format!(
+        return Err(PromotionError::Forge(format!(
             "a pull request covers one repository; this promotion moves {}",
             plan.moves.len()
-        ));
+        )));
     };
     let short = m.commit.get(..12).unwrap_or(&m.commit);
     let head = format!("shopset/promote-{}-{short}", plan.to);
-    forge
-        .point_branch(&head, &m.commit)
-        .map_err(|e| e.to_string())?;
-    let pr = match forge
-        .find_open(&head, &m.branch)
-        .map_err(|e| e.to_string())?
-    {
+    forge.point_branch(&head, &m.commit).map_err(forge_error)?;
+    let pr = match forge.find_open(&head, &m.branch).map_err(forge_error)? {
         Some(pr) => pr,
         None => {
             let text = match &m.pull_request {
@@ -535,7 +613,10 @@ pub fn promote_by_pull_request(
                         branch: &m.branch,
                         gate: &summary,
                     };
-                    pull_request::text(None, &values).map_err(|e| e.to_string())?
+                    pull_request::text(None, &values).map_err(|e| PromotionError::Template {
+                        tier: plan.to.clone(),
+                        message: e.to_string(),
+                    })?
                 }
             };
             forge
@@ -546,14 +627,14 @@ pub fn promote_by_pull_request(
                     body: &text.body,
                     labels: &text.labels,
                 })
-                .map_err(|e| e.to_string())?
+                .map_err(forge_error)?
         }
     };
     let mut merged = pr.merged;
     if merge && !merged {
-        forge
-            .point_branch(&m.branch, &m.commit)
-            .map_err(|e| format!("fast-forward {} to {}: {e}", m.branch, m.commit))?;
+        forge.point_branch(&m.branch, &m.commit).map_err(|e| {
+            PromotionError::Forge(format!("fast-forward {} to {}: {e}", m.branch, m.commit))
+        })?;
         merged = forge.get(pr.number).map(|p| p.merged).unwrap_or(true);
     }
     Ok(PullRequestOutcome {

@@ -44,36 +44,20 @@ impl AppObservation {
     }
 }
 
-/// Condition reasons written by the controller (event reasons too).
-pub mod reasons {
-    /// The input is invalid; the message says which field.
-    pub const INVALID_SPEC: &str = "InvalidSpec";
-    /// The ShopSet could not be rendered (missing Tier or Configuration, no capacity...).
-    pub const NOT_RENDERED: &str = "RenderFailed";
-    /// Its Tier does not exist.
-    pub const TIER_NOT_FOUND: &str = "TierNotFound";
-    /// Its input turned invalid: the last good rendering stays in git.
-    pub const KEPT: &str = "KeptLastRendering";
-    /// Rendered.
-    pub const RENDERED: &str = "Rendered";
-    /// In the commit at the branch tip.
-    pub const COMMITTED: &str = "Committed";
-    /// The branch could not be written.
-    pub const WRITE_FAILED: &str = "WriteFailed";
-    /// The mass-removal stop holds the branch.
-    pub const REMOVALS_BLOCKED: &str = "RemovalsNeedConfirmation";
-    /// A dry run or not written yet.
-    pub const PENDING: &str = "Pending";
-    /// Argo CD has no Application for it yet.
-    pub const APP_MISSING: &str = "ApplicationMissing";
-    /// Argo CD synced another commit.
-    pub const WRONG_REVISION: &str = "WrongRevision";
-    /// Synced at the commit.
-    pub const SYNCED: &str = "Synced";
-    /// All conditions hold.
-    pub const READY: &str = "Ready";
-    /// Some condition does not hold.
-    pub const NOT_READY: &str = "NotReady";
+/// Condition reasons written by the controller (event reasons too): one list, in the crds.
+pub use shopset_crds::conditions::reasons;
+
+/// The ShopSet an Argo CD Application document was generated for (its `shopset.dev/shopset`
+/// label, else its name) and what Argo CD reports of it; `None` for any other document.
+#[must_use]
+pub fn application(doc: &serde_json::Value) -> Option<(String, AppObservation)> {
+    let text = |pointer: &str| doc.pointer(pointer).and_then(serde_json::Value::as_str);
+    let argo = text("/apiVersion").is_some_and(|v| v.starts_with("argoproj.io/"));
+    if !argo || text("/kind") != Some("Application") {
+        return None;
+    }
+    let shop_set = text("/metadata/labels/shopset.dev~1shopset").or(text("/metadata/name"))?;
+    Some((shop_set.to_owned(), AppObservation::from_application(doc)))
 }
 
 /// Inputs of a status computation, besides the resources.

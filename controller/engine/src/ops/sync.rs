@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use shopset_crds::tier::MaxRemovals;
 use shopset_git::{CommitMeta, PushOutcome, Signer};
 use shopset_render::layout;
 
@@ -68,11 +69,8 @@ pub struct SyncOptions {
     pub max_attempts: u32,
     /// First backoff, doubled per attempt (with jitter), in milliseconds.
     pub backoff_ms: u64,
-    /// A sync that would remove more than this share (percent) of a tier's ShopSets...
-    pub max_removal_percent: u32,
-    /// ...and more than this many, stops and writes nothing for that tier.
-    pub max_removal_count: usize,
-    /// A person checked the removals: go ahead.
+    /// A person checked the removals: go ahead. (The limits of the stop are each Tier's
+    /// `spec.safety.maxRemovals`.)
     pub confirm_removals: bool,
     /// Per tier, a confirmation of one exact set of removals (see [`removal_token`]): the
     /// stop lets that set through, and only that set.
@@ -90,8 +88,6 @@ impl Default for SyncOptions {
             dry_run: false,
             max_attempts: 12,
             backoff_ms: 50,
-            max_removal_percent: 10,
-            max_removal_count: 2,
             confirm_removals: false,
             confirmed_removals: BTreeMap::new(),
             tiers: None,
@@ -213,18 +209,18 @@ fn short(commit: &str) -> &str {
 }
 
 /// The mass-removal stop: `Some(why)` when the plan removes, and nobody confirmed, more than
-/// the allowed share and count of the tier's ShopSets, or more than half of them, or the last
-/// of them (so a small tier is protected too). An input that could not be read never counts
-/// as a removal: the planner keeps such ShopSets.
+/// the Tier's allowed share and count (`spec.safety.maxRemovals`) of its ShopSets, or more
+/// than half of them, or the last of them (so a small tier is protected too). An input that
+/// could not be read never counts as a removal: the planner keeps such ShopSets.
 #[must_use]
-pub fn removal_stop(plan: &TierPlan, options: &SyncOptions) -> Option<String> {
+pub fn removal_stop(plan: &TierPlan, limits: MaxRemovals, options: &SyncOptions) -> Option<String> {
     let removed = plan.summary.removed.len();
     let before = plan.previous.as_ref().map_or(0, |p| p.shop_sets.len());
     if options.confirm_removals || removed == 0 {
         return None;
     }
-    let many = removed > options.max_removal_count
-        && removed * 100 > before * options.max_removal_percent as usize;
+    let many = removed as u64 > u64::from(limits.count)
+        && removed as u64 * 100 > before as u64 * u64::from(limits.percent);
     let most = removed * 2 > before;
     let last = removed == before;
     if !(many || most || last) {
@@ -245,8 +241,8 @@ pub fn removal_stop(plan: &TierPlan, options: &SyncOptions) -> Option<String> {
         "every ShopSet of the tier".to_owned()
     } else if many {
         format!(
-            "more than {}% and more than {}",
-            options.max_removal_percent, options.max_removal_count
+            "more than {}% and more than {} (the Tier's spec.safety.maxRemovals)",
+            limits.percent, limits.count
         )
     } else {
         "more than half of the tier".to_owned()
@@ -434,7 +430,12 @@ pub fn sync(
             if matches!(earlier, Some(TierOutcome::Failed { .. })) {
                 continue;
             }
-            if let Some(reason) = removal_stop(&tier, options) {
+            let limits = resources
+                .tiers
+                .get(&tier.tier)
+                .map(|t| t.spec.safety.max_removals)
+                .unwrap_or_default();
+            if let Some(reason) = removal_stop(&tier, limits, options) {
                 tracing::warn!(tier = %tier.tier, %reason, "mass removal stopped");
                 done.insert(
                     tier.tier.clone(),

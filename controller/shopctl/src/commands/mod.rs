@@ -11,6 +11,7 @@ mod sync;
 
 use std::path::PathBuf;
 
+use shopset_engine::ops::{self, edit::Change};
 use shopset_engine::{Repos, Resources};
 use shopset_git::{Credentials, Scope, Secret, Signer};
 
@@ -84,6 +85,41 @@ impl Context {
         Repos::new(&self.cache_dir).with_credentials(self.default_credentials.clone(), per_url)
     }
 
+    /// The resources, the repositories and the statuses the promotion gate reads: computed
+    /// now from the tier branches and Argo CD's Applications when any can be read (Application
+    /// documents among the files, or in the cluster), so that with the controller down they
+    /// describe what runs; otherwise the statuses the controller last wrote.
+    fn statuses(
+        &self,
+        source: &Source,
+        status_file: Option<&std::path::Path>,
+    ) -> anyhow::Result<Observed> {
+        let (resources, written, gathered) = source.read_all(status_file)?;
+        let mut repos = self.repos(&resources);
+        let (statuses, from) = match gathered.filter(|g| g.application_count > 0) {
+            Some(gathered) => {
+                let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                    k8s_openapi::jiff::Timestamp::now(),
+                );
+                let computed =
+                    ops::observe::observe(&resources, &mut repos, &gathered, &written, &now);
+                let mut statuses = written;
+                statuses.shop_sets.extend(computed.shop_sets);
+                statuses.tiers.extend(computed.tiers);
+                let count = gathered.application_count;
+                (statuses, ops::observe::StatusSource::Applications { count })
+            }
+            None => (written, ops::observe::StatusSource::Written),
+        };
+        tracing::info!(target: shopset_engine::PROGRESS, "statuses: {from}");
+        Ok(Observed {
+            resources,
+            repos,
+            statuses,
+            from,
+        })
+    }
+
     fn author(&self, args: &AuthorArgs) -> shopset_engine::Author {
         shopset_engine::Author {
             name: args.author_name.clone(),
@@ -93,6 +129,18 @@ impl Context {
             signer: self.signer.clone(),
         }
     }
+}
+
+/// What the status and promotion commands read.
+pub struct Observed {
+    /// The resources.
+    pub resources: Resources,
+    /// Their repositories.
+    pub repos: Repos,
+    /// The statuses.
+    pub statuses: shopset_engine::ops::status::Statuses,
+    /// Where the statuses came from.
+    pub from: ops::observe::StatusSource,
 }
 
 /// How a command ended.
@@ -115,7 +163,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
     let ctx = Context::from_cli(&cli)?;
     let format = cli.format;
     let source = |files: &[PathBuf]| Source::new(files, &cli.cluster);
-    let change_one = |from: &Source, args: &EditArgs, change: edit::Change| {
+    let change_one = |from: &Source, args: &EditArgs, change: Change| {
         let author = ctx.author(&args.author);
         edit::run(&ctx, format, from, args.dry_run, change, &author)
     };
@@ -144,11 +192,11 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
             reason,
             edit: args,
         } => {
-            let change = edit::hold(tier, reason);
+            let change = ops::edit::hold(tier, reason);
             return change_one(&source(&args.files)?, args, change);
         }
         Command::Release { tier, edit: args } => {
-            let change = edit::release(tier);
+            let change = ops::edit::release(tier);
             return change_one(&source(&args.files)?, args, change);
         }
         Command::Approve {
@@ -157,7 +205,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
             config,
             edit: args,
         } => {
-            let change = edit::approve(tier, commit, *config)?;
+            let change = ops::edit::approve(tier, commit, *config)?;
             return change_one(&source(&args.files)?, args, change);
         }
         Command::Rollback {
@@ -176,12 +224,11 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
                         .map_err(|e| anyhow::anyhow!("rollback {tier}: {e}"))?
                 }
             };
-            shopset_crds::names::commit_id(&target).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
-            let change = edit::rollback(tier, &target, reason);
+            let change = ops::edit::rollback(tier, &target, reason)?;
             return change_one(&from, args, change);
         }
         Command::Unpin { tier, edit: args } => {
-            let change = edit::unpin(tier);
+            let change = ops::edit::unpin(tier);
             return change_one(&source(&args.files)?, args, change);
         }
         Command::Maintenance {
@@ -190,12 +237,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
             edit: args,
         } => {
             let from = source(&args.files)?;
-            let tier = from
-                .resources()?
-                .shop_sets
-                .get(shopset)
-                .map(|s| s.spec.tier.clone());
-            let change = edit::maintenance(shopset, state == "on", tier);
+            let change = ops::edit::maintenance(&from.resources()?, shopset, state == "on");
             return change_one(&from, args, change);
         }
         Command::Promote {

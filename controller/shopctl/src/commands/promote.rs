@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use serde_json::json;
-use shopset_engine::ops::promote;
+use shopset_engine::ops::{promote, verdict};
 use shopset_engine::{Author, SyncOptions};
 
 use super::{Context, Done};
@@ -43,7 +43,12 @@ pub fn run(
         subject,
         ..
     } = *request;
-    let (resources, statuses) = source.read(status_file)?;
+    let super::Observed {
+        resources,
+        mut repos,
+        statuses,
+        from,
+    } = ctx.statuses(source, status_file)?;
     super::report_problems(
         &resources
             .errors
@@ -51,9 +56,10 @@ pub fn run(
             .map(ToString::to_string)
             .collect::<Vec<_>>(),
     );
-    let mut repos = ctx.repos(&resources);
     let now = k8s_openapi::jiff::Timestamp::now();
-    let plan = promote::plan(&resources, &statuses, &mut repos, tier, subject, now)
+    let verdict = verdict::verdict(&resources, &statuses, &mut repos, tier, now);
+    let plan = verdict
+        .plan(subject)
         .map_err(|e| anyhow::anyhow!("promote {tier}: {e}"))?;
     let mut text = String::new();
     let _ = writeln!(
@@ -80,6 +86,7 @@ pub fn run(
     for note in &plan.notes {
         let _ = writeln!(text, "note: {note}");
     }
+    let _ = writeln!(text, "statuses: {from}");
     let (state, done) = if plan.up_to_date {
         ("up to date", Done::Ok)
     } else if !plan.gate.open {
@@ -93,47 +100,40 @@ pub fn run(
             let _ = writeln!(text, "  {c}");
         }
         ("planned", Done::Ok)
-    } else if pull_request_mode(&resources, tier) {
-        let url = match subject {
-            promote::Subject::App => resources.tiers[tier].spec.app.url.clone(),
-            promote::Subject::Config => plan
-                .moves
-                .first()
-                .map(|m| m.repository.clone())
-                .unwrap_or_default(),
+    } else {
+        let forge = verdict::ForgeSettings {
+            api: request.github_api.to_owned(),
+            token: match request.github_token_file {
+                Some(f) => Some(shopset_git::Secret::new(
+                    std::fs::read_to_string(f)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?
+                        .trim()
+                        .to_owned(),
+                )),
+                None => None,
+            },
         };
-        let token = match request.github_token_file {
-            Some(f) => Some(shopset_git::Secret::new(
-                std::fs::read_to_string(f)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?
-                    .trim()
-                    .to_owned(),
-            )),
-            None => None,
-        };
-        let forge = shopset_git::forge::GitHub::new(request.github_api, &url, token.as_ref())?;
-        let pr = promote::promote_by_pull_request(&plan, &forge, request.merge)
+        let carried = verdict::carry_out(plan, &resources, &mut repos, &forge, request.merge)
             .map_err(|e| anyhow::anyhow!("promote {tier}: {e}"))?;
-        let _ = writeln!(
-            text,
-            "pull request #{} ({}) from {}{}",
-            pr.number,
-            pr.url,
-            pr.head,
-            if pr.merged {
-                ", merged by fast-forward"
-            } else {
-                ", waiting for a merge"
-            }
-        );
-        if pr.merged {
+        if let verdict::Carried::PullRequest(pr) = &carried {
+            let _ = writeln!(
+                text,
+                "pull request #{} ({}) from {}{}",
+                pr.number,
+                pr.url,
+                pr.head,
+                if pr.merged {
+                    ", merged by fast-forward"
+                } else {
+                    ", waiting for a merge"
+                }
+            );
+        }
+        if carried.landed() {
             ("promoted", Done::Ok)
         } else {
             ("pull request open", Done::Ok)
         }
-    } else {
-        promote::promote(&plan, &mut repos).map_err(|e| anyhow::anyhow!("promote {tier}: {e}"))?;
-        ("promoted", Done::Ok)
     };
     let _ = writeln!(text, "{state}");
     let mut system = serde_json::Value::Null;
@@ -153,7 +153,7 @@ pub fn run(
             crate::output::print(
                 format,
                 &text,
-                &json!({ "state": state, "plan": plan, "system": system }),
+                &json!({ "state": state, "plan": plan, "system": system, "statusSource": from }),
             );
             return Ok(Done::Failed);
         }
@@ -161,14 +161,7 @@ pub fn run(
     crate::output::print(
         format,
         &text,
-        &json!({ "state": state, "plan": plan, "system": system }),
+        &json!({ "state": state, "plan": plan, "system": system, "statusSource": from }),
     );
     Ok(done)
-}
-
-fn pull_request_mode(resources: &shopset_engine::Resources, tier: &str) -> bool {
-    resources
-        .tiers
-        .get(tier)
-        .is_some_and(|t| t.spec.promotion.mode == shopset_crds::PromotionMode::PullRequest)
 }

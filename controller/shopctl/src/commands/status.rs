@@ -19,8 +19,12 @@ pub fn run(
     source: &Source,
     status_file: Option<&Path>,
 ) -> anyhow::Result<bool> {
-    let (resources, statuses) = source.read(status_file)?;
-    let mut repos = ctx.repos(&resources);
+    let super::Observed {
+        resources,
+        mut repos,
+        statuses,
+        from,
+    } = ctx.statuses(source, status_file)?;
     let tiers = overview::overview(
         &resources,
         &statuses,
@@ -99,6 +103,11 @@ pub fn run(
             }
         }
     }
-    crate::output::print(format, &text, &serde_json::to_value(&tiers)?);
+    let _ = writeln!(text, "\nstatuses: {from}");
+    let mut json = serde_json::to_value(&tiers)?;
+    for tier in json.as_array_mut().into_iter().flatten() {
+        tier["statusSource"] = serde_json::to_value(&from)?;
+    }
+    crate::output::print(format, &text, &json);
     Ok(tiers.iter().all(|t| t.problems.is_empty()))
 }

@@ -1,0 +1,224 @@
+//! The changes a person makes to one resource: hold, release, approve, rollback, unpin,
+//! maintenance. Each is one JSON merge patch (RFC 7386) and the kubectl command that makes
+//! it, decided here so that `shopctl` (on a file or through the API server) and a person with
+//! kubectl make byte-for-byte the same change. Applying it is the caller's: it only gathers
+//! and writes.
+
+use serde_json::{Value, json};
+
+use crate::ops::promote::{APPROVED_ANNOTATION, APPROVED_CONFIG_ANNOTATION, HOLD_ANNOTATION};
+use crate::resources::Resources;
+
+/// A change that cannot be made as asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EditError {
+    /// A commit given is not a full commit id.
+    #[error("{field}: {message}")]
+    Commit {
+        /// The argument.
+        field: &'static str,
+        /// What was expected.
+        message: String,
+    },
+}
+
+/// One change to one resource.
+pub struct Change {
+    /// `Tier` or `ShopSet`.
+    pub kind: &'static str,
+    /// Its name.
+    pub name: String,
+    /// What it does, for people.
+    pub what: String,
+    /// The same with kubectl.
+    pub kubectl: String,
+    /// The change, as a JSON merge patch (RFC 7386: `null` removes).
+    pub patch: Value,
+    /// The tier to render again afterwards, if any.
+    pub sync_tier: Option<String>,
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+fn annotate(tier: &str, key: &'static str, value: Option<String>, what: String) -> Change {
+    let kubectl = match &value {
+        Some(v) => format!(
+            "kubectl annotate tier {tier} {key}={} --overwrite",
+            quote(v)
+        ),
+        None => format!("kubectl annotate tier {tier} {key}-"),
+    };
+    Change {
+        kind: "Tier",
+        name: tier.to_owned(),
+        what,
+        kubectl,
+        patch: json!({ "metadata": { "annotations": { key: value } } }),
+        sync_tier: None,
+    }
+}
+
+fn patch_command(kind: &str, name: &str, patch: &Value) -> String {
+    format!(
+        "kubectl patch {} {name} --type merge -p {}",
+        kind.to_lowercase(),
+        quote(&patch.to_string())
+    )
+}
+
+/// `hold`.
+#[must_use]
+pub fn hold(tier: &str, reason: &str) -> Change {
+    annotate(
+        tier,
+        HOLD_ANNOTATION,
+        Some(reason.to_owned()),
+        format!("held ({reason}): nothing promotes into {tier}"),
+    )
+}
+
+/// `release`.
+#[must_use]
+pub fn release(tier: &str) -> Change {
+    annotate(tier, HOLD_ANNOTATION, None, format!("{tier} released"))
+}
+
+/// `approve`.
+///
+/// # Errors
+/// Not a full commit id.
+pub fn approve(tier: &str, commit: &str, config: bool) -> Result<Change, EditError> {
+    for c in commit.split(',') {
+        shopset_crds::names::commit_id(c.trim()).map_err(|e| EditError::Commit {
+            field: "commit",
+            message: e,
+        })?;
+    }
+    let key = if config {
+        APPROVED_CONFIG_ANNOTATION
+    } else {
+        APPROVED_ANNOTATION
+    };
+    Ok(annotate(
+        tier,
+        key,
+        Some(commit.to_owned()),
+        format!("{commit} approved for {tier}"),
+    ))
+}
+
+/// A merge patch on a Tier that moves what it runs: the tier is rendered again.
+fn repin(tier: &str, patch: Value, what: String) -> Change {
+    Change {
+        kind: "Tier",
+        name: tier.to_owned(),
+        what,
+        kubectl: patch_command("Tier", tier, &patch),
+        patch,
+        sync_tier: Some(tier.to_owned()),
+    }
+}
+
+/// `rollback`: pin and hold.
+///
+/// # Errors
+/// Not a full commit id.
+pub fn rollback(tier: &str, commit: &str, reason: &str) -> Result<Change, EditError> {
+    shopset_crds::names::commit_id(commit).map_err(|e| EditError::Commit {
+        field: "--to",
+        message: e,
+    })?;
+    let patch = json!({
+        "metadata": { "annotations": { HOLD_ANNOTATION: reason } },
+        "spec": { "pin": { "appCommit": commit, "reason": reason } },
+    });
+    Ok(repin(
+        tier,
+        patch,
+        format!("{tier} pinned to {commit} and held ({reason})"),
+    ))
+}
+
+/// `unpin`.
+#[must_use]
+pub fn unpin(tier: &str) -> Change {
+    let patch = json!({ "spec": { "pin": null } });
+    repin(tier, patch, format!("{tier} follows its app branch again"))
+}
+
+/// `maintenance on|off`; the ShopSet's tier (as the resources say) is rendered again.
+#[must_use]
+pub fn maintenance(resources: &Resources, shopset: &str, on: bool) -> Change {
+    let tier = resources
+        .shop_sets
+        .get(shopset)
+        .map(|s| s.spec.tier.clone());
+    let patch = json!({ "spec": { "maintenance": on } });
+    Change {
+        kind: "ShopSet",
+        name: shopset.to_owned(),
+        what: format!("{shopset}: maintenance {}", if on { "on" } else { "off" }),
+        kubectl: patch_command("ShopSet", shopset, &patch),
+        patch,
+        sync_tier: tier,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn annotations_are_set_and_removed_with_their_kubectl_equivalent() {
+        let held = hold("tier-1", "it's broken");
+        assert_eq!(
+            held.patch,
+            json!({ "metadata": { "annotations": { HOLD_ANNOTATION: "it's broken" } } })
+        );
+        assert_eq!(
+            held.kubectl,
+            "kubectl annotate tier tier-1 shopset.dev/hold='it'\\''s broken' --overwrite"
+        );
+        let released = release("tier-1");
+        assert_eq!(
+            released.patch,
+            json!({ "metadata": { "annotations": { HOLD_ANNOTATION: null } } })
+        );
+        assert_eq!(
+            released.kubectl,
+            "kubectl annotate tier tier-1 shopset.dev/hold-"
+        );
+        assert_eq!(held.sync_tier, None);
+    }
+
+    #[test]
+    fn pins_render_the_tier_again() {
+        let commit = "0123456789abcdef0123456789abcdef01234567";
+        let back = rollback("tier-2", commit, "bad").unwrap();
+        assert_eq!(back.sync_tier.as_deref(), Some("tier-2"));
+        assert_eq!(back.patch["spec"]["pin"]["appCommit"], commit);
+        assert!(
+            back.kubectl
+                .starts_with("kubectl patch tier tier-2 --type merge -p '{")
+        );
+        assert_eq!(unpin("tier-2").patch, json!({ "spec": { "pin": null } }));
+        assert!(rollback("tier-2", "abc", "bad").is_err());
+        assert!(approve("tier-2", &format!("{commit},abc"), true).is_err());
+        assert!(approve("tier-2", &format!("{commit}, {commit}"), true).is_ok());
+    }
+
+    #[test]
+    fn maintenance_renders_the_shop_sets_tier() {
+        let mut resources = Resources::default();
+        resources.add_text(
+            "s.yaml",
+            "apiVersion: shopset.dev/v1alpha1\nkind: ShopSet\nmetadata:\n  name: a\nspec:\n  tier: tier-0\n  configuration: c\n",
+        );
+        let on = maintenance(&resources, "a", true);
+        assert_eq!(on.sync_tier.as_deref(), Some("tier-0"));
+        assert_eq!(on.patch, json!({ "spec": { "maintenance": true } }));
+        assert_eq!(maintenance(&resources, "missing", false).sync_tier, None);
+    }
+}

@@ -1,0 +1,676 @@
+//! The one rule, checked action by action: the same starting state is given once to `shopctl`
+//! (a person's way) and once to the controller (directory mode, `--once`); the branch tips'
+//! trees of the system repository, the app and configuration branches, the resources and the
+//! promotion verdict must come out equal. Every [`Action`] has a row: the `match` in
+//! [`row`] has no wildcard, so an action added without one does not build.
+//!
+//! Both runs happen at the same path (the world is copied aside first and put back for the
+//! second run), because the rendered inputs name the repositories by their absolute paths.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use shopset_engine::ops::{Action, edit};
+use shopset_tests::fake_github::FakeGitHub;
+use shopset_tests::{commit_to_branch, git, quickstart, rev, run_shopctl, tip};
+
+const BRANCHES: [&str; 3] = ["tier-0", "tier-1", "tier-2"];
+
+struct World {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+}
+
+impl World {
+    fn resources(&self) -> PathBuf {
+        self.dir.join("resources")
+    }
+
+    fn res(&self) -> String {
+        self.resources().display().to_string()
+    }
+
+    fn repo(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.git"))
+    }
+
+    fn edit_file(&self, file: &str, from: &str, to: &str) {
+        let path = self.resources().join(file);
+        let text = std::fs::read_to_string(&path).expect("read");
+        let edited = text.replacen(from, to, 1);
+        assert_ne!(edited, text, "{file}: {from:?} not found");
+        std::fs::write(&path, edited).expect("write");
+    }
+
+    fn shopctl(&self, args: &[&str]) -> Output {
+        let cache = self.dir.join("cache").display().to_string();
+        let mut all = vec!["--cache-dir", cache.as_str()];
+        all.extend_from_slice(args);
+        run_shopctl(all)
+    }
+
+    fn shopctl_ok(&self, args: &[&str]) -> String {
+        shopset_tests::ok(&self.shopctl(args))
+    }
+
+    /// A person's edit of a resource file, as `kubectl patch` would do it in a cluster.
+    fn patch(&self, change: &edit::Change) {
+        shopset_engine::files::patch_resource(
+            &[self.resources()],
+            change.kind,
+            &change.name,
+            &change.patch,
+        )
+        .expect("patched");
+    }
+
+    /// The controller, directory mode, one pass.
+    fn controller(&self, extra: &[&str]) -> Output {
+        let out = Command::new(shopset_tests::controller::binary())
+            .args(["--resources-dir", &self.res()])
+            .args([
+                "--cache-dir",
+                &self.dir.join("controller-cache").display().to_string(),
+            ])
+            .args(["--listen", "127.0.0.1:0", "--once", "--debounce-ms", "50"])
+            .args(extra)
+            .output()
+            .expect("the controller runs");
+        assert!(
+            out.status.success(),
+            "controller: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Argo CD reports every ShopSet of `tier` synced at its branch tip and healthy.
+    fn healthy(&self, tier: &str, shop_sets: &[&str]) {
+        let tip = rev(&self.repo("system"), tier);
+        let mut text = String::new();
+        for name in shop_sets {
+            text.push_str(&format!(
+                "---\napiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: {name}\n  \
+                 namespace: argocd\n  labels:\n    shopset.dev/shopset: {name}\n    \
+                 app.kubernetes.io/managed-by: shopset\nstatus:\n  sync:\n    status: Synced\n    \
+                 revision: {tip}\n  health:\n    status: Healthy\n"
+            ));
+        }
+        std::fs::write(self.resources().join(format!("argocd-{tier}.yaml")), text).expect("write");
+    }
+}
+
+/// What an action leaves behind, compared between the two ways of taking it.
+#[derive(Debug, PartialEq)]
+struct Outcome {
+    /// The tree at the tip of each system branch.
+    system: Vec<Option<String>>,
+    /// The app and configuration branch tips.
+    app: Vec<Option<String>>,
+    config: Vec<Option<String>>,
+    /// Every resource document (status left out), by `Kind/name`.
+    resources: BTreeMap<String, Value>,
+    /// Per tier, whether its predecessor's candidate may be promoted into it.
+    promotable: BTreeMap<String, Option<bool>>,
+    /// Tiers stopped by the mass-removal stop, with the confirmation token named.
+    blocked: BTreeMap<String, String>,
+    /// The pull requests opened (title, merged).
+    pulls: Vec<(String, bool)>,
+}
+
+impl Outcome {
+    /// What differs, field by field (`by hand` first).
+    fn differences(&self, other: &Self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut field = |name: &str, a: String, b: String| {
+            if a != b {
+                out.push(format!(
+                    "{name}: by hand {a}\n{name}: by the controller {b}"
+                ));
+            }
+        };
+        field(
+            "system trees",
+            format!("{:?}", self.system),
+            format!("{:?}", other.system),
+        );
+        field(
+            "app branches",
+            format!("{:?}", self.app),
+            format!("{:?}", other.app),
+        );
+        field(
+            "config branches",
+            format!("{:?}", self.config),
+            format!("{:?}", other.config),
+        );
+        for key in self.resources.keys().chain(other.resources.keys()) {
+            field(
+                key,
+                format!("{:?}", self.resources.get(key)),
+                format!("{:?}", other.resources.get(key)),
+            );
+        }
+        field(
+            "promotable",
+            format!("{:?}", self.promotable),
+            format!("{:?}", other.promotable),
+        );
+        field(
+            "blocked",
+            format!("{:?}", self.blocked),
+            format!("{:?}", other.blocked),
+        );
+        field(
+            "pull requests",
+            format!("{:?}", self.pulls),
+            format!("{:?}", other.pulls),
+        );
+        out.dedup();
+        out
+    }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn token(message: &str) -> String {
+    message
+        .split("shopset.dev/confirm-removals=")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn outcome(
+    w: &World,
+    promotable: BTreeMap<String, Option<bool>>,
+    blocked: BTreeMap<String, String>,
+    github: Option<&FakeGitHub>,
+) -> Outcome {
+    let branches = |repo: &str, suffix: &str| -> Vec<Option<String>> {
+        BRANCHES
+            .iter()
+            .map(|b| tip(&w.repo(repo), &format!("{b}{suffix}")))
+            .collect()
+    };
+    let docs = shopset_engine::files::read_documents(
+        &[w.resources()],
+        &[w.resources().join("shopset-status.json")],
+    );
+    let resources = docs
+        .documents
+        .into_iter()
+        .filter(|(_, d)| d["kind"] != "Application")
+        .map(|(_, mut d)| {
+            if let Some(o) = d.as_object_mut() {
+                o.remove("status");
+            }
+            (
+                format!(
+                    "{}/{}",
+                    d["kind"].as_str().unwrap_or_default(),
+                    d["metadata"]["name"].as_str().unwrap_or_default()
+                ),
+                d,
+            )
+        })
+        .collect();
+    Outcome {
+        system: branches("system", "^{tree}"),
+        app: branches("app", ""),
+        config: branches("config", ""),
+        resources,
+        promotable,
+        blocked,
+        pulls: github
+            .map(|g| {
+                g.pulls()
+                    .iter()
+                    .map(|p| {
+                        (
+                            p["title"].as_str().unwrap_or_default().to_owned(),
+                            p["merged"] == Value::Bool(true),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+/// `shopctl status`'s verdict per tier.
+fn status_verdict(w: &World) -> BTreeMap<String, Option<bool>> {
+    let out = w.shopctl(&["status", "-o", "json", "-f", &w.res()]);
+    let json: Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    json.as_array()
+        .expect("tiers")
+        .iter()
+        .map(|t| {
+            (
+                t["tier"].as_str().unwrap_or_default().to_owned(),
+                t["promotable"].as_bool(),
+            )
+        })
+        .collect()
+}
+
+/// The controller's verdict per tier (recorded on the tier promoted from), and its stops.
+fn controller_verdict(w: &World) -> (BTreeMap<String, Option<bool>>, BTreeMap<String, String>) {
+    let text =
+        std::fs::read_to_string(w.resources().join("shopset-status.json")).expect("status file");
+    let status: Value = serde_json::from_str(&text).expect("status JSON");
+    let tiers = resources_of(w);
+    let mut promotable = BTreeMap::new();
+    let mut blocked = BTreeMap::new();
+    for (name, spec) in &tiers.tiers {
+        let verdict = spec
+            .spec
+            .promotes_from
+            .as_deref()
+            .and_then(|from| status["tiers"][from]["promotable"].as_bool());
+        promotable.insert(name.clone(), verdict);
+        let committed = status["tiers"][name]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == "Committed")
+            .cloned()
+            .unwrap_or_default();
+        if committed["reason"] == "RemovalsNeedConfirmation" {
+            blocked.insert(
+                name.clone(),
+                token(committed["message"].as_str().unwrap_or_default()),
+            );
+        }
+    }
+    (promotable, blocked)
+}
+
+/// A person's blocked tiers, from `shopctl sync -o json`.
+fn sync_blocked(out: &Output) -> BTreeMap<String, String> {
+    let json: Value = serde_json::from_slice(&out.stdout).expect("sync JSON");
+    let problems: Vec<String> = json["problems"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.as_str().map(str::to_owned))
+        .collect();
+    json["tiers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["state"] == "blocked")
+        .map(|t| {
+            let tier = t["tier"].as_str().unwrap_or_default().to_owned();
+            let message = problems
+                .iter()
+                .find(|p| p.starts_with(&format!("Tier {tier:?}")))
+                .cloned()
+                .unwrap_or_default();
+            (tier, token(&message))
+        })
+        .collect()
+}
+
+/// One row: how to prepare the starting state, what a person runs, and what the controller is
+/// given (the person's resource edit, if any, and its flags).
+struct Row {
+    prepare: fn(&World),
+    by_hand: fn(&World, Option<&FakeGitHub>) -> BTreeMap<String, String>,
+    for_controller: fn(&World),
+    github: bool,
+}
+
+fn nothing(_: &World) {}
+
+fn sync(w: &World, _: Option<&FakeGitHub>) -> BTreeMap<String, String> {
+    let out = w.shopctl(&["sync", "-o", "json", "-f", &w.res()]);
+    sync_blocked(&out)
+}
+
+fn removed_three(w: &World) {
+    let file = w.resources().join("shopsets.yaml");
+    let text = std::fs::read_to_string(&file).expect("read");
+    let docs: Vec<&str> = text
+        .split("\n---\n")
+        .filter(|d| {
+            !["general-1", "general-2", "general-3"]
+                .iter()
+                .any(|n| d.contains(&format!("name: {n}\n")))
+        })
+        .collect();
+    std::fs::write(&file, docs.join("\n---\n")).expect("write");
+}
+
+fn quick_promotion(w: &World) {
+    w.edit_file("tiers.yaml", "    soak: 30m\n", "    soak: 0s\n");
+    w.shopctl_ok(&["sync", "-f", &w.res()]);
+    w.healthy("tier-0", &["canary", "staff-shops"]);
+}
+
+fn by_pull_request(w: &World) {
+    std::os::unix::fs::symlink(".", w.dir.join("acme")).expect("symlink");
+    let tiers = w.resources().join("tiers.yaml");
+    let text = std::fs::read_to_string(&tiers).expect("read");
+    std::fs::write(&tiers, text.replace("/app.git", "/acme/app.git")).expect("write");
+    w.edit_file(
+        "tiers.yaml",
+        "    mode: Push\n    auto: true\n    soak: 30m\n",
+        "    mode: PullRequest\n    auto: true\n    soak: 0s\n",
+    );
+    w.shopctl_ok(&["sync", "-f", &w.res()]);
+    w.healthy("tier-0", &["canary", "staff-shops"]);
+}
+
+fn rollback_change(w: &World) -> edit::Change {
+    let to = rev(&w.repo("app"), "tier-2");
+    edit::rollback("tier-1", &to, "bad release").expect("a commit id")
+}
+
+fn row(action: Action) -> Row {
+    match action {
+        Action::Sync => Row {
+            prepare: |w| {
+                std::fs::write(
+                    w.resources().join("more.yaml"),
+                    "apiVersion: shopset.dev/v1alpha1\nkind: ShopSet\nmetadata:\n  name: new-a\nspec:\n  tier: tier-0\n  configuration: standard\n",
+                )
+                .expect("write");
+            },
+            by_hand: sync,
+            for_controller: nothing,
+            github: false,
+        },
+        Action::BaseMove => Row {
+            prepare: |w| {
+                commit_to_branch(
+                    &w.repo("app"),
+                    "tier-0",
+                    &w.dir.join("work-app"),
+                    ("kustomize/NOTES.md", "a person's note\n"),
+                    &[],
+                    &[],
+                );
+            },
+            by_hand: sync,
+            for_controller: nothing,
+            github: false,
+        },
+        Action::ConfigurationMove => Row {
+            prepare: |w| {
+                let work = w.dir.join("work-config");
+                commit_to_branch(
+                    &w.repo("config"),
+                    "tier-0",
+                    &work,
+                    ("NOTES.md", "a note\n"),
+                    &[],
+                    &[],
+                );
+            },
+            by_hand: sync,
+            for_controller: nothing,
+            github: false,
+        },
+        Action::RemovalStop => Row {
+            prepare: removed_three,
+            by_hand: sync,
+            for_controller: nothing,
+            github: false,
+        },
+        Action::RemovalConfirmation => Row {
+            prepare: |w| {
+                removed_three(w);
+                let token = shopset_engine::removal_token(&[
+                    "general-1".into(),
+                    "general-2".into(),
+                    "general-3".into(),
+                ]);
+                w.edit_file(
+                    "tiers.yaml",
+                    "  name: tier-2\n",
+                    &format!("  name: tier-2\n  annotations:\n    shopset.dev/confirm-removals: \"{token}\"\n"),
+                );
+            },
+            by_hand: sync,
+            for_controller: nothing,
+            github: false,
+        },
+        Action::PromoteApp => Row {
+            prepare: |w| {
+                quick_promotion(w);
+                w.shopctl_ok(&["promote", "tier-1", "--config", "-f", &w.res()]);
+            },
+            by_hand: |w, _| {
+                w.shopctl_ok(&["promote", "tier-1", "-f", &w.res()]);
+                BTreeMap::new()
+            },
+            for_controller: nothing,
+            github: false,
+        },
+        Action::PromoteConfiguration => Row {
+            prepare: |w| {
+                quick_promotion(w);
+                w.shopctl_ok(&["promote", "tier-1", "-f", &w.res()]);
+            },
+            by_hand: |w, _| {
+                w.shopctl_ok(&["promote", "tier-1", "--config", "-f", &w.res()]);
+                BTreeMap::new()
+            },
+            for_controller: nothing,
+            github: false,
+        },
+        Action::PromoteByPullRequest => Row {
+            prepare: |w| {
+                by_pull_request(w);
+                // The configuration is promoted by pull request too: only the app moves here.
+                let config = rev(&w.repo("config"), "tier-0");
+                let out = git(
+                    &w.repo("config"),
+                    &["push", "-q", ".", &format!("{config}:refs/heads/tier-1")],
+                );
+                assert!(out.status.success(), "{out:?}");
+                w.shopctl_ok(&["sync", "-f", &w.res()]);
+            },
+            by_hand: |w, github| {
+                let api = github.expect("a fake GitHub").url.clone();
+                w.shopctl_ok(&[
+                    "promote",
+                    "tier-1",
+                    "--merge",
+                    "--github-api",
+                    &api,
+                    "-f",
+                    &w.res(),
+                ]);
+                BTreeMap::new()
+            },
+            for_controller: nothing,
+            github: true,
+        },
+        Action::Rollback => Row {
+            prepare: nothing,
+            by_hand: |w, _| {
+                let to = rev(&w.repo("app"), "tier-2");
+                w.shopctl_ok(&[
+                    "rollback",
+                    "tier-1",
+                    "--to",
+                    &to,
+                    "--reason",
+                    "bad release",
+                    "-f",
+                    &w.res(),
+                ]);
+                BTreeMap::new()
+            },
+            for_controller: |w| w.patch(&rollback_change(w)),
+            github: false,
+        },
+        Action::Unpin => Row {
+            prepare: |w| {
+                w.patch(&rollback_change(w));
+                w.shopctl_ok(&["sync", "-f", &w.res()]);
+            },
+            by_hand: |w, _| {
+                w.shopctl_ok(&["unpin", "tier-1", "-f", &w.res()]);
+                BTreeMap::new()
+            },
+            for_controller: |w| w.patch(&edit::unpin("tier-1")),
+            github: false,
+        },
+        Action::Hold => Row {
+            prepare: quick_promotion,
+            by_hand: |w, _| {
+                w.shopctl_ok(&["hold", "tier-1", "--reason", "checking", "-f", &w.res()]);
+                BTreeMap::new()
+            },
+            for_controller: |w| w.patch(&edit::hold("tier-1", "checking")),
+            github: false,
+        },
+        Action::Release => Row {
+            prepare: |w| w.patch(&edit::hold("tier-2", "checking")),
+            by_hand: |w, _| {
+                w.shopctl_ok(&["release", "tier-2", "-f", &w.res()]);
+                BTreeMap::new()
+            },
+            for_controller: |w| w.patch(&edit::release("tier-2")),
+            github: false,
+        },
+        Action::Approve => Row {
+            prepare: nothing,
+            by_hand: |w, _| {
+                let commit = shopset_tests::running_app(&w.repo("system"), "tier-1");
+                w.shopctl_ok(&["approve", "tier-2", &commit, "-f", &w.res()]);
+                BTreeMap::new()
+            },
+            for_controller: |w| {
+                let commit = shopset_tests::running_app(&w.repo("system"), "tier-1");
+                w.patch(&edit::approve("tier-2", &commit, false).expect("a commit id"));
+            },
+            github: false,
+        },
+        Action::Maintenance => Row {
+            prepare: nothing,
+            by_hand: |w, _| {
+                w.shopctl_ok(&["maintenance", "on", "general-1", "-f", &w.res()]);
+                BTreeMap::new()
+            },
+            for_controller: |w| {
+                let resources = resources_of(w);
+                w.patch(&edit::maintenance(&resources, "general-1", true));
+            },
+            github: false,
+        },
+    }
+}
+
+fn resources_of(w: &World) -> shopset_engine::Resources {
+    shopset_engine::files::read_documents(&[w.resources()], &[]).resources()
+}
+
+fn copy(from: &Path, to: &Path) {
+    let out = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .output()
+        .expect("cp");
+    assert!(out.status.success(), "{out:?}");
+}
+
+fn check(action: Action) {
+    let (tmp, dir) = quickstart();
+    let w = World { _tmp: tmp, dir };
+    let r = row(action);
+    (r.prepare)(&w);
+    let start = w.dir.with_extension("start");
+    copy(&w.dir, &start);
+
+    // By hand.
+    let github = r.github.then(|| FakeGitHub::start(&w.repo("app")));
+    let blocked = (r.by_hand)(&w, github.as_ref());
+    let by_hand = outcome(&w, status_verdict(&w), blocked, github.as_ref());
+    drop(github);
+
+    // The controller, from the same state at the same path.
+    std::fs::rename(&w.dir, w.dir.with_extension("by-hand")).expect("rename");
+    copy(&start, &w.dir);
+    let github = r.github.then(|| FakeGitHub::start(&w.repo("app")));
+    (r.for_controller)(&w);
+    let mut extra = Vec::new();
+    if let Some(g) = &github {
+        extra.extend(["--github-api".to_owned(), g.url.clone()]);
+    }
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let log = w.controller(&extra);
+    let (recorded, blocked) = controller_verdict(&w);
+    let by_controller = outcome(&w, recorded, blocked, github.as_ref());
+    let differences = by_hand.differences(&by_controller);
+    assert!(
+        differences.is_empty(),
+        "{action:?}: shopctl and the controller differ:\n{}\ncontroller log (end):\n{}",
+        differences.join("\n"),
+        tail(&String::from_utf8_lossy(&log.stderr), 30)
+    );
+    // And `shopctl status` says what the controller recorded.
+    assert_eq!(
+        status_verdict(&w),
+        by_controller.promotable,
+        "{action:?}: status"
+    );
+    // The row did something where something was to be done.
+    let start_system: Vec<Option<String>> = BRANCHES
+        .iter()
+        .map(|b| tip(&start.join("system.git"), &format!("{b}^{{tree}}")))
+        .collect();
+    let start_app: Vec<Option<String>> = BRANCHES
+        .iter()
+        .map(|b| tip(&start.join("app.git"), b))
+        .collect();
+    let moved = by_hand.system != start_system || by_hand.app != start_app;
+    match action {
+        Action::Hold | Action::Release | Action::Approve | Action::RemovalStop => {
+            assert!(!moved, "{action:?} moves no branch");
+        }
+        _ => assert!(moved, "{action:?} moved nothing: the row tests nothing"),
+    }
+    if action == Action::RemovalStop {
+        assert!(
+            by_hand.blocked.get("tier-2").is_some_and(|t| t.len() == 16),
+            "{:?}",
+            by_hand.blocked
+        );
+    }
+}
+
+#[test]
+fn every_action_gives_the_same_result_by_hand_and_by_the_controller() {
+    let mut failures = Vec::new();
+    for action in Action::ALL {
+        if let Err(e) = std::panic::catch_unwind(|| check(action)) {
+            let message = e
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default();
+            failures.push(format!(
+                "{action:?} ({}): {message}",
+                action.engine_function()
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} actions differ:\n{}",
+        failures.len(),
+        Action::ALL.len(),
+        failures.join("\n\n")
+    );
+}
