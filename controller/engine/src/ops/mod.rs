@@ -10,3 +10,4 @@ pub mod quickstart;
 pub mod render_dir;
 pub mod status;
 pub mod sync;
+pub mod verify;
