@@ -259,17 +259,75 @@ fn resources_changed_since_the_last_sync_are_pending_shopset_by_shopset() {
 }
 
 #[test]
-fn verify_without_a_system_repository_is_an_error_or_pending_never_clean() {
-    let (_tmp, dir) = shopset_tests::quickstart();
-    std::fs::remove_dir_all(dir.join("system.git")).unwrap();
+fn a_tip_without_recorded_inputs_is_drift_and_a_missing_branch_is_pending() {
+    let (tmp, dir) = shopset_tests::quickstart();
+    let system = dir.join("system.git");
+    let work = tmp.path().join("work");
+    run(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            "--branch",
+            "tier-0",
+            &system.display().to_string(),
+            &work.display().to_string(),
+        ],
+    );
+    run(&work, &["rm", "-q", layout::INPUTS]);
+    run(&work, &["commit", "-qm", "a person removes the inputs"]);
+    run(&work, &["push", "-q", "origin", "tier-0"]);
+    let tip = rev(&system, "tier-0");
+
     let (code, report) = verify_json(&dir);
-    // No branch at all: every ShopSet would be added.
     assert_eq!(code, Some(4), "{report:#}");
+    assert_eq!(
+        drift(&report, "tier-0"),
+        vec![(layout::INPUTS.to_owned(), "removed".to_owned())]
+    );
+    let detail = tier(&report, "tier-0")["drift"][0]["detail"]
+        .as_str()
+        .expect("a detail")
+        .to_owned();
+    assert!(
+        detail.starts_with("missing: the tip cannot be rendered again"),
+        "{detail}"
+    );
     let pending = &tier(&report, "tier-0")["pending"];
     assert_eq!(
         pending["added"],
-        serde_json::json!(["canary", "staff-shops"]),
-        "{report:#}"
+        serde_json::json!(["canary", "staff-shops"])
     );
-    assert!(tier(&report, "tier-0")["tip"].is_null());
+    assert_eq!(
+        pending["reasons"][0],
+        format!(
+            "the tip of tier-0 ({tip}) records no inputs (.shopset/inputs.yaml): every ShopSet \
+             is rendered again"
+        )
+        .as_str()
+    );
+    for t in ["tier-1", "tier-2"] {
+        assert_eq!(drift(&report, t), Vec::<(String, String)>::new(), "{t}");
+        assert!(tier(&report, t)["pending"].is_null(), "{t}");
+    }
+
+    // No system repository at all: no tip, nothing drifted, every ShopSet pending.
+    std::fs::remove_dir_all(&system).unwrap();
+    let (code, report) = verify_json(&dir);
+    assert_eq!(code, Some(4), "{report:#}");
+    for (t, shop_sets) in [
+        ("tier-0", serde_json::json!(["canary", "staff-shops"])),
+        (
+            "tier-1",
+            serde_json::json!(["beta-premium", "early-adopters"]),
+        ),
+    ] {
+        assert!(tier(&report, t)["tip"].is_null(), "{t}");
+        assert_eq!(drift(&report, t), Vec::<(String, String)>::new(), "{t}");
+        assert_eq!(tier(&report, t)["pending"]["added"], shop_sets, "{t}");
+        assert_eq!(
+            tier(&report, t)["pending"]["reasons"][0],
+            format!("branch {t} does not exist yet: every ShopSet is new").as_str()
+        );
+    }
 }

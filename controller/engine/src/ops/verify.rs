@@ -220,17 +220,27 @@ fn tip_drift(repos: &mut Repos, url: &str, tip: &str, diffs: bool) -> Result<Vec
         None => {
             let bytes = system(repos, url)?
                 .read_file(tip, layout::INPUTS)
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| {
-                    format!(
-                        "{} is missing: the tip is not a rendering, there is nothing to compare \
-                         it with",
-                        layout::INPUTS
-                    )
-                })?;
-            let inputs = shopset_render::parse_inputs(&String::from_utf8_lossy(&bytes))
-                .map_err(|e| format!("{}: {e}", layout::INPUTS))?;
-            let inputs = std::sync::Arc::new(inputs);
+                .map_err(|e| e.to_string())?;
+            // Without readable inputs nothing can be rendered again: that one path is the
+            // drift, and the rest of the tree is not compared.
+            let unreadable = |kind, detail: String| {
+                Ok(vec![Drift {
+                    path: layout::INPUTS.to_owned(),
+                    kind,
+                    detail: Some(format!(
+                        "{detail}: the tip cannot be rendered again, the rest of its tree was \
+                         not compared"
+                    )),
+                    diff: None,
+                }])
+            };
+            let Some(bytes) = bytes else {
+                return unreadable(DriftKind::Removed, "missing".to_owned());
+            };
+            let inputs = match shopset_render::parse_inputs(&String::from_utf8_lossy(&bytes)) {
+                Ok(inputs) => std::sync::Arc::new(inputs),
+                Err(e) => return unreadable(DriftKind::Changed, format!("not readable ({e})")),
+            };
             repos.keep_inputs(tip, std::sync::Arc::clone(&inputs));
             inputs
         }
@@ -268,6 +278,7 @@ pub fn pending(plan: &TierPlan) -> Option<Pending> {
     Some(Pending {
         reasons: reasons(
             &plan.branch,
+            plan.previous_tip.as_deref(),
             plan.previous.as_deref(),
             &plan.inputs,
             &plan.summary,
@@ -281,19 +292,26 @@ pub fn pending(plan: &TierPlan) -> Option<Pending> {
     })
 }
 
-/// Why the inputs planned now differ from those recorded at the tip, one sentence each.
+/// Why the inputs planned now differ from those recorded at the tip of `branch` (`tip`:
+/// `None` when the branch does not exist), one sentence each.
 #[must_use]
 pub fn reasons(
     branch: &str,
+    tip: Option<&str>,
     previous: Option<&TierInputs>,
     inputs: &TierInputs,
     summary: &Summary,
 ) -> Vec<String> {
     let mut out = Vec::new();
     let Some(previous) = previous else {
-        out.push(format!(
-            "branch {branch} holds no rendering yet: every ShopSet is new"
-        ));
+        out.push(match tip {
+            None => format!("branch {branch} does not exist yet: every ShopSet is new"),
+            Some(tip) => format!(
+                "the tip of {branch} ({tip}) records no inputs ({}): every ShopSet is rendered \
+                 again",
+                layout::INPUTS
+            ),
+        });
         out.extend(
             summary
                 .added
@@ -806,7 +824,7 @@ mod tests {
             base_to: after.app_commit.clone(),
         };
         assert_eq!(
-            reasons("t", Some(&before), &after, &summary),
+            reasons("t", Some("abc"), Some(&before), &after, &summary),
             vec![
                 "base: app commit 1111111111111111111111111111111111111111 -> \
                  2222222222222222222222222222222222222222"
@@ -820,6 +838,7 @@ mod tests {
         let first = reasons(
             "t",
             None,
+            None,
             &after,
             &Summary {
                 added: vec!["a".into(), "c".into()],
@@ -829,7 +848,7 @@ mod tests {
         assert_eq!(
             first,
             vec![
-                "branch t holds no rendering yet: every ShopSet is new".to_owned(),
+                "branch t does not exist yet: every ShopSet is new".to_owned(),
                 "ShopSet \"a\": added".to_owned(),
                 "ShopSet \"c\": added".to_owned(),
             ]
