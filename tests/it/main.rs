@@ -19,3 +19,4 @@ mod properties;
 mod real_git;
 mod remote_git;
 mod shopctl_cluster;
+mod verify;

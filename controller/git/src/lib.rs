@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 pub use cache::Cache;
 pub use creds::{Credentials, Scope, Secret, redact_url, scrub, url_host};
-pub use read::FileEntry;
+pub use read::{FileEntry, TreeEntry};
 pub use shopset_render::Tree;
 pub use transport::{PushOutcome, classify_rejection};
 pub use write::{CommitMeta, CommitOutcome, Signer, TreeEdits};

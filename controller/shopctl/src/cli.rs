@@ -159,6 +159,18 @@ pub enum Command {
         #[arg(long)]
         status_file: Option<PathBuf>,
     },
+    /// Check each tier branch: render its tip again from the tip's `.shopset/inputs.yaml` and
+    /// report, path by path, what a person changed by hand (drift), and what a sync of the
+    /// current resources would change (pending), ShopSet by ShopSet. Exit code 4: drift or
+    /// pending changes; 0: every tip is a pure rendering of the resources; 1: an error.
+    Verify {
+        /// Resource files or directories (default: the cluster's resources).
+        #[arg(short = 'f', long = "filename")]
+        files: Vec<PathBuf>,
+        /// Show a short diff of each file that was changed by hand.
+        #[arg(long)]
+        diff: bool,
+    },
     /// Hold a tier: nothing promotes into it until it is released.
     Hold {
         /// The tier.

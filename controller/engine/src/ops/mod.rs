@@ -13,6 +13,7 @@ pub mod render_dir;
 pub mod status;
 pub mod sync;
 pub mod verdict;
+pub mod verify;
 
 /// Every action of the product, whoever takes it: the controller on its own, or a person with
 /// `shopctl` (or git and kubectl). Each is decided by one engine function that both binaries

@@ -8,6 +8,7 @@ mod quickstart;
 mod render;
 mod status;
 mod sync;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -151,6 +152,9 @@ pub enum Done {
     Failed,
     /// A gate did not hold: nothing was done (exit code 3).
     GateNotMet,
+    /// A branch was changed by hand or is not a rendering of the current resources
+    /// (exit code 4).
+    Drift,
 }
 
 impl From<bool> for Done {
@@ -186,6 +190,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
         Command::Crds { out } => crds::run(out.as_deref()),
         Command::Status { files, status_file } => {
             status::run(&ctx, format, &source(files)?, status_file.as_deref())
+        }
+        Command::Verify { files, diff } => {
+            return verify::run(&ctx, format, &source(files)?, *diff);
         }
         Command::Hold {
             tier,
