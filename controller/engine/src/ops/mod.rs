@@ -1,6 +1,8 @@
 //! The actions, one module each.
 
+pub mod diff;
 pub mod freeze;
+pub mod log;
 pub mod overview;
 pub mod pin;
 pub mod plan;

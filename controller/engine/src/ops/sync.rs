@@ -266,7 +266,10 @@ pub const CONFIRM_REMOVALS_ANNOTATION: &str = "shopset.dev/confirm-removals";
 /// `options` with the confirmations the Tiers carry as [`CONFIRM_REMOVALS_ANNOTATION`]: the
 /// engine reads them from the resources, so the controller and `shopctl sync` honour the same
 /// annotation. A confirmation given by the caller for a tier wins.
-fn with_annotated_confirmations(resources: &Resources, options: &SyncOptions) -> SyncOptions {
+pub(crate) fn with_annotated_confirmations(
+    resources: &Resources,
+    options: &SyncOptions,
+) -> SyncOptions {
     let mut options = options.clone();
     for (tier, annotations) in &resources.tier_annotations {
         if let Some(token) = annotations.get(CONFIRM_REMOVALS_ANNOTATION) {

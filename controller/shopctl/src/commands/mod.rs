@@ -2,7 +2,9 @@
 //! `run` returns `Ok(false)` when the command finished but something in it failed.
 
 mod crds;
+mod diff;
 mod edit;
+mod log;
 mod promote;
 mod quickstart;
 mod render;
@@ -103,6 +105,8 @@ pub enum Done {
     Failed,
     /// A gate did not hold: nothing was done (exit code 3).
     GateNotMet,
+    /// `diff`: a sync would change something (exit code 4).
+    Changes,
 }
 
 impl From<bool> for Done {
@@ -139,6 +143,19 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
         Command::Status { files, status_file } => {
             status::run(&ctx, format, &source(files)?, status_file.as_deref())
         }
+        Command::Diff {
+            files,
+            stat,
+            max_lines,
+        } => {
+            let max_lines = (*max_lines > 0).then_some(*max_lines);
+            return diff::run(&ctx, format, &source(files)?, *stat, max_lines);
+        }
+        Command::Log {
+            tier,
+            files,
+            max_count,
+        } => log::run(&ctx, format, &source(files)?, tier, *max_count),
         Command::Hold {
             tier,
             reason,
