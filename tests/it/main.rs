@@ -7,6 +7,7 @@ mod controller_api;
 mod crash;
 mod crds;
 mod determinism;
+mod diff_log;
 mod drill;
 mod errors;
 mod fake_api;

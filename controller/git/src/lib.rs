@@ -14,6 +14,7 @@
 mod cache;
 mod creds;
 pub mod forge;
+mod inspect;
 mod pack;
 mod read;
 mod transport;
@@ -24,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 pub use cache::Cache;
 pub use creds::{Credentials, Scope, Secret, redact_url, scrub, url_host};
+pub use inspect::{CommitInfo, Entry, TreeChange};
 pub use read::{FileEntry, TreeEntry};
 pub use shopset_render::Tree;
 pub use transport::{PushOutcome, classify_rejection};

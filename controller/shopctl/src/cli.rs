@@ -171,6 +171,34 @@ pub enum Command {
         #[arg(long)]
         diff: bool,
     },
+    /// The unified diff, per tier branch, of what a sync would commit (the files' bytes), for
+    /// review before a sync. Writes nothing. Exit code 0: nothing would change; 4: a sync would
+    /// change something; 1: an error (a resource or a repository could not be used; the
+    /// diff of the rest is still printed).
+    Diff {
+        /// Resource files or directories (default: the cluster's resources).
+        #[arg(short = 'f', long = "filename")]
+        files: Vec<PathBuf>,
+        /// Per file, the lines added and removed, and the totals, instead of the diff.
+        #[arg(long)]
+        stat: bool,
+        /// Print at most this many lines of diff (rows with --stat); the files that do not fit
+        /// are counted in a last line. 0: no limit.
+        #[arg(long, default_value_t = 2000)]
+        max_lines: usize,
+    },
+    /// A tier's system branch history as deployments: when, which app commit, which
+    /// configuration commits, which ShopSets changed; a person's commits are marked by hand.
+    Log {
+        /// The tier.
+        tier: String,
+        /// Resource files or directories (default: the cluster's resources).
+        #[arg(short = 'f', long = "filename")]
+        files: Vec<PathBuf>,
+        /// List at most this many commits, newest first.
+        #[arg(long, default_value_t = 20)]
+        max_count: usize,
+    },
     /// Hold a tier: nothing promotes into it until it is released.
     Hold {
         /// The tier.

@@ -3,7 +3,7 @@
 //!
 //! Exit codes: 0 everything done; 1 something failed (the rest was still done); 2 usage error;
 //! 3 a gate does not hold (nothing was done); 4 `verify` found a branch changed by hand or not
-//! rendered from the current resources.
+//! rendered from the current resources, or `diff` found that a sync would change something.
 
 mod cli;
 mod cluster;
@@ -24,7 +24,7 @@ fn main() -> std::process::ExitCode {
         Ok(commands::Done::Ok) => std::process::ExitCode::SUCCESS,
         Ok(commands::Done::Failed) => std::process::ExitCode::from(1),
         Ok(commands::Done::GateNotMet) => std::process::ExitCode::from(3),
-        Ok(commands::Done::Drift) => std::process::ExitCode::from(4),
+        Ok(commands::Done::Changes) => std::process::ExitCode::from(4),
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::from(1)

@@ -1,7 +1,9 @@
 //! The actions, one module each.
 
+pub mod diff;
 pub mod edit;
 pub mod freeze;
+pub mod log;
 pub mod observe;
 pub mod overview;
 pub mod pin;

@@ -213,7 +213,16 @@ fn short(commit: &str) -> &str {
 /// than half of them, or the last of them (so a small tier is protected too). An input that
 /// could not be read never counts as a removal: the planner keeps such ShopSets.
 #[must_use]
-pub fn removal_stop(plan: &TierPlan, limits: MaxRemovals, options: &SyncOptions) -> Option<String> {
+pub fn removal_stop(
+    plan: &TierPlan,
+    resources: &Resources,
+    options: &SyncOptions,
+) -> Option<String> {
+    let limits: MaxRemovals = resources
+        .tiers
+        .get(&plan.tier)
+        .map(|t| t.spec.safety.max_removals)
+        .unwrap_or_default();
     let removed = plan.summary.removed.len();
     let before = plan.previous.as_ref().map_or(0, |p| p.shop_sets.len());
     if options.confirm_removals || removed == 0 {
@@ -262,7 +271,10 @@ pub const CONFIRM_REMOVALS_ANNOTATION: &str = "shopset.dev/confirm-removals";
 /// `options` with the confirmations the Tiers carry as [`CONFIRM_REMOVALS_ANNOTATION`]: the
 /// engine reads them from the resources, so the controller and `shopctl sync` honour the same
 /// annotation. A confirmation given by the caller for a tier wins.
-fn with_annotated_confirmations(resources: &Resources, options: &SyncOptions) -> SyncOptions {
+pub(crate) fn with_annotated_confirmations(
+    resources: &Resources,
+    options: &SyncOptions,
+) -> SyncOptions {
     let mut options = options.clone();
     for (tier, annotations) in &resources.tier_annotations {
         if let Some(token) = annotations.get(CONFIRM_REMOVALS_ANNOTATION) {
@@ -430,12 +442,7 @@ pub fn sync(
             if matches!(earlier, Some(TierOutcome::Failed { .. })) {
                 continue;
             }
-            let limits = resources
-                .tiers
-                .get(&tier.tier)
-                .map(|t| t.spec.safety.max_removals)
-                .unwrap_or_default();
-            if let Some(reason) = removal_stop(&tier, limits, options) {
+            if let Some(reason) = removal_stop(&tier, resources, options) {
                 tracing::warn!(tier = %tier.tier, %reason, "mass removal stopped");
                 done.insert(
                     tier.tier.clone(),

@@ -2,7 +2,9 @@
 //! `run` returns `Ok(false)` when the command finished but something in it failed.
 
 mod crds;
+mod diff;
 mod edit;
+mod log;
 mod promote;
 mod quickstart;
 mod render;
@@ -152,9 +154,9 @@ pub enum Done {
     Failed,
     /// A gate did not hold: nothing was done (exit code 3).
     GateNotMet,
-    /// A branch was changed by hand or is not a rendering of the current resources
-    /// (exit code 4).
-    Drift,
+    /// `verify` found drift or pending changes, or `diff` found that a sync would change
+    /// something (exit code 4).
+    Changes,
 }
 
 impl From<bool> for Done {
@@ -194,6 +196,19 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
         Command::Verify { files, diff } => {
             return verify::run(&ctx, format, &source(files)?, *diff);
         }
+        Command::Diff {
+            files,
+            stat,
+            max_lines,
+        } => {
+            let max_lines = (*max_lines > 0).then_some(*max_lines);
+            return diff::run(&ctx, format, &source(files)?, *stat, max_lines);
+        }
+        Command::Log {
+            tier,
+            files,
+            max_count,
+        } => log::run(&ctx, format, &source(files)?, tier, *max_count),
         Command::Hold {
             tier,
             reason,

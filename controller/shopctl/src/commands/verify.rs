@@ -26,7 +26,7 @@ pub fn run(ctx: &Context, format: Format, source: &Source, diff: bool) -> anyhow
     Ok(if report.has_problems() {
         Done::Failed
     } else if report.drifted_or_pending() {
-        Done::Drift
+        Done::Changes
     } else {
         Done::Ok
     })
