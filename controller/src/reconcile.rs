@@ -56,15 +56,6 @@ pub struct Worker {
     forge: verdict::ForgeSettings,
 }
 
-const WARNING_REASONS: [&str; 7] = [
-    status::reasons::TIER_NOT_FOUND,
-    status::reasons::INVALID_SPEC,
-    status::reasons::NOT_RENDERED,
-    status::reasons::KEPT,
-    status::reasons::WRITE_FAILED,
-    status::reasons::REMOVALS_BLOCKED,
-    "Degraded",
-];
 
 impl Worker {
     /// A worker writing with `author`, syncing with `options` (its `tiers` and deadline are
@@ -357,7 +348,7 @@ fn transition_notes(
         .map(|c| Note {
             kind,
             name: name.to_owned(),
-            warning: c.status == "False" && WARNING_REASONS.contains(&c.reason.as_str()),
+            warning: status::needs_a_person(c),
             reason: c.reason.clone(),
             message: format!("{} is {}: {}", c.type_, c.status, c.message),
         })

@@ -14,6 +14,8 @@ pub mod types {
     pub const READY: &str = "Ready";
     /// The tier may be promoted to the next one.
     pub const PROMOTABLE: &str = "Promotable";
+    /// The tier branch's tip was a person's commit that changed generated files.
+    pub const DRIFTED: &str = "Drifted";
 }
 
 /// Condition reasons, and the reasons of the events written when a condition changes: the
@@ -53,6 +55,10 @@ pub mod reasons {
     pub const GATE_HOLDS: &str = "GateHolds";
     /// Promotable: the gate into the next tier does not hold (the message says why).
     pub const GATE_NOT_MET: &str = "GateNotMet";
+    /// Drifted: a person's commit changed generated files (the message names them).
+    pub const CHANGED_BY_HAND: &str = "ChangedByHand";
+    /// Drifted: the tip is a pure rendering of its recorded inputs.
+    pub const NOT_DRIFTED: &str = "PureRendering";
     /// Event: a tier was promoted.
     pub const PROMOTED: &str = "Promoted";
     /// Event: an automatic promotion failed.

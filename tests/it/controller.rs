@@ -363,3 +363,79 @@ fn webhooks_need_a_good_signature_and_then_sync_at_once() {
         "{metrics}"
     );
 }
+
+#[test]
+fn a_hand_edit_of_generated_files_is_reported_and_rendered_back() {
+    let w = world();
+    // A person edits a generated Application and adds a file, on tier-2's branch.
+    let work = w.dir.join("work");
+    let app_file = {
+        let out = git(&w.system, &["ls-tree", "-r", "--name-only", "tier-2"]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find(|p| p.starts_with("applications/") && p.ends_with("/general-1.yaml"))
+            .expect("an Application file")
+            .to_owned()
+    };
+    commit_to_branch(
+        &w.system,
+        "tier-2",
+        &work,
+        (&app_file, "edited: by hand\n"),
+        &[],
+        &[],
+    );
+    let hand = tip(&w.system, "tier-2");
+    let out = std::process::Command::new(shopset_tests::controller::binary())
+        .args(["--resources-dir", &w.resources.display().to_string()])
+        .args(["--cache-dir", &w.dir.join("cache").display().to_string()])
+        .args(["--listen", "127.0.0.1:0", "--once"])
+        .output()
+        .expect("the controller runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let s = status(&w.status);
+    let drifted = condition(&s, "/tiers/tier-2", "Drifted").expect("a Drifted condition");
+    assert_eq!(drifted["status"], "True", "{drifted}");
+    assert_eq!(drifted["reason"], "ChangedByHand");
+    let message = drifted["message"].as_str().unwrap_or_default();
+    let restored = tip(&w.system, "tier-2");
+    assert_ne!(
+        restored, hand,
+        "rendered back on top of the person's commit"
+    );
+    assert!(
+        message.contains(&app_file) && message.contains(&format!("rendered back in {restored}")),
+        "{message}"
+    );
+    let events = s["events"].as_array().cloned().unwrap_or_default();
+    assert!(
+        events.iter().any(|e| e["reason"] == "ChangedByHand"
+            && e["type"] == "Warning"
+            && e["object"] == "Tier/tier-2"
+            && e["message"].as_str().is_some_and(|m| m.contains(&app_file))),
+        "{events:?}"
+    );
+    let body = git(&w.system, &["log", "-1", "--format=%B", "tier-2"]);
+    let body = String::from_utf8_lossy(&body.stdout);
+    assert!(
+        body.contains(&format!("Rendered back (changed by hand): {app_file}")),
+        "{body}"
+    );
+    assert_eq!(
+        git(&w.system, &["rev-parse", "tier-2~1"]).stdout,
+        git(&w.system, &["rev-parse", &hand]).stdout,
+        "the person's commit stays in the history"
+    );
+    // The other tiers were not touched by hand.
+    for t in ["/tiers/tier-0", "/tiers/tier-1"] {
+        assert_eq!(
+            condition(&s, t, "Drifted").expect("condition")["status"],
+            "False"
+        );
+    }
+}

@@ -33,6 +33,9 @@ pub struct TierPlan {
     pub content: Content,
     /// What changed for people.
     pub summary: Summary,
+    /// The files a person changed by hand in the tip (a commit that is not a pure rendering
+    /// of its recorded inputs), which this plan renders back: empty for our own tips.
+    pub restored: Vec<crate::ops::verify::Drift>,
 }
 
 /// What a tier's new tree is made of.
@@ -688,6 +691,16 @@ fn plan_tier(
             Content::Full(tree)
         }
     };
+    // A person's commit at the tip: which generated files it changed, so the commit that
+    // renders them back and the Tier's Drifted condition can name them.
+    let restored = match (&prev.tip, prev.ours) {
+        (Some(tip), false) => crate::ops::verify::tip_drift(repos, &spec.system.url, tip, false)
+            .unwrap_or_else(|e| {
+                tracing::warn!(%tier, %tip, error = %e, "the tip's hand changes could not be listed");
+                Vec::new()
+            }),
+        _ => Vec::new(),
+    };
     Ok((
         TierPlan {
             tier: tier.to_owned(),
@@ -698,6 +711,7 @@ fn plan_tier(
             inputs: Arc::new(inputs),
             content,
             summary,
+            restored,
         },
         problems,
     ))

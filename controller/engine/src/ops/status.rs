@@ -47,6 +47,23 @@ impl AppObservation {
 /// Condition reasons written by the controller (event reasons too): one list, in the crds.
 pub use shopset_crds::conditions::reasons;
 
+/// Whether a condition, as it is now, needs a person (its transition is a Warning event): a
+/// condition that fails for a reason nobody but a person can fix, or a branch changed by hand.
+#[must_use]
+pub fn needs_a_person(c: &Condition) -> bool {
+    const FAILED: [&str; 7] = [
+        reasons::TIER_NOT_FOUND,
+        reasons::INVALID_SPEC,
+        reasons::NOT_RENDERED,
+        reasons::KEPT,
+        reasons::WRITE_FAILED,
+        reasons::REMOVALS_BLOCKED,
+        "Degraded",
+    ];
+    (c.status == "False" && FAILED.contains(&c.reason.as_str()))
+        || (c.type_ == types::DRIFTED && c.status == "True")
+}
+
 /// The ShopSet an Argo CD Application document was generated for (its `shopset.dev/shopset`
 /// label, else its name) and what Argo CD reports of it; `None` for any other document.
 #[must_use]
@@ -378,6 +395,48 @@ fn count(n: usize) -> Option<i32> {
     Some(i32::try_from(n).unwrap_or(i32::MAX))
 }
 
+/// `Drifted`: whether the tip the sync found was a person's commit that changed generated
+/// files, naming them (at most 10) and the commit that rendered them back.
+fn drifted(result: &TierResult) -> Condition {
+    let plan = &result.plan;
+    if plan.restored.is_empty() {
+        return condition(
+            types::DRIFTED,
+            Some(false),
+            reasons::NOT_DRIFTED,
+            format!("{} holds what its recorded inputs render to", plan.branch),
+        );
+    }
+    let paths: Vec<&str> = plan
+        .restored
+        .iter()
+        .take(10)
+        .map(|d| d.path.as_str())
+        .collect();
+    let more = plan.restored.len() - paths.len();
+    let restored = match &result.outcome {
+        TierOutcome::Committed { commit, .. } => format!("; rendered back in {commit}"),
+        _ => "; the next commit renders them back".to_owned(),
+    };
+    condition(
+        types::DRIFTED,
+        Some(true),
+        reasons::CHANGED_BY_HAND,
+        format!(
+            "a commit on {} at {} changed {} generated file(s) by hand: {}{}{restored}",
+            plan.branch,
+            plan.previous_tip.as_deref().unwrap_or("-"),
+            plan.restored.len(),
+            paths.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            },
+        ),
+    )
+}
+
 fn tier_status(result: &TierResult, shop_sets: &BTreeMap<String, ShopSetStatus>) -> TierStatus {
     let plan = &result.plan;
     let mine: Vec<&ShopSetStatus> = plan
@@ -427,7 +486,9 @@ fn tier_status(result: &TierResult, shop_sets: &BTreeMap<String, ShopSetStatus>)
         }
     };
     let ready = committed.status == "True" && synced == mine.len() && healthy == mine.len();
+    let drifted = drifted(result);
     let conditions = vec![
+        drifted,
         committed,
         condition(
             types::READY,
@@ -525,6 +586,7 @@ mod tests {
             inputs: inputs.into(),
             content: Content::Full(shopset_render::Tree::default()),
             summary: Summary::default(),
+            restored: Vec::new(),
         };
         let result = TierResult {
             plan,

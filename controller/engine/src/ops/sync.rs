@@ -180,6 +180,8 @@ pub fn commit_message(plan: &TierPlan, author: &Author) -> String {
     if let Some(from) = base_from {
         body.push_str(&format!("Base moved: {from} -> {base_to}\n"));
     }
+    let restored: Vec<String> = plan.restored.iter().map(|d| d.path.clone()).collect();
+    list("Rendered back (changed by hand)", &restored, &mut body);
     let mut trailers = format!(
         "Shopset-Tier: {}\nShopset-App-Commit: {}\n",
         plan.tier, plan.inputs.app_commit

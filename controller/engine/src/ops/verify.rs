@@ -214,7 +214,12 @@ fn system<'a>(repos: &'a mut Repos, url: &str) -> Result<&'a shopset_git::Repo, 
 }
 
 /// What `tip` holds beyond, or short of, what its recorded inputs render to.
-fn tip_drift(repos: &mut Repos, url: &str, tip: &str, diffs: bool) -> Result<Vec<Drift>, String> {
+pub(crate) fn tip_drift(
+    repos: &mut Repos,
+    url: &str,
+    tip: &str,
+    diffs: bool,
+) -> Result<Vec<Drift>, String> {
     let inputs = match repos.parsed_inputs(tip) {
         Some(inputs) => inputs,
         None => {
