@@ -56,7 +56,6 @@ pub struct Worker {
     forge: verdict::ForgeSettings,
 }
 
-
 impl Worker {
     /// A worker writing with `author`, syncing with `options` (its `tiers` and deadline are
     /// set per batch; the engine reads the Tiers' removal confirmations).

@@ -275,14 +275,16 @@ pub struct PromotionPolicy {
     pub freeze_windows: Vec<FreezeWindow>,
     /// The pull request a promotion opens (pull-request mode). Title, body and labels may name
     /// `{{ from }}`, `{{ to }}`, `{{ commit }}`, `{{ short }}`, `{{ subject }}`,
-    /// `{{ repository }}`, `{{ branch }}` and `{{ gate }}`; absent fields keep the defaults.
+    /// `{{ repository }}`, `{{ branch }}`, `{{ gate }}` and `{{ changes }}`; absent fields keep the
+    /// defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull_request: Option<PullRequestTemplate>,
 }
 
 /// The title, body and labels of a promotion's pull request. Each may name `{{ from }}`,
 /// `{{ to }}`, `{{ commit }}`, `{{ short }}` (12 characters), `{{ subject }}` (`app` or
-/// `configuration`), `{{ repository }}`, `{{ branch }}` and `{{ gate }}`; any other name is an
+/// `configuration`), `{{ repository }}`, `{{ branch }}`, `{{ gate }}` and `{{ changes }}` (the
+/// commits it brings, a Markdown list); any other name is an
 /// error reported before the pull request is opened.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -413,6 +413,12 @@ fn status_shows_commits_gates_holds_and_pins() {
     assert_eq!(t1["appBranchTip"], json!(rev(&w.app, "tier-1")));
     assert_eq!(t1["systemCommit"], json!(rev(&w.system, "tier-1")));
     assert_eq!(t1["promotable"], json!(false));
+    // The managed pin: what a promotion from tier-0 brings, commit by commit.
+    assert_eq!(t1["incoming"]["count"], json!(1), "{t1}");
+    assert_eq!(
+        t1["incoming"]["commits"][0]["commit"],
+        json!(rev(&w.app, "tier-0"))
+    );
     assert!(
         t1["gate"][0]
             .as_str()
@@ -669,7 +675,8 @@ fn the_controller_promotes_by_one_pull_request_written_from_the_tiers_template()
     assert!(
         pr["body"].as_str().is_some_and(|b| b
             .starts_with(&format!("shopset promotes `{candidate}` from tier-0"))
-            && b.contains("Gate: holds.")),
+            && b.contains("Gate: holds.")
+            && b.contains(&format!("What it brings:\n\n- `{short}` "))),
         "the default body: {pr}"
     );
     assert_eq!(

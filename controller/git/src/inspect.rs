@@ -94,6 +94,38 @@ impl Repo {
         })
     }
 
+    /// The commits reachable from `to` and not from `from` (all of `to`'s history when
+    /// `from` is `None`), newest first: at most `max` of them, and how many there are in all.
+    ///
+    /// # Errors
+    /// A commit is missing.
+    pub fn commits_between(
+        &self,
+        from: Option<&str>,
+        to: &str,
+        max: usize,
+    ) -> Result<(Vec<CommitInfo>, usize), GitError> {
+        let action = format!("list the commits {}..{to}", from.unwrap_or(""));
+        let op = || self.op(action.clone());
+        let mut walk = self.inner.revwalk().map_err(op())?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)
+            .map_err(op())?;
+        walk.push(self.find_commit(to)?.id()).map_err(op())?;
+        if let Some(from) = from {
+            walk.hide(self.find_commit(from)?.id()).map_err(op())?;
+        }
+        let mut shown = Vec::new();
+        let mut total = 0;
+        for id in walk {
+            let id = id.map_err(op())?;
+            total += 1;
+            if shown.len() < max {
+                shown.push(self.commit_info(&id.to_string())?);
+            }
+        }
+        Ok((shown, total))
+    }
+
     /// The paths whose entries differ between the trees `old` (`None`: the empty tree) and
     /// `new`, with both sides' content, in path order. Directories equal on both sides are not
     /// read; a path that is a directory on one side and not on the other is its files removed

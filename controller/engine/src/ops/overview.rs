@@ -57,6 +57,8 @@ pub struct TierOverview {
     pub hold: Option<String>,
     /// Its pin.
     pub pin: Option<String>,
+    /// The app commits between what it runs and its predecessor's candidate.
+    pub incoming: Option<crate::ops::promote::Incoming>,
     /// Its freeze windows (`schedule for duration (time zone)`).
     pub freeze_windows: Vec<String>,
     /// The freeze window it is in now, if any.
@@ -118,6 +120,7 @@ pub fn overview(
                 })
                 .collect(),
             frozen: crate::ops::freeze::frozen(&spec.promotion.freeze_windows, now),
+            incoming: None,
             problems: findings
                 .problems
                 .iter()
@@ -186,6 +189,12 @@ pub fn overview(
                 o.gate = verdict.reasons();
             }
             o.gate.extend(verdict.notes());
+            o.incoming = verdict
+                .app
+                .as_ref()
+                .ok()
+                .and_then(|p| p.moves.first())
+                .and_then(|m| m.incoming.clone());
         }
         out.push(o);
     }

@@ -216,6 +216,9 @@ pub struct Move {
     /// template filled in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pull_request: Option<PullRequestText>,
+    /// The commits the move brings (`None` when they could not be listed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incoming: Option<Incoming>,
     #[serde(skip)]
     url: String,
 }
@@ -227,6 +230,87 @@ impl Move {
         &self.url
     }
 }
+
+/// One app commit a promotion brings.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct IncomingCommit {
+    /// Its id.
+    pub commit: String,
+    /// The first line of its message.
+    pub subject: String,
+    /// Its author.
+    pub author: String,
+}
+
+/// The app commits between what a tier runs and the candidate it would be promoted to (the
+/// "managed pin"): what a promotion changes, commit by commit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Incoming {
+    /// How many commits in all.
+    pub count: usize,
+    /// The newest of them, at most the number asked for.
+    pub commits: Vec<IncomingCommit>,
+}
+
+impl Incoming {
+    /// As a Markdown list (for a pull request's body), with the count of those not listed.
+    #[must_use]
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        for c in &self.commits {
+            out.push_str(&format!(
+                "- `{}` {} ({})\n",
+                short(&c.commit),
+                c.subject,
+                c.author
+            ));
+        }
+        if self.count > self.commits.len() {
+            out.push_str(&format!(
+                "- ... and {} more\n",
+                self.count - self.commits.len()
+            ));
+        }
+        if out.is_empty() {
+            out.push_str("- (no new commit)\n");
+        }
+        out
+    }
+}
+
+/// The commits of the app repository `url` reachable from `candidate` and not from `running`
+/// (at most `max` listed, newest first).
+///
+/// # Errors
+/// The repository cannot be read, or a commit is not in it.
+pub fn incoming(
+    repos: &mut Repos,
+    url: &str,
+    running: Option<&str>,
+    candidate: &str,
+    max: usize,
+) -> Result<Incoming, PromotionError> {
+    let repo = repos
+        .read(url)
+        .map_err(|e| PromotionError::Repository(format!("app repository: {e}")))?;
+    let (commits, count) = repo
+        .commits_between(running, candidate, max)
+        .map_err(|e| PromotionError::Repository(e.to_string()))?;
+    Ok(Incoming {
+        count,
+        commits: commits
+            .into_iter()
+            .map(|c| IncomingCommit {
+                subject: c.message.lines().next().unwrap_or_default().to_owned(),
+                author: c.author_name,
+                commit: c.id,
+            })
+            .collect(),
+    })
+}
+
+/// How many incoming commits a pull request's body and `shopctl status` list.
+pub const INCOMING_LISTED: usize = 20;
 
 /// A planned promotion.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -360,6 +444,7 @@ fn plan_move(
         current,
         commit: commit.to_owned(),
         pull_request: None,
+        incoming: None,
         url: url.to_owned(),
     }))
 }
@@ -441,7 +526,10 @@ pub fn plan(
         .join(",");
     let mut moves = Vec::new();
     for (url, commit, what) in &wanted {
-        if let Some(m) = plan_move(repos, url, &branch, commit, what, &from_branch)? {
+        if let Some(mut m) = plan_move(repos, url, &branch, commit, what, &from_branch)? {
+            m.incoming = incoming(repos, url, m.current.as_deref(), commit, INCOMING_LISTED)
+                .map_err(|e| tracing::debug!(error = %e, "incoming commits not listed"))
+                .ok();
             moves.push(m);
         }
     }
@@ -489,6 +577,12 @@ pub fn plan(
         let summary = gate.summary();
         for (url, commit, _) in &wanted {
             let repository = shopset_git::redact_url(url);
+            let changes = moves
+                .iter()
+                .find(|m| m.url == *url)
+                .and_then(|m| m.incoming.as_ref())
+                .map(Incoming::markdown)
+                .unwrap_or_default();
             let values = pull_request::Values {
                 from: &from,
                 to,
@@ -497,6 +591,7 @@ pub fn plan(
                 repository: &repository,
                 branch: &branch,
                 gate: &summary,
+                changes: &changes,
             };
             let text = pull_request::text(to_spec.promotion.pull_request.as_ref(), &values)
                 .map_err(|e| PromotionError::Template {
@@ -604,7 +699,13 @@ pub fn promote_by_pull_request(
                 Some(text) => text.clone(),
                 None => {
                     let summary = plan.gate.summary();
+                    let changes = m
+                        .incoming
+                        .as_ref()
+                        .map(Incoming::markdown)
+                        .unwrap_or_default();
                     let values = pull_request::Values {
+                        changes: &changes,
                         from: &plan.from,
                         to: &plan.to,
                         commit: &m.commit,

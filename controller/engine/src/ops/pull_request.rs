@@ -25,7 +25,8 @@ pub const DEFAULT_TITLE: &str = "Promote {{ short }} from {{ from }} to {{ to }}
 
 /// The body when the Tier names none.
 pub const DEFAULT_BODY: &str = "shopset promotes `{{ commit }}` from {{ from }} to {{ to }}: \
-    the commit tested on {{ from }} and nothing else.\n\nGate: {{ gate }}.\n\nMerge by \
+    the commit tested on {{ from }} and nothing else.\n\nGate: {{ gate }}.\n\nWhat it \
+    brings:\n\n{{ changes }}\nMerge by \
     fast-forward to keep the commit identical (shopset does this when the tier promotes \
     automatically). A merge commit keeps the tree but not the commit; squash and rebase make \
     new commits.\n";
@@ -54,6 +55,8 @@ pub struct Values<'a> {
     pub branch: &'a str,
     /// `{{ gate }}`: `holds`, or why not.
     pub gate: &'a str,
+    /// `{{ changes }}`: the commits the promotion brings, as a Markdown list (bounded).
+    pub changes: &'a str,
 }
 
 impl<'a> Values<'a> {
@@ -69,6 +72,7 @@ impl<'a> Values<'a> {
             "repository" => Some(self.repository),
             "branch" => Some(self.branch),
             "gate" => Some(self.gate),
+            "changes" => Some(self.changes),
             _ => None,
         }
     }
@@ -204,6 +208,7 @@ mod tests {
             repository: "https://github.com/acme/app.git",
             branch: "tier-1",
             gate: "holds",
+            changes: "- `0123456789ab` a change (dev)\n",
         }
     }
 
@@ -249,7 +254,8 @@ mod tests {
             t.body,
             format!(
                 "shopset promotes `{COMMIT}` from tier-0 to tier-1: the commit tested on tier-0 \
-                 and nothing else.\n\nGate: holds.\n\nMerge by fast-forward to keep the commit \
+                 and nothing else.\n\nGate: holds.\n\nWhat it brings:\n\n- `0123456789ab` a \
+                 change (dev)\n\nMerge by fast-forward to keep the commit \
                  identical (shopset does this when the tier promotes automatically). A merge \
                  commit keeps the tree but not the commit; squash and rebase make new commits.\n"
             )

@@ -85,6 +85,26 @@ pub fn run(
                 lines.push(format!("from {from}: {g}"));
             }
         }
+        if let (Some(from), Some(incoming)) = (&t.promotes_from, &t.incoming) {
+            lines.push(format!(
+                "from {from}: {} app commit(s) to promote:",
+                incoming.count
+            ));
+            for c in incoming.commits.iter().take(10) {
+                lines.push(format!(
+                    "  {} {} ({})",
+                    c.commit.get(..12).unwrap_or(&c.commit),
+                    c.subject,
+                    c.author
+                ));
+            }
+            if incoming.count > incoming.commits.len().min(10) {
+                lines.push(format!(
+                    "  ... and {} more",
+                    incoming.count - incoming.commits.len().min(10)
+                ));
+            }
+        }
         let shown = t.not_ready.len().min(10);
         for n in &t.not_ready[..shown] {
             lines.push(format!("not ready: {n}"));
