@@ -36,7 +36,7 @@ pub struct Report {
     /// The tiers synced, with their results.
     pub synced: Vec<TierResult>,
     /// Input problems.
-    pub problems: Vec<String>,
+    pub problems: Vec<shopset_engine::Problem>,
     /// The statuses to write (only those that differ from what is stored).
     pub statuses: Statuses,
     /// Events.
@@ -87,6 +87,59 @@ impl Worker {
         now: Time,
     ) -> Report {
         let started = Instant::now();
+        let work = self.select(batch, &snapshot, deadline);
+        let mut report = Report::default();
+        let Snapshot {
+            resources,
+            generations,
+            tier_generations,
+            applications,
+            shop_set_statuses,
+            tier_statuses,
+        } = snapshot;
+        let resources = if work.to_sync.is_empty() {
+            resources
+        } else {
+            match self.sync(resources, &work, &mut report).await {
+                Some(resources) => resources,
+                None => return report,
+            }
+        };
+        let results = self.results(&report.synced, &work);
+        let observed = Observed {
+            generations,
+            tier_generations,
+            applications,
+            previous_shop_sets: shop_set_statuses
+                .iter()
+                .map(|(k, v)| (k.clone(), v))
+                .collect(),
+            previous_tiers: tier_statuses.iter().map(|(k, v)| (k.clone(), v)).collect(),
+        };
+        let mut computed = status::compute(&resources, &results, &report.problems, &observed, &now);
+        // The promotion gates, on the statuses as they are after this batch.
+        let mut current = Statuses {
+            shop_sets: shop_set_statuses.clone(),
+            tiers: tier_statuses.clone(),
+        };
+        current.shop_sets.extend(computed.shop_sets.clone());
+        current.tiers.extend(computed.tiers.clone());
+        let (_resources, gates) = self.gates(resources, current, deadline, &now).await;
+        record_verdicts(gates, &mut computed, &tier_statuses, &mut report, &now);
+        changed_statuses(computed, &shop_set_statuses, &tier_statuses, &mut report);
+        self.metrics.batch(started.elapsed().as_secs_f64());
+        report
+    }
+
+    /// Which tiers this batch syncs and which only get their status again: a tier this process
+    /// never synced has no result to show and is synced; one whose branch this replica may not
+    /// write is left to the replica that may.
+    fn select(
+        &self,
+        batch: &Batch,
+        snapshot: &Snapshot,
+        deadline: &(dyn Fn(&str) -> Option<Instant> + Sync),
+    ) -> Work {
         let known = snapshot.tiers();
         let mut to_sync = batch.tiers_to_sync(&known);
         let mut status_only: BTreeSet<String> = batch
@@ -96,7 +149,6 @@ impl Worker {
             .cloned()
             .collect();
         {
-            // A tier never synced by this process has no result to show: sync it.
             let last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
             let unknown: Vec<String> = status_only
                 .iter()
@@ -119,144 +171,88 @@ impl Worker {
         let write_until = to_sync.iter().filter_map(branch_deadline).min();
         to_sync.retain(|t| branch_deadline(t).is_some());
         status_only.retain(|t| branch_deadline(t).is_some());
+        Work {
+            to_sync,
+            status_only,
+            write_until,
+        }
+    }
 
-        let mut report = Report::default();
-        let Snapshot {
-            resources,
-            generations,
-            tier_generations,
-            applications,
-            shop_set_statuses,
-            tier_statuses,
-        } = snapshot;
-        let resources = if to_sync.is_empty() {
-            resources
-        } else {
-            let options = SyncOptions {
-                tiers: Some(to_sync.clone()),
-                deadline: write_until,
-                ..self.options.clone()
-            };
-            let repos = self.repos.clone();
-            let author = self.author.clone();
-            let git_started = Instant::now();
-            let joined = tokio::task::spawn_blocking(move || {
-                let mut repos = repos.lock().unwrap_or_else(PoisonError::into_inner);
-                repos.forget_all();
-                let result = shopset_engine::sync(&resources, &mut repos, &author, &options);
-                (resources, result)
-            })
-            .await;
-            let Ok((resources, result)) = joined else {
-                report.problems.push("the sync task panicked".into());
-                return report;
-            };
-            let seconds = git_started.elapsed().as_secs_f64();
-            self.metrics.retried(result.retries);
-            for tier in &result.tiers {
-                self.metrics.git(&tier.plan.tier, seconds);
-                match &tier.outcome {
-                    TierOutcome::Committed { commit, .. } => {
-                        tracing::info!(tier = %tier.plan.tier, %commit, added = tier.plan.summary.added.len(), changed = tier.plan.summary.changed.len(), removed = tier.plan.summary.removed.len(), "committed and pushed");
-                        self.metrics.committed(&tier.plan.tier);
-                    }
-                    TierOutcome::Unchanged { .. } => self.metrics.noop(),
-                    TierOutcome::Blocked { .. } => self.metrics.blocked(&tier.plan.tier),
-                    TierOutcome::Failed { error, transient } => {
-                        tracing::warn!(tier = %tier.plan.tier, %error, transient, "tier not written");
-                        self.metrics
-                            .rejected(if *transient { "transient" } else { "terminal" });
-                    }
-                    TierOutcome::Planned => {}
-                }
-            }
-            report.problems = result.problems;
-            report.synced = result.tiers;
-            // The written tree is in git now; keep the plan without it (it can be megabytes).
-            for tier in &mut report.synced {
-                tier.plan.content = shopset_engine::Content::Full(shopset_render::Tree::default());
-            }
-            resources
+    /// Syncs the selected tiers through the engine (off the async threads), recording the
+    /// outcomes in `report` and the metrics. `None` when the sync task panicked.
+    async fn sync(
+        &self,
+        resources: shopset_engine::Resources,
+        work: &Work,
+        report: &mut Report,
+    ) -> Option<shopset_engine::Resources> {
+        let options = SyncOptions {
+            tiers: Some(work.to_sync.clone()),
+            deadline: work.write_until,
+            ..self.options.clone()
         };
+        let repos = self.repos.clone();
+        let author = self.author.clone();
+        let git_started = Instant::now();
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut repos = repos.lock().unwrap_or_else(PoisonError::into_inner);
+            repos.forget_all();
+            let result = shopset_engine::sync(&resources, &mut repos, &author, &options);
+            (resources, result)
+        })
+        .await;
+        let Ok((resources, result)) = joined else {
+            report
+                .problems
+                .push(shopset_engine::Problem::general("the sync task panicked"));
+            return None;
+        };
+        let seconds = git_started.elapsed().as_secs_f64();
+        self.metrics.retried(result.retries);
+        for tier in &result.tiers {
+            self.metrics.git(&tier.plan.tier, seconds);
+            self.count(tier);
+        }
+        report.problems = result.problems;
+        report.synced = result.tiers;
+        // The written tree is in git now; keep the plan without it (it can be megabytes).
+        for tier in &mut report.synced {
+            tier.plan.content = shopset_engine::Content::Full(shopset_render::Tree::default());
+        }
+        Some(resources)
+    }
 
-        let results: Vec<TierResult> = {
-            let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-            for r in &report.synced {
-                last.insert(r.plan.tier.clone(), r.clone());
+    /// One tier's outcome, in the logs and the metrics.
+    fn count(&self, tier: &TierResult) {
+        match &tier.outcome {
+            TierOutcome::Committed { commit, .. } => {
+                tracing::info!(tier = %tier.plan.tier, %commit, added = tier.plan.summary.added.len(), changed = tier.plan.summary.changed.len(), removed = tier.plan.summary.removed.len(), "committed and pushed");
+                self.metrics.committed(&tier.plan.tier);
             }
-            to_sync
-                .iter()
-                .chain(status_only.iter())
-                .filter_map(|t| last.get(t).cloned())
-                .collect()
-        };
-        let observed = Observed {
-            generations,
-            tier_generations,
-            applications,
-            previous_shop_sets: shop_set_statuses
-                .iter()
-                .map(|(k, v)| (k.clone(), v))
-                .collect(),
-            previous_tiers: tier_statuses.iter().map(|(k, v)| (k.clone(), v)).collect(),
-        };
-        let mut computed = status::compute(&resources, &results, &report.problems, &observed, &now);
-        // The promotion gates, on the statuses as they are after this batch.
-        let mut current = Statuses {
-            shop_sets: shop_set_statuses.clone(),
-            tiers: tier_statuses.clone(),
-        };
-        current.shop_sets.extend(computed.shop_sets.clone());
-        current.tiers.extend(computed.tiers.clone());
-        let (_resources, gates) = self.gates(resources, current, deadline, &now).await;
-        let mut judged = BTreeSet::new();
-        for gate in gates {
-            let from = &gate.verdict.from;
-            let status = computed
-                .tiers
-                .entry(from.clone())
-                .or_insert_with(|| tier_statuses.get(from).cloned().unwrap_or_default());
-            verdict::record(status, &gate.verdict, &now);
-            judged.insert(from.clone());
-            if let Some(Ok(())) = &gate.promoted {
-                report.promoted.push(gate.verdict.to.clone());
+            TierOutcome::Unchanged { .. } => self.metrics.noop(),
+            TierOutcome::Blocked { .. } => self.metrics.blocked(&tier.plan.tier),
+            TierOutcome::Failed { error } => {
+                let transient = error.transient();
+                tracing::warn!(tier = %tier.plan.tier, %error, kind = error.label(), transient, "tier not written");
+                self.metrics
+                    .rejected(if transient { "transient" } else { "terminal" });
             }
-            report.notes.extend(promotion_note(&gate));
+            TierOutcome::Planned => {}
         }
-        // The gate out of a tier may be judged by another replica (the one writing the next
-        // tier): keep its verdict rather than erase it.
-        for (name, s) in &mut computed.tiers {
-            if judged.contains(name) {
-                continue;
-            }
-            if let Some(stored) = tier_statuses.get(name) {
-                verdict::carry_over(s, stored);
-            }
+    }
+
+    /// The results the statuses are computed from: this batch's, remembered for the next
+    /// status-only batch, and the last ones of the tiers that were not synced again.
+    fn results(&self, synced: &[TierResult], work: &Work) -> Vec<TierResult> {
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        for r in synced {
+            last.insert(r.plan.tier.clone(), r.clone());
         }
-        for (name, s) in computed.shop_sets {
-            let before = shop_set_statuses.get(&name);
-            if before == Some(&s) {
-                continue;
-            }
-            let previous = before.map_or(&[][..], |b| b.conditions.as_slice());
-            report
-                .notes
-                .extend(transition_notes("ShopSet", &name, previous, &s.conditions));
-            report.statuses.shop_sets.insert(name, s);
-        }
-        for (name, s) in computed.tiers {
-            let before = tier_statuses.get(&name);
-            if before == Some(&s) {
-                continue;
-            }
-            let previous = before.map_or(&[][..], |b| b.conditions.as_slice());
-            report
-                .notes
-                .extend(transition_notes("Tier", &name, previous, &s.conditions));
-            report.statuses.tiers.insert(name, s);
-        }
-        self.metrics.batch(started.elapsed().as_secs_f64());
-        report
+        work.to_sync
+            .iter()
+            .chain(work.status_only.iter())
+            .filter_map(|t| last.get(t).cloned())
+            .collect()
     }
 
     /// Sets the credentials of the repositories the resources name.
@@ -307,6 +303,82 @@ impl Worker {
         })
         .await;
         joined.unwrap_or_default()
+    }
+}
+
+/// The tiers one batch works on.
+struct Work {
+    /// Synced: planned, committed and pushed when their tree changed.
+    to_sync: BTreeSet<String>,
+    /// Only their status computed again, from their last result.
+    status_only: BTreeSet<String>,
+    /// The earliest lease deadline of the tiers synced.
+    write_until: Option<Instant>,
+}
+
+/// Records each verdict on the status of the tier promoted from, with the promotions made
+/// and their events. A gate out of a tier may be judged by another replica (the one writing
+/// the next tier): a tier not judged here keeps the verdict stored on it.
+fn record_verdicts(
+    gates: Vec<Judged>,
+    computed: &mut Statuses,
+    stored: &BTreeMap<String, shopset_crds::TierStatus>,
+    report: &mut Report,
+    now: &Time,
+) {
+    let mut judged = BTreeSet::new();
+    for gate in gates {
+        let from = &gate.verdict.from;
+        let status = computed
+            .tiers
+            .entry(from.clone())
+            .or_insert_with(|| stored.get(from).cloned().unwrap_or_default());
+        verdict::record(status, &gate.verdict, now);
+        judged.insert(from.clone());
+        if let Some(Ok(())) = &gate.promoted {
+            report.promoted.push(gate.verdict.to.clone());
+        }
+        report.notes.extend(promotion_note(&gate));
+    }
+    for (name, s) in &mut computed.tiers {
+        if judged.contains(name) {
+            continue;
+        }
+        if let Some(before) = stored.get(name) {
+            verdict::carry_over(s, before);
+        }
+    }
+}
+
+/// Moves into `report` the statuses that differ from the stored ones, with one event per
+/// condition transition.
+fn changed_statuses(
+    computed: Statuses,
+    shop_sets: &BTreeMap<String, shopset_crds::ShopSetStatus>,
+    tiers: &BTreeMap<String, shopset_crds::TierStatus>,
+    report: &mut Report,
+) {
+    for (name, s) in computed.shop_sets {
+        let before = shop_sets.get(&name);
+        if before == Some(&s) {
+            continue;
+        }
+        let previous = before.map_or(&[][..], |b| b.conditions.as_slice());
+        report
+            .notes
+            .extend(transition_notes("ShopSet", &name, previous, &s.conditions));
+        report.statuses.shop_sets.insert(name, s);
+    }
+    for (name, s) in computed.tiers {
+        let before = tiers.get(&name);
+        if before == Some(&s) {
+            continue;
+        }
+        let previous = before.map_or(&[][..], |b| b.conditions.as_slice());
+        report
+            .notes
+            .extend(transition_notes("Tier", &name, previous, &s.conditions));
+        report.statuses.tiers.insert(name, s);
     }
 }
 

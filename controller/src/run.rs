@@ -3,6 +3,7 @@
 //! batch is finished, never cut in the middle of a push.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -15,12 +16,12 @@ use shopset_git::{Credentials, Secret, Signer};
 use crate::args::Args;
 use crate::backend::dir::DirBackend;
 use crate::backend::kube::KubeBackend;
+use crate::backend::{Backend, Cluster, Directory};
 use crate::http::{self, Shared};
 use crate::lease::KubeLeases;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
 use crate::reconcile::{Report, Worker, condition_counts};
-use crate::snapshot::Snapshot;
 
 /// Resolves on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
@@ -44,11 +45,6 @@ pub async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-enum Backend {
-    Dir(DirBackend),
-    Kube(Box<(KubeBackend, KubeLeases)>),
-}
-
 fn identity(args: &Args) -> String {
     args.identity.clone().unwrap_or_else(|| {
         let host = std::fs::read_to_string("/etc/hostname")
@@ -70,28 +66,21 @@ fn routing(resources: &Resources) -> Resources {
 /// Runs the controller until `shutdown` resolves (or after one batch with `--once`).
 ///
 /// # Errors
-/// The HTTP address cannot be bound, the webhook secret cannot be read, or no Kubernetes
-/// client can be built in API mode.
+/// The HTTP address cannot be bound, the webhook secret or GitHub token cannot be read, or no
+/// Kubernetes client can be built in API mode.
 pub async fn run(
     args: Args,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let queue = Arc::new(Queue::default());
-    let webhook_secret = match &args.webhook_secret_file {
-        Some(f) => Some(Secret::new(
-            std::fs::read_to_string(f)
-                .with_context(|| format!("{}: webhook secret", f.display()))?
-                .trim_end_matches(['\n', '\r'])
-                .to_owned(),
-        )),
-        None => None,
-    };
     let shared = Arc::new(Shared {
         metrics: metrics.clone(),
         queue: queue.clone(),
         ready: false.into(),
-        webhook_secret,
+        webhook_secret: read_secret(args.webhook_secret_file.as_deref(), "webhook secret", |t| {
+            t.trim_end_matches(['\n', '\r'])
+        })?,
         routing: std::sync::RwLock::new(Resources::default()),
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -104,28 +93,58 @@ pub async fn run(
             tracing::error!(error = %e, "HTTP server stopped");
         }
     });
-
-    let me = identity(&args);
-    let backend = match &args.resources_dir {
-        Some(dir) => Backend::Dir(DirBackend::new(dir.clone(), args.status_file.clone())),
-        None => {
-            let client = kube::Client::try_default()
-                .await
-                .context("no Kubernetes client (use --resources-dir to run without a cluster)")?;
-            let backend = KubeBackend::start(client.clone(), &args.namespace, queue.clone());
-            let leases = KubeLeases::new(
-                kube::Api::namespaced(client, &args.namespace),
-                me.clone(),
-                Duration::from_secs(args.lease_seconds.max(3)),
-            );
-            backend
-                .ready()
-                .await
-                .context("the watches stopped before their first list")?;
-            Backend::Kube(Box::new((backend, leases)))
+    let worker = worker(&args, metrics.clone())?;
+    match &args.resources_dir {
+        Some(dir) => {
+            let dir = DirBackend::new(dir.clone(), args.status_file.clone());
+            let every = Duration::from_millis(args.dir_poll_ms.max(10));
+            let backend = Directory::new(dir, every);
+            serve(&backend, &args, &shared, &worker, shutdown).await;
         }
-    };
+        None => {
+            let backend = cluster(&args, queue.clone()).await?;
+            serve(&backend, &args, &shared, &worker, shutdown).await;
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
 
+/// A secret read from `file`, if one is named, with `trim` applied to its text.
+fn read_secret(
+    file: Option<&Path>,
+    what: &str,
+    trim: fn(&str) -> &str,
+) -> anyhow::Result<Option<Secret>> {
+    file.map(|f| {
+        std::fs::read_to_string(f)
+            .with_context(|| format!("{}: {what}", f.display()))
+            .map(|text| Secret::new(trim(&text).to_owned()))
+    })
+    .transpose()
+}
+
+/// API mode: the watches (their first list done) and the leases.
+async fn cluster(args: &Args, queue: Arc<Queue>) -> anyhow::Result<Cluster> {
+    let client = kube::Client::try_default()
+        .await
+        .context("no Kubernetes client (use --resources-dir to run without a cluster)")?;
+    let backend = KubeBackend::start(client.clone(), &args.namespace, queue);
+    let lease = Duration::from_secs(args.lease_seconds.max(3));
+    let leases = KubeLeases::new(
+        kube::Api::namespaced(client, &args.namespace),
+        identity(args),
+        lease,
+    );
+    backend
+        .ready()
+        .await
+        .context("the watches stopped before their first list")?;
+    Ok(Cluster::new(backend, leases, lease))
+}
+
+/// The writer: who commits, with which keys and credentials, and how it reaches the forge.
+fn worker(args: &Args, metrics: Arc<Metrics>) -> anyhow::Result<Worker> {
     let signer = args.sign_ssh_key.clone().map(|key| Signer::Ssh { key });
     let author = Author {
         name: "shopset-controller".into(),
@@ -134,7 +153,6 @@ pub async fn run(
         time: None,
         signer,
     };
-    let options = SyncOptions::default();
     let repos = Repos::new(&args.cache_dir).with_credentials(
         Credentials {
             known_hosts: args.git_known_hosts.clone(),
@@ -144,111 +162,71 @@ pub async fn run(
     );
     let forge = shopset_engine::ops::verdict::ForgeSettings {
         api: args.github_api.clone(),
-        token: match &args.github_token_file {
-            Some(f) => Some(Secret::new(
-                std::fs::read_to_string(f)
-                    .with_context(|| format!("{}: GitHub token", f.display()))?
-                    .trim()
-                    .to_owned(),
-            )),
-            None => None,
-        },
+        token: read_secret(args.github_token_file.as_deref(), "GitHub token", str::trim)?,
     };
-    let worker = Worker::new(repos, author, options, metrics.clone(), forge);
+    Ok(Worker::new(
+        repos,
+        author,
+        SyncOptions::default(),
+        metrics,
+        forge,
+    ))
+}
 
-    // Timers: the periodic resync (repository polling), the directory poller, the leases.
-    queue.sync_all();
-    {
-        // Each tier is synced again when its poll interval (spec.pollInterval, else
-        // --poll-seconds) has passed: that is how moved app and configuration branches are seen
-        // without a webhook.
-        let queue = queue.clone();
-        let shared = shared.clone();
-        let default = Duration::from_secs(args.poll_seconds.max(1));
-        tokio::spawn(async move {
-            let mut due: BTreeMap<String, Instant> = BTreeMap::new();
-            loop {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                let tiers: Vec<(String, Duration)> = shared
-                    .routing
-                    .read()
-                    .map(|r| {
-                        r.tiers
-                            .iter()
-                            .map(|(name, t)| {
-                                let every = t
-                                    .spec
-                                    .poll_interval
-                                    .as_deref()
-                                    .and_then(shopset_crds::names::duration_seconds)
-                                    .map_or(default, Duration::from_secs);
-                                (name.clone(), every)
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let now = Instant::now();
-                due.retain(|t, _| tiers.iter().any(|(n, _)| n == t));
-                for (tier, every) in tiers {
-                    let next = due.entry(tier.clone()).or_insert(now + every);
-                    if now >= *next {
-                        queue.sync(&tier);
-                        *next = now + every;
-                    }
+/// Each tier is synced again when its poll interval (spec.pollInterval, else --poll-seconds)
+/// has passed: that is how moved app and configuration branches are seen without a webhook.
+fn spawn_poll_timer(shared: Arc<Shared>, default: Duration) {
+    tokio::spawn(async move {
+        let mut due: BTreeMap<String, Instant> = BTreeMap::new();
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let tiers: Vec<(String, Duration)> = shared
+                .routing
+                .read()
+                .map(|r| {
+                    r.tiers
+                        .iter()
+                        .map(|(name, t)| {
+                            let every = t
+                                .spec
+                                .poll_interval
+                                .as_deref()
+                                .and_then(shopset_crds::names::duration_seconds)
+                                .map_or(default, Duration::from_secs);
+                            (name.clone(), every)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let now = Instant::now();
+            due.retain(|t, _| tiers.iter().any(|(n, _)| n == t));
+            for (tier, every) in tiers {
+                let next = due.entry(tier.clone()).or_insert(now + every);
+                if now >= *next {
+                    shared.queue.sync(&tier);
+                    *next = now + every;
                 }
             }
-        });
-    }
-    match &backend {
-        Backend::Dir(dir) => {
-            let dir = dir.clone();
-            let queue = queue.clone();
-            let every = Duration::from_millis(args.dir_poll_ms.max(10));
-            tokio::spawn(async move {
-                let mut last = dir.fingerprint();
-                loop {
-                    tokio::time::sleep(every).await;
-                    let now = dir.fingerprint();
-                    if now != last {
-                        last = now;
-                        queue.sync_all();
-                    }
-                }
-            });
         }
-        Backend::Kube(kube) => {
-            let (backend, leases) = &**kube;
-            let backend = backend.clone();
-            let leases = leases.clone();
-            let queue = queue.clone();
-            let metrics = metrics.clone();
-            let every = Duration::from_secs(args.lease_seconds.max(3)) / 3;
-            tokio::spawn(async move {
-                loop {
-                    let snapshot = backend.snapshot();
-                    let by_branch: BTreeMap<String, String> = snapshot
-                        .resources
-                        .tiers
-                        .iter()
-                        .map(|(t, s)| (s.spec.branch_or(t).to_owned(), t.clone()))
-                        .collect();
-                    let branches: BTreeSet<String> = by_branch.keys().cloned().collect();
-                    match leases.round(&branches).await {
-                        Ok(taken) => {
-                            for b in taken {
-                                if let Some(t) = by_branch.get(&b) {
-                                    queue.sync(t);
-                                }
-                            }
-                        }
-                        Err(e) => tracing::warn!(error = %e, "leases not renewed"),
-                    }
-                    metrics.leases(leases.held.branches().len());
-                    tokio::time::sleep(every).await;
-                }
-            });
-        }
-    }
+    });
+}
+
+/// The batch loop: one batch at a time until `shutdown` (or after one pass with `--once`).
+async fn serve(
+    backend: &impl Backend,
+    args: &Args,
+    shared: &Arc<Shared>,
+    worker: &Worker,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let queue = &shared.queue;
+    let metrics = &shared.metrics;
+    queue.sync_all();
+    spawn_poll_timer(
+        shared.clone(),
+        Duration::from_secs(args.poll_seconds.max(1)),
+    );
+    backend.watch(queue.clone(), metrics.clone());
 
     let mut statuses = BTreeMap::new();
     let mut problems: BTreeSet<String> = BTreeSet::new();
@@ -262,15 +240,7 @@ pub async fn run(
         metrics.queue(queue.depth());
         let now = Time(k8s_openapi::jiff::Timestamp::now());
         let started = Instant::now();
-        let snapshot: Snapshot = match &backend {
-            Backend::Dir(dir) => {
-                let dir = dir.clone();
-                tokio::task::spawn_blocking(move || dir.snapshot())
-                    .await
-                    .unwrap_or_default()
-            }
-            Backend::Kube(kube) => kube.0.snapshot(),
-        };
+        let snapshot = backend.snapshot().await;
         let read = started.elapsed();
         if let Ok(mut r) = shared.routing.write() {
             *r = routing(&snapshot.resources);
@@ -281,24 +251,13 @@ pub async fn run(
                 dir,
             ));
         }
-        let report: Report = match &backend {
-            Backend::Dir(_) => {
-                // One process, no lease: no deadline.
-                let forever = Instant::now() + Duration::from_secs(365 * 24 * 3600);
-                worker
-                    .run(&batch, snapshot, &|_| Some(forever), now.clone())
-                    .await
-            }
-            Backend::Kube(kube) => {
-                let held = kube.1.held.clone();
-                worker
-                    .run(&batch, snapshot, &move |b| held.deadline(b), now.clone())
-                    .await
-            }
-        };
+        let report: Report = worker
+            .run(&batch, snapshot, &|b| backend.deadline(b), now.clone())
+            .await;
         let worked = started.elapsed();
         // Problems are logged when they appear, not again at every resync.
-        let now_problems: BTreeSet<String> = report.problems.iter().cloned().collect();
+        let now_problems: BTreeSet<String> =
+            report.problems.iter().map(ToString::to_string).collect();
         for p in now_problems.difference(&problems) {
             tracing::warn!(problem = %p, "input problem");
         }
@@ -312,14 +271,7 @@ pub async fn run(
                 tracing::info!(kind = n.kind, name = %n.name, reason = %n.reason, message = %n.message, "event");
             }
         }
-        match &backend {
-            Backend::Dir(dir) => {
-                if let Err(e) = dir.write(&report, &now.0.to_string()) {
-                    tracing::error!(file = %dir.status_file().display(), error = %e, "status not written");
-                }
-            }
-            Backend::Kube(kube) => kube.0.write(&report).await,
-        }
+        backend.write(&report, &now).await;
         tracing::debug!(
             read_ms = read.as_millis(),
             sync_and_status_ms = (worked - read).as_millis(),
@@ -340,9 +292,5 @@ pub async fn run(
             break;
         }
     }
-    if let Backend::Kube(kube) = &backend {
-        kube.1.release_all().await;
-    }
-    tracing::info!("stopped");
-    Ok(())
+    backend.stop().await;
 }

@@ -18,19 +18,6 @@ fn tree(system: &Path, branch: &str) -> Option<String> {
     tip(system, &format!("{branch}^{{tree}}"))
 }
 
-fn kubeconfig(api: &FakeApi, path: &Path) {
-    std::fs::write(
-        path,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\n\
-             contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n    namespace: {NS}\n\
-             current-context: fake\nusers:\n- name: fake\n  user: {{}}\n",
-            api.url()
-        ),
-    )
-    .expect("kubeconfig");
-}
-
 struct World {
     _tmp: tempfile::TempDir,
     dir: PathBuf,
@@ -54,18 +41,9 @@ fn world() -> World {
     }
 }
 
-fn load(api: &FakeApi, resources: &Path) {
-    let docs = shopset_engine::files::read_documents(&[resources.to_owned()], &[]);
-    assert!(docs.unreadable.is_empty(), "{:?}", docs.unreadable);
-    for (_, mut doc) in docs.documents {
-        doc["metadata"]["namespace"] = json!(NS);
-        api.apply_object(doc);
-    }
-}
-
 fn start(w: &World, api: &FakeApi, name: &str, extra: &[&str]) -> Controller {
     let config = w.dir.join(format!("{name}.kubeconfig"));
-    kubeconfig(api, &config);
+    api.write_kubeconfig(&config, Some(NS));
     let cache = w.dir.join(format!("{name}-cache")).display().to_string();
     let mut args = vec![
         "--namespace",
@@ -179,7 +157,7 @@ fn api_mode_writes_what_directory_mode_writes_and_reports_argo_cd_state() {
     std::fs::remove_file(w.resources.join("shopset-status.json")).expect("status file");
 
     let api = FakeApi::start();
-    load(&api, &w.resources);
+    api.load_resources(&w.resources, NS);
     let c = start(&w, &api, "solo", &["--poll-seconds", "1"]);
     eventually(Duration::from_secs(60), || {
         BRANCHES
@@ -328,7 +306,7 @@ fn api_mode_writes_what_directory_mode_writes_and_reports_argo_cd_state() {
 fn two_replicas_share_the_branches_and_fail_over() {
     let w = world();
     let api = FakeApi::start();
-    load(&api, &w.resources);
+    api.load_resources(&w.resources, NS);
     let a = start(
         &w,
         &api,

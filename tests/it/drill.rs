@@ -5,7 +5,6 @@
 //! `shopctl status` printed.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -62,19 +61,6 @@ fn application(shop_set: &str, revision: &str) -> Value {
             "health": { "status": "Healthy" },
         },
     })
-}
-
-fn kubeconfig(api: &FakeApi, path: &Path) {
-    std::fs::write(
-        path,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\n\
-             contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n    namespace: {NS}\n\
-             current-context: fake\nusers:\n- name: fake\n  user: {{}}\n",
-            api.url()
-        ),
-    )
-    .expect("kubeconfig");
 }
 
 #[test]
@@ -202,15 +188,10 @@ fn the_runbook_done_by_hand_leaves_the_controller_nothing_to_write() {
         .map(|b| (tip(&system, b), commit_count(&system, b)))
         .collect();
     let api = FakeApi::start();
-    for (_, mut doc) in docs.documents {
-        doc["metadata"]["namespace"] = json!(NS);
-        api.apply_object(doc);
-    }
-    for app in apps {
-        api.apply_object(app);
-    }
+    // The resources and Argo CD's Applications (argocd-applications.yaml), as they are now.
+    api.load_resources(&resources, NS);
     let config = dir.join("kubeconfig");
-    kubeconfig(&api, &config);
+    api.write_kubeconfig(&config, Some(NS));
     let cache = dir.join("controller-cache").display().to_string();
     let config = config.display().to_string();
     let c = Controller::start(

@@ -1,11 +1,13 @@
-//! The one rule, checked action by action: the same starting state is given once to `shopctl`
-//! (a person's way) and once to the controller (directory mode, `--once`); the branch tips'
-//! trees of the system repository, the app and configuration branches, the resources and the
-//! promotion verdict must come out equal. Every [`Action`] has a row: the `match` in
-//! [`row`] has no wildcard, so an action added without one does not build.
+//! The one rule, checked action by action: the same starting state is given to `shopctl` (a
+//! person's way), to the controller in directory mode (`--once`) and to the controller in API
+//! mode (against the fake API server, loaded with the same resources and Argo CD
+//! Applications, run until it settles); the branch tips' trees of the system repository, the
+//! app and configuration branches, the resources and the promotion verdict must come out
+//! equal. Every [`Action`] has a row: the `match` in [`row`] has no wildcard, so an action
+//! added without one does not build.
 //!
-//! Both runs happen at the same path (the world is copied aside first and put back for the
-//! second run), because the rendered inputs name the repositories by their absolute paths.
+//! The runs happen at the same path (the world is copied aside first and put back for each
+//! run), because the rendered inputs name the repositories by their absolute paths.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,10 +15,18 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 use shopset_engine::ops::{Action, edit};
+use shopset_tests::controller::{Controller, eventually};
+use shopset_tests::fake_api::FakeApi;
 use shopset_tests::fake_github::FakeGitHub;
 use shopset_tests::{commit_to_branch, git, quickstart, rev, run_shopctl, tip};
 
 const BRANCHES: [&str; 3] = ["tier-0", "tier-1", "tier-2"];
+
+/// The controller's namespace in API mode.
+const NS: &str = "shopset-system";
+
+/// The kinds of shopset resources, as the API server names them.
+const PLURALS: [&str; 4] = ["tiers", "configurations", "shopsets", "failuredomains"];
 
 struct World {
     _tmp: tempfile::TempDir,
@@ -84,6 +94,69 @@ impl World {
             String::from_utf8_lossy(&out.stderr)
         );
         out
+    }
+
+    /// The controller, API mode, against a fake API server holding this world's resources and
+    /// Argo CD Applications: it runs until it settles (every Tier has a status, and neither
+    /// the branches nor the Tiers' statuses change for 3 s), then stops. Returns the server and
+    /// the log.
+    fn controller_in_cluster(&self, extra: &[&str]) -> (FakeApi, String) {
+        let api = FakeApi::start();
+        api.load_resources(&self.resources(), NS);
+        let config = self.dir.join("kubeconfig");
+        api.write_kubeconfig(&config, Some(NS));
+        let cache = self.dir.join("controller-api-cache").display().to_string();
+        let mut args = vec![
+            "--namespace",
+            NS,
+            "--cache-dir",
+            &cache,
+            "--debounce-ms",
+            "50",
+            "--lease-seconds",
+            "3",
+        ];
+        args.extend_from_slice(extra);
+        let config = config.display().to_string();
+        let mut c = Controller::start(
+            &args,
+            &[("KUBECONFIG", config.as_str()), ("POD_NAME", "parity")],
+            &self.dir.join("controller-api.log"),
+        );
+        let state = || {
+            let statuses: Vec<Value> = api
+                .list_objects("shopset.dev", "tiers")
+                .into_iter()
+                .map(|t| t["status"].clone())
+                .collect();
+            let tips: Vec<Option<String>> = ["system", "app", "config"]
+                .iter()
+                .flat_map(|repo| BRANCHES.iter().map(move |b| tip(&self.repo(repo), b)))
+                .collect();
+            (statuses, tips)
+        };
+        let mut last = state();
+        let mut since = std::time::Instant::now();
+        let settled = eventually(std::time::Duration::from_secs(120), || {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let now = state();
+            if now != last {
+                last = now;
+                since = std::time::Instant::now();
+                return None;
+            }
+            let all = last.0.len() == BRANCHES.len()
+                && last.0.iter().all(|s| s.get("conditions").is_some());
+            (all && since.elapsed() >= std::time::Duration::from_secs(3)).then_some(())
+        });
+        let log = c.log_text();
+        assert!(
+            settled.is_some(),
+            "the controller did not settle; log:\n{}",
+            tail(&log, 40)
+        );
+        c.terminate();
+        (api, log)
     }
 
     /// Argo CD reports every ShopSet of `tier` synced at its branch tip and healthy.
@@ -193,12 +266,6 @@ fn outcome(
     blocked: BTreeMap<String, String>,
     github: Option<&FakeGitHub>,
 ) -> Outcome {
-    let branches = |repo: &str, suffix: &str| -> Vec<Option<String>> {
-        BRANCHES
-            .iter()
-            .map(|b| tip(&w.repo(repo), &format!("{b}{suffix}")))
-            .collect()
-    };
     let docs = shopset_engine::files::read_documents(
         &[w.resources()],
         &[w.resources().join("shopset-status.json")],
@@ -206,21 +273,69 @@ fn outcome(
     let resources = docs
         .documents
         .into_iter()
-        .filter(|(_, d)| d["kind"] != "Application")
-        .map(|(_, mut d)| {
-            if let Some(o) = d.as_object_mut() {
-                o.remove("status");
-            }
-            (
-                format!(
-                    "{}/{}",
-                    d["kind"].as_str().unwrap_or_default(),
-                    d["metadata"]["name"].as_str().unwrap_or_default()
-                ),
-                d,
-            )
-        })
+        .map(|(_, d)| d)
+        .filter(|d| d["kind"] != "Application")
+        .map(comparable)
         .collect();
+    outcome_with(w, resources, promotable, blocked, github)
+}
+
+/// A resource as the comparison sees it, by `Kind/name`: its kind, name, labels, annotations
+/// and spec (what the API server adds, and the status, left out).
+fn comparable(d: Value) -> (String, Value) {
+    let key = format!(
+        "{}/{}",
+        d["kind"].as_str().unwrap_or_default(),
+        d["metadata"]["name"].as_str().unwrap_or_default()
+    );
+    let mut metadata = serde_json::Map::new();
+    metadata.insert("name".into(), d["metadata"]["name"].clone());
+    for field in ["labels", "annotations"] {
+        if let Some(v) = d["metadata"]
+            .get(field)
+            .filter(|v| v.as_object().is_some_and(|m| !m.is_empty()))
+        {
+            metadata.insert(field.into(), v.clone());
+        }
+    }
+    let value = serde_json::json!({
+        "apiVersion": d["apiVersion"],
+        "kind": d["kind"],
+        "metadata": metadata,
+        "spec": d["spec"],
+    });
+    (key, value)
+}
+
+/// What the controller left behind in API mode: the resources are the API server's.
+fn outcome_in_cluster(
+    w: &World,
+    api: &FakeApi,
+    promotable: BTreeMap<String, Option<bool>>,
+    blocked: BTreeMap<String, String>,
+    github: Option<&FakeGitHub>,
+) -> Outcome {
+    let resources = PLURALS
+        .iter()
+        .flat_map(|plural| api.list_objects("shopset.dev", plural))
+        .map(comparable)
+        .collect();
+    outcome_with(w, resources, promotable, blocked, github)
+}
+
+fn outcome_with(
+    w: &World,
+    resources: BTreeMap<String, Value>,
+    promotable: BTreeMap<String, Option<bool>>,
+    blocked: BTreeMap<String, String>,
+    github: Option<&FakeGitHub>,
+) -> Outcome {
+    let branches = |repo: &str, suffix: &str| -> Vec<Option<String>> {
+        BRANCHES
+            .iter()
+            .map(|b| tip(&w.repo(repo), &format!("{b}{suffix}")))
+            .collect()
+    };
     Outcome {
         system: branches("system", "^{tree}"),
         app: branches("app", ""),
@@ -260,11 +375,43 @@ fn status_verdict(w: &World) -> BTreeMap<String, Option<bool>> {
         .collect()
 }
 
-/// The controller's verdict per tier (recorded on the tier promoted from), and its stops.
+/// The controller's verdict per tier (recorded on the tier promoted from), and its stops, from
+/// the status file it wrote in directory mode.
 fn controller_verdict(w: &World) -> (BTreeMap<String, Option<bool>>, BTreeMap<String, String>) {
     let text =
         std::fs::read_to_string(w.resources().join("shopset-status.json")).expect("status file");
     let status: Value = serde_json::from_str(&text).expect("status JSON");
+    let tiers = status["tiers"].as_object().cloned().unwrap_or_default();
+    verdict_of(w, &tiers.into_iter().collect())
+}
+
+/// The same, from the Tiers' statuses in the API server.
+fn cluster_verdict(
+    w: &World,
+    api: &FakeApi,
+) -> (BTreeMap<String, Option<bool>>, BTreeMap<String, String>) {
+    let tiers = api
+        .list_objects("shopset.dev", "tiers")
+        .into_iter()
+        .map(|t| {
+            (
+                t["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                t["status"].clone(),
+            )
+        })
+        .collect();
+    verdict_of(w, &tiers)
+}
+
+/// Per tier, the verdict recorded on the tier it is promoted from; and the tiers whose
+/// Committed condition says removals need confirmation, with the token it names.
+fn verdict_of(
+    w: &World,
+    status: &BTreeMap<String, Value>,
+) -> (BTreeMap<String, Option<bool>>, BTreeMap<String, String>) {
     let tiers = resources_of(w);
     let mut promotable = BTreeMap::new();
     let mut blocked = BTreeMap::new();
@@ -273,10 +420,11 @@ fn controller_verdict(w: &World) -> (BTreeMap<String, Option<bool>>, BTreeMap<St
             .spec
             .promotes_from
             .as_deref()
-            .and_then(|from| status["tiers"][from]["promotable"].as_bool());
+            .and_then(|from| status.get(from)?["promotable"].as_bool());
         promotable.insert(name.clone(), verdict);
-        let committed = status["tiers"][name]["conditions"]
-            .as_array()
+        let committed = status
+            .get(name)
+            .and_then(|s| s["conditions"].as_array())
             .into_iter()
             .flatten()
             .find(|c| c["type"] == "Committed")
@@ -295,12 +443,7 @@ fn controller_verdict(w: &World) -> (BTreeMap<String, Option<bool>>, BTreeMap<St
 /// A person's blocked tiers, from `shopctl sync -o json`.
 fn sync_blocked(out: &Output) -> BTreeMap<String, String> {
     let json: Value = serde_json::from_slice(&out.stdout).expect("sync JSON");
-    let problems: Vec<String> = json["problems"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| p.as_str().map(str::to_owned))
-        .collect();
+    let problems: Vec<&Value> = json["problems"].as_array().into_iter().flatten().collect();
     json["tiers"]
         .as_array()
         .into_iter()
@@ -310,9 +453,10 @@ fn sync_blocked(out: &Output) -> BTreeMap<String, String> {
             let tier = t["tier"].as_str().unwrap_or_default().to_owned();
             let message = problems
                 .iter()
-                .find(|p| p.starts_with(&format!("Tier {tier:?}")))
-                .cloned()
-                .unwrap_or_default();
+                .find(|p| p["subject"]["kind"] == "Tier" && p["subject"]["name"] == tier.as_str())
+                .and_then(|p| p["message"].as_str())
+                .unwrap_or_default()
+                .to_owned();
             (tier, token(&message))
         })
         .collect()
@@ -624,6 +768,50 @@ fn check(action: Action) {
         status_verdict(&w),
         by_controller.promotable,
         "{action:?}: status"
+    );
+
+    // The controller in API mode, from the same state at the same path.
+    std::fs::rename(&w.dir, w.dir.with_extension("by-controller")).expect("rename");
+    copy(&start, &w.dir);
+    let github = r.github.then(|| FakeGitHub::start(&w.repo("app")));
+    (r.for_controller)(&w);
+    let mut extra = Vec::new();
+    if let Some(g) = &github {
+        extra.extend(["--github-api".to_owned(), g.url.clone()]);
+    }
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let (api, log) = w.controller_in_cluster(&extra);
+    let (recorded, blocked) = cluster_verdict(&w, &api);
+    let in_cluster = outcome_in_cluster(&w, &api, recorded, blocked, github.as_ref());
+    let differences = by_hand.differences(&in_cluster);
+    for tier in BRANCHES {
+        let file = shopset_render::layout::bootstrap_file(tier);
+        let shown = git(&w.repo("system"), &["show", &format!("{tier}:{file}")]);
+        assert!(
+            shown.status.success(),
+            "{action:?}: {tier}: {file}: {shown:?}"
+        );
+        let by_kubectl =
+            shopset_render::yaml::parse(&String::from_utf8_lossy(&shown.stdout)).expect("YAML");
+        let applied = api
+            .get_object(
+                "argoproj.io",
+                "applications",
+                "argocd",
+                &format!("shopset-{tier}"),
+            )
+            .unwrap_or_else(|| panic!("{action:?}: {tier}: no root Application applied"));
+        assert_eq!(
+            (&applied["spec"], &applied["metadata"]["labels"]),
+            (&by_kubectl["spec"], &by_kubectl["metadata"]["labels"]),
+            "{action:?}: {tier}: the root Application the controller applied is not {file}"
+        );
+    }
+    assert!(
+        differences.is_empty(),
+        "{action:?}: shopctl and the controller in API mode differ:\n{}\ncontroller log (end):\n{}",
+        differences.join("\n"),
+        tail(&log, 30)
     );
     // The row did something where something was to be done.
     let start_system: Vec<Option<String>> = BRANCHES

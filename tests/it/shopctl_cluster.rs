@@ -28,23 +28,9 @@ fn world() -> World {
     let (tmp, dir) = quickstart();
     let resources = dir.join("resources");
     let api = FakeApi::start();
-    let docs = shopset_engine::files::read_documents(std::slice::from_ref(&resources), &[]);
-    assert!(docs.unreadable.is_empty(), "{:?}", docs.unreadable);
-    for (_, mut doc) in docs.documents {
-        doc["metadata"]["namespace"] = json!(NS);
-        api.apply_object(doc);
-    }
+    api.load_resources(&resources, NS);
     let kubeconfig = dir.join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\n\
-             contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n\
-             current-context: fake\nusers:\n- name: fake\n  user: {{}}\n",
-            api.url()
-        ),
-    )
-    .expect("kubeconfig");
+    api.write_kubeconfig(&kubeconfig, None);
     World {
         app: dir.join("app.git"),
         system: dir.join("system.git"),

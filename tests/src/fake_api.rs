@@ -221,6 +221,35 @@ impl FakeApi {
         stored.unwrap_or_else(|e| panic!("apply_object: {}", e.message))
     }
 
+    /// Writes a kubeconfig at `path` for this server, with `namespace` as its context's
+    /// default namespace when given.
+    pub fn write_kubeconfig(&self, path: &std::path::Path, namespace: Option<&str>) {
+        let namespace = namespace.map_or(String::new(), |ns| format!("    namespace: {ns}\n"));
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\n\
+             contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n{namespace}\
+             current-context: fake\nusers:\n- name: fake\n  user: {{}}\n",
+            self.url()
+        );
+        std::fs::write(path, text).expect("kubeconfig");
+    }
+
+    /// Applies every resource document under `dir` (as `kubectl apply -f dir` would), each in
+    /// its own namespace or, when it names none, in `namespace`. Panics on an unreadable file.
+    pub fn load_resources(&self, dir: &std::path::Path, namespace: &str) {
+        let docs = shopset_engine::files::read_documents(&[dir.to_owned()], &[]);
+        assert!(docs.unreadable.is_empty(), "{:?}", docs.unreadable);
+        for (_, mut doc) in docs.documents {
+            if doc
+                .pointer("/metadata/namespace")
+                .is_none_or(Value::is_null)
+            {
+                doc["metadata"]["namespace"] = Value::from(namespace);
+            }
+            self.apply_object(doc);
+        }
+    }
+
     /// The stored object, if any.
     #[must_use]
     pub fn get_object(&self, group: &str, plural: &str, ns: &str, name: &str) -> Option<Value> {

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use shopset_crds::{Destination, names};
 use shopset_render::TierInputs;
 
+use crate::problem::Problem;
 use crate::resources::Resources;
 
 /// What the Tier checks found: the Tiers that must not be written, and why.
@@ -16,8 +17,8 @@ use crate::resources::Resources;
 pub struct TierFindings {
     /// Tiers in conflict or with a broken promotion chain: not planned this time.
     pub excluded: BTreeSet<String>,
-    /// One line per finding, with the Tier it is about.
-    pub problems: Vec<(String, String)>,
+    /// One per finding, each about its Tier.
+    pub problems: Vec<Problem>,
 }
 
 /// A repository URL as compared for sameness: scheme and host in lower case, no trailing
@@ -57,13 +58,20 @@ pub fn tiers(resources: &Resources) -> TierFindings {
         for name in tiers {
             let others: Vec<&str> = tiers.iter().copied().filter(|t| t != name).collect();
             let tier = &resources.tiers[*name];
-            found.problems.push(((*name).to_owned(), format!(
-                "{}: Tier {name:?}: spec.branch: branch {branch:?} of {} is also written by Tier \
-                 {}: none of them is written until each has a branch of its own",
-                tier.file,
-                shopset_git::redact_url(&tier.spec.system.url),
-                quoted(&others),
-            )));
+            found.problems.push(
+                Problem::of(
+                    "Tier",
+                    name,
+                    "spec.branch",
+                    format!(
+                        "branch {branch:?} of {} is also written by Tier {}: none of them is \
+                         written until each has a branch of its own",
+                        shopset_git::redact_url(&tier.spec.system.url),
+                        quoted(&others),
+                    ),
+                )
+                .in_file(&tier.file),
+            );
             found.excluded.insert((*name).to_owned());
         }
     }
@@ -77,14 +85,17 @@ pub fn tiers(resources: &Resources) -> TierFindings {
                 continue;
             }
             let why = "does not exist";
-            found.problems.push((
-                name.clone(),
-                format!(
-                    "{}: Tier {name:?}: spec.promotesFrom: Tier {from:?} {why}; expected the Tier \
-                 this one receives promotions from",
-                    tier.file
-                ),
-            ));
+            found.problems.push(
+                Problem::of(
+                    "Tier",
+                    name,
+                    "spec.promotesFrom",
+                    format!(
+                        "Tier {from:?} {why}; expected the Tier this one receives promotions from"
+                    ),
+                )
+                .in_file(&tier.file),
+            );
             found.excluded.insert(name.clone());
             continue;
         }
@@ -94,12 +105,19 @@ pub fn tiers(resources: &Resources) -> TierFindings {
         while let Some(next) = resources.tiers.get(at) {
             if at == name {
                 chain.push(at);
-                found.problems.push((name.clone(), format!(
-                    "{}: Tier {name:?}: spec.promotesFrom: promotion cycle {}; expected a chain \
-                     that starts at a Tier without promotesFrom",
-                    tier.file,
-                    chain.join(" <- ")
-                )));
+                found.problems.push(
+                    Problem::of(
+                        "Tier",
+                        name,
+                        "spec.promotesFrom",
+                        format!(
+                            "promotion cycle {}; expected a chain that starts at a Tier without \
+                             promotesFrom",
+                            chain.join(" <- ")
+                        ),
+                    )
+                    .in_file(&tier.file),
+                );
                 found.excluded.insert(name.clone());
                 break;
             }
@@ -142,7 +160,7 @@ pub fn shop_sets(
     resources: &Resources,
     placed: &BTreeMap<&str, &str>,
     previous: &BTreeMap<String, std::sync::Arc<TierInputs>>,
-) -> BTreeMap<String, String> {
+) -> BTreeMap<String, Problem> {
     let mut refused = BTreeMap::new();
     let mut claims: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for (name, s) in &resources.shop_sets {
@@ -187,12 +205,17 @@ pub fn shop_sets(
             };
             refused.insert(
                 (*name).to_owned(),
-                format!(
-                    "{file}: ShopSet {name:?}: {field}: {key} is also the place of ShopSet {}: \
-                     two Applications would own the same objects; expected a namespace of its own \
-                     on that destination",
-                    quoted(&others)
-                ),
+                Problem::of(
+                    "ShopSet",
+                    name,
+                    field,
+                    format!(
+                        "{key} is also the place of ShopSet {}: two Applications would own the \
+                         same objects; expected a namespace of its own on that destination",
+                        quoted(&others)
+                    ),
+                )
+                .in_file(file),
             );
         }
     }
@@ -217,11 +240,17 @@ pub fn shop_sets(
         if let Some(root_of) = roots.get(&(name.clone(), tier.spec.argocd.namespace.as_str())) {
             refused.insert(
                 name.clone(),
-                format!(
-                    "{}: ShopSet {name:?}: metadata.name: {name:?} is the name of Tier \
-                     {root_of:?}'s root Application in namespace {:?}; expected another name",
-                    s.file, tier.spec.argocd.namespace
-                ),
+                Problem::of(
+                    "ShopSet",
+                    name,
+                    "metadata.name",
+                    format!(
+                        "{name:?} is the name of Tier {root_of:?}'s root Application in namespace \
+                         {:?}; expected another name",
+                        tier.spec.argocd.namespace
+                    ),
+                )
+                .in_file(&s.file),
             );
         }
     }
@@ -253,7 +282,8 @@ mod tests {
             BTreeSet::from(["a".to_owned(), "b".to_owned()])
         );
         assert!(
-            found.problems[0].1.contains("spec.branch"),
+            found.problems[0].field.as_deref() == Some("spec.branch")
+                && found.problems[0].is_about("Tier", "a"),
             "{:?}",
             found.problems
         );
@@ -278,7 +308,7 @@ mod tests {
             found
                 .problems
                 .iter()
-                .any(|(_, p)| p.contains("promotion cycle a <- b <- a")),
+                .any(|p| p.message.contains("promotion cycle a <- b <- a")),
             "{:?}",
             found.problems
         );
@@ -286,7 +316,8 @@ mod tests {
             found
                 .problems
                 .iter()
-                .any(|(_, p)| p.contains("Tier \"gone\" does not exist")),
+                .any(|p| p.is_about("Tier", "c")
+                    && p.message.contains("Tier \"gone\" does not exist")),
             "{:?}",
             found.problems
         );

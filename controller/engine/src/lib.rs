@@ -19,6 +19,7 @@ pub mod checks;
 pub mod fault;
 pub mod files;
 pub mod ops;
+pub mod problem;
 pub mod repos;
 pub mod resources;
 pub mod webhook;
@@ -26,7 +27,8 @@ pub mod webhook;
 pub use ops::plan::{Content, Summary, SyncPlan, TierPlan, plan_sync, plan_tiers};
 pub use ops::sync::{
     Author, CONFIRM_REMOVALS_ANNOTATION, SyncOptions, SyncResult, TierOutcome, TierResult,
-    commit_message, removal_token, sync,
+    WriteError, commit_message, removal_token, sync,
 };
+pub use problem::{Problem, Subject};
 pub use repos::Repos;
 pub use resources::{InputError, Resources};

@@ -18,6 +18,7 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer as _, filter};
 
 fn main() -> std::process::ExitCode {
+    shopset_engine::fault::install_from_env_in_debug_builds();
     let cli = cli::Cli::parse();
     logging(&cli);
     match commands::run(cli) {

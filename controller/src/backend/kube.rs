@@ -15,7 +15,6 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::{Value, json};
 use shopset_crds::{Configuration, FailureDomain, ShopSet, Tier};
-use shopset_engine::TierOutcome;
 
 use crate::queue::Queue;
 use crate::reconcile::Report;
@@ -235,13 +234,9 @@ impl KubeBackend {
         }
         let params = PatchParams::apply(FIELD_MANAGER).force();
         for result in &report.synced {
-            if !matches!(
-                result.outcome,
-                TierOutcome::Committed { .. } | TierOutcome::Unchanged { commit: Some(_) }
-            ) {
+            let Some(app) = shopset_engine::ops::bootstrap::root_application(result) else {
                 continue;
-            }
-            let app = shopset_render::argo::root_application(&result.plan.inputs);
+            };
             let ns = app
                 .pointer("/metadata/namespace")
                 .and_then(Value::as_str)

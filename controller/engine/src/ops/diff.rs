@@ -187,7 +187,7 @@ pub struct DiffReport {
     /// One entry per tier that could be planned, in tier order.
     pub tiers: Vec<TierDiff>,
     /// Problems with the inputs or the repositories, each naming what it is about.
-    pub problems: Vec<String>,
+    pub problems: Vec<crate::problem::Problem>,
     /// The files whose patch did not fit (after [`DiffReport::bound`]).
     pub not_shown: NotShown,
 }
@@ -220,11 +220,14 @@ pub fn diff(resources: &Resources, repos: &mut Repos) -> DiffReport {
                     files: changes.into_iter().map(FileChange::new).collect(),
                 });
             }
-            Err(e) => report.problems.push(format!(
-                "Tier {:?}: branch {} of {}: {e}",
-                tier.tier,
-                tier.branch,
-                shopset_git::redact_url(&tier.system_url)
+            Err(e) => report.problems.push(crate::problem::Problem::about(
+                "Tier",
+                &tier.tier,
+                format!(
+                    "branch {} of {}: {e}",
+                    tier.branch,
+                    shopset_git::redact_url(&tier.system_url)
+                ),
             )),
         }
     }

@@ -1,5 +1,6 @@
 //! The actions, one module each.
 
+pub mod bootstrap;
 pub mod diff;
 pub mod edit;
 pub mod freeze;

@@ -8,6 +8,7 @@ use shopset_render::layout;
 
 use crate::ops::promote::HOLD_ANNOTATION;
 use crate::ops::status::Statuses;
+use crate::problem::Problem;
 use crate::repos::Repos;
 use crate::resources::Resources;
 
@@ -64,7 +65,7 @@ pub struct TierOverview {
     /// The freeze window it is in now, if any.
     pub frozen: Option<String>,
     /// Problems reading it.
-    pub problems: Vec<String>,
+    pub problems: Vec<Problem>,
 }
 
 /// The overview of every tier.
@@ -124,13 +125,15 @@ pub fn overview(
             problems: findings
                 .problems
                 .iter()
-                .filter(|(tier, _)| tier == name)
-                .map(|(_, problem)| problem.clone())
+                .filter(|p| p.is_about("Tier", name))
+                .cloned()
                 .collect(),
         };
         match repos.tip(&spec.app.url, &branch) {
             Ok(tip) => o.app_branch_tip = tip,
-            Err(e) => o.problems.push(format!("app repository: {e}")),
+            Err(e) => o
+                .problems
+                .push(Problem::about("Tier", name, format!("app repository: {e}"))),
         }
         let inputs = match repos.system(&spec.system.url, false) {
             Ok(Some(repo)) => match repo.remote_tip(&branch) {
@@ -145,13 +148,21 @@ pub fn overview(
                 }
                 Ok(None) => None,
                 Err(e) => {
-                    o.problems.push(format!("system repository: {e}"));
+                    o.problems.push(Problem::about(
+                        "Tier",
+                        name,
+                        format!("system repository: {e}"),
+                    ));
                     None
                 }
             },
             Ok(None) => None,
             Err(e) => {
-                o.problems.push(format!("system repository: {e}"));
+                o.problems.push(Problem::about(
+                    "Tier",
+                    name,
+                    format!("system repository: {e}"),
+                ));
                 None
             }
         };

@@ -11,6 +11,7 @@ use shopset_render::placement::{self, PlacementRequest};
 use shopset_render::{TierInputs, Tree, layout};
 
 use crate::checks;
+use crate::problem::{Problem, Subject};
 use crate::repos::Repos;
 use crate::resources::Resources;
 
@@ -86,7 +87,7 @@ pub struct SyncPlan {
     pub tiers: Vec<TierPlan>,
     /// Problems, each naming what it is about. A plan with problems still covers everything
     /// that could be planned.
-    pub problems: Vec<String>,
+    pub problems: Vec<Problem>,
 }
 
 #[derive(Clone)]
@@ -115,10 +116,9 @@ pub fn plan_tiers(
 ) -> SyncPlan {
     let mut plan = SyncPlan::default();
     plan.problems
-        .extend(resources.errors.iter().map(ToString::to_string));
+        .extend(resources.errors.iter().map(Problem::from));
     let findings = checks::tiers(resources);
-    plan.problems
-        .extend(findings.problems.into_iter().map(|(_, problem)| problem));
+    plan.problems.extend(findings.problems);
     // Tiers nothing may be written to (or moved to) this time.
     let mut unplannable = findings.excluded;
 
@@ -131,8 +131,11 @@ pub fn plan_tiers(
                 previous.insert(tier.clone(), p);
             }
             Err(e) => {
-                plan.problems
-                    .push(format!("Tier {tier:?}: system repository: {e}"));
+                plan.problems.push(Problem::about(
+                    "Tier",
+                    tier,
+                    format!("system repository: {e}"),
+                ));
                 unplannable.insert(tier.clone());
             }
         }
@@ -195,11 +198,18 @@ pub fn plan_tiers(
     for (name, s) in &resources.shop_sets {
         let tier = &s.spec.tier;
         if !resources.tiers.contains_key(tier) && !resources.is_invalid("Tier", tier) {
-            plan.problems.push(format!(
-                "{}: ShopSet {name:?}: spec.tier: Tier {tier:?} does not exist; expected one of \
-                 the Tiers (the ShopSet stays where it was rendered)",
-                s.file
-            ));
+            plan.problems.push(
+                Problem::of(
+                    "ShopSet",
+                    name,
+                    "spec.tier",
+                    format!(
+                        "Tier {tier:?} does not exist; expected one of the Tiers (the ShopSet \
+                         stays where it was rendered)"
+                    ),
+                )
+                .in_file(&s.file),
+            );
         }
     }
 
@@ -256,7 +266,7 @@ pub fn plan_tiers(
 /// What every tier's plan shares: placements and the ShopSets refused by the cross checks.
 struct TierContext<'a> {
     placements: &'a placement::Placements<'a>,
-    refused: &'a BTreeMap<String, String>,
+    refused: &'a BTreeMap<String, Problem>,
     /// Tiers nothing is written to this time: a ShopSet moving to one stays where it is.
     unplannable: &'a BTreeSet<String>,
 }
@@ -327,9 +337,12 @@ fn resolve_config(
     repos: &mut Repos,
     name: &str,
     branch: &str,
-) -> Result<ResolvedConfiguration, String> {
+) -> Result<ResolvedConfiguration, Problem> {
     let Some(sourced) = resources.configurations.get(name) else {
-        return Err(format!("configuration {name:?} does not exist"));
+        return Err(Problem::about("Configuration", name, "does not exist"));
+    };
+    let problem = |field: &str, message: String| {
+        Problem::of("Configuration", name, field, message).in_file(&sourced.file)
     };
     if let Some(document) = &sourced.spec.inline {
         return Ok(ResolvedConfiguration {
@@ -342,27 +355,26 @@ fn resolve_config(
         .source
         .as_ref()
         .expect("a loaded configuration has inline or source");
-    let repo = repos.read(&source.url).map_err(|e| {
-        format!(
-            "{}: Configuration {name:?}: spec.source.url: {e}",
-            sourced.file
-        )
-    })?;
+    let repo = repos
+        .read(&source.url)
+        .map_err(|e| problem("spec.source.url", e.to_string()))?;
     let commit = repo
         .remote_tip(branch)
-        .map_err(|e| e.to_string())?
+        .map_err(|e| problem("spec.source.url", e.to_string()))?
         .ok_or_else(|| {
-            format!(
-                "{}: Configuration {name:?}: spec.source: branch {branch:?} does not exist in {}",
-                sourced.file, source.url
+            problem(
+                "spec.source",
+                format!("branch {branch:?} does not exist in {}", source.url),
             )
         })?;
     let at = |message: String| {
-        format!(
-            "{}: Configuration {name:?}: spec.source.path: {} at {branch} ({commit}) of {}: {message}",
-            sourced.file,
-            source.path,
-            shopset_git::redact_url(&source.url)
+        problem(
+            "spec.source.path",
+            format!(
+                "{} at {branch} ({commit}) of {}: {message}",
+                source.path,
+                shopset_git::redact_url(&source.url)
+            ),
         )
     };
     let bytes = match repo.read_file(&commit, &source.path) {
@@ -397,28 +409,128 @@ fn plan_tier(
     spec: &TierSpec,
     prev: Previous,
     ctx: &TierContext<'_>,
-) -> Result<(TierPlan, Vec<String>), String> {
+) -> Result<(TierPlan, Vec<Problem>), Problem> {
     let branch = spec.branch_or(tier).to_owned();
-    let app_commit = match &spec.pin {
-        Some(pin) => pin.app_commit.clone(),
-        None => {
-            let repo = repos
-                .read(&spec.app.url)
-                .map_err(|e| format!("Tier {tier:?}: spec.app.url: {e}"))?;
-            repo.remote_tip(&branch)
-                .map_err(|e| format!("Tier {tier:?}: {e}"))?
-                .ok_or_else(|| {
-                    format!(
-                        "Tier {tier:?}: spec.app: branch {branch:?} does not exist in {}",
-                        spec.app.url
-                    )
-                })?
+    let of_tier = |e: shopset_render::RenderError| render_problem("Tier", tier, e);
+    let app_commit = app_commit(repos, tier, spec, &branch)?;
+    let mut inputs = TierInputs::new(tier.to_owned(), spec.clone(), app_commit);
+    shopset_render::validate_tier(&inputs).map_err(of_tier)?;
+    let catalog = base_catalog(repos, tier, spec, &inputs.app_commit)?;
+    let mut gathered = gather(resources, repos, tier, &branch, ctx, &mut inputs);
+    let keeper = Keeper {
+        previous: prev.inputs.as_deref(),
+        broken_configs: &gathered.broken_configs,
+        broken_domains: &gathered.broken_domains,
+    };
+    let mut kept = carry_over(resources, tier, ctx, &gathered.failed, &keeper, &mut inputs);
+
+    // Which ShopSets to render: every one when there is no trustworthy previous rendering
+    // (no branch, a human commit at the tip, another tier spec); otherwise only those whose
+    // inputs differ from the recorded ones. The others are, by construction, unchanged.
+    let incremental_base = match (&prev.inputs, &prev.tree_id) {
+        (Some(p), Some(tree_id)) if prev.ours && same_shopset_context(p, &inputs) => {
+            Some((Arc::clone(p), tree_id.clone()))
+        }
+        _ => None,
+    };
+    let rendered = render_shop_sets(
+        resources,
+        &mut inputs,
+        incremental_base.as_ref().map(|(p, _)| &**p),
+        &catalog,
+        &keeper,
+        &mut kept,
+        &mut gathered.problems,
+    );
+    keep_only_what_is_used(&mut inputs);
+
+    // A shard's Application list names its ShopSets and nothing else: when editing, only the
+    // lists of shards that gained or lost a ShopSet are rendered; the others stay as they are.
+    let diff = incremental_base
+        .as_ref()
+        .map(|(previous, _)| added_and_removed(previous, &inputs));
+    let touched: Option<BTreeSet<String>> = diff.as_ref().map(|(added, removed)| {
+        added
+            .iter()
+            .chain(removed)
+            .map(|n| layout::shard(n))
+            .collect()
+    });
+    let common = shopset_render::render_common_with(&inputs, touched.as_ref()).map_err(of_tier)?;
+    let summary = summarize(
+        prev.inputs.as_deref(),
+        &inputs,
+        &rendered,
+        kept.into_iter().collect(),
+    );
+    let content = match (&incremental_base, diff) {
+        (Some((previous, base_tree)), Some((_, removed))) => Content::Edits {
+            base_tree: base_tree.clone(),
+            edits: edits(previous, &inputs, &removed, common, rendered)
+                .map_err(|e| of_tier(e.into()))?,
+        },
+        _ => {
+            let mut tree = common;
+            for files in rendered.into_values() {
+                for (path, bytes) in files {
+                    tree.insert(path, bytes).map_err(|e| of_tier(e.into()))?;
+                }
+            }
+            Content::Full(tree)
         }
     };
-    let mut inputs = TierInputs::new(tier.to_owned(), spec.clone(), app_commit);
-    shopset_render::validate_tier(&inputs).map_err(|e| e.to_string())?;
-    let catalog = repos
-        .base_catalog(&spec.app.url, &inputs.app_commit, &spec.app.path)
+    let restored = hand_changes(repos, tier, &spec.system.url, &prev);
+    Ok((
+        TierPlan {
+            tier: tier.to_owned(),
+            branch,
+            system_url: spec.system.url.clone(),
+            previous_tip: prev.tip,
+            previous: prev.inputs,
+            inputs: Arc::new(inputs),
+            content,
+            summary,
+            restored,
+        },
+        gathered.problems,
+    ))
+}
+
+/// The app commit a tier renders: its pin, else the tip of its app branch.
+fn app_commit(
+    repos: &mut Repos,
+    tier: &str,
+    spec: &TierSpec,
+    branch: &str,
+) -> Result<String, Problem> {
+    if let Some(pin) = &spec.pin {
+        return Ok(pin.app_commit.clone());
+    }
+    let repo = repos
+        .read(&spec.app.url)
+        .map_err(|e| Problem::of("Tier", tier, "spec.app.url", e.to_string()))?;
+    repo.remote_tip(branch)
+        .map_err(|e| Problem::about("Tier", tier, e.to_string()))?
+        .ok_or_else(|| {
+            Problem::of(
+                "Tier",
+                tier,
+                "spec.app",
+                format!("branch {branch:?} does not exist in {}", spec.app.url),
+            )
+        })
+}
+
+/// The files of the base kustomization at `app_commit`, each problem named on the field that
+/// chose it.
+fn base_catalog(
+    repos: &mut Repos,
+    tier: &str,
+    spec: &TierSpec,
+    app_commit: &str,
+) -> Result<std::sync::Arc<shopset_render::base::BaseCatalog>, Problem> {
+    repos
+        .base_catalog(&spec.app.url, app_commit, &spec.app.path)
         .map_err(|e| {
             let field = match e {
                 crate::base::BaseError::NoCommit { .. } if spec.pin.is_some() => {
@@ -429,37 +541,57 @@ fn plan_tier(
                 }
                 crate::base::BaseError::NoKustomization { .. } => "spec.app.path",
             };
-            format!(
-                "Tier {tier:?}: {field}: {e} ({}); expected the directory of the base \
-                 kustomization",
-                shopset_git::redact_url(&spec.app.url)
+            Problem::of(
+                "Tier",
+                tier,
+                field,
+                format!(
+                    "{e} ({}); expected the directory of the base kustomization",
+                    shopset_git::redact_url(&spec.app.url)
+                ),
             )
-        })?;
-    let mut problems = Vec::new();
-    let mut failed: BTreeSet<String> = resources
-        .invalid
-        .get("ShopSet")
-        .into_iter()
-        .flatten()
-        .cloned()
-        .collect();
-    let mut broken_configs: BTreeSet<String> = resources
-        .invalid
-        .get("Configuration")
-        .into_iter()
-        .flatten()
-        .cloned()
-        .collect();
-    let broken_domains: BTreeSet<String> = resources
-        .invalid
-        .get("FailureDomain")
-        .into_iter()
-        .flatten()
-        .cloned()
-        .collect();
+        })
+}
 
-    // Candidate: the current resources of this tier, gathered in name order and built into
-    // the map at once (cheaper than one insertion each).
+/// What gathering a tier's ShopSets found besides them.
+struct Gathered {
+    problems: Vec<Problem>,
+    /// ShopSets that cannot be rendered now (they keep their last rendering, if any).
+    failed: BTreeSet<String>,
+    /// Configurations that cannot be used now.
+    broken_configs: BTreeSet<String>,
+    /// FailureDomains that cannot be used now.
+    broken_domains: BTreeSet<String>,
+}
+
+/// The names of the resources of `kind` that could not be read.
+fn invalid(resources: &Resources, kind: &str) -> BTreeSet<String> {
+    resources
+        .invalid
+        .get(kind)
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect()
+}
+
+/// The candidate ShopSets of `tier` (the current resources), placed, with the configurations
+/// and failure domains they use, into `inputs`; each one that cannot be used is a problem.
+fn gather(
+    resources: &Resources,
+    repos: &mut Repos,
+    tier: &str,
+    branch: &str,
+    ctx: &TierContext<'_>,
+    inputs: &mut TierInputs,
+) -> Gathered {
+    let mut g = Gathered {
+        problems: Vec::new(),
+        failed: invalid(resources, "ShopSet"),
+        broken_configs: invalid(resources, "Configuration"),
+        broken_domains: invalid(resources, "FailureDomain"),
+    };
+    // Gathered in name order and built into the map at once (cheaper than one insertion each).
     let mut candidates = Vec::new();
     // The placements are of every ShopSet, in the same (name) order: walk them together.
     for ((name, s), (placed, placement)) in resources.shop_sets.iter().zip(ctx.placements.iter()) {
@@ -468,18 +600,18 @@ fn plan_tier(
             continue;
         }
         if let Some(why) = ctx.refused.get(name) {
-            problems.push(why.clone());
-            failed.insert(name.clone());
+            g.problems.push(why.clone());
+            g.failed.insert(name.clone());
             continue;
         }
         let domain = match placement {
             Ok(domain) => *domain,
             Err(e) => {
-                problems.push(format!(
-                    "{}: ShopSet {name:?}: spec.failureDomain: {e}",
-                    s.file
-                ));
-                failed.insert(name.clone());
+                g.problems.push(
+                    Problem::of("ShopSet", name, "spec.failureDomain", e.to_string())
+                        .in_file(&s.file),
+                );
+                g.failed.insert(name.clone());
                 continue;
             }
         };
@@ -490,34 +622,49 @@ fn plan_tier(
             } else {
                 "does not exist"
             };
-            problems.push(format!(
-                "{}: ShopSet {name:?}: spec.configuration: Configuration {config:?} {why}; \
-                 expected one of the Configurations (the ShopSet keeps its last rendering, if any)",
-                s.file
-            ));
-            failed.insert(name.clone());
+            g.problems.push(
+                Problem::of(
+                    "ShopSet",
+                    name,
+                    "spec.configuration",
+                    format!(
+                        "Configuration {config:?} {why}; expected one of the Configurations (the \
+                         ShopSet keeps its last rendering, if any)"
+                    ),
+                )
+                .in_file(&s.file),
+            );
+            g.failed.insert(name.clone());
             continue;
         }
-        if !inputs.configurations.contains_key(config) && !broken_configs.contains(config) {
-            match resolve_config(resources, repos, config, &branch) {
+        if !inputs.configurations.contains_key(config) && !g.broken_configs.contains(config) {
+            match resolve_config(resources, repos, config, branch) {
                 Ok(resolved) => {
                     inputs.configurations.insert(config.clone(), resolved);
                 }
                 Err(e) => {
-                    problems.push(format!("Tier {tier:?}: {e}"));
-                    broken_configs.insert(config.clone());
+                    g.problems
+                        .push(e.and(&format!(" (needed by Tier {tier:?})")));
+                    g.broken_configs.insert(config.clone());
                 }
             }
         }
-        if broken_configs.contains(config) {
+        if g.broken_configs.contains(config) {
             // It exists but cannot be used now (its error is reported once, above): the
             // ShopSet keeps its last rendering.
-            problems.push(format!(
-                "{}: ShopSet {name:?}: spec.configuration: Configuration {config:?} cannot be \
-                 used (see its error); kept at its last rendered version",
-                s.file
-            ));
-            failed.insert(name.clone());
+            g.problems.push(
+                Problem::of(
+                    "ShopSet",
+                    name,
+                    "spec.configuration",
+                    format!(
+                        "Configuration {config:?} cannot be used (see its error); kept at its \
+                         last rendered version"
+                    ),
+                )
+                .in_file(&s.file),
+            );
+            g.failed.insert(name.clone());
             continue;
         }
         if !inputs.failure_domains.contains_key(domain)
@@ -536,185 +683,182 @@ fn plan_tier(
         ));
     }
     inputs.shop_sets = candidates.into_iter().collect();
+    g
+}
 
-    // Carry-over: a ShopSet rendered before whose input is invalid now keeps its last rendering.
-    let previous_inputs = prev.inputs.as_deref();
-    let mut kept = BTreeSet::new();
-    let keep = |inputs: &mut TierInputs, name: &str| -> bool {
-        let Some(old) = previous_inputs else {
+/// Puts a ShopSet back at its last rendering: its recorded entry, with the configuration and
+/// failure domain it was rendered with when today's cannot be used.
+struct Keeper<'a> {
+    previous: Option<&'a TierInputs>,
+    broken_configs: &'a BTreeSet<String>,
+    broken_domains: &'a BTreeSet<String>,
+}
+
+impl Keeper<'_> {
+    /// False when `name` was not rendered before (there is nothing to keep).
+    fn keep(&self, inputs: &mut TierInputs, name: &str) -> bool {
+        let Some(old) = self.previous else {
             return false;
         };
         let Some(entry) = old.shop_sets.get(name) else {
             return false;
         };
         let config = &entry.spec.configuration;
-        if (broken_configs.contains(config) || !inputs.configurations.contains_key(config))
+        if (self.broken_configs.contains(config) || !inputs.configurations.contains_key(config))
             && let Some(doc) = old.configurations.get(config)
         {
             inputs.configurations.insert(config.clone(), doc.clone());
         }
         let domain = &entry.failure_domain;
-        if (broken_domains.contains(domain) || !inputs.failure_domains.contains_key(domain))
+        if (self.broken_domains.contains(domain) || !inputs.failure_domains.contains_key(domain))
             && let Some(fd) = old.failure_domains.get(domain)
         {
             inputs.failure_domains.insert(domain.clone(), fd.clone());
         }
         inputs.shop_sets.insert(name.to_owned(), entry.clone());
         true
+    }
+}
+
+/// Carry-over: a ShopSet rendered before whose input is invalid now keeps its last rendering.
+/// One gone to another tier is not kept only when that tier is planned, so that a move can
+/// never become a removal. Returns the ShopSets kept.
+fn carry_over(
+    resources: &Resources,
+    tier: &str,
+    ctx: &TierContext<'_>,
+    failed: &BTreeSet<String>,
+    keeper: &Keeper<'_>,
+    inputs: &mut TierInputs,
+) -> BTreeSet<String> {
+    let mut kept = BTreeSet::new();
+    let Some(old) = keeper.previous else {
+        return kept;
     };
-    if let Some(old) = previous_inputs {
-        for name in old.shop_sets.keys() {
-            if inputs.shop_sets.contains_key(name) {
-                continue;
-            }
-            // Gone to another tier: only to one that is planned, so that a move can never
-            // become a removal.
-            let moved_away = resources.shop_sets.get(name).is_some_and(|s| {
-                s.spec.tier != tier
-                    && resources.tiers.contains_key(&s.spec.tier)
-                    && !ctx.unplannable.contains(&s.spec.tier)
-            });
-            let unusable = failed.contains(name)
-                || resources.incomplete
-                || resources.is_invalid("ShopSet", name)
-                || resources.shop_sets.contains_key(name);
-            if !moved_away && unusable && keep(&mut inputs, name) {
-                kept.insert(name.clone());
-            }
+    for name in old.shop_sets.keys() {
+        if inputs.shop_sets.contains_key(name) {
+            continue;
+        }
+        let moved_away = resources.shop_sets.get(name).is_some_and(|s| {
+            s.spec.tier != tier
+                && resources.tiers.contains_key(&s.spec.tier)
+                && !ctx.unplannable.contains(&s.spec.tier)
+        });
+        let unusable = failed.contains(name)
+            || resources.incomplete
+            || resources.is_invalid("ShopSet", name)
+            || resources.shop_sets.contains_key(name);
+        if !moved_away && unusable && keeper.keep(inputs, name) {
+            kept.insert(name.clone());
         }
     }
+    kept
+}
 
-    // Which ShopSets to render: every one when there is no trustworthy previous rendering
-    // (no branch, a human commit at the tip, another tier spec); otherwise only those whose
-    // inputs differ from the recorded ones. The others are, by construction, unchanged.
-    let incremental_base = match (&prev.inputs, &prev.tree_id) {
-        (Some(p), Some(tree_id)) if prev.ours && same_shopset_context(p, &inputs) => {
-            Some((Arc::clone(p), tree_id.clone()))
-        }
-        _ => None,
-    };
-    let base_inputs = incremental_base.as_ref().map(|(p, _)| p);
+/// Renders the ShopSets whose inputs may differ from `base`'s (all of them without a base).
+/// One that does not render is kept at its last version, or left out; either way a problem.
+fn render_shop_sets(
+    resources: &Resources,
+    inputs: &mut TierInputs,
+    base: Option<&TierInputs>,
+    catalog: &shopset_render::base::BaseCatalog,
+    keeper: &Keeper<'_>,
+    kept: &mut BTreeSet<String>,
+    problems: &mut Vec<Problem>,
+) -> BTreeMap<String, Vec<(String, Vec<u8>)>> {
     let mut rendered: BTreeMap<String, Vec<(String, Vec<u8>)>> = BTreeMap::new();
     loop {
-        let todo: Vec<String> = match base_inputs {
-            Some(base) => may_differ(base, &inputs),
+        let todo: Vec<String> = match base {
+            Some(base) => may_differ(base, inputs),
             None => inputs.shop_sets.keys().cloned().collect(),
         }
         .into_iter()
         .filter(|n| !rendered.contains_key(n))
         .collect();
         if todo.is_empty() {
-            break;
+            return rendered;
         }
         for name in todo {
-            let e = match shopset_render::render_shopset_checked(&inputs, &name, Some(&catalog)) {
+            let e = match shopset_render::render_shopset_checked(inputs, &name, Some(catalog)) {
                 Ok(files) => {
                     rendered.insert(name, files);
                     continue;
                 }
                 Err(e) => e,
             };
-            // One that does not render is kept at its last version, or left out.
             let file = resources
                 .shop_sets
                 .get(&name)
                 .map_or("(recorded inputs)", |s| s.file.as_str());
             if !kept.contains(&name)
-                && keep(&mut inputs, &name)
-                && shopset_render::render_shopset(&inputs, &name).is_ok()
+                && keeper.keep(inputs, &name)
+                && shopset_render::render_shopset(inputs, &name).is_ok()
             {
-                problems.push(format!("{file}: {e} (kept at its last rendered version)"));
+                problems.push(
+                    render_problem("ShopSet", &name, e)
+                        .in_file(file)
+                        .and(" (kept at its last rendered version)"),
+                );
                 kept.insert(name);
             } else {
-                problems.push(format!("{file}: {e} (not rendered)"));
+                problems.push(
+                    render_problem("ShopSet", &name, e)
+                        .in_file(file)
+                        .and(" (not rendered)"),
+                );
                 inputs.shop_sets.remove(&name);
                 kept.remove(&name);
             }
         }
     }
+}
 
-    // Only what the ShopSets use is recorded.
-    let used_configs: BTreeSet<&String> = inputs
+/// Only what the ShopSets use is recorded: the other configurations and failure domains go.
+fn keep_only_what_is_used(inputs: &mut TierInputs) {
+    let used_configs: BTreeSet<String> = inputs
         .shop_sets
         .values()
-        .map(|s| &s.spec.configuration)
+        .map(|s| s.spec.configuration.clone())
         .collect();
-    let used_domains: BTreeSet<&String> = inputs
+    let used_domains: BTreeSet<String> = inputs
         .shop_sets
         .values()
-        .map(|s| &s.failure_domain)
+        .map(|s| s.failure_domain.clone())
         .collect();
-    let configurations = std::mem::take(&mut inputs.configurations);
-    inputs.configurations = configurations
-        .into_iter()
-        .filter(|(k, _)| used_configs.contains(k))
-        .collect();
-    let domains = std::mem::take(&mut inputs.failure_domains);
-    inputs.failure_domains = domains
-        .into_iter()
-        .filter(|(k, _)| used_domains.contains(k))
-        .collect();
+    inputs
+        .configurations
+        .retain(|k, _| used_configs.contains(k));
+    inputs
+        .failure_domains
+        .retain(|k, _| used_domains.contains(k));
+}
 
-    // A shard's Application list names its ShopSets and nothing else: when editing, only the
-    // lists of shards that gained or lost a ShopSet are rendered; the others stay as they are.
-    let diff = incremental_base
-        .as_ref()
-        .map(|(previous, _)| added_and_removed(previous, &inputs));
-    let touched: Option<BTreeSet<String>> = diff.as_ref().map(|(added, removed)| {
-        added
-            .iter()
-            .chain(removed)
-            .map(|n| layout::shard(n))
-            .collect()
-    });
-    let common =
-        shopset_render::render_common_with(&inputs, touched.as_ref()).map_err(|e| e.to_string())?;
-    let summary = summarize(
-        prev.inputs.as_deref(),
-        &inputs,
-        &rendered,
-        kept.into_iter().collect(),
-    );
-    let content = match (&incremental_base, diff) {
-        (Some((previous, base_tree)), Some((_, removed))) => Content::Edits {
-            base_tree: base_tree.clone(),
-            edits: edits(previous, &inputs, &removed, common, rendered)
-                .map_err(|e| e.to_string())?,
-        },
-        _ => {
-            let mut tree = common;
-            for files in rendered.into_values() {
-                for (path, bytes) in files {
-                    tree.insert(path, bytes).map_err(|e| e.to_string())?;
-                }
-            }
-            Content::Full(tree)
-        }
-    };
-    // A person's commit at the tip: which generated files it changed, so the commit that
-    // renders them back and the Tier's Drifted condition can name them.
-    let restored = match (&prev.tip, prev.ours) {
-        (Some(tip), false) => crate::ops::verify::tip_drift(repos, &spec.system.url, tip, false)
+/// A person's commit at the tip: which generated files it changed, so the commit that renders
+/// them back and the Tier's Drifted condition can name them. Nothing for our own tips.
+fn hand_changes(
+    repos: &mut Repos,
+    tier: &str,
+    system_url: &str,
+    prev: &Previous,
+) -> Vec<crate::ops::verify::Drift> {
+    match (&prev.tip, prev.ours) {
+        (Some(tip), false) => crate::ops::verify::tip_drift(repos, system_url, tip, false)
             .unwrap_or_else(|e| {
                 tracing::warn!(%tier, %tip, error = %e, "the tip's hand changes could not be listed");
                 Vec::new()
             }),
         _ => Vec::new(),
-    };
-    Ok((
-        TierPlan {
-            tier: tier.to_owned(),
-            branch,
-            system_url: spec.system.url.clone(),
-            previous_tip: prev.tip,
-            previous: prev.inputs,
-            inputs: Arc::new(inputs),
-            content,
-            summary,
-            restored,
-        },
-        problems,
-    ))
+    }
+}
+
+/// A rendering error as a problem, about the resource of `kind` named `name` when the error
+/// itself names none (a generated path that failed validation).
+fn render_problem(kind: &str, name: &str, e: shopset_render::RenderError) -> Problem {
+    let mut problem = Problem::from(e);
+    if problem.subject.is_none() {
+        problem.subject = Some(Subject::new(kind, name));
+    }
+    problem
 }
 
 /// True when the tier-level inputs that a ShopSet's files depend on are the same: the tier's
@@ -864,4 +1008,198 @@ pub fn summarize(
         }
     }
     summary
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn tier_spec(extra: serde_json::Value) -> TierSpec {
+        let mut spec = json!({"app": {"url": "/app.git"}, "system": {"url": "/system.git"}});
+        if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
+            s.extend(e.clone());
+        }
+        serde_json::from_value(spec).expect("a Tier spec")
+    }
+
+    fn config(value: &str) -> ResolvedConfiguration {
+        ResolvedConfiguration {
+            source: None,
+            document: serde_json::from_value(json!({"values": {"greeting": value}}))
+                .expect("a configuration"),
+        }
+    }
+
+    fn domain(server: &str) -> shopset_crds::FailureDomainSpec {
+        serde_json::from_value(json!({"destination": {"server": server}})).expect("a domain")
+    }
+
+    /// A tier with ShopSets `(name, configuration, failure domain)`, configurations `a` and
+    /// `b`, and domains `x` and `y`.
+    fn inputs(shop_sets: &[(&str, &str, &str)]) -> TierInputs {
+        let mut i = TierInputs::new("prod".into(), tier_spec(json!({})), "1".repeat(40));
+        i.configurations.insert("a".into(), config("a"));
+        i.configurations.insert("b".into(), config("b"));
+        i.failure_domains.insert("x".into(), domain("https://x"));
+        i.failure_domains.insert("y".into(), domain("https://y"));
+        for (name, configuration, fd) in shop_sets {
+            let spec =
+                serde_json::from_value(json!({"tier": "prod", "configuration": configuration}))
+                    .expect("a ShopSet spec");
+            i.shop_sets.insert(
+                (*name).to_owned(),
+                PlacedShopSet {
+                    failure_domain: (*fd).to_owned(),
+                    spec,
+                },
+            );
+        }
+        i
+    }
+
+    #[test]
+    fn added_and_removed_walk_both_sides_in_name_order() {
+        let before = inputs(&[("a1", "a", "x"), ("b1", "a", "x"), ("c1", "a", "x")]);
+        let after = inputs(&[("a0", "a", "x"), ("b1", "a", "x"), ("d1", "a", "x")]);
+        let (added, removed) = added_and_removed(&before, &after);
+        assert_eq!(added, ["a0", "d1"]);
+        assert_eq!(removed, ["a1", "c1"]);
+        let (added, removed) = added_and_removed(&before, &before);
+        assert!(added.is_empty() && removed.is_empty());
+    }
+
+    #[test]
+    fn a_shop_set_may_differ_when_it_or_what_it_uses_changed() {
+        let before = inputs(&[("s1", "a", "x"), ("s2", "b", "x"), ("s3", "b", "y")]);
+        assert!(may_differ(&before, &before).is_empty(), "nothing changed");
+
+        // A new ShopSet, and one whose own entry changed.
+        let mut after = inputs(&[
+            ("s1", "b", "x"),
+            ("s2", "b", "x"),
+            ("s3", "b", "y"),
+            ("s4", "a", "x"),
+        ]);
+        assert_eq!(may_differ(&before, &after), ["s1", "s4"]);
+
+        // A configuration that changed reaches every ShopSet using it, and no other.
+        after = before.clone();
+        after.configurations.insert("b".into(), config("changed"));
+        assert_eq!(may_differ(&before, &after), ["s2", "s3"]);
+
+        // So does a failure domain.
+        after = before.clone();
+        after
+            .failure_domains
+            .insert("y".into(), domain("https://elsewhere"));
+        assert_eq!(may_differ(&before, &after), ["s3"]);
+    }
+
+    #[test]
+    fn the_shop_set_context_is_the_tier_settings_that_reach_its_files() {
+        let before = inputs(&[]);
+        let mut after = before.clone();
+        after.app_commit = "2".repeat(40);
+        after.tier.spec = tier_spec(json!({"pin": {"appCommit": "2".repeat(40)}}));
+        assert!(
+            same_shopset_context(&before, &after),
+            "a pin or an app commit changes only the common files"
+        );
+        after.tier.spec = tier_spec(json!({"system": {"url": "/other.git"}}));
+        assert!(
+            !same_shopset_context(&before, &after),
+            "another system repository"
+        );
+        after.tier.spec = tier_spec(json!({"branch": "production"}));
+        assert!(!same_shopset_context(&before, &after), "another branch");
+    }
+
+    #[test]
+    fn only_the_configurations_and_domains_in_use_are_recorded() {
+        let mut i = inputs(&[("s1", "b", "y")]);
+        keep_only_what_is_used(&mut i);
+        assert_eq!(i.configurations.keys().collect::<Vec<_>>(), ["b"]);
+        assert_eq!(i.failure_domains.keys().collect::<Vec<_>>(), ["y"]);
+    }
+
+    #[test]
+    fn a_kept_shop_set_comes_back_with_what_it_was_rendered_with() {
+        let previous = inputs(&[("s1", "a", "x")]);
+        let mut now = inputs(&[]);
+        now.configurations.clear();
+        now.failure_domains
+            .insert("x".into(), domain("https://moved"));
+        let broken_configs = BTreeSet::new();
+        let broken_domains = BTreeSet::from(["x".to_owned()]);
+        let keeper = Keeper {
+            previous: Some(&previous),
+            broken_configs: &broken_configs,
+            broken_domains: &broken_domains,
+        };
+        assert!(keeper.keep(&mut now, "s1"));
+        assert_eq!(now.shop_sets["s1"], previous.shop_sets["s1"]);
+        assert_eq!(
+            now.configurations["a"], previous.configurations["a"],
+            "its configuration, missing now, as it was rendered"
+        );
+        assert_eq!(
+            now.failure_domains["x"], previous.failure_domains["x"],
+            "its failure domain, broken now, as it was rendered"
+        );
+        assert!(!keeper.keep(&mut now, "never-rendered"));
+        let nothing = Keeper {
+            previous: None,
+            ..keeper
+        };
+        assert!(
+            !nothing.keep(&mut now, "s1"),
+            "no previous rendering: nothing to keep"
+        );
+    }
+
+    #[test]
+    fn the_summary_names_what_was_added_removed_and_changed() {
+        let before = inputs(&[("s1", "a", "x"), ("s2", "a", "x")]);
+        let mut after = inputs(&[("s2", "b", "x"), ("s3", "a", "x")]);
+        after.app_commit = "2".repeat(40);
+        let rendered: BTreeMap<String, Vec<(String, Vec<u8>)>> = ["s2", "s3"]
+            .iter()
+            .map(|n| {
+                let files = shopset_render::render_shopset(&after, n).expect("renders");
+                ((*n).to_owned(), files)
+            })
+            .collect();
+        let s = summarize(Some(&before), &after, &rendered, vec!["kept".into()]);
+        assert_eq!(s.added, ["s3"]);
+        assert_eq!(s.removed, ["s1"]);
+        assert_eq!(s.changed, ["s2"], "its configuration changed its files");
+        assert_eq!(s.kept, ["kept"]);
+        assert_eq!(s.base_from.as_deref(), Some(&*"1".repeat(40)));
+        assert_eq!(s.base_to, "2".repeat(40));
+
+        let first = summarize(None, &after, &rendered, Vec::new());
+        assert_eq!(
+            first.added,
+            ["s2", "s3"],
+            "a first rendering adds everything"
+        );
+        assert!(first.base_from.is_none());
+    }
+
+    #[test]
+    fn a_rendering_error_names_the_resource_it_is_about() {
+        let path = shopset_render::RenderError::Path(
+            shopset_render::tree::check_path("../x").expect_err("refused"),
+        );
+        let p = render_problem("ShopSet", "s1", path);
+        assert!(p.is_about("ShopSet", "s1"), "{p}");
+        let own = shopset_render::RenderError::Tier {
+            tier: "prod".into(),
+            field: "spec.app".into(),
+            message: "bad".into(),
+        };
+        assert!(render_problem("ShopSet", "s1", own).is_about("Tier", "prod"));
+    }
 }

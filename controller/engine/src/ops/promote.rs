@@ -10,7 +10,7 @@
 use k8s_openapi::jiff::Timestamp;
 use shopset_crds::conditions::types;
 use shopset_crds::{PromotionMode, TierSpec, TierStatus, names};
-use shopset_render::layout;
+use shopset_render::{TierInputs, layout};
 
 use crate::ops::pull_request::{self, PullRequestText};
 use crate::ops::status::Statuses;
@@ -449,6 +449,126 @@ fn plan_move(
     }))
 }
 
+/// The pull request of each move: the Tier's template filled in with the move, the gate and
+/// the commits it brings.
+fn fill_pull_requests(
+    moves: &mut [Move],
+    to_spec: &TierSpec,
+    from: &str,
+    to: &str,
+    subject: Subject,
+    gate: &str,
+) -> Result<(), PromotionError> {
+    for m in moves {
+        let changes = m
+            .incoming
+            .as_ref()
+            .map(Incoming::markdown)
+            .unwrap_or_default();
+        let values = pull_request::Values {
+            from,
+            to,
+            commit: &m.commit,
+            subject: subject.name(),
+            repository: &m.repository,
+            branch: &m.branch,
+            gate,
+            changes: &changes,
+        };
+        let text =
+            pull_request::text(to_spec.promotion.pull_request.as_ref(), &values).map_err(|e| {
+                PromotionError::Template {
+                    tier: to.to_owned(),
+                    message: e.to_string(),
+                }
+            })?;
+        m.pull_request = Some(text);
+    }
+    Ok(())
+}
+
+/// The rendering of tier `from` at its branch tip: the tip and its recorded inputs.
+fn rendering(
+    repos: &mut Repos,
+    from: &str,
+    spec: &TierSpec,
+    branch: &str,
+) -> Result<(String, TierInputs), PromotionError> {
+    let not_rendered = |why: String| PromotionError::NotRendered {
+        tier: from.to_owned(),
+        why,
+    };
+    let system = repos
+        .system(&spec.system.url, false)
+        .map_err(|e| PromotionError::Repository(format!("Tier {from:?}: system repository: {e}")))?
+        .ok_or_else(|| not_rendered("the system repository does not exist yet".into()))?;
+    let tip = system
+        .remote_tip(branch)
+        .map_err(|e| PromotionError::Repository(e.to_string()))?
+        .ok_or_else(|| not_rendered(format!("branch {branch} is not rendered yet")))?;
+    let inputs = system
+        .read_file(&tip, layout::INPUTS)
+        .map_err(|e| PromotionError::Repository(e.to_string()))?
+        .ok_or_else(|| not_rendered(format!("{branch} ({tip}): no {}", layout::INPUTS)))?;
+    let inputs = shopset_render::parse_inputs(&String::from_utf8_lossy(&inputs))
+        .map_err(|e| not_rendered(format!("{branch}: {}: {e}", layout::INPUTS)))?;
+    Ok((tip, inputs))
+}
+
+/// What moves where, as (repository URL, commit, description): the app commit the tier
+/// promoted from renders, or each configuration repository's commit it used.
+fn wanted(
+    subject: Subject,
+    to: &TierSpec,
+    inputs: &TierInputs,
+    from: &str,
+) -> Result<Vec<(String, String, &'static str)>, PromotionError> {
+    let mut wanted: Vec<(String, String, &'static str)> = Vec::new();
+    match subject {
+        Subject::App => wanted.push((
+            to.app.url.clone(),
+            inputs.app_commit.clone(),
+            "app repository",
+        )),
+        Subject::Config => {
+            for resolved in inputs.configurations.values() {
+                if let Some(source) = &resolved.source
+                    && !wanted.iter().any(|(u, _, _)| *u == source.url)
+                {
+                    wanted.push((
+                        source.url.clone(),
+                        source.commit.clone(),
+                        "configuration repository",
+                    ));
+                }
+            }
+            if wanted.is_empty() {
+                return Err(PromotionError::NoConfiguration(from.to_owned()));
+            }
+        }
+    }
+    Ok(wanted)
+}
+
+/// The ShopSets of a rendering that are not Ready, each with why.
+fn not_ready(inputs: &TierInputs, statuses: &Statuses) -> Vec<String> {
+    inputs
+        .shop_sets
+        .keys()
+        .filter_map(|name| {
+            let ready = statuses
+                .shop_sets
+                .get(name)
+                .and_then(|s| s.conditions.iter().find(|c| c.type_ == types::READY));
+            match ready {
+                Some(c) if c.status == "True" => None,
+                Some(c) => Some(format!("{name}: {}", c.message)),
+                None => Some(format!("{name}: no status")),
+            }
+        })
+        .collect()
+}
+
 /// Plans the promotion of `subject` into `to`: finds the candidate, evaluates the gate,
 /// checks that every branch move is a fast-forward and, when the tier is promoted by pull
 /// request, writes each pull request's text from the Tier's template.
@@ -472,53 +592,9 @@ pub fn plan(
         .ok_or_else(|| PromotionError::NoPredecessor(to.to_owned()))?;
     let from_spec = tier(resources, &from)?;
     let from_branch = from_spec.branch_or(&from).to_owned();
-    let not_rendered = |why: String| PromotionError::NotRendered {
-        tier: from.clone(),
-        why,
-    };
-    let system = repos
-        .system(&from_spec.system.url, false)
-        .map_err(|e| PromotionError::Repository(format!("Tier {from:?}: system repository: {e}")))?
-        .ok_or_else(|| not_rendered("the system repository does not exist yet".into()))?;
-    let from_tip = system
-        .remote_tip(&from_branch)
-        .map_err(|e| PromotionError::Repository(e.to_string()))?
-        .ok_or_else(|| not_rendered(format!("branch {from_branch} is not rendered yet")))?;
-    let inputs = system
-        .read_file(&from_tip, layout::INPUTS)
-        .map_err(|e| PromotionError::Repository(e.to_string()))?
-        .ok_or_else(|| {
-            not_rendered(format!("{from_branch} ({from_tip}): no {}", layout::INPUTS))
-        })?;
-    let inputs = shopset_render::parse_inputs(&String::from_utf8_lossy(&inputs))
-        .map_err(|e| not_rendered(format!("{from_branch}: {}: {e}", layout::INPUTS)))?;
+    let (from_tip, inputs) = rendering(repos, &from, from_spec, &from_branch)?;
     let branch = to_spec.branch_or(to).to_owned();
-
-    // What moves where: (url, commit, description).
-    let mut wanted: Vec<(String, String, &str)> = Vec::new();
-    match subject {
-        Subject::App => wanted.push((
-            to_spec.app.url.clone(),
-            inputs.app_commit.clone(),
-            "app repository",
-        )),
-        Subject::Config => {
-            for resolved in inputs.configurations.values() {
-                if let Some(source) = &resolved.source
-                    && !wanted.iter().any(|(u, _, _)| *u == source.url)
-                {
-                    wanted.push((
-                        source.url.clone(),
-                        source.commit.clone(),
-                        "configuration repository",
-                    ));
-                }
-            }
-            if wanted.is_empty() {
-                return Err(PromotionError::NoConfiguration(from));
-            }
-        }
-    }
+    let wanted = wanted(subject, to_spec, &inputs, &from)?;
     let candidate = wanted
         .iter()
         .map(|(_, c, _)| c.as_str())
@@ -537,21 +613,6 @@ pub fn plan(
     let annotations = resources.tier_annotations.get(to);
     let annotation = |key: &str| annotations.and_then(|a| a.get(key)).map(String::as_str);
     let from_status = statuses.tiers.get(&from);
-    let not_ready = inputs
-        .shop_sets
-        .keys()
-        .filter_map(|name| {
-            let ready = statuses
-                .shop_sets
-                .get(name)
-                .and_then(|s| s.conditions.iter().find(|c| c.type_ == types::READY));
-            match ready {
-                Some(c) if c.status == "True" => None,
-                Some(c) => Some(format!("{name}: {}", c.message)),
-                None => Some(format!("{name}: no status")),
-            }
-        })
-        .collect();
     let approved = match subject {
         Subject::App => annotation(APPROVED_ANNOTATION),
         Subject::Config => annotation(APPROVED_CONFIG_ANNOTATION),
@@ -564,7 +625,7 @@ pub fn plan(
         candidate: &candidate,
         from_tip: &from_tip,
         from_status,
-        not_ready,
+        not_ready: not_ready(&inputs, statuses),
         soak_seconds: names::duration_seconds(&to_spec.promotion.soak).unwrap_or(0),
         hold: annotation(HOLD_ANNOTATION),
         frozen: crate::ops::freeze::frozen(&to_spec.promotion.freeze_windows, now),
@@ -574,34 +635,7 @@ pub fn plan(
         now,
     });
     if to_spec.promotion.mode == PromotionMode::PullRequest {
-        let summary = gate.summary();
-        for (url, commit, _) in &wanted {
-            let repository = shopset_git::redact_url(url);
-            let changes = moves
-                .iter()
-                .find(|m| m.url == *url)
-                .and_then(|m| m.incoming.as_ref())
-                .map(Incoming::markdown)
-                .unwrap_or_default();
-            let values = pull_request::Values {
-                from: &from,
-                to,
-                commit,
-                subject: subject.name(),
-                repository: &repository,
-                branch: &branch,
-                gate: &summary,
-                changes: &changes,
-            };
-            let text = pull_request::text(to_spec.promotion.pull_request.as_ref(), &values)
-                .map_err(|e| PromotionError::Template {
-                    tier: to.to_owned(),
-                    message: e.to_string(),
-                })?;
-            if let Some(m) = moves.iter_mut().find(|m| m.url == *url) {
-                m.pull_request = Some(text);
-            }
-        }
+        fill_pull_requests(&mut moves, to_spec, &from, to, subject, &gate.summary())?;
     }
     let mut notes = Vec::new();
     if let (Subject::App, Some(pin)) = (subject, &to_spec.pin) {

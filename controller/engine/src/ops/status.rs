@@ -14,6 +14,7 @@ use shopset_crds::{Condition, ShopSetStatus, TierStatus};
 use shopset_render::layout;
 
 use crate::ops::sync::{TierOutcome, TierResult};
+use crate::problem::Problem;
 use crate::resources::Resources;
 
 /// What Argo CD reports of one generated Application (`status.sync` and `status.health`).
@@ -146,7 +147,7 @@ fn is_true(conditions: &[Condition], kind: &str) -> bool {
 pub fn compute(
     resources: &Resources,
     results: &[TierResult],
-    problems: &[String],
+    problems: &[Problem],
     observed: &Observed<'_>,
     now: &Time,
 ) -> Statuses {
@@ -214,14 +215,12 @@ fn not_rendered(reason: &str, message: &str) -> ShopSetStatus {
     }
 }
 
-/// The first problem naming each ShopSet (problems say `ShopSet "<name>"`): an index, so a
-/// batch with thousands of problems stays linear.
-fn problems_by_shop_set(problems: &[String]) -> BTreeMap<&str, &String> {
+/// The first problem about each ShopSet: an index, so a batch with thousands of problems stays
+/// linear.
+fn problems_by_shop_set(problems: &[Problem]) -> BTreeMap<&str, &Problem> {
     let mut out = BTreeMap::new();
     for p in problems {
-        if let Some(rest) = p.split_once("ShopSet \"").map(|(_, r)| r)
-            && let Some((name, _)) = rest.split_once('"')
-        {
+        if let Some(name) = p.name_of("ShopSet") {
             out.entry(name).or_insert(p);
         }
     }
@@ -239,7 +238,7 @@ fn tip_commit(outcome: &TierOutcome) -> Option<&str> {
 fn shop_set_status(
     name: &str,
     result: &TierResult,
-    problems: &BTreeMap<&str, &String>,
+    problems: &BTreeMap<&str, &Problem>,
     observed: &Observed<'_>,
 ) -> ShopSetStatus {
     let plan = &result.plan;
@@ -263,14 +262,16 @@ fn shop_set_status(
             types::RENDERED,
             Some(false),
             reasons::KEPT,
-            p.cloned()
-                .unwrap_or_else(|| "input invalid: last rendering kept".into()),
+            p.map_or_else(
+                || "input invalid: last rendering kept".into(),
+                ToString::to_string,
+            ),
         ),
         (None, _, p) => condition(
             types::RENDERED,
             Some(false),
             reasons::NOT_RENDERED,
-            p.cloned().unwrap_or_else(|| "not rendered".into()),
+            p.map_or_else(|| "not rendered".into(), ToString::to_string),
         ),
     };
     let rendered_ok = rendered.status == "True";
@@ -302,11 +303,11 @@ fn shop_set_status(
             reasons::REMOVALS_BLOCKED,
             reason.clone(),
         ),
-        (TierOutcome::Failed { error, .. }, _) => condition(
+        (TierOutcome::Failed { error }, _) => condition(
             types::COMMITTED,
             Some(false),
             reasons::WRITE_FAILED,
-            error.clone(),
+            error.to_string(),
         ),
         _ => condition(
             types::COMMITTED,
@@ -475,11 +476,11 @@ fn tier_status(result: &TierResult, shop_sets: &BTreeMap<String, ShopSetStatus>)
             reasons::REMOVALS_BLOCKED,
             reason.clone(),
         ),
-        TierOutcome::Failed { error, .. } => condition(
+        TierOutcome::Failed { error } => condition(
             types::COMMITTED,
             Some(false),
             reasons::WRITE_FAILED,
-            error.clone(),
+            error.to_string(),
         ),
         TierOutcome::Planned => {
             condition(types::COMMITTED, None, reasons::PENDING, "dry run".into())

@@ -10,6 +10,7 @@ use shopset_render::layout;
 
 use crate::fault::{self, fault};
 use crate::ops::plan::{Content, Summary, TierPlan, plan_tiers};
+use crate::problem::Problem;
 use crate::repos::Repos;
 use crate::resources::Resources;
 
@@ -54,10 +55,66 @@ pub enum TierOutcome {
     /// The branch could not be written.
     Failed {
         /// Why.
-        error: String,
-        /// Whether trying again later may succeed.
-        transient: bool,
+        error: WriteError,
     },
+}
+
+/// Why a tier branch could not be written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WriteError {
+    /// Every push was refused because the branch moved meanwhile (transient).
+    #[error("the branch kept moving: gave up after {attempts} attempts (last refusal: {last})")]
+    KeptMoving {
+        /// Plans made.
+        attempts: u32,
+        /// The server's last refusal.
+        last: String,
+    },
+    /// The controller's lease on the branch may have lapsed before the write (transient).
+    #[error("the lease on this branch may have lapsed: nothing written")]
+    LeaseLapsed,
+    /// The server refused the push for another reason than a moved branch (terminal: a hook,
+    /// a protected branch).
+    #[error("the server refused the push to {branch}: {reason}")]
+    Refused {
+        /// The branch.
+        branch: String,
+        /// The server's words.
+        reason: String,
+    },
+    /// Credentials were refused (terminal until a person fixes them).
+    #[error("{0}")]
+    Auth(String),
+    /// Git failed otherwise: the cache, the transport (transient).
+    #[error("{0}")]
+    Git(String),
+    /// The commit could not be written in the cache (terminal).
+    #[error("{0}")]
+    Commit(String),
+}
+
+impl WriteError {
+    /// Whether trying again later may succeed.
+    #[must_use]
+    pub fn transient(&self) -> bool {
+        matches!(
+            self,
+            Self::KeptMoving { .. } | Self::LeaseLapsed | Self::Git(_)
+        )
+    }
+
+    /// A short label for metrics and logs.
+    #[must_use]
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::KeptMoving { .. } => "kept_moving",
+            Self::LeaseLapsed => "lease_lapsed",
+            Self::Refused { .. } => "refused",
+            Self::Auth(_) => "auth",
+            Self::Git(_) => "git",
+            Self::Commit(_) => "commit",
+        }
+    }
 }
 
 /// How a sync runs.
@@ -111,7 +168,7 @@ pub struct SyncResult {
     /// Per tier.
     pub tiers: Vec<TierResult>,
     /// Problems with inputs (the rest was still done).
-    pub problems: Vec<String>,
+    pub problems: Vec<Problem>,
     /// Plans made (1 when no push was refused).
     pub attempts: u32,
     /// Pushes refused because a branch moved.
@@ -356,8 +413,7 @@ fn commit_and_push(plan: &TierPlan, repos: &mut Repos, author: &Author) -> Step 
         Ok(Some(commit)) => commit,
         Err(e) => {
             return Step::Done(TierOutcome::Failed {
-                error: e.to_string(),
-                transient: false,
+                error: WriteError::Commit(e.to_string()),
             });
         }
     };
@@ -384,15 +440,18 @@ fn commit_and_push(plan: &TierPlan, repos: &mut Repos, author: &Author) -> Step 
             retryable: false,
             reason,
         }) => Step::Done(TierOutcome::Failed {
-            error: format!("the server refused the push to {}: {reason}", plan.branch),
-            transient: false,
+            error: WriteError::Refused {
+                branch: plan.branch.clone(),
+                reason,
+            },
         }),
         Err(e) => {
-            let transient = !matches!(e, shopset_git::GitError::Transport { auth: true, .. });
-            Step::Done(TierOutcome::Failed {
-                error: e.to_string(),
-                transient,
-            })
+            let error = if matches!(e, shopset_git::GitError::Transport { auth: true, .. }) {
+                WriteError::Auth(e.to_string())
+            } else {
+                WriteError::Git(e.to_string())
+            };
+            Step::Done(TierOutcome::Failed { error })
         }
     }
 }
@@ -483,9 +542,7 @@ pub fn sync(
                     TierResult {
                         plan: tier,
                         outcome: TierOutcome::Failed {
-                            error: "the lease on this branch may have lapsed: nothing written"
-                                .into(),
-                            transient: true,
+                            error: WriteError::LeaseLapsed,
                         },
                     },
                 );
@@ -522,12 +579,10 @@ pub fn sync(
                         TierResult {
                             plan: tier,
                             outcome: TierOutcome::Failed {
-                                error: format!(
-                                    "the branch kept moving: gave up after {} attempts \
-                                     (last refusal: {reason})",
-                                    options.max_attempts
-                                ),
-                                transient: true,
+                                error: WriteError::KeptMoving {
+                                    attempts: options.max_attempts,
+                                    last: reason,
+                                },
                             },
                         },
                     );
@@ -538,8 +593,15 @@ pub fn sync(
             break;
         }
         result.retries += u32::try_from(retry.len()).unwrap_or(u32::MAX);
-        // Only tiers still failing with "kept moving" are retried; clear them so they run again.
-        done.retain(|_, r| !matches!(&r.outcome, TierOutcome::Failed { transient: true, error } if error.starts_with("the branch kept moving")));
+        // Only tiers whose branch kept moving are retried; clear them so they run again.
+        done.retain(|_, r| {
+            !matches!(
+                &r.outcome,
+                TierOutcome::Failed {
+                    error: WriteError::KeptMoving { .. }
+                }
+            )
+        });
         for url in retry {
             repos.forget(&url);
         }
@@ -555,4 +617,216 @@ pub fn sync(
     }
     result.tiers = done.into_values().collect();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+    use shopset_render::TierInputs;
+    use shopset_render::inputs::PlacedShopSet;
+
+    use super::*;
+
+    const TIER: &str = "apiVersion: shopset.dev/v1alpha1\nkind: Tier\n";
+
+    fn resources(tier_extra: &str) -> Resources {
+        let mut r = Resources::default();
+        r.add_text(
+            "tiers.yaml",
+            &format!(
+                "{TIER}metadata:\n  name: prod\n{tier_extra}spec:\n  app: {{url: /app.git}}\n  \
+                 system: {{url: /system.git}}\n"
+            ),
+        );
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        r
+    }
+
+    fn inputs(count: usize) -> TierInputs {
+        let spec = serde_json::from_value(
+            json!({"app": {"url": "/app.git"}, "system": {"url": "/system.git"}}),
+        )
+        .expect("a Tier spec");
+        let mut i = TierInputs::new("prod".into(), spec, "1".repeat(40));
+        for n in 0..count {
+            let spec = serde_json::from_value(json!({"tier": "prod", "configuration": "c"}))
+                .expect("a ShopSet spec");
+            i.shop_sets.insert(
+                format!("s{n:02}"),
+                PlacedShopSet {
+                    failure_domain: "x".into(),
+                    spec,
+                },
+            );
+        }
+        i
+    }
+
+    /// A plan of tier `prod`, which had `before` ShopSets, removing the first `removed`.
+    fn plan(before: usize, removed: usize) -> TierPlan {
+        let previous = inputs(before);
+        let summary = Summary {
+            removed: previous.shop_sets.keys().take(removed).cloned().collect(),
+            ..Summary::default()
+        };
+        TierPlan {
+            tier: "prod".into(),
+            branch: "prod".into(),
+            system_url: "/system.git".into(),
+            previous_tip: Some("2".repeat(40)),
+            inputs: Arc::new(inputs(before - removed)),
+            previous: Some(Arc::new(previous)),
+            content: Content::Full(shopset_render::Tree::default()),
+            summary,
+            restored: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_default_limits_let_a_few_removals_through_and_stop_many() {
+        let r = resources("");
+        let options = SyncOptions::default();
+        assert!(
+            removal_stop(&plan(100, 0), &r, &options).is_none(),
+            "nothing removed"
+        );
+        assert!(
+            removal_stop(&plan(100, 2), &r, &options).is_none(),
+            "2 of 100: within the count"
+        );
+        assert!(
+            removal_stop(&plan(100, 10), &r, &options).is_none(),
+            "10 %: within the share"
+        );
+        let why = removal_stop(&plan(100, 11), &r, &options).expect("11 of 100 is stopped");
+        assert!(why.contains("spec.safety.maxRemovals"), "{why}");
+        assert!(
+            why.contains(CONFIRM_REMOVALS_ANNOTATION),
+            "it says how to confirm: {why}"
+        );
+        assert!(
+            removal_stop(&plan(3, 2), &r, &options).is_some(),
+            "more than half"
+        );
+        assert!(
+            removal_stop(&plan(1, 1), &r, &options).is_some(),
+            "the last one"
+        );
+    }
+
+    #[test]
+    fn the_tier_sets_its_own_limits() {
+        let r = resources("");
+        let strict = {
+            let mut r = Resources::default();
+            r.add_text(
+                "tiers.yaml",
+                &format!(
+                    "{TIER}metadata:\n  name: prod\nspec:\n  app: {{url: /app.git}}\n  system: {{url: /system.git}}\n  \
+                     safety:\n    maxRemovals: {{percent: 1, count: 0}}\n"
+                ),
+            );
+            assert!(r.errors.is_empty(), "{:?}", r.errors);
+            r
+        };
+        let options = SyncOptions::default();
+        assert!(removal_stop(&plan(100, 2), &r, &options).is_none());
+        assert!(
+            removal_stop(&plan(100, 2), &strict, &options).is_some(),
+            "2 of 100 is more than 1 % and more than 0"
+        );
+    }
+
+    #[test]
+    fn a_confirmation_covers_exactly_the_set_it_names() {
+        let removing = plan(10, 6);
+        let token = removal_token(&removing.summary.removed);
+        assert_eq!(token.len(), 16);
+        let annotated = resources(&format!(
+            "  annotations:\n    {CONFIRM_REMOVALS_ANNOTATION}: \"{token}\"\n"
+        ));
+        let options = with_annotated_confirmations(&annotated, &SyncOptions::default());
+        assert_eq!(options.confirmed_removals.get("prod"), Some(&token));
+        assert!(
+            removal_stop(&removing, &annotated, &options).is_none(),
+            "confirmed"
+        );
+        assert!(
+            removal_stop(&plan(10, 7), &annotated, &options).is_some(),
+            "one more removal is another set: not confirmed"
+        );
+        let blanket = SyncOptions {
+            confirm_removals: true,
+            ..SyncOptions::default()
+        };
+        assert!(removal_stop(&plan(10, 7), &resources(""), &blanket).is_none());
+        assert_eq!(
+            removal_token(&["b".into(), "a".into()]),
+            removal_token(&["a".into(), "b".into()]),
+            "the token does not depend on the order"
+        );
+    }
+
+    #[test]
+    fn the_commit_message_says_what_changed_and_names_its_inputs() {
+        let mut p = plan(3, 1);
+        p.summary.added = vec!["new".into()];
+        p.summary.base_from = Some("0".repeat(40));
+        p.summary.base_to = "1".repeat(40);
+        let author = Author {
+            name: "n".into(),
+            email: "e@example.com".into(),
+            producer: "shopctl/test".into(),
+            time: None,
+            signer: None,
+        };
+        let message = commit_message(&p, &author);
+        let subject = message.lines().next().unwrap_or_default();
+        assert_eq!(
+            subject,
+            "shopset: prod: 1 added, 0 changed, 1 removed, base 000000000000 -> 111111111111"
+        );
+        assert!(message.contains("\nAdded: new\n"), "{message}");
+        assert!(message.contains("\nRemoved: s00\n"), "{message}");
+        assert!(message.contains(&format!("Shopset-App-Commit: {}\n", "1".repeat(40))));
+        assert!(
+            message
+                .contains("Shopset-Inputs: .shopset/inputs.yaml\nShopset-Producer: shopctl/test\n"),
+            "{message}"
+        );
+        let listed: Vec<String> = (0..60).map(|n| format!("n{n}")).collect();
+        p.summary.added = listed;
+        let long = commit_message(&p, &author);
+        assert!(
+            long.contains(" and 10 more\n"),
+            "long lists are cut: {long}"
+        );
+    }
+
+    #[test]
+    fn only_some_write_errors_are_worth_a_retry() {
+        let kept_moving = WriteError::KeptMoving {
+            attempts: 3,
+            last: "stale".into(),
+        };
+        assert!(kept_moving.transient());
+        assert!(
+            kept_moving
+                .to_string()
+                .starts_with("the branch kept moving: gave up after 3")
+        );
+        assert!(WriteError::LeaseLapsed.transient());
+        assert!(WriteError::Git("timeout".into()).transient());
+        assert!(!WriteError::Auth("denied".into()).transient());
+        assert!(
+            !WriteError::Refused {
+                branch: "prod".into(),
+                reason: "hook".into()
+            }
+            .transient()
+        );
+        assert_eq!(kept_moving.label(), "kept_moving");
+    }
 }

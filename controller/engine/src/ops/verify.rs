@@ -39,7 +39,7 @@ pub struct VerifyReport {
     pub tiers: Vec<TierVerify>,
     /// Problems with the resources or the repositories, each naming what it is about: what
     /// they concern could not be verified.
-    pub problems: Vec<String>,
+    pub problems: Vec<crate::problem::Problem>,
 }
 
 impl VerifyReport {
@@ -76,7 +76,7 @@ pub struct TierVerify {
     /// be planned, which is then a problem of the report).
     pub pending: Option<Pending>,
     /// Problems verifying this branch.
-    pub problems: Vec<String>,
+    pub problems: Vec<crate::problem::Problem>,
 }
 
 /// How a path differs from the rendering.
@@ -179,16 +179,20 @@ pub fn verify(resources: &Resources, repos: &mut Repos, options: &VerifyOptions)
             Ok(Some(tip)) => {
                 match tip_drift(repos, url, &tip, options.diffs) {
                     Ok(drift) => t.drift = drift,
-                    Err(e) => t
-                        .problems
-                        .push(format!("Tier {tier:?}: branch {branch} at {tip}: {e}")),
+                    Err(e) => t.problems.push(crate::problem::Problem::about(
+                        "Tier",
+                        tier,
+                        format!("branch {branch} at {tip}: {e}"),
+                    )),
                 }
                 t.tip = Some(tip);
             }
             Ok(None) => {}
-            Err(e) => t
-                .problems
-                .push(format!("Tier {tier:?}: system repository: {e}")),
+            Err(e) => t.problems.push(crate::problem::Problem::about(
+                "Tier",
+                tier,
+                format!("system repository: {e}"),
+            )),
         }
         tracing::info!(
             %tier, %branch, tip = ?t.tip, drift = t.drift.len(), pending = t.pending.is_some(),

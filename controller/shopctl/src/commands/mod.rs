@@ -296,7 +296,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
 }
 
 /// Problems go to stderr, one per line.
-fn report_problems(problems: &[String]) {
+fn report_problems(problems: &[impl std::fmt::Display]) {
     for p in problems {
         eprintln!("error: {p}");
     }

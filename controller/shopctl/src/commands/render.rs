@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
+use shopset_engine::Problem;
 use shopset_engine::ops::render_dir::write_branch_dir;
 
 use crate::cli::Format;
@@ -25,7 +26,7 @@ pub fn run(
         for tier in plan.tiers {
             match tier.full_tree() {
                 Ok(tree) => planned.push((tier.inputs, tree)),
-                Err(e) => problems.push(format!("Tier {:?}: {e}", tier.tier)),
+                Err(e) => problems.push(Problem::about("Tier", &tier.tier, e.to_string())),
             }
         }
     } else {
@@ -40,7 +41,7 @@ pub fn run(
                 });
             match rendered {
                 Ok((inputs, tree)) => planned.push((inputs.into(), tree)),
-                Err(e) => problems.push(format!("{}: {e}", file.display())),
+                Err(e) => problems.push(Problem::general(e).in_file(&file.display().to_string())),
             }
         }
     }
@@ -57,7 +58,7 @@ pub fn run(
                     json!({ "tier": inputs.tier.name, "branch": inputs.branch(), "dir": dir }),
                 );
             }
-            Err(e) => problems.push(format!("Tier {:?}: {e}", inputs.tier.name)),
+            Err(e) => problems.push(Problem::about("Tier", &inputs.tier.name, e.to_string())),
         }
     }
     super::report_problems(&problems);

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use serde_json::json;
-use shopset_engine::{Author, SyncOptions, TierOutcome};
+use shopset_engine::{Author, Problem, SyncOptions, TierOutcome};
 
 use super::Context;
 use crate::cli::Format;
@@ -29,7 +29,7 @@ pub fn run(
 /// The result of a sync, printable.
 pub struct Outcome {
     pub ok: bool,
-    pub problems: Vec<String>,
+    pub problems: Vec<Problem>,
     pub text: String,
     pub json: serde_json::Value,
 }
@@ -63,16 +63,18 @@ pub fn sync(
             TierOutcome::Committed { commit, .. } => ("committed", Some(commit.clone())),
             TierOutcome::Planned => ("planned", None),
             TierOutcome::Blocked { reason } => {
-                problems.push(format!(
-                    "Tier {:?}: branch {}: {reason}",
-                    tier.tier, tier.branch
+                problems.push(Problem::about(
+                    "Tier",
+                    &tier.tier,
+                    format!("branch {}: {reason}", tier.branch),
                 ));
                 ("blocked", None)
             }
-            TierOutcome::Failed { error, .. } => {
-                problems.push(format!(
-                    "Tier {:?}: branch {}: {error}",
-                    tier.tier, tier.branch
+            TierOutcome::Failed { error } => {
+                problems.push(Problem::about(
+                    "Tier",
+                    &tier.tier,
+                    format!("branch {}: {error}", tier.branch),
                 ));
                 ("failed", None)
             }
