@@ -42,26 +42,9 @@ fn world() -> World {
 }
 
 fn start(w: &World, api: &FakeApi, name: &str, extra: &[&str]) -> Controller {
-    let config = w.dir.join(format!("{name}.kubeconfig"));
-    api.write_kubeconfig(&config, Some(NS));
-    let cache = w.dir.join(format!("{name}-cache")).display().to_string();
-    let mut args = vec![
-        "--namespace",
-        NS,
-        "--cache-dir",
-        &cache,
-        "--debounce-ms",
-        "300",
-        "--lease-seconds",
-        "3",
-    ];
+    let mut args = vec!["--debounce-ms", "300"];
     args.extend_from_slice(extra);
-    let config = config.display().to_string();
-    Controller::start(
-        &args,
-        &[("KUBECONFIG", config.as_str()), ("POD_NAME", name)],
-        &w.dir.join(format!("{name}.log")),
-    )
+    Controller::start_in_cluster(api, &w.dir, name, NS, &args)
 }
 
 fn conditions(object: &Value) -> Vec<(String, String, String)> {

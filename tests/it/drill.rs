@@ -190,22 +190,7 @@ fn the_runbook_done_by_hand_leaves_the_controller_nothing_to_write() {
     let api = FakeApi::start();
     // The resources and Argo CD's Applications (argocd-applications.yaml), as they are now.
     api.load_resources(&resources, NS);
-    let config = dir.join("kubeconfig");
-    api.write_kubeconfig(&config, Some(NS));
-    let cache = dir.join("controller-cache").display().to_string();
-    let config = config.display().to_string();
-    let c = Controller::start(
-        &[
-            "--namespace",
-            NS,
-            "--cache-dir",
-            &cache,
-            "--debounce-ms",
-            "100",
-        ],
-        &[("KUBECONFIG", config.as_str()), ("POD_NAME", "drill")],
-        &dir.join("controller.log"),
-    );
+    let c = Controller::start_in_cluster(&api, &dir, "drill", NS, &["--debounce-ms", "100"]);
     let statuses = eventually(Duration::from_secs(60), || {
         let mut out = BTreeMap::new();
         for b in BRANCHES {

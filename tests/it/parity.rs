@@ -103,26 +103,9 @@ impl World {
     fn controller_in_cluster(&self, extra: &[&str]) -> (FakeApi, String) {
         let api = FakeApi::start();
         api.load_resources(&self.resources(), NS);
-        let config = self.dir.join("kubeconfig");
-        api.write_kubeconfig(&config, Some(NS));
-        let cache = self.dir.join("controller-api-cache").display().to_string();
-        let mut args = vec![
-            "--namespace",
-            NS,
-            "--cache-dir",
-            &cache,
-            "--debounce-ms",
-            "50",
-            "--lease-seconds",
-            "3",
-        ];
+        let mut args = vec!["--debounce-ms", "50"];
         args.extend_from_slice(extra);
-        let config = config.display().to_string();
-        let mut c = Controller::start(
-            &args,
-            &[("KUBECONFIG", config.as_str()), ("POD_NAME", "parity")],
-            &self.dir.join("controller-api.log"),
-        );
+        let mut c = Controller::start_in_cluster(&api, &self.dir, "controller-api", NS, &args);
         let state = || {
             let statuses: Vec<Value> = api
                 .list_objects("shopset.dev", "tiers")
@@ -729,6 +712,21 @@ fn copy(from: &Path, to: &Path) {
     assert!(out.status.success(), "{out:?}");
 }
 
+/// The starting state back at the world's path (what is there now set aside as `aside`),
+/// with the person's resource edit the controller is given and, when the row needs one, a
+/// fresh fake GitHub; returns it and the controller's extra flags.
+fn again(w: &World, start: &Path, aside: &str, r: &Row) -> (Option<FakeGitHub>, Vec<String>) {
+    std::fs::rename(&w.dir, w.dir.with_extension(aside)).expect("rename");
+    copy(start, &w.dir);
+    let github = r.github.then(|| FakeGitHub::start(&w.repo("app")));
+    (r.for_controller)(w);
+    let extra = github
+        .as_ref()
+        .map(|g| vec!["--github-api".to_owned(), g.url.clone()])
+        .unwrap_or_default();
+    (github, extra)
+}
+
 fn check(action: Action) {
     let (tmp, dir) = quickstart();
     let w = World { _tmp: tmp, dir };
@@ -744,14 +742,7 @@ fn check(action: Action) {
     drop(github);
 
     // The controller, from the same state at the same path.
-    std::fs::rename(&w.dir, w.dir.with_extension("by-hand")).expect("rename");
-    copy(&start, &w.dir);
-    let github = r.github.then(|| FakeGitHub::start(&w.repo("app")));
-    (r.for_controller)(&w);
-    let mut extra = Vec::new();
-    if let Some(g) = &github {
-        extra.extend(["--github-api".to_owned(), g.url.clone()]);
-    }
+    let (github, extra) = again(&w, &start, "by-hand", &r);
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
     let log = w.controller(&extra);
     let (recorded, blocked) = controller_verdict(&w);
@@ -771,14 +762,8 @@ fn check(action: Action) {
     );
 
     // The controller in API mode, from the same state at the same path.
-    std::fs::rename(&w.dir, w.dir.with_extension("by-controller")).expect("rename");
-    copy(&start, &w.dir);
-    let github = r.github.then(|| FakeGitHub::start(&w.repo("app")));
-    (r.for_controller)(&w);
-    let mut extra = Vec::new();
-    if let Some(g) = &github {
-        extra.extend(["--github-api".to_owned(), g.url.clone()]);
-    }
+    drop(github);
+    let (github, extra) = again(&w, &start, "by-controller", &r);
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
     let (api, log) = w.controller_in_cluster(&extra);
     let (recorded, blocked) = cluster_verdict(&w, &api);

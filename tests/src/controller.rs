@@ -56,6 +56,36 @@ impl Controller {
         c
     }
 
+    /// Starts the controller in API mode against `api`, in `namespace`, as replica `name`:
+    /// its kubeconfig, cache (leases of 3 s) and log are `dir/<name>.kubeconfig`,
+    /// `dir/<name>-cache` and `dir/<name>.log`; `extra` are more flags.
+    pub fn start_in_cluster(
+        api: &crate::fake_api::FakeApi,
+        dir: &Path,
+        name: &str,
+        namespace: &str,
+        extra: &[&str],
+    ) -> Self {
+        let config = dir.join(format!("{name}.kubeconfig"));
+        api.write_kubeconfig(&config, Some(namespace));
+        let cache = dir.join(format!("{name}-cache")).display().to_string();
+        let mut args = vec![
+            "--namespace",
+            namespace,
+            "--cache-dir",
+            &cache,
+            "--lease-seconds",
+            "3",
+        ];
+        args.extend_from_slice(extra);
+        let config = config.display().to_string();
+        Self::start(
+            &args,
+            &[("KUBECONFIG", config.as_str()), ("POD_NAME", name)],
+            &dir.join(format!("{name}.log")),
+        )
+    }
+
     /// Starts the controller like [`Controller::start`], without waiting for it to be ready
     /// (it may be meant to crash first).
     pub fn spawn(args: &[&str], envs: &[(&str, &str)], log: &Path) -> Self {

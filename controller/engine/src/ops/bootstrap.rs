@@ -7,15 +7,22 @@ use serde_json::Value;
 
 use crate::ops::sync::{TierOutcome, TierResult};
 
-/// The root Application to apply after `result`: the one its branch holds, when the branch
-/// is written (committed now, or unchanged at an existing tip); `None` otherwise.
+/// The root Application to apply after `result`: the one its branch holds once the sync is
+/// done. After a commit, the new rendering's; when the branch kept its tip (unchanged, or not
+/// written because of the removal stop or a failure), the one rendered at that tip; `None`
+/// when there is no branch yet, or for a dry run.
 #[must_use]
 pub fn root_application(result: &TierResult) -> Option<Value> {
-    matches!(
-        result.outcome,
-        TierOutcome::Committed { .. } | TierOutcome::Unchanged { commit: Some(_) }
-    )
-    .then(|| shopset_render::argo::root_application(&result.plan.inputs))
+    let plan = &result.plan;
+    let inputs = match &result.outcome {
+        TierOutcome::Committed { .. } => &plan.inputs,
+        TierOutcome::Unchanged { commit: Some(_) } => {
+            plan.previous.as_ref().unwrap_or(&plan.inputs)
+        }
+        TierOutcome::Blocked { .. } | TierOutcome::Failed { .. } => plan.previous.as_ref()?,
+        TierOutcome::Unchanged { commit: None } | TierOutcome::Planned => return None,
+    };
+    Some(shopset_render::argo::root_application(inputs))
 }
 
 #[cfg(test)]
@@ -49,7 +56,7 @@ mod tests {
     }
 
     #[test]
-    fn only_a_written_branch_gets_its_root_application() {
+    fn the_root_application_is_the_one_the_branch_holds() {
         let committed = result(TierOutcome::Committed {
             parent: None,
             commit: "b".repeat(40),
@@ -60,11 +67,19 @@ mod tests {
         assert_eq!(app["spec"]["source"]["repoURL"], "/system.git");
         assert!(root_application(&result(TierOutcome::Unchanged { commit: None })).is_none());
         assert!(root_application(&result(TierOutcome::Planned)).is_none());
+        let blocked = TierOutcome::Blocked {
+            reason: "too many".into(),
+        };
         assert!(
-            root_application(&result(TierOutcome::Blocked {
-                reason: "too many".into()
-            }))
-            .is_none()
+            root_application(&result(blocked.clone())).is_none(),
+            "no branch yet: nothing to point at"
         );
+        // A branch that keeps its tip keeps the root Application rendered at that tip.
+        let mut kept = result(blocked);
+        let mut at_tip = (*kept.plan.inputs).clone();
+        at_tip.tier.spec.argocd.namespace = "argocd-old".into();
+        kept.plan.previous = Some(Arc::new(at_tip));
+        let app = root_application(&kept).expect("the branch exists");
+        assert_eq!(app["metadata"]["namespace"], "argocd-old");
     }
 }

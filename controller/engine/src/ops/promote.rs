@@ -459,32 +459,41 @@ fn fill_pull_requests(
     subject: Subject,
     gate: &str,
 ) -> Result<(), PromotionError> {
+    let template = to_spec.promotion.pull_request.as_ref();
     for m in moves {
-        let changes = m
-            .incoming
-            .as_ref()
-            .map(Incoming::markdown)
-            .unwrap_or_default();
-        let values = pull_request::Values {
-            from,
-            to,
-            commit: &m.commit,
-            subject: subject.name(),
-            repository: &m.repository,
-            branch: &m.branch,
-            gate,
-            changes: &changes,
-        };
-        let text =
-            pull_request::text(to_spec.promotion.pull_request.as_ref(), &values).map_err(|e| {
-                PromotionError::Template {
-                    tier: to.to_owned(),
-                    message: e.to_string(),
-                }
-            })?;
-        m.pull_request = Some(text);
+        m.pull_request = Some(pull_request_text(m, template, from, to, subject, gate)?);
     }
     Ok(())
+}
+
+/// The pull request text of one move, from `template` (the default one when `None`).
+fn pull_request_text(
+    m: &Move,
+    template: Option<&shopset_crds::PullRequestTemplate>,
+    from: &str,
+    to: &str,
+    subject: Subject,
+    gate: &str,
+) -> Result<PullRequestText, PromotionError> {
+    let changes = m
+        .incoming
+        .as_ref()
+        .map(Incoming::markdown)
+        .unwrap_or_default();
+    let values = pull_request::Values {
+        from,
+        to,
+        commit: &m.commit,
+        subject: subject.name(),
+        repository: &m.repository,
+        branch: &m.branch,
+        gate,
+        changes: &changes,
+    };
+    pull_request::text(template, &values).map_err(|e| PromotionError::Template {
+        tier: to.to_owned(),
+        message: e.to_string(),
+    })
 }
 
 /// The rendering of tier `from` at its branch tip: the tip and its recorded inputs.
@@ -731,28 +740,14 @@ pub fn promote_by_pull_request(
         None => {
             let text = match &m.pull_request {
                 Some(text) => text.clone(),
-                None => {
-                    let summary = plan.gate.summary();
-                    let changes = m
-                        .incoming
-                        .as_ref()
-                        .map(Incoming::markdown)
-                        .unwrap_or_default();
-                    let values = pull_request::Values {
-                        changes: &changes,
-                        from: &plan.from,
-                        to: &plan.to,
-                        commit: &m.commit,
-                        subject: plan.subject.name(),
-                        repository: &m.repository,
-                        branch: &m.branch,
-                        gate: &summary,
-                    };
-                    pull_request::text(None, &values).map_err(|e| PromotionError::Template {
-                        tier: plan.to.clone(),
-                        message: e.to_string(),
-                    })?
-                }
+                None => pull_request_text(
+                    m,
+                    None,
+                    &plan.from,
+                    &plan.to,
+                    plan.subject,
+                    &plan.gate.summary(),
+                )?,
             };
             forge
                 .open(&shopset_git::forge::NewPullRequest {
