@@ -34,6 +34,37 @@ pub fn dns_label(value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Pattern of a shop's host: a DNS name of at least two labels in lower case, optionally a
+/// wildcard (`*.` first; whether one is allowed is a rule of its own).
+pub const HOST_PATTERN: &str =
+    "^(\\*\\.)?[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)+$";
+
+/// Checks a shop's host: a DNS name (at most 253 characters, at least two dot-separated DNS
+/// labels, in lower case), or `*.` and such a name when `allow_wildcard`.
+///
+/// # Errors
+/// A sentence saying what was expected.
+pub fn host(value: &str, allow_wildcard: bool) -> Result<(), String> {
+    let name = match value.strip_prefix("*.") {
+        Some(_) if !allow_wildcard => {
+            return Err(format!(
+                "{value:?} is a wildcard: refused unless allowWildcardHosts is true (it would take \
+                 every subdomain from the other shops)"
+            ));
+        }
+        Some(rest) => rest,
+        None => value,
+    };
+    let labels: Vec<&str> = name.split('.').collect();
+    if value.len() > 253 || labels.len() < 2 || labels.iter().any(|l| dns_label(l).is_err()) {
+        return Err(format!(
+            "expected a host name in lower case with at least two dot-separated parts, each a \
+             DNS label (like shop.example.com), at most 253 characters; got {value:?}"
+        ));
+    }
+    Ok(())
+}
+
 /// Pattern of an RFC 1123 DNS subdomain (Kubernetes object names such as a Secret's).
 pub const DNS_SUBDOMAIN_PATTERN: &str =
     "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";

@@ -51,6 +51,10 @@ pub struct ShopSetSpec {
     /// Suspend: still rendered, but its Application stops syncing automatically.
     #[serde(default)]
     pub suspend: bool,
+    /// The shops it serves: its pool, its capacity, whether it takes new shops, whether it is
+    /// dedicated to one. Absent: the default pool, capacity 100, accepting new shops.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shops: Option<crate::shop::ShopSettings>,
     /// What happens to the workloads when the ShopSet is removed: `Orphan` leaves them running,
     /// `Delete` lets Argo CD delete them (the Application carries Argo CD's resources finalizer).
     #[serde(default)]

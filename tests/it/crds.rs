@@ -12,7 +12,7 @@ fn committed_crds_equal_shopctl_crds() {
     ]));
     let generated = read_dir_files(tmp.path());
     let committed = read_dir_files(&root().join("crds/yaml"));
-    assert_eq!(generated.len(), 5, "four CRDs and a kustomization");
+    assert_eq!(generated.len(), 6, "five CRDs and a kustomization");
     assert_eq!(
         committed.keys().collect::<Vec<_>>(),
         generated.keys().collect::<Vec<_>>(),
@@ -102,4 +102,43 @@ fn deploy_builds_with_kustomize_and_runs_locked_down() {
         .filter_map(|m| m["mountPath"].as_str())
         .collect();
     assert!(mounts.contains(&"/var/cache/shopset"), "{mounts:?}");
+}
+
+/// The Shop schema checks hosts and weights at admission, with the same rules `shopctl` applies
+/// to files (`names::host`): both agree on every sample.
+#[test]
+fn the_shop_schema_and_the_file_reader_agree_on_hosts() {
+    let text = std::fs::read_to_string(root().join("crds/yaml/shops.shopset.dev.yaml")).unwrap();
+    let crd = shopset_render::yaml::parse(&text).unwrap();
+    let version = &crd["spec"]["versions"][0];
+    assert_eq!(version["subresources"]["status"], serde_json::json!({}));
+    let spec = &version["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    assert_eq!(spec["properties"]["weight"]["minimum"], 1.0);
+    assert_eq!(spec["properties"]["weight"]["default"], 1);
+    assert_eq!(spec["properties"]["pool"]["default"], "default");
+    let rules = spec["x-kubernetes-validations"].to_string();
+    assert!(rules.contains("allowWildcardHosts"), "{rules}");
+    let long = format!("{}.example.com", "a".repeat(64));
+    let item = jsonschema::validator_for(&spec["properties"]["hosts"]["items"]).unwrap();
+    for (host, valid) in [
+        ("shop.example.com", true),
+        ("www.my-shop.co.uk", true),
+        ("*.example.com", true), // the pattern allows it; the CEL rule and the reader decide
+        ("Shop.example.com", false),
+        ("localhost", false),
+        ("-bad.example.com", false),
+        ("shop..example.com", false),
+        ("shop.example.com.", false),
+        ("a b.example.com", false),
+        (&long, false),
+    ] {
+        let by_schema = item.is_valid(&serde_json::json!(host));
+        assert_eq!(by_schema, valid, "schema: {host}");
+        assert_eq!(
+            shopset_crds::names::host(host, true).is_ok(),
+            valid,
+            "reader: {host}"
+        );
+    }
+    assert!(shopset_crds::names::host("*.example.com", false).is_err());
 }

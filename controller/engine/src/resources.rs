@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use shopset_crds::{ConfigurationSpec, FailureDomainSpec, ShopSetSpec, TierSpec, names};
+use shopset_crds::{ConfigurationSpec, FailureDomainSpec, ShopSetSpec, ShopSpec, TierSpec, names};
 use shopset_render::yaml;
 
 /// A resource that could not be used.
@@ -53,6 +53,8 @@ pub struct Resources {
     pub failure_domains: BTreeMap<String, Sourced<FailureDomainSpec>>,
     /// ShopSets.
     pub shop_sets: BTreeMap<String, Sourced<ShopSetSpec>>,
+    /// Shops.
+    pub shops: BTreeMap<String, Sourced<ShopSpec>>,
     /// Tier annotations (holds, approvals, confirmations), by Tier.
     pub tier_annotations: BTreeMap<String, BTreeMap<String, String>>,
     /// Placements recorded in ShopSet status (`status.failureDomain`), by ShopSet.
@@ -71,8 +73,8 @@ pub struct Resources {
     pub duplicated: std::collections::BTreeSet<(&'static str, String)>,
 }
 
-/// The four kinds.
-pub const KINDS: [&str; 4] = ["Tier", "Configuration", "FailureDomain", "ShopSet"];
+/// The kinds.
+pub const KINDS: [&str; 5] = ["Tier", "Configuration", "FailureDomain", "ShopSet", "Shop"];
 
 fn typed<T: DeserializeOwned>(value: &Value, prefix: &str) -> Result<T, (String, String)> {
     serde_path_to_error::deserialize(value).map_err(|e| {
@@ -171,6 +173,7 @@ impl Resources {
             "Tier" => self.tiers.get(name).map(|s| s.file.as_str()),
             "Configuration" => self.configurations.get(name).map(|s| s.file.as_str()),
             "FailureDomain" => self.failure_domains.get(name).map(|s| s.file.as_str()),
+            "Shop" => self.shops.get(name).map(|s| s.file.as_str()),
             _ => self.shop_sets.get(name).map(|s| s.file.as_str()),
         }
     }
@@ -187,6 +190,9 @@ impl Resources {
             }
             "FailureDomain" => {
                 self.failure_domains.remove(name);
+            }
+            "Shop" => {
+                self.shops.remove(name);
             }
             _ => {
                 self.shop_sets.remove(name);
@@ -422,6 +428,11 @@ impl Resources {
                 self.failure_domains
                     .insert(name.to_owned(), Sourced::new(file, spec));
             }
+            "Shop" => {
+                let spec: ShopSpec = typed(&spec, "spec")?;
+                check_shop(&spec)?;
+                self.shops.insert(name.to_owned(), Sourced::new(file, spec));
+            }
             _ => {
                 let spec: ShopSetSpec = typed(&spec, "spec")?;
                 check("spec.tier", names::dns_label(&spec.tier))?;
@@ -431,6 +442,12 @@ impl Resources {
                 }
                 if let Some(namespace) = &spec.namespace {
                     check("spec.namespace", names::dns_label(namespace))?;
+                }
+                if let Some(shops) = &spec.shops {
+                    check("spec.shops.pool", names::dns_label(&shops.pool))?;
+                    if let Some(owner) = &shops.dedicated_to {
+                        check("spec.shops.dedicatedTo", names::dns_label(owner))?;
+                    }
                 }
                 if let Some(fd) = doc.pointer("/status/failureDomain").and_then(Value::as_str) {
                     self.recorded_placements
@@ -451,6 +468,39 @@ impl Resources {
             .get(kind)
             .is_some_and(|names| names.iter().any(|n| n == name))
     }
+}
+
+/// What the Shop schema says (admission checks it; a file has no admission): hosts that are
+/// DNS names, given once, wildcards only when allowed; a pool and a pin that are DNS labels; a
+/// weight from 1 to 1,000,000.
+fn check_shop(spec: &ShopSpec) -> Result<(), (String, String)> {
+    if spec.hosts.is_empty() || spec.hosts.len() > 100 {
+        return Err((
+            "spec.hosts".into(),
+            format!("expected 1 to 100 hosts, got {}", spec.hosts.len()),
+        ));
+    }
+    for (i, host) in spec.hosts.iter().enumerate() {
+        names::host(host, spec.allow_wildcard_hosts)
+            .map_err(|m| (format!("spec.hosts[{i}]"), m))?;
+        if spec.hosts[..i].contains(host) {
+            return Err((
+                format!("spec.hosts[{i}]"),
+                format!("{host:?} is given twice"),
+            ));
+        }
+    }
+    names::dns_label(&spec.pool).map_err(|m| ("spec.pool".to_owned(), m))?;
+    if !(1..=1_000_000).contains(&spec.weight) {
+        return Err((
+            "spec.weight".into(),
+            format!("expected a weight from 1 to 1000000, got {}", spec.weight),
+        ));
+    }
+    if let Some(pin) = &spec.shop_set {
+        names::dns_label(pin).map_err(|m| ("spec.shopSet".to_owned(), m))?;
+    }
+    Ok(())
 }
 
 /// What a YAML value is, for messages.
@@ -493,6 +543,53 @@ mod tests {
         assert!(e.message.contains("expected a boolean"), "{}", e.message);
         assert_eq!(r.invalid["ShopSet"], vec!["bad".to_string()]);
         assert!(!r.incomplete);
+    }
+
+    #[test]
+    fn shops_are_read_with_their_defaults_and_their_hosts_checked() {
+        const SHOP: &str = "apiVersion: shopset.dev/v1alpha1\nkind: Shop\n";
+        let mut r = Resources::default();
+        r.add_text(
+            "shops.yaml",
+            &format!(
+                "{SHOP}metadata: {{name: plain}}\nspec: {{hosts: [plain.example.com, www.plain.shop]}}\n---\n\
+                 {SHOP}metadata: {{name: wild}}\nspec: {{hosts: ['*.wild.example.com']}}\n---\n\
+                 {SHOP}metadata: {{name: wild-ok}}\nspec: {{hosts: ['*.ok.example.com'], allowWildcardHosts: true}}\n---\n\
+                 {SHOP}metadata: {{name: twice}}\nspec: {{hosts: [a.example.com, a.example.com]}}\n---\n\
+                 {SHOP}metadata: {{name: upper}}\nspec: {{hosts: [Shop.example.com]}}\n---\n\
+                 {SHOP}metadata: {{name: heavy}}\nspec: {{hosts: [h.example.com], weight: 0}}\n---\n\
+                 {SHOP}metadata: {{name: pinned}}\nspec: {{hosts: [p.example.com], shopSet: ss-1, pool: eu, weight: 5}}\n"
+            ),
+        );
+        let plain = &r.shops["plain"].spec;
+        assert_eq!(
+            (plain.pool.as_str(), plain.weight, plain.isolate),
+            ("default", 1, false)
+        );
+        assert!(r.shops.contains_key("wild-ok"));
+        let pinned = &r.shops["pinned"].spec;
+        assert_eq!(
+            (
+                pinned.shop_set.as_deref(),
+                pinned.pool.as_str(),
+                pinned.weight
+            ),
+            (Some("ss-1"), "eu", 5)
+        );
+        let errors: BTreeMap<&str, (&str, &str)> = r
+            .errors
+            .iter()
+            .map(|e| (e.name.as_str(), (e.field.as_str(), e.message.as_str())))
+            .collect();
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        assert!(
+            errors["wild"].1.contains("allowWildcardHosts"),
+            "{errors:?}"
+        );
+        assert_eq!(errors["twice"].0, "spec.hosts[1]");
+        assert_eq!(errors["upper"].0, "spec.hosts[0]");
+        assert_eq!(errors["heavy"].0, "spec.weight");
+        assert!(r.is_invalid("Shop", "wild"));
     }
 
     #[test]

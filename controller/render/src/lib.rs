@@ -10,6 +10,7 @@
 //!   decides what to do with it, the renderer never skips anything silently.
 
 pub mod argo;
+pub mod assignment;
 pub mod base;
 pub mod error;
 pub mod inputs;
