@@ -138,6 +138,11 @@ pub struct ShopSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"), length(max = 63))]
     pub dedicated_to: Option<String>,
+    /// Where the edge forwards its shops' requests (`http://` or `https://`), written into the
+    /// routing table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^https?://[^\s]+$"), length(max = 2048))]
+    pub upstream: Option<String>,
 }
 
 /// The capacity of a ShopSet that sets none, in load units.
@@ -158,6 +163,7 @@ impl Default for ShopSettings {
             capacity: DEFAULT_CAPACITY,
             accept_new: true,
             dedicated_to: None,
+            upstream: None,
         }
     }
 }

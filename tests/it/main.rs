@@ -20,5 +20,6 @@ mod promote;
 mod properties;
 mod real_git;
 mod remote_git;
+mod routing_nginx;
 mod shopctl_cluster;
 mod verify;

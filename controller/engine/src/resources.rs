@@ -448,6 +448,16 @@ impl Resources {
                     if let Some(owner) = &shops.dedicated_to {
                         check("spec.shops.dedicatedTo", names::dns_label(owner))?;
                     }
+                    if let Some(upstream) = &shops.upstream
+                        && (!(upstream.starts_with("http://") || upstream.starts_with("https://"))
+                            || upstream.chars().any(char::is_whitespace)
+                            || upstream.len() > 2048)
+                    {
+                        return Err((
+                            "spec.shops.upstream".into(),
+                            format!("expected an http:// or https:// URL, got {upstream:?}"),
+                        ));
+                    }
                 }
                 if let Some(fd) = doc.pointer("/status/failureDomain").and_then(Value::as_str) {
                     self.recorded_placements

@@ -19,6 +19,7 @@ pub mod layers;
 pub mod layout;
 pub mod placement;
 mod readme;
+pub mod routing;
 pub mod tree;
 pub mod yaml;
 

@@ -1,0 +1,314 @@
+//! The routing table: which ShopSet serves each shop, as data an edge router loads into memory
+//! (DESIGN: shops). The edge holds one upstream per ShopSet, never one route object per shop:
+//! a route object per shop does not scale (HTTPRoute caps, ingress-nginx reloads of minutes at
+//! 100,000 hosts), a table of 100,000 rows is a few megabytes.
+//!
+//! Files, under `routing/` of each tier branch (only that tier's shops):
+//! - `shops.yaml`: `shops: {<shop>: {shopSet, epoch, hosts}}`, in name order; above
+//!   [`MAX_TABLE_BYTES`] split into `shops-<xx>.yaml` by the first byte of a hash of the shop's
+//!   name, so each generated ConfigMap stays far below Kubernetes' 1 MiB;
+//! - `shopsets.yaml`: `shopSets: {<shopSet>: {failureDomain, upstream}}`;
+//! - `kustomization.yaml`: one ConfigMap per file (no name hash: a mounted ConfigMap must keep
+//!   its name to be updated in place).
+//!
+//! The router contract: load every table file of every tier; a shop found in two tiers' tables
+//! (a move across tiers) goes to the row with the higher epoch; forward to that ShopSet's
+//! upstream. [`nginx_map`] is a reference consumer: the same table as an nginx `map`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::yaml;
+
+/// The directory of the routing table in a tier branch.
+pub const DIR: &str = "routing";
+
+/// A table file larger than this is split into 256 shards.
+pub const MAX_TABLE_BYTES: usize = 256 * 1024;
+
+/// One shop's row.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ShopRoute {
+    /// The ShopSet that serves it.
+    pub shop_set: String,
+    /// One more for each move: of two rows for one shop, the higher epoch wins.
+    pub epoch: u64,
+    /// Its hosts, the primary one first.
+    pub hosts: Vec<String>,
+}
+
+/// One ShopSet's row.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ShopSetRoute {
+    /// Its failure domain.
+    pub failure_domain: String,
+    /// Where the edge forwards its shops' requests (`http://host:port`).
+    pub upstream: String,
+}
+
+/// The table files of one tier: `(path, bytes)`, in path order.
+#[must_use]
+pub fn files(
+    shops: &BTreeMap<String, ShopRoute>,
+    shop_sets: &BTreeMap<String, ShopSetRoute>,
+) -> Vec<(String, Vec<u8>)> {
+    let mut out = shop_tables(shops);
+    out.push((
+        format!("{DIR}/shopsets.yaml"),
+        yaml::to_string(&json!({ "shopSets": shop_sets })).into_bytes(),
+    ));
+    let mut names: Vec<String> = out
+        .iter()
+        .filter_map(|(p, _)| p.strip_prefix(&format!("{DIR}/")).map(str::to_owned))
+        .collect();
+    names.sort();
+    let generators: Vec<Value> = names
+        .iter()
+        .map(|file| {
+            let stem = file.trim_end_matches(".yaml");
+            json!({ "name": format!("shopset-routing-{stem}"), "files": [file] })
+        })
+        .collect();
+    out.push((
+        format!("{DIR}/kustomization.yaml"),
+        yaml::to_string(&json!({
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "generatorOptions": { "disableNameSuffixHash": true },
+            "configMapGenerator": generators,
+        }))
+        .into_bytes(),
+    ));
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// `shops.yaml`, or its shards when it would be larger than [`MAX_TABLE_BYTES`].
+fn shop_tables(shops: &BTreeMap<String, ShopRoute>) -> Vec<(String, Vec<u8>)> {
+    let whole = yaml::to_string(&json!({ "shops": shops })).into_bytes();
+    if whole.len() <= MAX_TABLE_BYTES {
+        return vec![(format!("{DIR}/shops.yaml"), whole)];
+    }
+    let mut shards: BTreeMap<u8, BTreeMap<&String, &ShopRoute>> = BTreeMap::new();
+    for (name, row) in shops {
+        shards.entry(shard(name)).or_default().insert(name, row);
+    }
+    shards
+        .into_iter()
+        .map(|(shard, rows)| {
+            (
+                format!("{DIR}/shops-{shard:02x}.yaml"),
+                yaml::to_string(&json!({ "shops": rows })).into_bytes(),
+            )
+        })
+        .collect()
+}
+
+/// The shard of a shop: the first byte of FNV-1a 64 of its name.
+#[must_use]
+pub fn shard(shop: &str) -> u8 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in shop.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h.to_be_bytes()[0]
+}
+
+/// A routing table as a router holds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Table {
+    /// By shop.
+    pub shops: BTreeMap<String, ShopRoute>,
+    /// By ShopSet.
+    pub shop_sets: BTreeMap<String, ShopSetRoute>,
+}
+
+/// Reads the table files of any number of tiers, as a router does: every row of every
+/// `shops*.yaml`, the higher epoch winning for a shop found twice; and every ShopSet row.
+///
+/// # Errors
+/// A file that is not a table, named.
+pub fn load<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Result<Table, String> {
+    let mut shops: BTreeMap<String, ShopRoute> = BTreeMap::new();
+    let mut shop_sets = BTreeMap::new();
+    for (path, bytes) in files {
+        let text = std::str::from_utf8(bytes).map_err(|_| format!("{path}: expected UTF-8"))?;
+        let value = yaml::parse(text).map_err(|e| format!("{path}: {e}"))?;
+        let file = path.rsplit('/').next().unwrap_or(path);
+        if file == "shops.yaml" || file.starts_with("shops-") {
+            let rows: BTreeMap<String, ShopRoute> = serde_json::from_value(value["shops"].clone())
+                .map_err(|e| format!("{path}: shops: {e}"))?;
+            for (name, row) in rows {
+                match shops.get(&name) {
+                    Some(seen) if seen.epoch >= row.epoch => {}
+                    _ => {
+                        shops.insert(name, row);
+                    }
+                }
+            }
+        } else if file == "shopsets.yaml" {
+            let rows: BTreeMap<String, ShopSetRoute> =
+                serde_json::from_value(value["shopSets"].clone())
+                    .map_err(|e| format!("{path}: shopSets: {e}"))?;
+            shop_sets.extend(rows);
+        }
+    }
+    Ok(Table { shops, shop_sets })
+}
+
+/// The reference consumer: an nginx `map` from host to upstream, for `proxy_pass` (include it
+/// in the `http` block; unknown hosts map to the empty string, to be refused). A second map
+/// names the ShopSet, for an `X-ShopSet` header.
+#[must_use]
+pub fn nginx_map(
+    shops: &BTreeMap<String, ShopRoute>,
+    shop_sets: &BTreeMap<String, ShopSetRoute>,
+) -> String {
+    let mut upstream =
+        String::from("map $host $shopset_upstream {\n    hostnames;\n    default \"\";\n");
+    let mut name = String::from("map $host $shopset_name {\n    hostnames;\n    default \"\";\n");
+    let mut rows: Vec<(&str, &str, &str)> = Vec::new();
+    for route in shops.values() {
+        let Some(target) = shop_sets.get(&route.shop_set) else {
+            continue;
+        };
+        for host in &route.hosts {
+            rows.push((host, &target.upstream, &route.shop_set));
+        }
+    }
+    rows.sort_unstable();
+    for (host, to, shop_set) in rows {
+        // Hosts and ShopSet names are checked DNS names; an upstream is quoted.
+        upstream.push_str(&format!(
+            "    {host} \"{}\";\n",
+            to.replace(['"', '\\'], "")
+        ));
+        name.push_str(&format!("    {host} {shop_set};\n"));
+    }
+    upstream.push_str("}\n");
+    name.push_str("}\n");
+    upstream + &name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(shop_set: &str, epoch: u64, hosts: &[&str]) -> ShopRoute {
+        ShopRoute {
+            shop_set: shop_set.into(),
+            epoch,
+            hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
+        }
+    }
+
+    fn sets() -> BTreeMap<String, ShopSetRoute> {
+        ["ss-a", "ss-b"]
+            .iter()
+            .map(|n| {
+                (
+                    (*n).to_owned(),
+                    ShopSetRoute {
+                        failure_domain: "eu-1".into(),
+                        upstream: format!("http://{n}.internal:8080"),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_small_table_is_one_file_with_its_config_maps() {
+        let shops = BTreeMap::from([
+            (
+                "acme".to_owned(),
+                row("ss-a", 0, &["acme.example.com", "www.acme.shop"]),
+            ),
+            ("bolt".to_owned(), row("ss-b", 2, &["bolt.example.com"])),
+        ]);
+        let files = files(&shops, &sets());
+        let paths: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "routing/kustomization.yaml",
+                "routing/shops.yaml",
+                "routing/shopsets.yaml"
+            ]
+        );
+        let kustomization = String::from_utf8(files[0].1.clone()).expect("UTF-8");
+        assert!(
+            kustomization.contains("shopset-routing-shops"),
+            "{kustomization}"
+        );
+        assert!(
+            kustomization.contains("disableNameSuffixHash: true"),
+            "{kustomization}"
+        );
+        let read = load(files.iter().map(|(p, b)| (p.as_str(), b.as_slice()))).expect("loads");
+        assert_eq!(read.shops, shops, "the table reads back as written");
+        assert_eq!(read.shop_sets, sets());
+    }
+
+    #[test]
+    fn a_large_table_is_sharded_and_every_shard_is_small() {
+        let shops: BTreeMap<String, ShopRoute> = (0..20_000)
+            .map(|i| {
+                let name = format!("shop-{i:05}");
+                let host = format!("{name}.example.com");
+                (name, row("ss-a", 0, &[&host]))
+            })
+            .collect();
+        let files = files(&shops, &sets());
+        let tables: Vec<&(String, Vec<u8>)> = files
+            .iter()
+            .filter(|(p, _)| p.starts_with("routing/shops-"))
+            .collect();
+        assert!(tables.len() > 100, "{} shards", tables.len());
+        let largest = tables.iter().map(|(_, b)| b.len()).max().unwrap_or(0);
+        assert!(largest < MAX_TABLE_BYTES, "largest shard {largest} bytes");
+        let read = load(files.iter().map(|(p, b)| (p.as_str(), b.as_slice()))).expect("loads");
+        assert_eq!(read.shops, shops, "the shards together are the table");
+    }
+
+    #[test]
+    fn of_two_rows_for_one_shop_the_higher_epoch_wins() {
+        let old = BTreeMap::from([("acme".to_owned(), row("ss-a", 1, &["acme.example.com"]))]);
+        let new = BTreeMap::from([("acme".to_owned(), row("ss-b", 2, &["acme.example.com"]))]);
+        let a = files(&old, &sets());
+        let b = files(&new, &sets());
+        for order in [[&a, &b], [&b, &a]] {
+            let all = order
+                .iter()
+                .flat_map(|f| f.iter().map(|(p, b)| (p.as_str(), b.as_slice())));
+            let table = load(all).expect("loads");
+            assert_eq!(table.shops["acme"].shop_set, "ss-b");
+        }
+    }
+
+    #[test]
+    fn the_nginx_map_sends_every_host_to_its_shop_sets_upstream() {
+        let shops = BTreeMap::from([
+            (
+                "acme".to_owned(),
+                row("ss-a", 0, &["acme.example.com", "www.acme.shop"]),
+            ),
+            ("lost".to_owned(), row("ss-gone", 0, &["lost.example.com"])),
+        ]);
+        let map = nginx_map(&shops, &sets());
+        assert!(
+            map.contains("    acme.example.com \"http://ss-a.internal:8080\";\n"),
+            "{map}"
+        );
+        assert!(map.contains("    www.acme.shop ss-a;\n"), "{map}");
+        assert!(
+            !map.contains("lost.example.com"),
+            "a ShopSet without a row has no route"
+        );
+    }
+}
