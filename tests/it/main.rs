@@ -22,4 +22,5 @@ mod real_git;
 mod remote_git;
 mod routing_nginx;
 mod shopctl_cluster;
+mod shops;
 mod verify;

@@ -33,6 +33,10 @@ pub struct TierInputs {
     /// The tier's ShopSets with their placement.
     #[serde(default)]
     pub shop_sets: BTreeMap<String, PlacedShopSet>,
+    /// The shops the tier's ShopSets serve, with their assignment: the record that makes an
+    /// assignment sticky, and the source of the routing table.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub shops: BTreeMap<String, AssignedShop>,
 }
 
 impl TierInputs {
@@ -47,6 +51,7 @@ impl TierInputs {
             configurations: BTreeMap::new(),
             failure_domains: BTreeMap::new(),
             shop_sets: BTreeMap::new(),
+            shops: BTreeMap::new(),
         }
     }
 
@@ -98,4 +103,20 @@ pub struct PlacedShopSet {
     pub failure_domain: String,
     /// The ShopSet's spec.
     pub spec: ShopSetSpec,
+}
+
+/// A shop and the ShopSet that serves it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AssignedShop {
+    /// The ShopSet.
+    pub shop_set: String,
+    /// One more for each move.
+    pub epoch: u64,
+    /// How it got there.
+    pub by: shopset_crds::AssignedBy,
+    /// Its hosts, the primary one first.
+    pub hosts: Vec<String>,
+    /// Its load.
+    pub weight: u32,
 }

@@ -307,6 +307,9 @@ pub fn render_common_with(
     tree.insert_gitlink(layout::BASE.to_owned(), inputs.app_commit.clone())?;
     tree.insert(layout::INPUTS.to_owned(), inputs_yaml(inputs))?;
     tree.insert("README.md".to_owned(), readme::readme(inputs))?;
+    for (path, bytes) in routing::from_inputs(inputs) {
+        tree.insert(path, bytes)?;
+    }
     Ok(tree)
 }
 

@@ -46,8 +46,46 @@ pub struct ShopRoute {
 pub struct ShopSetRoute {
     /// Its failure domain.
     pub failure_domain: String,
-    /// Where the edge forwards its shops' requests (`http://host:port`).
-    pub upstream: String,
+    /// Where the edge forwards its shops' requests (`http://host:port`); absent, the router
+    /// must know it by other means.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+}
+
+/// The routing files of a tier's inputs: none when its ShopSets serve no shop.
+#[must_use]
+pub fn from_inputs(inputs: &crate::TierInputs) -> Vec<(String, Vec<u8>)> {
+    if inputs.shops.is_empty() {
+        return Vec::new();
+    }
+    let shops = inputs
+        .shops
+        .iter()
+        .map(|(name, s)| {
+            (
+                name.clone(),
+                ShopRoute {
+                    shop_set: s.shop_set.clone(),
+                    epoch: s.epoch,
+                    hosts: s.hosts.clone(),
+                },
+            )
+        })
+        .collect();
+    let shop_sets = inputs
+        .shop_sets
+        .iter()
+        .map(|(name, s)| {
+            (
+                name.clone(),
+                ShopSetRoute {
+                    failure_domain: s.failure_domain.clone(),
+                    upstream: s.spec.shops.as_ref().and_then(|x| x.upstream.clone()),
+                },
+            )
+        })
+        .collect();
+    files(&shops, &shop_sets)
 }
 
 /// The table files of one tier: `(path, bytes)`, in path order.
@@ -174,11 +212,14 @@ pub fn nginx_map(
     let mut name = String::from("map $host $shopset_name {\n    hostnames;\n    default \"\";\n");
     let mut rows: Vec<(&str, &str, &str)> = Vec::new();
     for route in shops.values() {
-        let Some(target) = shop_sets.get(&route.shop_set) else {
+        let Some(upstream) = shop_sets
+            .get(&route.shop_set)
+            .and_then(|s| s.upstream.as_deref())
+        else {
             continue;
         };
         for host in &route.hosts {
-            rows.push((host, &target.upstream, &route.shop_set));
+            rows.push((host, upstream, &route.shop_set));
         }
     }
     rows.sort_unstable();
@@ -215,7 +256,7 @@ mod tests {
                     (*n).to_owned(),
                     ShopSetRoute {
                         failure_domain: "eu-1".into(),
-                        upstream: format!("http://{n}.internal:8080"),
+                        upstream: Some(format!("http://{n}.internal:8080")),
                     },
                 )
             })

@@ -47,6 +47,7 @@ fn resource(kind: &str) -> anyhow::Result<ApiResource> {
         "Configuration" => ApiResource::erase::<Configuration>(&()),
         "FailureDomain" => ApiResource::erase::<FailureDomain>(&()),
         "ShopSet" => ApiResource::erase::<ShopSet>(&()),
+        "Shop" => ApiResource::erase::<shopset_crds::Shop>(&()),
         other => anyhow::bail!("no resource kind {other}"),
     })
 }
@@ -120,7 +121,7 @@ impl Cluster {
         let mut resources = Resources::default();
         let mut statuses = Statuses::default();
         let mut docs = Vec::new();
-        for kind in ["Tier", "Configuration", "FailureDomain", "ShopSet"] {
+        for kind in ["Tier", "Configuration", "FailureDomain", "ShopSet", "Shop"] {
             let api = self.api(kind)?;
             let ar = resource(kind)?;
             let list = self

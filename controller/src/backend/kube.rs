@@ -14,7 +14,7 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::{Value, json};
-use shopset_crds::{Configuration, FailureDomain, ShopSet, Tier};
+use shopset_crds::{Configuration, FailureDomain, Shop, ShopSet, Tier};
 
 use crate::queue::Queue;
 use crate::reconcile::Report;
@@ -35,12 +35,13 @@ pub fn application_resource() -> ApiResource {
 
 /// The four kinds, read untyped: one malformed object must never break the list of the others
 /// (the engine reports it on itself).
-fn kinds() -> [(&'static str, ApiResource); 4] {
+fn kinds() -> [(&'static str, ApiResource); 5] {
     [
         ("Tier", ApiResource::erase::<Tier>(&())),
         ("Configuration", ApiResource::erase::<Configuration>(&())),
         ("FailureDomain", ApiResource::erase::<FailureDomain>(&())),
         ("ShopSet", ApiResource::erase::<ShopSet>(&())),
+        ("Shop", ApiResource::erase::<Shop>(&())),
     ]
 }
 

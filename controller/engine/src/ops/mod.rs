@@ -13,6 +13,7 @@ pub mod promote;
 pub mod pull_request;
 pub mod quickstart;
 pub mod render_dir;
+pub mod shops;
 pub mod status;
 pub mod sync;
 pub mod verdict;

@@ -195,6 +195,15 @@ pub fn plan_tiers(
         .filter_map(|(tier, p)| Some((tier.clone(), Arc::clone(p.inputs.as_ref()?))))
         .collect();
     let refused = checks::shop_sets(resources, &placed, &rendered);
+    // Shops: the rows recorded in the branches, and the rule for the others.
+    let recorded_shops = crate::ops::shops::recorded(rendered.values().map(|i| &**i));
+    let shop_plan = crate::ops::shops::plan(resources, &recorded_shops, &|name| {
+        refused.contains_key(name)
+            || resources.shop_sets.get(name).is_none_or(|s| {
+                !resources.tiers.contains_key(&s.spec.tier) || unplannable.contains(&s.spec.tier)
+            })
+    });
+    plan.problems.extend(shop_plan.problems.iter().cloned());
     for (name, s) in &resources.shop_sets {
         let tier = &s.spec.tier;
         if !resources.tiers.contains_key(tier) && !resources.is_invalid("Tier", tier) {
@@ -223,6 +232,7 @@ pub fn plan_tiers(
             placements: &placements,
             refused: &refused,
             unplannable: &unplannable,
+            shops: &shop_plan,
         };
         for (tier, sourced) in &resources.tiers {
             if only.is_some_and(|only| !only.contains(tier)) || unplannable.contains(tier) {
@@ -269,6 +279,8 @@ struct TierContext<'a> {
     refused: &'a BTreeMap<String, Problem>,
     /// Tiers nothing is written to this time: a ShopSet moving to one stays where it is.
     unplannable: &'a BTreeSet<String>,
+    /// Every shop's ShopSet.
+    shops: &'a crate::ops::shops::ShopPlan,
 }
 
 fn read_previous(repos: &mut Repos, url: &str, branch: &str) -> Result<Previous, String> {
@@ -422,7 +434,15 @@ fn plan_tier(
         broken_configs: &gathered.broken_configs,
         broken_domains: &gathered.broken_domains,
     };
-    let mut kept = carry_over(resources, tier, ctx, &gathered.failed, &keeper, &mut inputs);
+    let mut kept = carry_over(
+        resources,
+        tier,
+        ctx,
+        &gathered.failed,
+        &keeper,
+        &mut inputs,
+        &mut gathered.problems,
+    );
 
     // Which ShopSets to render: every one when there is no trustworthy previous rendering
     // (no branch, a human commit at the tip, another tier spec); otherwise only those whose
@@ -443,6 +463,14 @@ fn plan_tier(
         &mut gathered.problems,
     );
     keep_only_what_is_used(&mut inputs);
+    // The shops its ShopSets serve: the routing table's rows.
+    inputs.shops = ctx
+        .shops
+        .assigned
+        .iter()
+        .filter(|(_, s)| inputs.shop_sets.contains_key(&s.shop_set))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
 
     // A shard's Application list names its ShopSets and nothing else: when editing, only the
     // lists of shards that gained or lost a ShopSet are rendered; the others stay as they are.
@@ -722,7 +750,8 @@ impl Keeper<'_> {
 
 /// Carry-over: a ShopSet rendered before whose input is invalid now keeps its last rendering.
 /// One gone to another tier is not kept only when that tier is planned, so that a move can
-/// never become a removal. Returns the ShopSets kept.
+/// never become a removal; one deleted while it still serves shops is kept, with a problem.
+/// Returns the ShopSets kept.
 fn carry_over(
     resources: &Resources,
     tier: &str,
@@ -730,6 +759,7 @@ fn carry_over(
     failed: &BTreeSet<String>,
     keeper: &Keeper<'_>,
     inputs: &mut TierInputs,
+    problems: &mut Vec<Problem>,
 ) -> BTreeSet<String> {
     let mut kept = BTreeSet::new();
     let Some(old) = keeper.previous else {
@@ -749,6 +779,19 @@ fn carry_over(
             || resources.is_invalid("ShopSet", name)
             || resources.shop_sets.contains_key(name);
         if !moved_away && unusable && keeper.keep(inputs, name) {
+            kept.insert(name.clone());
+            continue;
+        }
+        let serving = ctx.shops.served_by(name);
+        if !resources.shop_sets.contains_key(name) && serving > 0 && keeper.keep(inputs, name) {
+            problems.push(Problem::about(
+                "ShopSet",
+                name,
+                format!(
+                    "it was deleted but still serves {serving} shops: it stays until they are \
+                     moved (pin them elsewhere with spec.shopSet)"
+                ),
+            ));
             kept.insert(name.clone());
         }
     }
@@ -945,6 +988,12 @@ fn edits(
     for name in removed {
         edits.remove.push(layout::shopset_dir(name));
         edits.remove.push(layout::application_file(name));
+    }
+    // Routing files that are no longer written (the table emptied, or was sharded anew).
+    for (path, _) in shopset_render::routing::from_inputs(previous) {
+        if !edits.upsert.files.contains_key(&path) {
+            edits.remove.push(path);
+        }
     }
     // A shard can only empty when something was removed.
     if !removed.is_empty() {

@@ -1,0 +1,202 @@
+//! Shops in the sync: the rule's choice is recorded in the tier branches and written as their
+//! routing table; it is never computed again (adding a ShopSet moves no shop); a ShopSet that
+//! still serves shops is not removed; the controller agrees with `shopctl` (0 commits).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use shopset_render::routing::{self, Table};
+use shopset_tests::{commit_count, git, quickstart, run_shopctl, tip};
+
+const BRANCHES: [&str; 3] = ["tier-0", "tier-1", "tier-2"];
+
+fn shop(name: &str, extra: &str) -> String {
+    format!(
+        "---\napiVersion: shopset.dev/v1alpha1\nkind: Shop\nmetadata:\n  name: {name}\nspec:\n  hosts: [{name}.example.com, www.{name}.shop]\n{extra}"
+    )
+}
+
+/// Every routing file of every tier branch, read as a router does; and where each shop's row is.
+fn tables(system: &Path) -> (Table, BTreeMap<String, Vec<String>>) {
+    let mut files = Vec::new();
+    let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for branch in BRANCHES {
+        let listed = git(
+            system,
+            &["ls-tree", "-r", "--name-only", branch, "routing/"],
+        );
+        for path in String::from_utf8_lossy(&listed.stdout).lines() {
+            let shown = git(system, &["show", &format!("{branch}:{path}")]);
+            assert!(shown.status.success(), "{branch}:{path}");
+            if path.starts_with("routing/shops") && !path.ends_with("shopsets.yaml") {
+                let one = routing::load([(path, shown.stdout.as_slice())]).expect("a table");
+                for shop in one.shops.keys() {
+                    found
+                        .entry(shop.clone())
+                        .or_default()
+                        .push(branch.to_owned());
+                }
+            }
+            files.push((path.to_owned(), shown.stdout));
+        }
+    }
+    let table =
+        routing::load(files.iter().map(|(p, b)| (p.as_str(), b.as_slice()))).expect("loads");
+    (table, found)
+}
+
+fn sync(dir: &Path) -> std::process::Output {
+    let resources = dir.join("resources").display().to_string();
+    let cache = dir.join("cache").display().to_string();
+    run_shopctl([
+        "--cache-dir",
+        cache.as_str(),
+        "sync",
+        "-f",
+        resources.as_str(),
+    ])
+}
+
+#[test]
+fn shops_are_assigned_once_recorded_in_the_branches_and_routed() {
+    let (_tmp, dir) = quickstart();
+    let system = dir.join("system.git");
+    let resources = dir.join("resources");
+    let mut text = String::new();
+    for i in 0..12 {
+        text.push_str(&shop(&format!("shop-{i:02}"), ""));
+    }
+    text.push_str(&shop("pinned", "  shopSet: general-1\n"));
+    text.push_str(&shop("heavy", "  weight: 5\n"));
+    std::fs::write(resources.join("shops.yaml"), &text).expect("write");
+    let out = sync(&dir);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (table, found) = tables(&system);
+    assert_eq!(table.shops.len(), 14, "{:?}", table.shops.keys());
+    for (shop, branches) in &found {
+        assert_eq!(
+            branches.len(),
+            1,
+            "{shop} is in one tier's table: {branches:?}"
+        );
+    }
+    assert_eq!(table.shops["pinned"].shop_set, "general-1");
+    assert_eq!(found["pinned"], ["tier-2"]);
+    assert_eq!(
+        table.shops["shop-00"].hosts,
+        ["shop-00.example.com", "www.shop-00.shop"]
+    );
+    // Each row's ShopSet is rendered in the branch whose table holds the row.
+    for (shop, row) in &table.shops {
+        let branch = &found[shop][0];
+        let dir = shopset_render::layout::shopset_dir(&row.shop_set);
+        let listed = git(&system, &["ls-tree", "--name-only", branch, &dir]);
+        assert!(
+            !listed.stdout.is_empty(),
+            "{shop}: {} is not on {branch}",
+            row.shop_set
+        );
+    }
+    let before = table.shops.clone();
+
+    // A sync of the same resources writes nothing.
+    let tips: Vec<Option<String>> = BRANCHES.iter().map(|b| tip(&system, b)).collect();
+    assert!(sync(&dir).status.success());
+    assert_eq!(
+        tips,
+        BRANCHES.iter().map(|b| tip(&system, b)).collect::<Vec<_>>()
+    );
+
+    // A new ShopSet and new shops: no recorded shop moves.
+    let shopsets = resources.join("shopsets.yaml");
+    let mut sets = std::fs::read_to_string(&shopsets).expect("read");
+    sets.push_str(
+        "---\napiVersion: shopset.dev/v1alpha1\nkind: ShopSet\nmetadata:\n  name: general-9\nspec:\n  tier: tier-2\n  configuration: standard\n",
+    );
+    std::fs::write(&shopsets, &sets).expect("write");
+    for i in 0..6 {
+        text.push_str(&shop(&format!("later-{i}"), ""));
+    }
+    std::fs::write(resources.join("shops.yaml"), &text).expect("write");
+    let out = sync(&dir);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (after, _) = tables(&system);
+    for (shop, row) in &before {
+        assert_eq!(after.shops[shop], *row, "{shop} moved");
+    }
+    assert_eq!(after.shops.len(), 20);
+
+    // The controller, from the same resources, agrees: nothing to write.
+    let counts: Vec<usize> = BRANCHES.iter().map(|b| commit_count(&system, b)).collect();
+    let controller = Command::new(shopset_tests::controller::binary())
+        .args(["--resources-dir", &resources.display().to_string()])
+        .args([
+            "--cache-dir",
+            &dir.join("controller-cache").display().to_string(),
+        ])
+        .args(["--listen", "127.0.0.1:0", "--once", "--debounce-ms", "50"])
+        .output()
+        .expect("the controller runs");
+    assert!(
+        controller.status.success(),
+        "{}",
+        String::from_utf8_lossy(&controller.stderr)
+    );
+    assert_eq!(
+        counts,
+        BRANCHES
+            .iter()
+            .map(|b| commit_count(&system, b))
+            .collect::<Vec<_>>(),
+        "the controller adopted shopctl's assignments"
+    );
+
+    // A ShopSet that still serves shops is not removed.
+    let serving = &after.shops["pinned"].shop_set;
+    let kept: Vec<&str> = sets
+        .split("\n---\n")
+        .filter(|d| !d.contains(&format!("name: {serving}\n")))
+        .collect();
+    std::fs::write(&shopsets, kept.join("\n---\n")).expect("write");
+    let out = sync(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("ShopSet \"{serving}\"")) && stderr.contains("still serves"),
+        "{stderr}"
+    );
+    let dir = shopset_render::layout::shopset_dir(serving);
+    let listed = git(&system, &["ls-tree", "--name-only", "tier-2", &dir]);
+    assert!(!listed.stdout.is_empty(), "{serving} is still rendered");
+    let (still, _) = tables(&system);
+    assert_eq!(still.shops["pinned"].shop_set, *serving);
+}
+
+#[test]
+fn a_shop_with_no_room_waits_and_nothing_else_is_affected() {
+    let (_tmp, dir) = quickstart();
+    let resources = dir.join("resources");
+    let text = shop("ok", "") + &shop("huge", "  weight: 1000\n");
+    std::fs::write(resources.join("shops.yaml"), text).expect("write");
+    let out = sync(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Shop \"huge\": spec.pool: pool \"default\"")
+            && stderr.contains("weight 1000"),
+        "{stderr}"
+    );
+    let (table, _) = tables(&dir.join("system.git"));
+    assert!(table.shops.contains_key("ok"));
+    assert!(!table.shops.contains_key("huge"));
+}
