@@ -105,6 +105,57 @@ fn shops_are_assigned_once_recorded_in_the_branches_and_routed() {
     }
     let before = table.shops.clone();
 
+    // shopctl shop: where a host goes, every shop, and the capacities, from the branches.
+    let res = resources.display().to_string();
+    let cache = dir.join("cache").display().to_string();
+    let shop_cmd = |args: &[&str]| {
+        let mut all = vec!["--cache-dir", cache.as_str(), "-o", "json", "shop"];
+        all.extend_from_slice(args);
+        all.extend(["-f", res.as_str()]);
+        run_shopctl(all)
+    };
+    let out = shop_cmd(&["where", "www.pinned.shop"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let found_by: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(found_by["shop"], "pinned");
+    assert_eq!(found_by["shopSet"], "general-1");
+    assert_eq!(found_by["tier"], "tier-2");
+    assert_eq!(
+        shop_cmd(&["where", "nobody.example.com"]).status.code(),
+        Some(1)
+    );
+    let listed: serde_json::Value =
+        serde_json::from_slice(&shop_cmd(&["list"]).stdout).expect("JSON");
+    assert_eq!(listed.as_array().map(Vec::len), Some(14));
+    let on_general_1: serde_json::Value =
+        serde_json::from_slice(&shop_cmd(&["list", "--shop-set", "general-1"]).stdout)
+            .expect("JSON");
+    assert!(
+        on_general_1
+            .as_array()
+            .expect("a list")
+            .iter()
+            .all(|s| s["shopSet"] == "general-1"),
+        "{on_general_1}"
+    );
+    let capacity: serde_json::Value =
+        serde_json::from_slice(&shop_cmd(&["capacity"]).stdout).expect("JSON");
+    let load: u64 = capacity["capacity"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|c| c["load"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(
+        load,
+        13 + 5,
+        "12 shops and the pinned one of weight 1, one of weight 5"
+    );
+
     // A sync of the same resources writes nothing.
     let tips: Vec<Option<String>> = BRANCHES.iter().map(|b| tip(&system, b)).collect();
     assert!(sync(&dir).status.success());
@@ -199,4 +250,26 @@ fn a_shop_with_no_room_waits_and_nothing_else_is_affected() {
     let (table, _) = tables(&dir.join("system.git"));
     assert!(table.shops.contains_key("ok"));
     assert!(!table.shops.contains_key("huge"));
+    let res = resources.display().to_string();
+    let cache = dir.join("cache").display().to_string();
+    let out = run_shopctl([
+        "--cache-dir",
+        cache.as_str(),
+        "-o",
+        "json",
+        "shop",
+        "list",
+        "-f",
+        res.as_str(),
+    ]);
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let huge = listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|s| s["shop"] == "huge")
+        .cloned()
+        .expect("listed");
+    assert_eq!(huge["phase"], "Pending");
+    assert_eq!(huge["shopSet"], serde_json::Value::Null);
 }

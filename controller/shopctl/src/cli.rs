@@ -259,6 +259,13 @@ pub enum Command {
         #[command(flatten)]
         edit: EditArgs,
     },
+    /// Shops: which ShopSet serves each, where a host goes, and how full the ShopSets are,
+    /// read from the tier branches (they record every assignment), so it works with the
+    /// controller down.
+    Shop {
+        #[command(subcommand)]
+        what: ShopCommand,
+    },
     /// Print the CustomResourceDefinitions, or write them into a directory.
     Crds {
         /// Directory to write one file per CRD and a kustomization.yaml into.
@@ -310,4 +317,40 @@ pub struct EditArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub author: AuthorArgs,
+}
+
+/// `shopctl shop ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum ShopCommand {
+    /// Every shop: its ShopSet, tier, failure domain and phase (pending: no branch records it
+    /// yet).
+    List {
+        /// Resource files or directories (default: the cluster's resources).
+        #[arg(short = 'f', long = "filename")]
+        files: Vec<PathBuf>,
+        /// Only the shops of this ShopSet.
+        #[arg(long)]
+        shop_set: Option<String>,
+        /// Only the shops of this pool.
+        #[arg(long)]
+        pool: Option<String>,
+        /// Only the shops of this tier.
+        #[arg(long)]
+        tier: Option<String>,
+    },
+    /// Which ShopSet serves this host. Exit code 1: no shop has it.
+    Where {
+        /// The host (`shop.example.com`).
+        host: String,
+        /// Resource files or directories (default: the cluster's resources).
+        #[arg(short = 'f', long = "filename")]
+        files: Vec<PathBuf>,
+    },
+    /// Per pool and ShopSet: load, capacity, utilisation, and how many more shops of weight 1
+    /// fit.
+    Capacity {
+        /// Resource files or directories (default: the cluster's resources).
+        #[arg(short = 'f', long = "filename")]
+        files: Vec<PathBuf>,
+    },
 }

@@ -141,6 +141,194 @@ pub fn plan(
     out
 }
 
+/// One shop as the branches record it (or, when no branch does, as pending).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShopLine {
+    /// The shop.
+    pub shop: String,
+    /// Its ShopSet (`None`: pending).
+    pub shop_set: Option<String>,
+    /// The tier whose branch records it.
+    pub tier: Option<String>,
+    /// Its ShopSet's failure domain.
+    pub failure_domain: Option<String>,
+    /// Its epoch.
+    pub epoch: u64,
+    /// How it got its ShopSet.
+    pub by: Option<shopset_crds::AssignedBy>,
+    /// `Assigned`, or `Pending` (in the resources, in no branch yet).
+    pub phase: shopset_crds::ShopPhase,
+    /// Its pool (from the resources; `None` for a row whose Shop is gone).
+    pub pool: Option<String>,
+    /// Its hosts.
+    pub hosts: Vec<String>,
+    /// Its load.
+    pub weight: u32,
+}
+
+/// One ShopSet's load against its capacity.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CapacityLine {
+    /// Its pool.
+    pub pool: String,
+    /// The ShopSet.
+    pub shop_set: String,
+    /// Its tier.
+    pub tier: String,
+    /// The weights of the shops it serves.
+    pub load: u64,
+    /// Its capacity.
+    pub capacity: u32,
+    /// `load / capacity`, in percent (0 for a capacity of 0).
+    pub utilisation_percent: u64,
+    /// How many more shops of weight 1 fit.
+    pub fits: u64,
+    /// Whether the rule gives it new shops.
+    pub accept_new: bool,
+    /// The shop it is dedicated to.
+    pub dedicated_to: Option<String>,
+}
+
+/// Every shop, and every ShopSet's capacity, from the tier branches (the source of truth, so
+/// this works with the controller down) and the resources.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct ShopsReport {
+    /// By shop name.
+    pub shops: Vec<ShopLine>,
+    /// By pool, then ShopSet.
+    pub capacity: Vec<CapacityLine>,
+    /// Branches that could not be read.
+    pub problems: Vec<Problem>,
+}
+
+impl ShopsReport {
+    /// The shop serving `host`: an exact host, else the wildcard `*.parent` that covers it.
+    #[must_use]
+    pub fn serving(&self, host: &str) -> Option<&ShopLine> {
+        let assigned = || self.shops.iter().filter(|s| s.shop_set.is_some());
+        assigned()
+            .find(|s| s.hosts.iter().any(|h| h == host))
+            .or_else(|| {
+                let parent = host.split_once('.')?.1;
+                assigned().find(|s| s.hosts.iter().any(|h| h.strip_prefix("*.") == Some(parent)))
+            })
+    }
+}
+
+/// Reads every tier branch's recorded shops and reports them with the resources' capacities.
+#[must_use]
+pub fn report(resources: &Resources, repos: &mut crate::Repos) -> ShopsReport {
+    let mut out = ShopsReport::default();
+    let mut rows: BTreeMap<String, (String, AssignedShop, Option<String>)> = BTreeMap::new();
+    for (tier, sourced) in &resources.tiers {
+        let branch = sourced.spec.branch_or(tier);
+        match tip_inputs(repos, &sourced.spec.system.url, branch) {
+            Ok(Some(inputs)) => {
+                for (name, row) in &inputs.shops {
+                    if rows
+                        .get(name)
+                        .is_some_and(|(_, seen, _)| seen.epoch >= row.epoch)
+                    {
+                        continue;
+                    }
+                    let domain = inputs
+                        .shop_sets
+                        .get(&row.shop_set)
+                        .map(|s| s.failure_domain.clone());
+                    rows.insert(name.clone(), (tier.clone(), row.clone(), domain));
+                }
+            }
+            Ok(None) => {}
+            Err(e) => out.problems.push(Problem::about("Tier", tier, e)),
+        }
+    }
+    let mut load: BTreeMap<&str, u64> = BTreeMap::new();
+    for (_, row, _) in rows.values() {
+        *load.entry(row.shop_set.as_str()).or_insert(0) += u64::from(row.weight);
+    }
+    for (name, (tier, row, domain)) in &rows {
+        out.shops.push(ShopLine {
+            shop: name.clone(),
+            shop_set: Some(row.shop_set.clone()),
+            tier: Some(tier.clone()),
+            failure_domain: domain.clone(),
+            epoch: row.epoch,
+            by: Some(row.by),
+            phase: shopset_crds::ShopPhase::Assigned,
+            pool: resources.shops.get(name).map(|s| s.spec.pool.clone()),
+            hosts: row.hosts.clone(),
+            weight: row.weight,
+        });
+    }
+    for (name, s) in &resources.shops {
+        if !rows.contains_key(name) {
+            out.shops.push(ShopLine {
+                shop: name.clone(),
+                shop_set: None,
+                tier: None,
+                failure_domain: None,
+                epoch: 0,
+                by: None,
+                phase: shopset_crds::ShopPhase::Pending,
+                pool: Some(s.spec.pool.clone()),
+                hosts: s.spec.hosts.clone(),
+                weight: s.spec.weight,
+            });
+        }
+    }
+    out.shops.sort_by(|a, b| a.shop.cmp(&b.shop));
+    let default = shopset_crds::ShopSettings::default();
+    for (name, s) in &resources.shop_sets {
+        let settings = s.spec.shops.as_ref().unwrap_or(&default);
+        let used = load.get(name.as_str()).copied().unwrap_or(0);
+        let capacity = u64::from(settings.capacity);
+        out.capacity.push(CapacityLine {
+            pool: settings.pool.clone(),
+            shop_set: name.clone(),
+            tier: s.spec.tier.clone(),
+            load: used,
+            capacity: settings.capacity,
+            utilisation_percent: (used * 100).checked_div(capacity).unwrap_or(0),
+            fits: capacity.saturating_sub(used),
+            accept_new: settings.accept_new,
+            dedicated_to: settings.dedicated_to.clone(),
+        });
+    }
+    out.capacity
+        .sort_by(|a, b| (&a.pool, &a.shop_set).cmp(&(&b.pool, &b.shop_set)));
+    out
+}
+
+/// The recorded inputs at the tip of `branch`, if the branch exists and has them.
+fn tip_inputs(
+    repos: &mut crate::Repos,
+    url: &str,
+    branch: &str,
+) -> Result<Option<TierInputs>, String> {
+    let Some(repo) = repos.system(url, false).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let Some(tip) = repo.remote_tip(branch).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let Some(bytes) = repo
+        .read_file(&tip, shopset_render::layout::INPUTS)
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    shopset_render::parse_inputs(&String::from_utf8_lossy(&bytes))
+        .map(Some)
+        .map_err(|e| {
+            format!(
+                "branch {branch} ({tip}): {}: {e}",
+                shopset_render::layout::INPUTS
+            )
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ mod log;
 mod promote;
 mod quickstart;
 mod render;
+mod shop;
 mod status;
 mod sync;
 mod verify;
@@ -209,6 +210,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
             files,
             max_count,
         } => log::run(&ctx, format, &source(files)?, tier, *max_count),
+        Command::Shop { what } => shop::run(&ctx, format, what, &source),
         Command::Hold {
             tier,
             reason,
