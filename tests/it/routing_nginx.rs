@@ -4,8 +4,6 @@
 //! the table names, and an unknown host none.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -13,7 +11,7 @@ use std::time::Duration;
 use shopset_crds::AssignedBy;
 use shopset_render::assignment::{self, Candidate, ShopRequest};
 use shopset_render::routing::{self, ShopRoute, ShopSetRoute};
-use shopset_tests::controller::{eventually, free_port};
+use shopset_tests::controller::{eventually, free_port, request_to};
 
 const NGINX: &str = "/usr/sbin/nginx";
 
@@ -27,29 +25,10 @@ impl Drop for Nginx {
     }
 }
 
-/// `GET /` with `host` as the Host header: status and body.
+/// `GET /` with `host` as the Host header: status and body (trimmed).
 fn get(port: u16, host: &str) -> (u16, String) {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return (0, String::new());
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let head = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    if stream.write_all(head.as_bytes()).is_err() {
-        return (0, String::new());
-    }
-    let mut out = Vec::new();
-    let _ = stream.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.trim().to_owned())
-        .unwrap_or_default();
-    (status, body)
+    let (status, body) = request_to(port, host, "GET", "/", &[], b"");
+    (status, body.trim().to_owned())
 }
 
 /// The edge (one server, the generated map) and one upstream server per ShopSet, answering its

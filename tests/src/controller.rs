@@ -173,12 +173,24 @@ pub fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> (u16, String) {
+    request_to(port, "127.0.0.1", method, path, headers, body)
+}
+
+/// Like [`request`], with `host` as the Host header (a virtual host behind 127.0.0.1).
+pub fn request_to(
+    port: u16,
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
         return (0, String::new());
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
     for (k, v) in headers {

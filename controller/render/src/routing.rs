@@ -5,8 +5,8 @@
 //!
 //! Files, under `routing/` of each tier branch (only that tier's shops):
 //! - `shops.yaml`: `shops: {<shop>: {shopSet, epoch, hosts}}`, in name order; above
-//!   [`MAX_TABLE_BYTES`] split into `shops-<xx>.yaml` by the first byte of a hash of the shop's
-//!   name, so each generated ConfigMap stays far below Kubernetes' 1 MiB;
+//!   [`MAX_TABLE_BYTES`] split into `shops-<xx>.yaml` by the hash prefix of the shop's name
+//!   ([`crate::layout::shard`]), so each generated ConfigMap stays far below Kubernetes' 1 MiB;
 //! - `shopsets.yaml`: `shopSets: {<shopSet>: {failureDomain, upstream}}`;
 //! - `kustomization.yaml`: one ConfigMap per file (no name hash: a mounted ConfigMap must keep
 //!   its name to be updated in place).
@@ -131,30 +131,23 @@ fn shop_tables(shops: &BTreeMap<String, ShopRoute>) -> Vec<(String, Vec<u8>)> {
     if whole.len() <= MAX_TABLE_BYTES {
         return vec![(format!("{DIR}/shops.yaml"), whole)];
     }
-    let mut shards: BTreeMap<u8, BTreeMap<&String, &ShopRoute>> = BTreeMap::new();
+    // The same two-hex-digit hash prefix as the ShopSet directories.
+    let mut shards: BTreeMap<String, BTreeMap<&String, &ShopRoute>> = BTreeMap::new();
     for (name, row) in shops {
-        shards.entry(shard(name)).or_default().insert(name, row);
+        shards
+            .entry(crate::layout::shard(name))
+            .or_default()
+            .insert(name, row);
     }
     shards
         .into_iter()
         .map(|(shard, rows)| {
             (
-                format!("{DIR}/shops-{shard:02x}.yaml"),
+                format!("{DIR}/shops-{shard}.yaml"),
                 yaml::to_string(&json!({ "shops": rows })).into_bytes(),
             )
         })
         .collect()
-}
-
-/// The shard of a shop: the first byte of FNV-1a 64 of its name.
-#[must_use]
-pub fn shard(shop: &str) -> u8 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in shop.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h.to_be_bytes()[0]
 }
 
 /// A routing table as a router holds it.
