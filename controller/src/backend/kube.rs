@@ -1,4 +1,4 @@
-//! The API-server mode: reflectors keep the four kinds and the generated Argo CD Applications
+//! The API-server mode: reflectors keep the five kinds and the generated Argo CD Applications
 //! in memory; their changes mark tiers in the queue; statuses go back through server-side
 //! apply on the status subresource, transitions as Events, and each tier's root Application
 //! (the same object as `bootstrap/<tier>.yaml` in git) is server-side applied.
@@ -33,7 +33,7 @@ pub fn application_resource() -> ApiResource {
     ))
 }
 
-/// The four kinds, read untyped: one malformed object must never break the list of the others
+/// The five kinds, read untyped: one malformed object must never break the list of the others
 /// (the engine reports it on itself).
 fn kinds() -> [(&'static str, ApiResource); 5] {
     [
