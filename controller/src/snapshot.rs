@@ -40,6 +40,9 @@ impl Snapshot {
             let api_version = text(doc, "/apiVersion").unwrap_or_default();
             let name = text(doc, "/metadata/name").unwrap_or_default().to_owned();
             if let Some((shop_set, observation)) = status::application(doc) {
+                out.resources
+                    .applications
+                    .insert(shop_set.clone(), observation.clone());
                 out.applications.insert(shop_set, observation);
                 continue;
             }

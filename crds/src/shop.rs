@@ -50,6 +50,10 @@ pub struct ShopSpec {
     /// once it is Ready.
     #[serde(default)]
     pub isolate: bool,
+    /// Whether a move may take it to a ShopSet of another tier (its application version then
+    /// changes, to that tier's).
+    #[serde(default)]
+    pub allow_tier_change: bool,
 }
 
 /// The pool a shop or a ShopSet is in when it names none.
@@ -143,6 +147,19 @@ pub struct ShopSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^https?://[^\s]+$"), length(max = 2048))]
     pub upstream: Option<String>,
+    /// How long it keeps listing the hosts of a shop that moved away, once routing points at
+    /// the shop's new ShopSet and that one is healthy (a duration: `30s`, `5m`): requests
+    /// already on their way, and caches, drain meanwhile.
+    #[serde(default = "default_settle")]
+    #[schemars(regex(pattern = r"^([0-9]+[smh])+$"))]
+    pub settle: String,
+}
+
+/// How long a ShopSet keeps a moved shop's hosts when it sets no `settle`.
+pub const DEFAULT_SETTLE: &str = "5m";
+
+fn default_settle() -> String {
+    DEFAULT_SETTLE.to_owned()
 }
 
 /// The capacity of a ShopSet that sets none, in load units.
@@ -164,6 +181,7 @@ impl Default for ShopSettings {
             accept_new: true,
             dedicated_to: None,
             upstream: None,
+            settle: default_settle(),
         }
     }
 }

@@ -273,3 +273,187 @@ fn a_shop_with_no_room_waits_and_nothing_else_is_affected() {
     assert_eq!(huge["phase"], "Pending");
     assert_eq!(huge["shopSet"], serde_json::Value::Null);
 }
+
+/// Argo CD reports each ShopSet Synced at its tier branch's tip and Healthy, except those in
+/// `behind`, which it reports at `old` (they have not synced the last commit yet).
+fn argo_reports(dir: &Path, behind: &[&str], old: &str) {
+    let system = dir.join("system.git");
+    let resources = shopset_engine::files::read_documents(&[dir.join("resources")], &[]).resources();
+    let mut text = String::new();
+    for (name, s) in &resources.shop_sets {
+        let at = tip(&system, &s.spec.tier).expect("a tier branch");
+        let revision = if behind.contains(&name.as_str()) { old } else { at.as_str() };
+        text.push_str(&format!(
+            "---\napiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: {name}\n  \
+             namespace: argocd\n  labels:\n    shopset.dev/shopset: {name}\nstatus:\n  sync:\n    \
+             status: Synced\n    revision: {revision}\n  health:\n    status: Healthy\n"
+        ));
+    }
+    std::fs::write(dir.join("resources").join("argocd.yaml"), text).expect("write");
+}
+
+/// The hosts a ShopSet's overlay lists at `rev` (a branch or a commit).
+fn listed_hosts(system: &Path, rev: &str, shop_set: &str) -> Vec<String> {
+    let dir = shopset_render::layout::shopset_dir(shop_set);
+    let shown = git(system, &["show", &format!("{rev}:{dir}/hosts")]);
+    String::from_utf8_lossy(&shown.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The model router, over the union of every tier's table as the branch tips hold it (the
+/// edge may load a table the moment it is committed): each host resolves to exactly one
+/// ShopSet, which Argo CD reports Healthy, running a revision whose overlay lists the host.
+fn model_router_agrees(dir: &Path, step: &str) {
+    let system = dir.join("system.git");
+    let (table, _) = tables(&system);
+    let resources =
+        shopset_engine::files::read_documents(&[dir.join("resources")], &[]).resources();
+    let mut owners: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for row in table.shops.values() {
+        for host in &row.hosts {
+            owners.entry(host).or_default().push(&row.shop_set);
+        }
+    }
+    for (host, sets) in owners {
+        assert_eq!(sets.len(), 1, "{step}: {host} resolves to {sets:?}");
+        let set = sets[0];
+        let seen = &resources.applications[set];
+        assert_eq!(seen.health.as_deref(), Some("Healthy"), "{step}: {set}");
+        let running = seen.revision.as_deref().expect("a revision");
+        assert!(
+            listed_hosts(&system, running, set).iter().any(|h| h == host),
+            "{step}: {host} goes to {set}, whose overlay at {running} does not list it"
+        );
+    }
+}
+
+#[test]
+fn a_move_is_three_commits_each_written_once_the_last_took_effect() {
+    let (_tmp, dir) = quickstart();
+    let system = dir.join("system.git");
+    let resources = dir.join("resources");
+    let shopsets = resources.join("shopsets.yaml");
+    let sets = std::fs::read_to_string(&shopsets).expect("read");
+    let sets = sets.replacen(
+        "  name: general-1\nspec:\n",
+        "  name: general-1\nspec:\n  shops:\n    settle: 0s\n",
+        1,
+    );
+    std::fs::write(&shopsets, sets).expect("write");
+    let mut text = shop("hot", "  shopSet: general-1\n");
+    for i in 0..6 {
+        text.push_str(&shop(&format!("shop-{i}"), ""));
+    }
+    std::fs::write(resources.join("shops.yaml"), &text).expect("write");
+    assert!(sync(&dir).status.success());
+    argo_reports(&dir, &[], "");
+    model_router_agrees(&dir, "assigned");
+    let hot_hosts = ["hot.example.com", "www.hot.shop"];
+    assert!(listed_hosts(&system, "tier-2", "general-3")
+        .iter()
+        .all(|h| !hot_hosts.contains(&h.as_str())));
+
+    // Into a ShopSet in maintenance: refused, with the reason; nothing written.
+    let before = tip(&system, "tier-2");
+    std::fs::write(
+        resources.join("shops.yaml"),
+        text.replace("shopSet: general-1", "shopSet: general-2"),
+    )
+    .expect("write");
+    let out = sync(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Shop \"hot\": spec.shopSet: ShopSet \"general-2\" cannot take it")
+            && stderr.contains("maintenance"),
+        "{stderr}"
+    );
+    assert_eq!(tip(&system, "tier-2"), before);
+
+    // 1. Warm: general-3 lists the hosts; routing unchanged.
+    std::fs::write(
+        resources.join("shops.yaml"),
+        text.replace("shopSet: general-1", "shopSet: general-3"),
+    )
+    .expect("write");
+    assert!(sync(&dir).status.success());
+    let warm = tip(&system, "tier-2").expect("tier-2");
+    assert_ne!(Some(&warm), before.as_ref(), "warm is a commit");
+    let (table, _) = tables(&system);
+    assert_eq!(
+        (table.shops["hot"].shop_set.as_str(), table.shops["hot"].epoch),
+        ("general-1", 0)
+    );
+    for set in ["general-1", "general-3"] {
+        let listed = listed_hosts(&system, "tier-2", set);
+        assert!(
+            hot_hosts.iter().all(|h| listed.iter().any(|l| l == h)),
+            "warm: {set} lists {listed:?}"
+        );
+    }
+    argo_reports(&dir, &["general-3"], before.as_deref().unwrap_or_default());
+    model_router_agrees(&dir, "warm");
+    // Argo CD has not synced general-3 at the warm commit: nothing moves.
+    assert!(sync(&dir).status.success());
+    assert_eq!(tip(&system, "tier-2").as_ref(), Some(&warm));
+
+    // 2. Switch, once general-3 is healthy at the tip: routing points at it, epoch 1.
+    argo_reports(&dir, &[], "");
+    assert!(sync(&dir).status.success());
+    let switched = tip(&system, "tier-2").expect("tier-2");
+    assert_ne!(switched, warm, "switch is a commit");
+    let (table, _) = tables(&system);
+    assert_eq!(
+        (table.shops["hot"].shop_set.as_str(), table.shops["hot"].epoch),
+        ("general-3", 1)
+    );
+    let listed = listed_hosts(&system, "tier-2", "general-1");
+    assert!(
+        hot_hosts.iter().all(|h| listed.iter().any(|l| l == h)),
+        "switched: the source still lists the hosts: {listed:?}"
+    );
+    // Argo CD as it was when the gate opened: general-3 runs the warm commit. Routing already
+    // points at it, and it lists the hosts: make before break. Behind the tip, it does not
+    // settle.
+    argo_reports(&dir, &["general-3"], &warm);
+    model_router_agrees(&dir, "switched");
+    assert!(sync(&dir).status.success());
+    assert_eq!(tip(&system, "tier-2").as_ref(), Some(&switched));
+
+    // 3. Settle: general-3 healthy at the switch, general-1's settle time (0s) past.
+    argo_reports(&dir, &[], "");
+    assert!(sync(&dir).status.success());
+    let settled = tip(&system, "tier-2").expect("tier-2");
+    assert_ne!(settled, switched, "settle is a commit");
+    let listed = listed_hosts(&system, "tier-2", "general-1");
+    assert!(
+        hot_hosts.iter().all(|h| !listed.iter().any(|l| l == h)),
+        "settled: the source no longer lists the hosts: {listed:?}"
+    );
+    let (table, _) = tables(&system);
+    assert_eq!(
+        (table.shops["hot"].shop_set.as_str(), table.shops["hot"].epoch),
+        ("general-3", 1)
+    );
+    argo_reports(&dir, &[], "");
+    model_router_agrees(&dir, "settled");
+
+    // The controller, from the same state, writes nothing: the move is done.
+    let count = commit_count(&system, "tier-2");
+    let controller = Command::new(shopset_tests::controller::binary())
+        .args(["--resources-dir", &resources.display().to_string()])
+        .args([
+            "--cache-dir",
+            &dir.join("controller-cache").display().to_string(),
+        ])
+        .args(["--listen", "127.0.0.1:0", "--once", "--debounce-ms", "50"])
+        .output()
+        .expect("the controller runs");
+    assert!(
+        controller.status.success(),
+        "{}",
+        String::from_utf8_lossy(&controller.stderr)
+    );
+    assert_eq!(commit_count(&system, "tier-2"), count);
+}

@@ -71,6 +71,9 @@ pub struct Resources {
     pub ignored: Vec<InputError>,
     /// Resources defined more than once (by kind and name): no copy is used.
     pub duplicated: std::collections::BTreeSet<(&'static str, String)>,
+    /// Argo CD's view of each generated Application, by ShopSet, from the Application
+    /// documents beside the resources: what gates a shop's move.
+    pub applications: BTreeMap<String, crate::ops::status::AppObservation>,
 }
 
 /// The kinds.
@@ -286,7 +289,9 @@ impl Resources {
             (false, _) => {
                 // Another object (a Namespace, a Secret) beside ours. Argo CD Applications are
                 // read for status; anything else is said, not silently skipped.
-                if !(kind == "Application" && api_version.starts_with("argoproj.io/")) {
+                if let Some((shop_set, seen)) = crate::ops::status::application(doc) {
+                    self.applications.insert(shop_set, seen);
+                } else {
                     self.ignored.push(InputError {
                         file: file.to_owned(),
                         kind: kind.to_owned(),
@@ -448,6 +453,15 @@ impl Resources {
                     if let Some(owner) = &shops.dedicated_to {
                         check("spec.shops.dedicatedTo", names::dns_label(owner))?;
                     }
+                    if !is_duration(&shops.settle) {
+                        return Err((
+                            "spec.shops.settle".into(),
+                            format!(
+                                "expected a duration such as 30s, 5m or 1h30m, got {:?}",
+                                shops.settle
+                            ),
+                        ));
+                    }
                     if let Some(upstream) = &shops.upstream
                         && (!(upstream.starts_with("http://") || upstream.starts_with("https://"))
                             || upstream.chars().any(char::is_whitespace)
@@ -523,6 +537,20 @@ fn describe(value: &Value) -> &'static str {
         Value::Array(_) => "a list",
         Value::Object(_) => "a mapping",
     }
+}
+
+
+/// Whether `text` is a duration as the schemas write it: `([0-9]+[smh])+` (`0s` included).
+fn is_duration(text: &str) -> bool {
+    let mut digits = 0;
+    for c in text.chars() {
+        match c {
+            '0'..='9' => digits += 1,
+            's' | 'm' | 'h' if digits > 0 => digits = 0,
+            _ => return false,
+        }
+    }
+    !text.is_empty() && digits == 0
 }
 
 #[cfg(test)]

@@ -228,6 +228,14 @@ impl Repo {
         Ok(String::from_utf8_lossy(c.message_bytes()).into_owned())
     }
 
+    /// When a commit was committed (when it landed), in seconds since the epoch.
+    ///
+    /// # Errors
+    /// No such commit.
+    pub fn commit_time(&self, commit: &str) -> Result<i64, GitError> {
+        Ok(self.find_commit(commit)?.committer().when().seconds())
+    }
+
     /// The first parent of a commit.
     ///
     /// # Errors

@@ -119,4 +119,58 @@ pub struct AssignedShop {
     pub hosts: Vec<String>,
     /// Its load.
     pub weight: u32,
+    /// A move's first step (*warm*): the ShopSet it is moving to, which lists its hosts
+    /// already while routing still points at `shop_set`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warming: Option<String>,
+    /// A move's second step (*switched*): the ShopSet it moved from, which still lists its
+    /// hosts until the move settles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draining: Option<String>,
+}
+
+impl AssignedShop {
+    /// Whether `shop_set` serves it, lists its hosts for a move, or both: the tiers of those
+    /// ShopSets carry its row.
+    #[must_use]
+    pub fn involves(&self, shop_set: &str) -> bool {
+        self.shop_sets().any(|s| s == shop_set)
+    }
+
+    /// The ShopSets that list its hosts: the one serving it, and during a move the other.
+    pub fn shop_sets(&self) -> impl Iterator<Item = &str> {
+        [Some(&self.shop_set), self.warming.as_ref(), self.draining.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+    }
+
+    /// Where it is in a move.
+    #[must_use]
+    pub const fn phase(&self) -> shopset_crds::ShopPhase {
+        match (&self.warming, &self.draining) {
+            (Some(_), _) => shopset_crds::ShopPhase::Warming,
+            (None, Some(_)) => shopset_crds::ShopPhase::Switched,
+            (None, None) => shopset_crds::ShopPhase::Assigned,
+        }
+    }
+}
+
+/// The hosts each ShopSet lists: those of the shops it serves and of the shops moving to or
+/// from it, sorted. Built once per tier (a lookup per ShopSet would cost shops × ShopSets).
+#[must_use]
+pub fn hosts_by_shop_set(shops: &BTreeMap<String, AssignedShop>) -> BTreeMap<&str, Vec<&str>> {
+    let mut out: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for row in shops.values() {
+        for set in row.shop_sets() {
+            out.entry(set)
+                .or_default()
+                .extend(row.hosts.iter().map(String::as_str));
+        }
+    }
+    for hosts in out.values_mut() {
+        hosts.sort_unstable();
+        hosts.dedup();
+    }
+    out
 }

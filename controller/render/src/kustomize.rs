@@ -12,6 +12,10 @@ use crate::{layout, yaml};
 /// Name of the generated ConfigMap that carries `values`.
 pub const VALUES_CONFIGMAP: &str = "shopset-values";
 
+/// Name of the generated ConfigMap that lists the hosts of the ShopSet's shops (key `hosts`,
+/// one host a line), for certificates or an allowed-hosts setting of the application.
+pub const HOSTS_CONFIGMAP: &str = "shopset-hosts";
+
 /// The most a ConfigMap can hold (its keys and values together): the API server refuses more.
 pub const MAX_CONFIGMAP_BYTES: usize = 1024 * 1024;
 
@@ -22,6 +26,8 @@ pub(crate) struct Overlay<'a> {
     pub labels: BTreeMap<&'static str, &'a str>,
     pub app_path: &'a str,
     pub settings: &'a ConfigBody,
+    /// The hosts of the shops it serves or that are moving to or from it, sorted.
+    pub hosts: &'a [&'a str],
 }
 
 fn check_value_key(shopset: &str, key: &str) -> Result<(), RenderError> {
@@ -117,6 +123,7 @@ pub(crate) fn overlay(o: &Overlay<'_>) -> Result<Vec<(String, Vec<u8>)>, RenderE
             ),
         ));
     }
+    let mut generators = Vec::new();
     if !values.is_empty() {
         let mut sources = Vec::new();
         for (key, value) in values {
@@ -124,10 +131,27 @@ pub(crate) fn overlay(o: &Overlay<'_>) -> Result<Vec<(String, Vec<u8>)>, RenderE
             sources.push(json!(format!("{key}=values/{key}")));
             files.push((format!("{dir}/values/{key}"), value.clone().into_bytes()));
         }
-        k.insert(
-            "configMapGenerator".into(),
-            json!([{ "name": VALUES_CONFIGMAP, "files": sources }]),
-        );
+        generators.push(json!({ "name": VALUES_CONFIGMAP, "files": sources }));
+    }
+    if !o.hosts.is_empty() {
+        let mut text = o.hosts.join("\n");
+        text.push('\n');
+        if text.len() > MAX_CONFIGMAP_BYTES {
+            return Err(RenderError::shopset(
+                o.shopset,
+                "spec.shops",
+                format!(
+                    "its shops' hosts come to {} bytes; a ConfigMap holds at most \
+                     {MAX_CONFIGMAP_BYTES}: give it fewer shops (spec.shops.capacity)",
+                    text.len()
+                ),
+            ));
+        }
+        files.push((format!("{dir}/hosts"), text.into_bytes()));
+        generators.push(json!({ "name": HOSTS_CONFIGMAP, "files": ["hosts=hosts"] }));
+    }
+    if !generators.is_empty() {
+        k.insert("configMapGenerator".into(), Value::Array(generators));
     }
 
     let mut replicas = Vec::new();

@@ -156,6 +156,26 @@ pub fn render_shopset_checked(
     name: &str,
     base: Option<&base::BaseCatalog>,
 ) -> Result<Vec<(String, Vec<u8>)>, RenderError> {
+    let hosts = inputs::hosts_by_shop_set(&inputs.shops);
+    render_shopset_with(
+        inputs,
+        name,
+        base,
+        hosts.get(name).map_or(&[][..], Vec::as_slice),
+    )
+}
+
+/// [`render_shopset_checked`], given the hosts the ShopSet lists
+/// ([`inputs::hosts_by_shop_set`], computed once for a whole tier).
+///
+/// # Errors
+/// As [`render_shopset_checked`].
+pub fn render_shopset_with(
+    inputs: &TierInputs,
+    name: &str,
+    base: Option<&base::BaseCatalog>,
+    hosts: &[&str],
+) -> Result<Vec<(String, Vec<u8>)>, RenderError> {
     let err = |field: &str, message: String| RenderError::shopset(name, field, message);
     names::dns_label(name).map_err(|m| err("metadata.name", m))?;
     let placed = inputs
@@ -213,6 +233,7 @@ pub fn render_shopset_checked(
         labels,
         app_path: &inputs.tier.spec.app.path,
         settings: &settings,
+        hosts,
     })
     .map_err(|e| match e {
         RenderError::ShopSet {
@@ -257,8 +278,10 @@ pub fn render_shopset_checked(
 /// before calling this, using [`render_shopset`]).
 pub fn render_tier(inputs: &TierInputs) -> Result<Tree, RenderError> {
     let mut tree = render_common(inputs)?;
+    let hosts = inputs::hosts_by_shop_set(&inputs.shops);
     for name in inputs.shop_sets.keys() {
-        for (path, bytes) in render_shopset(inputs, name)? {
+        let listed = hosts.get(name.as_str()).map_or(&[][..], Vec::as_slice);
+        for (path, bytes) in render_shopset_with(inputs, name, None, listed)? {
             tree.insert(path, bytes)?;
         }
     }

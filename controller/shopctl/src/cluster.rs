@@ -181,7 +181,9 @@ impl Cluster {
                     }
                     docs.push(doc);
                 }
-                Some(Gathered::from_documents(&docs))
+                let gathered = Gathered::from_documents(&docs);
+                resources.applications.clone_from(&gathered.applications);
+                Some(gathered)
             }
             Err(e) => {
                 tracing::debug!(error = %e, "Argo CD Applications not listed");

@@ -197,12 +197,14 @@ pub fn plan_tiers(
     let refused = checks::shop_sets(resources, &placed, &rendered);
     // Shops: the rows recorded in the branches, and the rule for the others.
     let recorded_shops = crate::ops::shops::recorded(rendered.values().map(|i| &**i));
-    let shop_plan = crate::ops::shops::plan(resources, &recorded_shops, &|name| {
+    let gates = move_gates(resources, repos, &previous, &recorded_shops);
+    let unusable = |name: &str| {
         refused.contains_key(name)
             || resources.shop_sets.get(name).is_none_or(|s| {
                 !resources.tiers.contains_key(&s.spec.tier) || unplannable.contains(&s.spec.tier)
             })
-    });
+    };
+    let shop_plan = crate::ops::shops::plan(resources, &recorded_shops, &unusable, &gates);
     plan.problems.extend(shop_plan.problems.iter().cloned());
     for (name, s) in &resources.shop_sets {
         let tier = &s.spec.tier;
@@ -271,6 +273,34 @@ pub fn plan_tiers(
         unplannable.extend(failed);
     }
     plan
+}
+
+/// What the steps of the shops' moves wait for: the tips of the tiers (with their commit
+/// times) and the clock. Read only when a shop is moving: no cost otherwise.
+fn move_gates(
+    resources: &Resources,
+    repos: &mut Repos,
+    previous: &BTreeMap<String, Previous>,
+    recorded: &BTreeMap<String, shopset_render::inputs::AssignedShop>,
+) -> crate::ops::shops::MoveGates {
+    let mut gates = crate::ops::shops::MoveGates::at(jiff::Timestamp::now());
+    if resources.shops.is_empty() && recorded.is_empty() {
+        return gates;
+    }
+    for (tier, p) in previous {
+        let (Some(tip), Some(sourced)) = (&p.tip, resources.tiers.get(tier)) else {
+            continue;
+        };
+        let time = repos
+            .system(&sourced.spec.system.url, false)
+            .ok()
+            .flatten()
+            .and_then(|repo| repo.commit_time(tip).ok());
+        if let Some(time) = time {
+            gates.tips.insert(tier.clone(), (tip.clone(), time));
+        }
+    }
+    gates
 }
 
 /// What every tier's plan shares: placements and the ShopSets refused by the cross checks.
@@ -453,6 +483,18 @@ fn plan_tier(
         }
         _ => None,
     };
+    // The shops its ShopSets serve or that move to or from them: the routing table's rows,
+    // and the hosts each ShopSet's overlay lists.
+    let ours = |inputs: &TierInputs, row: &shopset_render::inputs::AssignedShop| {
+        row.shop_sets().any(|s| inputs.shop_sets.contains_key(s))
+    };
+    inputs.shops = ctx
+        .shops
+        .assigned
+        .iter()
+        .filter(|(_, row)| ours(&inputs, row))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let rendered = render_shop_sets(
         resources,
         &mut inputs,
@@ -463,13 +505,10 @@ fn plan_tier(
         &mut gathered.problems,
     );
     keep_only_what_is_used(&mut inputs);
-    // The shops its ShopSets serve: the routing table's rows.
-    inputs.shops = ctx
-        .shops
-        .assigned
-        .iter()
-        .filter(|(_, s)| inputs.shop_sets.contains_key(&s.shop_set))
-        .map(|(k, v)| (k.clone(), v.clone()))
+    let shops = std::mem::take(&mut inputs.shops);
+    inputs.shops = shops
+        .into_iter()
+        .filter(|(_, row)| ours(&inputs, row))
         .collect();
 
     // A shard's Application list names its ShopSets and nothing else: when editing, only the
@@ -810,6 +849,9 @@ fn render_shop_sets(
     problems: &mut Vec<Problem>,
 ) -> BTreeMap<String, Vec<(String, Vec<u8>)>> {
     let mut rendered: BTreeMap<String, Vec<(String, Vec<u8>)>> = BTreeMap::new();
+    let shops = inputs.shops.clone();
+    let hosts = shopset_render::inputs::hosts_by_shop_set(&shops);
+    let listed = |name: &str| hosts.get(name).map_or(&[][..], Vec::as_slice);
     loop {
         let todo: Vec<String> = match base {
             Some(base) => may_differ(base, inputs),
@@ -822,7 +864,12 @@ fn render_shop_sets(
             return rendered;
         }
         for name in todo {
-            let e = match shopset_render::render_shopset_checked(inputs, &name, Some(catalog)) {
+            let e = match shopset_render::render_shopset_with(
+                inputs,
+                &name,
+                Some(catalog),
+                listed(&name),
+            ) {
                 Ok(files) => {
                     rendered.insert(name, files);
                     continue;
@@ -932,6 +979,29 @@ fn may_differ(previous: &TierInputs, inputs: &TierInputs) -> Vec<String> {
     }
     let configs = changed(&previous.configurations, &inputs.configurations);
     let domains = changed(&previous.failure_domains, &inputs.failure_domains);
+    // The ShopSets whose hosts may differ: those of every row that changed.
+    let mut hosts_changed = BTreeSet::new();
+    let mut old_rows = previous.shops.iter().peekable();
+    let mut new_rows = inputs.shops.iter().peekable();
+    loop {
+        let (a, b) = match (old_rows.peek(), new_rows.peek()) {
+            (None, None) => break,
+            (Some((na, _)), Some((nb, _))) if na == nb => (old_rows.next(), new_rows.next()),
+            (Some((na, _)), Some((nb, _))) if na < nb => (old_rows.next(), None),
+            (Some(_), None) => (old_rows.next(), None),
+            _ => (None, new_rows.next()),
+        };
+        let (a, b) = (a.map(|(_, r)| r), b.map(|(_, r)| r));
+        let same = match (a, b) {
+            (Some(x), Some(y)) => x.hosts == y.hosts && x.shop_sets().eq(y.shop_sets()),
+            _ => false,
+        };
+        if !same {
+            for row in a.into_iter().chain(b) {
+                hosts_changed.extend(row.shop_sets());
+            }
+        }
+    }
     let mut old = previous.shop_sets.iter().peekable();
     let mut out = Vec::new();
     for (name, new) in &inputs.shop_sets {
@@ -940,7 +1010,8 @@ fn may_differ(previous: &TierInputs, inputs: &TierInputs) -> Vec<String> {
             .next_if(|(n, _)| *n == name)
             .is_some_and(|(_, o)| o == new)
             && !configs.contains(new.spec.configuration.as_str())
-            && !domains.contains(new.failure_domain.as_str());
+            && !domains.contains(new.failure_domain.as_str())
+            && !hosts_changed.contains(name.as_str());
         if !same {
             out.push(name.clone());
         }

@@ -18,16 +18,38 @@ pub struct ShopPlan {
     pub assigned: BTreeMap<String, AssignedShop>,
     /// Shops without a ShopSet, and moves refused.
     pub problems: Vec<Problem>,
+    /// Moving shops, by name: what the next step of the move waits for.
+    pub waiting: BTreeMap<String, String>,
 }
 
 impl ShopPlan {
-    /// How many shops `shop_set` serves.
+    /// How many shops `shop_set` lists: those it serves and those moving to or from it.
     #[must_use]
     pub fn served_by(&self, shop_set: &str) -> usize {
         self.assigned
             .values()
-            .filter(|s| s.shop_set == shop_set)
+            .filter(|s| s.involves(shop_set))
             .count()
+    }
+}
+
+/// What the steps of a move wait for, besides Argo CD's Applications (in the resources).
+#[derive(Debug, Clone)]
+pub struct MoveGates {
+    /// Per tier: the tip of its branch and when it was committed (seconds since the epoch).
+    pub tips: BTreeMap<String, (String, i64)>,
+    /// Now.
+    pub now: jiff::Timestamp,
+}
+
+impl MoveGates {
+    /// No branch yet, at `now`.
+    #[must_use]
+    pub const fn at(now: jiff::Timestamp) -> Self {
+        Self {
+            tips: BTreeMap::new(),
+            now,
+        }
     }
 }
 
@@ -53,11 +75,18 @@ pub fn recorded<'a>(
 
 /// Plans every shop. `recorded` are the rows in the branches; `unusable` says whether a
 /// ShopSet may not take a shop now (refused by a cross check, or on a tier not planned).
+///
+/// A move is three steps, one a sync, each written only when the one before has taken effect
+/// (DESIGN: shops): *warm* (the target lists the shop's hosts; routing unchanged), *switch*
+/// once Argo CD reports the target Synced at its branch's tip and Healthy (routing points at
+/// the target, epoch + 1), *settle* once the target is still so and the source's settle time
+/// has passed since the branch's last commit (the source stops listing the hosts).
 #[must_use]
 pub fn plan(
     resources: &Resources,
     recorded: &BTreeMap<String, AssignedShop>,
     unusable: &dyn Fn(&str) -> bool,
+    gates: &MoveGates,
 ) -> ShopPlan {
     let requests: BTreeMap<String, ShopRequest<'_>> = resources
         .shops
@@ -95,26 +124,16 @@ pub fn plan(
         .collect();
     let assignments = assignment::assign(&requests, &candidates);
     let mut out = ShopPlan::default();
+    let steps = Steps { resources, gates };
     for (name, outcome) in &assignments.shops {
         let sourced = &resources.shops[*name];
-        if let Some(a) = &outcome.assigned {
-            out.assigned.insert(
-                (*name).to_owned(),
-                AssignedShop {
-                    shop_set: a.shop_set.to_owned(),
-                    epoch: a.epoch,
-                    by: match recorded.get(*name) {
-                        // Kept: how it got there the first time.
-                        Some(r) if r.shop_set == a.shop_set => r.by,
-                        _ => a.by,
-                    },
-                    hosts: sourced.spec.hosts.clone(),
-                    weight: sourced.spec.weight,
-                },
-            );
-        }
-        if let Some(problem) = &outcome.problem {
-            let field = match problem {
+        let problem = |field: &str, message: String, kept: &str| {
+            Problem::of("Shop", name, field, message)
+                .and(kept)
+                .in_file(&sourced.file)
+        };
+        if let Some(unassigned) = &outcome.problem {
+            let field = match unassigned {
                 assignment::Unassigned::PoolExhausted { .. } => "spec.pool",
                 _ => "spec.shopSet",
             };
@@ -123,12 +142,43 @@ pub fn plan(
             } else {
                 " (it waits, unassigned)"
             };
-            out.problems.push(
-                Problem::of("Shop", name, field, problem.to_string())
-                    .and(kept)
-                    .in_file(&sourced.file),
-            );
+            out.problems.push(problem(field, unassigned.to_string(), kept));
         }
+        let Some(a) = &outcome.assigned else {
+            continue;
+        };
+        let row = match recorded.get(*name) {
+            None => AssignedShop {
+                shop_set: a.shop_set.to_owned(),
+                epoch: a.epoch,
+                by: a.by,
+                hosts: Vec::new(),
+                weight: 0,
+                warming: None,
+                draining: None,
+            },
+            Some(r) => match steps.next(name, sourced, r, a.shop_set) {
+                Ok((row, waiting)) => {
+                    if let Some(w) = waiting {
+                        out.waiting.insert((*name).to_owned(), w);
+                    }
+                    row
+                }
+                Err((row, field, why)) => {
+                    out.problems
+                        .push(problem(field, why, " (it stays where it is)"));
+                    row
+                }
+            },
+        };
+        out.assigned.insert(
+            (*name).to_owned(),
+            AssignedShop {
+                hosts: sourced.spec.hosts.clone(),
+                weight: sourced.spec.weight,
+                ..row
+            },
+        );
     }
     // A shop whose resource could not be read keeps its row: it is not a removal.
     for (name, row) in recorded {
@@ -139,6 +189,166 @@ pub fn plan(
         }
     }
     out
+}
+
+/// The steps of a move, for one recorded shop.
+struct Steps<'a> {
+    resources: &'a Resources,
+    gates: &'a MoveGates,
+}
+
+/// A row, and what its move waits for; or the row kept, the field at fault and why.
+type Step = Result<(AssignedShop, Option<String>), (AssignedShop, &'static str, String)>;
+
+impl Steps<'_> {
+    /// The row after this sync, for a shop recorded as `r` that assignment would serve from
+    /// `wanted` (its recorded ShopSet when it is not to move, or may not).
+    fn next(
+        &self,
+        name: &str,
+        shop: &crate::resources::Sourced<shopset_crds::ShopSpec>,
+        r: &AssignedShop,
+        wanted: &str,
+    ) -> Step {
+        let plain = AssignedShop {
+            warming: None,
+            draining: None,
+            ..r.clone()
+        };
+        if let Some(from) = &r.draining {
+            // Switched: settle when the target has run the switch long enough.
+            let waiting = self.settles(&r.shop_set, from).err();
+            let row = if waiting.is_some() { r.clone() } else { plain };
+            if wanted != r.shop_set {
+                let why = format!(
+                    "it is still moving from ShopSet {from:?} to {:?}: a new move waits until \
+                     that one settles",
+                    r.shop_set
+                );
+                return Err((row, "spec.shopSet", why));
+            }
+            return Ok((row, waiting));
+        }
+        if wanted == r.shop_set {
+            // Not moving (or no longer: a move not switched yet is called off).
+            return Ok((plain, None));
+        }
+        if let Err(why) = self.may_move(name, shop, &r.shop_set, wanted) {
+            return Err((plain, "spec.shopSet", why));
+        }
+        if r.warming.as_deref() != Some(wanted) {
+            // Warm: the target lists the hosts from this commit on.
+            let row = AssignedShop {
+                warming: Some(wanted.to_owned()),
+                ..plain
+            };
+            return Ok((row, Some(format!("ShopSet {wanted:?} to be healthy at its branch's tip"))));
+        }
+        match self.healthy_at_tip(wanted) {
+            // Switch: routing points at the target.
+            Ok(()) => Ok((
+                AssignedShop {
+                    shop_set: wanted.to_owned(),
+                    epoch: r.epoch + 1,
+                    by: shopset_crds::AssignedBy::Move,
+                    warming: None,
+                    draining: Some(r.shop_set.clone()),
+                    ..r.clone()
+                },
+                Some(format!("the move from ShopSet {:?} to settle", r.shop_set)),
+            )),
+            Err(waiting) => Ok((r.clone(), Some(waiting))),
+        }
+    }
+
+    /// Why a shop may not move from `from` to `to` now, if it may not.
+    fn may_move(
+        &self,
+        name: &str,
+        shop: &crate::resources::Sourced<shopset_crds::ShopSpec>,
+        from: &str,
+        to: &str,
+    ) -> Result<(), String> {
+        let tier = |s: &str| self.resources.shop_sets.get(s).map(|s| s.spec.tier.as_str());
+        let (from_tier, to_tier) = (tier(from), tier(to));
+        if let (Some(a), Some(b)) = (from_tier, to_tier)
+            && a != b
+            && !shop.spec.allow_tier_change
+        {
+            return Err(format!(
+                "moving shop {name:?} from ShopSet {from:?} (tier {a}) to {to:?} (tier {b}) \
+                 would change its application version: set spec.allowTierChange to allow it"
+            ));
+        }
+        for t in [from_tier, to_tier].into_iter().flatten() {
+            let windows = self
+                .resources
+                .tiers
+                .get(t)
+                .map(|s| s.spec.promotion.freeze_windows.as_slice())
+                .unwrap_or_default();
+            if let Some(why) = crate::ops::freeze::frozen(windows, self.gates.now) {
+                return Err(format!(
+                    "tier {t} is frozen ({why}): no shop moves into or out of it until the \
+                     window ends"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether Argo CD reports `shop_set` Synced at its tier branch's tip and Healthy.
+    fn healthy_at_tip(&self, shop_set: &str) -> Result<(), String> {
+        let tip = self
+            .resources
+            .shop_sets
+            .get(shop_set)
+            .and_then(|s| self.gates.tips.get(&s.spec.tier));
+        let Some((tip, _)) = tip else {
+            return Err(format!("ShopSet {shop_set:?} to be on a tier branch"));
+        };
+        let seen = self.resources.applications.get(shop_set);
+        let ok = seen.is_some_and(|a| {
+            a.sync.as_deref() == Some("Synced")
+                && a.health.as_deref() == Some("Healthy")
+                && a.revision.as_deref() == Some(tip)
+        });
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "Argo CD to report ShopSet {shop_set:?} Synced at {} and Healthy",
+                &tip[..tip.len().min(12)]
+            ))
+        }
+    }
+
+    /// Whether a move into `to` from `from` may settle now: `to` healthy at its tip, and the
+    /// settle time of `from` past since that tip was committed.
+    fn settles(&self, to: &str, from: &str) -> Result<(), String> {
+        self.healthy_at_tip(to)?;
+        let settle = self
+            .resources
+            .shop_sets
+            .get(from)
+            .and_then(|s| s.spec.shops.as_ref())
+            .map_or(shopset_crds::shop::DEFAULT_SETTLE, |s| s.settle.as_str());
+        let seconds = shopset_crds::names::duration_seconds(settle).unwrap_or(0);
+        let committed = self
+            .resources
+            .shop_sets
+            .get(to)
+            .and_then(|s| self.gates.tips.get(&s.spec.tier))
+            .map_or(0, |(_, time)| *time);
+        let waited = self.gates.now.as_second().saturating_sub(committed);
+        if waited >= i64::try_from(seconds).unwrap_or(i64::MAX) {
+            Ok(())
+        } else {
+            Err(format!(
+                "the settle time of ShopSet {from:?} ({settle}): {waited}s of it passed"
+            ))
+        }
+    }
 }
 
 /// One shop as the branches record it (or, when no branch does, as pending).
@@ -349,6 +559,114 @@ mod tests {
         )
     }
 
+    /// Tier `t` at commit `t0`, committed at second 1000; now is `1000 + after`.
+    fn gates(after: i64) -> MoveGates {
+        MoveGates {
+            tips: BTreeMap::from([("t".to_owned(), ("t0".to_owned(), 1000))]),
+            now: jiff::Timestamp::from_second(1000 + after).expect("a time"),
+        }
+    }
+
+    fn healthy(r: &mut Resources, shop_set: &str, revision: &str) {
+        r.applications.insert(
+            shop_set.into(),
+            crate::ops::status::AppObservation {
+                sync: Some("Synced".into()),
+                revision: Some(revision.into()),
+                health: Some("Healthy".into()),
+            },
+        );
+    }
+
+    #[test]
+    fn a_move_is_warm_then_switch_then_settle_each_when_the_last_took_effect() {
+        let more = "---\napiVersion: shopset.dev/v1alpha1\nkind: ShopSet\nmetadata: {name: c}\nspec: {tier: t, configuration: c, shops: {settle: 2m}}\n";
+        let start = format!("{SETS}{more}{}", shop("s1", ""));
+        let r = resources(&start);
+        let rows = plan(&r, &BTreeMap::new(), &|_| false, &gates(0)).assigned;
+        let home = rows["s1"].shop_set.clone();
+        assert_ne!(home, "b", "b is in maintenance");
+        let to = if home == "a" { "c" } else { "a" };
+        let pinned = format!("{SETS}{more}{}", shop("s1", &format!(", shopSet: {to}")));
+        let mut r = resources(&pinned);
+
+        // Warm: the target lists the hosts; routing (shop_set, epoch) unchanged.
+        let warm = plan(&r, &rows, &|_| false, &gates(0));
+        let row = &warm.assigned["s1"];
+        assert_eq!((row.shop_set.as_str(), row.epoch), (home.as_str(), 0));
+        assert_eq!(row.warming.as_deref(), Some(to));
+        assert_eq!(row.phase(), shopset_crds::ShopPhase::Warming);
+        assert!(warm.waiting["s1"].contains("healthy"), "{:?}", warm.waiting);
+
+        // Not healthy at the tip yet (at an older commit): it stays warm.
+        healthy(&mut r, to, "older");
+        let again = plan(&r, &warm.assigned, &|_| false, &gates(5));
+        assert_eq!(again.assigned, warm.assigned);
+        assert!(again.waiting["s1"].contains("Synced at t0"), "{:?}", again.waiting);
+
+        // Switch: healthy at the tip, routing points at the target, epoch + 1.
+        healthy(&mut r, to, "t0");
+        let switched = plan(&r, &warm.assigned, &|_| false, &gates(5));
+        let row = &switched.assigned["s1"];
+        assert_eq!((row.shop_set.as_str(), row.epoch), (to, 1));
+        assert_eq!(row.draining.as_deref(), Some(home.as_str()));
+        assert_eq!(row.by, shopset_crds::AssignedBy::Move);
+
+        // Settle: after the source's settle time since the branch's last commit.
+        let settle = if home == "c" { 120 } else { 300 };
+        let early = plan(&r, &switched.assigned, &|_| false, &gates(settle - 1));
+        assert_eq!(early.assigned, switched.assigned);
+        let done = plan(&r, &switched.assigned, &|_| false, &gates(settle));
+        let row = &done.assigned["s1"];
+        assert_eq!((row.shop_set.as_str(), row.epoch), (to, 1));
+        assert_eq!(row.phase(), shopset_crds::ShopPhase::Assigned);
+        assert!(done.waiting.is_empty(), "{:?}", done.waiting);
+
+        // A move called off before it switched leaves the shop where it was.
+        let r = resources(&start);
+        let off = plan(&r, &warm.assigned, &|_| false, &gates(5));
+        assert_eq!(off.assigned, rows);
+    }
+
+    #[test]
+    fn a_move_across_tiers_or_in_a_freeze_is_refused_with_a_reason() {
+        let other = "---\napiVersion: shopset.dev/v1alpha1\nkind: ShopSet\nmetadata: {name: d}\nspec: {tier: u, configuration: c}\n";
+        let r = resources(&format!("{SETS}{other}{}", shop("s1", ", shopSet: a")));
+        let rows = plan(&r, &BTreeMap::new(), &|_| false, &gates(0)).assigned;
+        assert_eq!(rows["s1"].shop_set, "a");
+        let r = resources(&format!("{SETS}{other}{}", shop("s1", ", shopSet: d")));
+        let refused = plan(&r, &rows, &|_| false, &gates(0));
+        assert_eq!(refused.assigned, rows, "it stays");
+        assert!(
+            refused.problems.iter().any(|p| p.is_about("Shop", "s1")
+                && p.message.contains("allowTierChange")),
+            "{:?}",
+            refused.problems
+        );
+        let allowed = resources(&format!(
+            "{SETS}{other}{}",
+            shop("s1", ", shopSet: d, allowTierChange: true")
+        ));
+        let warm = plan(&allowed, &rows, &|_| false, &gates(0));
+        assert_eq!(warm.assigned["s1"].warming.as_deref(), Some("d"));
+
+        let frozen = format!(
+            "{SETS}{}---\napiVersion: shopset.dev/v1alpha1\nkind: Tier\nmetadata: {{name: t}}\n\
+             spec: {{app: {{url: /a}}, system: {{url: /s}}, promotion: {{freezeWindows: \
+             [{{schedule: '* * * * *', duration: 1h}}]}}}}\n",
+            shop("s1", ", shopSet: b")
+        );
+        let mut r = resources(&frozen);
+        r.shop_sets.get_mut("b").expect("b").spec.maintenance = false;
+        let refused = plan(&r, &rows, &|_| false, &gates(0));
+        assert_eq!(refused.assigned, rows);
+        assert!(
+            refused.problems.iter().any(|p| p.message.contains("frozen")),
+            "{:?}",
+            refused.problems
+        );
+    }
+
     #[test]
     fn new_shops_go_by_the_rule_and_recorded_ones_stay() {
         let text = format!(
@@ -358,7 +676,7 @@ mod tests {
             shop("s3", ", weight: 2")
         );
         let r = resources(&text);
-        let plan = plan(&r, &BTreeMap::new(), &|_| false);
+        let plan = plan(&r, &BTreeMap::new(), &|_| false, &gates(0));
         // b is in maintenance: everything goes to a, which has room for 3.
         assert_eq!(plan.served_by("a"), 2);
         assert_eq!(plan.assigned["s1"].hosts, ["s1.example.com"]);
@@ -373,7 +691,7 @@ mod tests {
         // Recorded on b, which is in maintenance now: the shop stays there.
         let mut rows = plan.assigned.clone();
         rows.get_mut("s1").expect("assigned").shop_set = "b".into();
-        let again = super::plan(&r, &rows, &|_| false);
+        let again = super::plan(&r, &rows, &|_| false, &gates(0));
         assert_eq!(again.assigned["s1"].shop_set, "b");
     }
 
@@ -381,13 +699,13 @@ mod tests {
     fn a_shop_that_cannot_be_read_keeps_its_row() {
         let text = format!("{SETS}{}", shop("ok", ""));
         let mut r = resources(&text);
-        let rows = plan(&r, &BTreeMap::new(), &|_| false).assigned;
+        let rows = plan(&r, &BTreeMap::new(), &|_| false, &gates(0)).assigned;
         r.shops.clear();
         r.incomplete = true;
-        assert_eq!(plan(&r, &rows, &|_| false).assigned, rows);
+        assert_eq!(plan(&r, &rows, &|_| false, &gates(0)).assigned, rows);
         r.incomplete = false;
         assert!(
-            plan(&r, &rows, &|_| false).assigned.is_empty(),
+            plan(&r, &rows, &|_| false, &gates(0)).assigned.is_empty(),
             "a deleted shop goes"
         );
     }
@@ -404,6 +722,8 @@ mod tests {
             by: shopset_crds::AssignedBy::Rule,
             hosts: vec!["x.example.com".into()],
             weight: 1,
+            warming: None,
+            draining: None,
         };
         let mut one = TierInputs::new("t1".into(), spec, "1".repeat(40));
         let mut two = one.clone();
