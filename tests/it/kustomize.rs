@@ -52,6 +52,8 @@ struct Case<'a> {
     app_path: &'a str,
     config: Value,
     overrides: Value,
+    /// More documents (Shops).
+    extra: Vec<Value>,
 }
 
 /// Syncs one ShopSet `shop` of `case` into a new system repository, clones it with the git CLI
@@ -72,7 +74,11 @@ fn build(case: &Case<'_>) -> Vec<Value> {
         json!({"apiVersion": "shopset.dev/v1alpha1", "kind": "ShopSet", "metadata": {"name": "shop"},
                "spec": {"tier": "tier-0", "configuration": "plan", "overrides": case.overrides}}),
     ];
-    let text: Vec<String> = docs.iter().map(shopset_render::yaml::to_string).collect();
+    let text: Vec<String> = docs
+        .iter()
+        .chain(&case.extra)
+        .map(shopset_render::yaml::to_string)
+        .collect();
     let file = tmp.path().join("resources.yaml");
     std::fs::write(&file, text.join("---\n")).unwrap();
     ok(&run_shopctl(["sync", "-f", &file.display().to_string()]));
@@ -107,6 +113,7 @@ fn podinfo_with_every_tricky_value() {
         app_path: "kustomize",
         config: json!({"values": values, "replicas": {"podinfo": 3}, "images": {"ghcr.io/stefanprodan/podinfo": {"newTag": "6.0"}}}),
         overrides: json!({"values": {"EXTRA": "1.10"}}),
+        extra: Vec::new(),
     });
     assert_eq!(
         objects.len(),
@@ -154,6 +161,7 @@ fn microservices_demo_base() {
             "maintenance": {"replicas": {"frontend": 0}},
         }),
         overrides: json!({"replicas": {"cartservice": null}}),
+        extra: Vec::new(),
     });
     assert_eq!(
         objects.len(),
@@ -182,4 +190,36 @@ fn microservices_demo_base() {
         "the override removed the configured count: the base has none"
     );
     assert_eq!(values_of(&objects)["CURRENCY"], "JPY");
+}
+
+#[test]
+fn the_hosts_of_a_shopsets_shops_reach_a_configmap() {
+    let shop = |name: &str, hosts: &[&str]| {
+        json!({"apiVersion": "shopset.dev/v1alpha1", "kind": "Shop", "metadata": {"name": name},
+               "spec": {"hosts": hosts}})
+    };
+    let objects = build(&Case {
+        app_dir: &fixtures().join("apps/podinfo"),
+        app_path: "kustomize",
+        config: json!({}),
+        overrides: json!({}),
+        extra: vec![
+            shop("zeta", &["zeta.example.com", "www.zeta.shop"]),
+            shop("alpha", &["alpha.example.com"]),
+        ],
+    });
+    let maps = of_kind(&objects, "ConfigMap");
+    let hosts = maps
+        .iter()
+        .find(|m| {
+            m["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("shopset-hosts-"))
+        })
+        .expect("the hosts ConfigMap");
+    assert_eq!(hosts["metadata"]["namespace"], "shop");
+    assert_eq!(
+        hosts["data"]["hosts"],
+        "alpha.example.com\nwww.zeta.shop\nzeta.example.com\n"
+    );
 }

@@ -26,7 +26,13 @@ const BRANCHES: [&str; 3] = ["tier-0", "tier-1", "tier-2"];
 const NS: &str = "shopset-system";
 
 /// The kinds of shopset resources, as the API server names them.
-const PLURALS: [&str; 4] = ["tiers", "configurations", "shopsets", "failuredomains"];
+const PLURALS: [&str; 5] = [
+    "tiers",
+    "configurations",
+    "shopsets",
+    "failuredomains",
+    "shops",
+];
 
 struct World {
     _tmp: tempfile::TempDir,
@@ -692,6 +698,32 @@ fn row(action: Action) -> Row {
             for_controller: |w| {
                 let resources = resources_of(w);
                 w.patch(&edit::maintenance(&resources, "general-1", true));
+            },
+            github: false,
+        },
+        Action::ShopMove => Row {
+            prepare: |w| {
+                let mut text = String::new();
+                for (name, extra) in [("hot", "  shopSet: general-1\n"), ("a", ""), ("b", "")] {
+                    text.push_str(&format!(
+                        "---\napiVersion: shopset.dev/v1alpha1\nkind: Shop\nmetadata:\n  name: {name}\nspec:\n  hosts: [{name}.example.com]\n{extra}"
+                    ));
+                }
+                std::fs::write(w.resources().join("shops.yaml"), text).expect("write");
+                w.shopctl_ok(&["sync", "-f", &w.res()]);
+            },
+            by_hand: |w, _| {
+                w.shopctl_ok(&["shop", "move", "hot", "--to", "general-3", "-f", &w.res()]);
+                BTreeMap::new()
+            },
+            for_controller: |w| {
+                let resources = resources_of(w);
+                w.patch(&edit::move_shop(
+                    &resources,
+                    "hot",
+                    "general-3",
+                    Some("general-1"),
+                ));
             },
             github: false,
         },

@@ -278,11 +278,16 @@ fn a_shop_with_no_room_waits_and_nothing_else_is_affected() {
 /// `behind`, which it reports at `old` (they have not synced the last commit yet).
 fn argo_reports(dir: &Path, behind: &[&str], old: &str) {
     let system = dir.join("system.git");
-    let resources = shopset_engine::files::read_documents(&[dir.join("resources")], &[]).resources();
+    let resources =
+        shopset_engine::files::read_documents(&[dir.join("resources")], &[]).resources();
     let mut text = String::new();
     for (name, s) in &resources.shop_sets {
         let at = tip(&system, &s.spec.tier).expect("a tier branch");
-        let revision = if behind.contains(&name.as_str()) { old } else { at.as_str() };
+        let revision = if behind.contains(&name.as_str()) {
+            old
+        } else {
+            at.as_str()
+        };
         text.push_str(&format!(
             "---\napiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: {name}\n  \
              namespace: argocd\n  labels:\n    shopset.dev/shopset: {name}\nstatus:\n  sync:\n    \
@@ -323,7 +328,9 @@ fn model_router_agrees(dir: &Path, step: &str) {
         assert_eq!(seen.health.as_deref(), Some("Healthy"), "{step}: {set}");
         let running = seen.revision.as_deref().expect("a revision");
         assert!(
-            listed_hosts(&system, running, set).iter().any(|h| h == host),
+            listed_hosts(&system, running, set)
+                .iter()
+                .any(|h| h == host),
             "{step}: {host} goes to {set}, whose overlay at {running} does not list it"
         );
     }
@@ -351,9 +358,11 @@ fn a_move_is_three_commits_each_written_once_the_last_took_effect() {
     argo_reports(&dir, &[], "");
     model_router_agrees(&dir, "assigned");
     let hot_hosts = ["hot.example.com", "www.hot.shop"];
-    assert!(listed_hosts(&system, "tier-2", "general-3")
-        .iter()
-        .all(|h| !hot_hosts.contains(&h.as_str())));
+    assert!(
+        listed_hosts(&system, "tier-2", "general-3")
+            .iter()
+            .all(|h| !hot_hosts.contains(&h.as_str()))
+    );
 
     // Into a ShopSet in maintenance: refused, with the reason; nothing written.
     let before = tip(&system, "tier-2");
@@ -382,7 +391,10 @@ fn a_move_is_three_commits_each_written_once_the_last_took_effect() {
     assert_ne!(Some(&warm), before.as_ref(), "warm is a commit");
     let (table, _) = tables(&system);
     assert_eq!(
-        (table.shops["hot"].shop_set.as_str(), table.shops["hot"].epoch),
+        (
+            table.shops["hot"].shop_set.as_str(),
+            table.shops["hot"].epoch
+        ),
         ("general-1", 0)
     );
     for set in ["general-1", "general-3"] {
@@ -405,7 +417,10 @@ fn a_move_is_three_commits_each_written_once_the_last_took_effect() {
     assert_ne!(switched, warm, "switch is a commit");
     let (table, _) = tables(&system);
     assert_eq!(
-        (table.shops["hot"].shop_set.as_str(), table.shops["hot"].epoch),
+        (
+            table.shops["hot"].shop_set.as_str(),
+            table.shops["hot"].epoch
+        ),
         ("general-3", 1)
     );
     let listed = listed_hosts(&system, "tier-2", "general-1");
@@ -433,7 +448,10 @@ fn a_move_is_three_commits_each_written_once_the_last_took_effect() {
     );
     let (table, _) = tables(&system);
     assert_eq!(
-        (table.shops["hot"].shop_set.as_str(), table.shops["hot"].epoch),
+        (
+            table.shops["hot"].shop_set.as_str(),
+            table.shops["hot"].epoch
+        ),
         ("general-3", 1)
     );
     argo_reports(&dir, &[], "");

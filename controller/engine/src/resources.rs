@@ -539,7 +539,6 @@ fn describe(value: &Value) -> &'static str {
     }
 }
 
-
 /// Whether `text` is a duration as the schemas write it: `([0-9]+[smh])+` (`0s` included).
 fn is_duration(text: &str) -> bool {
     let mut digits = 0;

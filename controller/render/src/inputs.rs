@@ -139,10 +139,14 @@ impl AssignedShop {
 
     /// The ShopSets that list its hosts: the one serving it, and during a move the other.
     pub fn shop_sets(&self) -> impl Iterator<Item = &str> {
-        [Some(&self.shop_set), self.warming.as_ref(), self.draining.as_ref()]
-            .into_iter()
-            .flatten()
-            .map(String::as_str)
+        [
+            Some(&self.shop_set),
+            self.warming.as_ref(),
+            self.draining.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
     }
 
     /// Where it is in a move.

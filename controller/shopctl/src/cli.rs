@@ -346,6 +346,19 @@ pub enum ShopCommand {
         #[arg(short = 'f', long = "filename")]
         files: Vec<PathBuf>,
     },
+    /// Move a shop to another ShopSet: its pin (`spec.shopSet`) changes, then the sync moves
+    /// it in three commits (warm, switch, settle), each once Argo CD reports the one before
+    /// in effect. A move into a ShopSet in maintenance, over capacity, across tiers (unless
+    /// the shop's `spec.allowTierChange`) or in a freeze window is refused, with the reason.
+    Move {
+        /// The shop.
+        shop: String,
+        /// The ShopSet to move it to.
+        #[arg(long)]
+        to: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
     /// Per pool and ShopSet: load, capacity, utilisation, and how many more shops of weight 1
     /// fit.
     Capacity {

@@ -34,8 +34,8 @@ pub struct Change {
     pub kubectl: String,
     /// The change, as a JSON merge patch (RFC 7386: `null` removes).
     pub patch: Value,
-    /// The tier to render again afterwards, if any.
-    pub sync_tier: Option<String>,
+    /// The tiers to render again afterwards (none, one, or those a shop moves between).
+    pub sync_tiers: Vec<String>,
 }
 
 fn quote(s: &str) -> String {
@@ -56,7 +56,7 @@ fn annotate(tier: &str, key: &'static str, value: Option<String>, what: String) 
         what,
         kubectl,
         patch: json!({ "metadata": { "annotations": { key: value } } }),
-        sync_tier: None,
+        sync_tiers: Vec::new(),
     }
 }
 
@@ -117,7 +117,7 @@ fn repin(tier: &str, patch: Value, what: String) -> Change {
         what,
         kubectl: patch_command("Tier", tier, &patch),
         patch,
-        sync_tier: Some(tier.to_owned()),
+        sync_tiers: vec![tier.to_owned()],
     }
 }
 
@@ -162,7 +162,30 @@ pub fn maintenance(resources: &Resources, shopset: &str, on: bool) -> Change {
         what: format!("{shopset}: maintenance {}", if on { "on" } else { "off" }),
         kubectl: patch_command("ShopSet", shopset, &patch),
         patch,
-        sync_tier: tier,
+        sync_tiers: tier.into_iter().collect(),
+    }
+}
+
+/// `shop move`: pins a shop to a ShopSet (`spec.shopSet`). The sync then moves it in three
+/// steps (ops::shops), and refuses with the reason a move it may not make; the tiers of both
+/// ShopSets are rendered, since both list the shop's hosts during the move.
+#[must_use]
+pub fn move_shop(resources: &Resources, shop: &str, to: &str, recorded_on: Option<&str>) -> Change {
+    let tier_of = |s: &str| resources.shop_sets.get(s).map(|s| s.spec.tier.clone());
+    let mut tiers: Vec<String> = [tier_of(to), recorded_on.and_then(tier_of)]
+        .into_iter()
+        .flatten()
+        .collect();
+    tiers.sort();
+    tiers.dedup();
+    let patch = json!({ "spec": { "shopSet": to } });
+    Change {
+        kind: "Shop",
+        name: shop.to_owned(),
+        what: format!("{shop}: moves to ShopSet {to} (warm, switch, settle)"),
+        kubectl: patch_command("Shop", shop, &patch),
+        patch,
+        sync_tiers: tiers,
     }
 }
 
@@ -190,14 +213,14 @@ mod tests {
             released.kubectl,
             "kubectl annotate tier tier-1 shopset.dev/hold-"
         );
-        assert_eq!(held.sync_tier, None);
+        assert!(held.sync_tiers.is_empty());
     }
 
     #[test]
     fn pins_render_the_tier_again() {
         let commit = "0123456789abcdef0123456789abcdef01234567";
         let back = rollback("tier-2", commit, "bad").unwrap();
-        assert_eq!(back.sync_tier.as_deref(), Some("tier-2"));
+        assert_eq!(back.sync_tiers, ["tier-2"]);
         assert_eq!(back.patch["spec"]["pin"]["appCommit"], commit);
         assert!(
             back.kubectl
@@ -217,8 +240,12 @@ mod tests {
             "apiVersion: shopset.dev/v1alpha1\nkind: ShopSet\nmetadata:\n  name: a\nspec:\n  tier: tier-0\n  configuration: c\n",
         );
         let on = maintenance(&resources, "a", true);
-        assert_eq!(on.sync_tier.as_deref(), Some("tier-0"));
+        assert_eq!(on.sync_tiers, ["tier-0"]);
         assert_eq!(on.patch, json!({ "spec": { "maintenance": true } }));
-        assert_eq!(maintenance(&resources, "missing", false).sync_tier, None);
+        assert!(
+            maintenance(&resources, "missing", false)
+                .sync_tiers
+                .is_empty()
+        );
     }
 }

@@ -53,11 +53,14 @@ pub enum Action {
     Approve,
     /// Switch a ShopSet's maintenance mode.
     Maintenance,
+    /// Move a shop to another ShopSet (its first step, warm; switch and settle follow as
+    /// Argo CD reports each step in effect).
+    ShopMove,
 }
 
 impl Action {
     /// Every action, in declaration order.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 15] = [
         Self::Sync,
         Self::BaseMove,
         Self::ConfigurationMove,
@@ -72,6 +75,7 @@ impl Action {
         Self::Release,
         Self::Approve,
         Self::Maintenance,
+        Self::ShopMove,
     ];
 
     /// The engine function that decides the action, called by the controller and by
@@ -97,6 +101,9 @@ impl Action {
             Self::Release => "ops::edit::release",
             Self::Approve => "ops::edit::approve",
             Self::Maintenance => "ops::edit::maintenance, then ops::sync::sync",
+            Self::ShopMove => {
+                "ops::edit::move_shop, then ops::sync::sync (ops::shops::plan: warm, switch, settle)"
+            }
         }
     }
 
@@ -118,7 +125,7 @@ mod tests {
         }
         assert_eq!(
             Action::ALL.len(),
-            Action::Maintenance.ordinal() + 1,
+            Action::ShopMove.ordinal() + 1,
             "a new action goes into Action::ALL, and gets a row in tests/it/parity.rs"
         );
     }

@@ -142,7 +142,8 @@ pub fn plan(
             } else {
                 " (it waits, unassigned)"
             };
-            out.problems.push(problem(field, unassigned.to_string(), kept));
+            out.problems
+                .push(problem(field, unassigned.to_string(), kept));
         }
         let Some(a) = &outcome.assigned else {
             continue;
@@ -157,19 +158,17 @@ pub fn plan(
                 warming: None,
                 draining: None,
             },
-            Some(r) => match steps.next(name, sourced, r, a.shop_set) {
-                Ok((row, waiting)) => {
-                    if let Some(w) = waiting {
-                        out.waiting.insert((*name).to_owned(), w);
-                    }
-                    row
+            Some(r) => {
+                let step = steps.next(name, sourced, r, a.shop_set);
+                if let Some(w) = step.waiting {
+                    out.waiting.insert((*name).to_owned(), w);
                 }
-                Err((row, field, why)) => {
+                if let Some((field, why)) = step.refused {
                     out.problems
                         .push(problem(field, why, " (it stays where it is)"));
-                    row
                 }
-            },
+                step.row
+            }
         };
         out.assigned.insert(
             (*name).to_owned(),
@@ -197,8 +196,31 @@ struct Steps<'a> {
     gates: &'a MoveGates,
 }
 
-/// A row, and what its move waits for; or the row kept, the field at fault and why.
-type Step = Result<(AssignedShop, Option<String>), (AssignedShop, &'static str, String)>;
+/// A shop's row after this sync, what its move waits for, and why a move was refused (the
+/// field at fault and the reason).
+struct Step {
+    row: AssignedShop,
+    waiting: Option<String>,
+    refused: Option<(&'static str, String)>,
+}
+
+impl Step {
+    const fn to(row: AssignedShop, waiting: Option<String>) -> Self {
+        Self {
+            row,
+            waiting,
+            refused: None,
+        }
+    }
+
+    const fn refused(row: AssignedShop, field: &'static str, why: String) -> Self {
+        Self {
+            row,
+            waiting: None,
+            refused: Some((field, why)),
+        }
+    }
+}
 
 impl Steps<'_> {
     /// The row after this sync, for a shop recorded as `r` that assignment would serve from
@@ -225,16 +247,16 @@ impl Steps<'_> {
                      that one settles",
                     r.shop_set
                 );
-                return Err((row, "spec.shopSet", why));
+                return Step::refused(row, "spec.shopSet", why);
             }
-            return Ok((row, waiting));
+            return Step::to(row, waiting);
         }
         if wanted == r.shop_set {
             // Not moving (or no longer: a move not switched yet is called off).
-            return Ok((plain, None));
+            return Step::to(plain, None);
         }
         if let Err(why) = self.may_move(name, shop, &r.shop_set, wanted) {
-            return Err((plain, "spec.shopSet", why));
+            return Step::refused(plain, "spec.shopSet", why);
         }
         if r.warming.as_deref() != Some(wanted) {
             // Warm: the target lists the hosts from this commit on.
@@ -242,11 +264,16 @@ impl Steps<'_> {
                 warming: Some(wanted.to_owned()),
                 ..plain
             };
-            return Ok((row, Some(format!("ShopSet {wanted:?} to be healthy at its branch's tip"))));
+            return Step::to(
+                row,
+                Some(format!(
+                    "ShopSet {wanted:?} to be healthy at its branch's tip"
+                )),
+            );
         }
         match self.healthy_at_tip(wanted) {
             // Switch: routing points at the target.
-            Ok(()) => Ok((
+            Ok(()) => Step::to(
                 AssignedShop {
                     shop_set: wanted.to_owned(),
                     epoch: r.epoch + 1,
@@ -256,8 +283,8 @@ impl Steps<'_> {
                     ..r.clone()
                 },
                 Some(format!("the move from ShopSet {:?} to settle", r.shop_set)),
-            )),
-            Err(waiting) => Ok((r.clone(), Some(waiting))),
+            ),
+            Err(waiting) => Step::to(r.clone(), Some(waiting)),
         }
     }
 
@@ -269,7 +296,12 @@ impl Steps<'_> {
         from: &str,
         to: &str,
     ) -> Result<(), String> {
-        let tier = |s: &str| self.resources.shop_sets.get(s).map(|s| s.spec.tier.as_str());
+        let tier = |s: &str| {
+            self.resources
+                .shop_sets
+                .get(s)
+                .map(|s| s.spec.tier.as_str())
+        };
         let (from_tier, to_tier) = (tier(from), tier(to));
         if let (Some(a), Some(b)) = (from_tier, to_tier)
             && a != b
@@ -466,7 +498,7 @@ pub fn report(resources: &Resources, repos: &mut crate::Repos) -> ShopsReport {
             failure_domain: domain.clone(),
             epoch: row.epoch,
             by: Some(row.by),
-            phase: shopset_crds::ShopPhase::Assigned,
+            phase: row.phase(),
             pool: resources.shops.get(name).map(|s| s.spec.pool.clone()),
             hosts: row.hosts.clone(),
             weight: row.weight,
@@ -602,7 +634,11 @@ mod tests {
         healthy(&mut r, to, "older");
         let again = plan(&r, &warm.assigned, &|_| false, &gates(5));
         assert_eq!(again.assigned, warm.assigned);
-        assert!(again.waiting["s1"].contains("Synced at t0"), "{:?}", again.waiting);
+        assert!(
+            again.waiting["s1"].contains("Synced at t0"),
+            "{:?}",
+            again.waiting
+        );
 
         // Switch: healthy at the tip, routing points at the target, epoch + 1.
         healthy(&mut r, to, "t0");
@@ -638,8 +674,10 @@ mod tests {
         let refused = plan(&r, &rows, &|_| false, &gates(0));
         assert_eq!(refused.assigned, rows, "it stays");
         assert!(
-            refused.problems.iter().any(|p| p.is_about("Shop", "s1")
-                && p.message.contains("allowTierChange")),
+            refused
+                .problems
+                .iter()
+                .any(|p| p.is_about("Shop", "s1") && p.message.contains("allowTierChange")),
             "{:?}",
             refused.problems
         );
@@ -661,7 +699,10 @@ mod tests {
         let refused = plan(&r, &rows, &|_| false, &gates(0));
         assert_eq!(refused.assigned, rows);
         assert!(
-            refused.problems.iter().any(|p| p.message.contains("frozen")),
+            refused
+                .problems
+                .iter()
+                .any(|p| p.message.contains("frozen")),
             "{:?}",
             refused.problems
         );

@@ -39,13 +39,14 @@ pub fn run(
     let _ = writeln!(text, "changed {changed}");
     let mut ok = true;
     let mut system = Value::Null;
-    if let Some(tier) = &change.sync_tier {
+    if !change.sync_tiers.is_empty() {
         let resources = source.resources()?;
         let options = SyncOptions {
-            tiers: Some([tier.clone()].into()),
+            tiers: Some(change.sync_tiers.iter().cloned().collect()),
             ..SyncOptions::default()
         };
-        tracing::info!(target: shopset_engine::PROGRESS, "rendering tier {tier}");
+        let tiers = change.sync_tiers.join(", ");
+        tracing::info!(target: shopset_engine::PROGRESS, "rendering tier {tiers}");
         let outcome = super::sync::sync(ctx, &resources, &options, author);
         super::report_problems(&outcome.problems);
         text.push_str(&outcome.text);

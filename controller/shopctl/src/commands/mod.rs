@@ -19,7 +19,7 @@ use shopset_engine::ops::{self, edit::Change};
 use shopset_engine::{Repos, Resources};
 use shopset_git::{Credentials, Scope, Secret, Signer};
 
-use crate::cli::{AuthorArgs, Cli, Command, EditArgs};
+use crate::cli::{AuthorArgs, Cli, Command, EditArgs, ShopCommand};
 use crate::load::Source;
 
 /// The runtime settings every command shares.
@@ -210,6 +210,25 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
             files,
             max_count,
         } => log::run(&ctx, format, &source(files)?, tier, *max_count),
+        Command::Shop {
+            what:
+                ShopCommand::Move {
+                    shop,
+                    to,
+                    edit: args,
+                },
+        } => {
+            let from = source(&args.files)?;
+            let resources = from.resources()?;
+            let report = ops::shops::report(&resources, &mut ctx.repos(&resources));
+            let at = report
+                .shops
+                .iter()
+                .find(|s| s.shop == *shop)
+                .and_then(|s| s.shop_set.clone());
+            let change = ops::edit::move_shop(&resources, shop, to, at.as_deref());
+            return change_one(&from, args, change);
+        }
         Command::Shop { what } => shop::run(&ctx, format, what, &source),
         Command::Hold {
             tier,

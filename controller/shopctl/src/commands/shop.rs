@@ -90,6 +90,9 @@ pub fn run(
             crate::output::print(format, &text, &json!(s));
             Ok(report.problems.is_empty())
         }
+        ShopCommand::Move { .. } => {
+            anyhow::bail!("shop move is an edit: commands::run makes it")
+        }
         ShopCommand::Capacity { files } => {
             let report = report(ctx, source, files)?;
             let mut text = format!(
