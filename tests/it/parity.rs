@@ -702,16 +702,7 @@ fn row(action: Action) -> Row {
             github: false,
         },
         Action::ShopMove => Row {
-            prepare: |w| {
-                let mut text = String::new();
-                for (name, extra) in [("hot", "  shopSet: general-1\n"), ("a", ""), ("b", "")] {
-                    text.push_str(&format!(
-                        "---\napiVersion: shopset.dev/v1alpha1\nkind: Shop\nmetadata:\n  name: {name}\nspec:\n  hosts: [{name}.example.com]\n{extra}"
-                    ));
-                }
-                std::fs::write(w.resources().join("shops.yaml"), text).expect("write");
-                w.shopctl_ok(&["sync", "-f", &w.res()]);
-            },
+            prepare: three_shops,
             by_hand: |w, _| {
                 w.shopctl_ok(&["shop", "move", "hot", "--to", "general-3", "-f", &w.res()]);
                 BTreeMap::new()
@@ -727,7 +718,40 @@ fn row(action: Action) -> Row {
             },
             github: false,
         },
+        Action::ShopIsolate => Row {
+            prepare: |w| {
+                three_shops(w);
+                // Unpinned: the shop is isolated from where the rule put it.
+                w.edit_file("shops.yaml", "  shopSet: general-1\n", "");
+                w.shopctl_ok(&["sync", "-f", &w.res()]);
+            },
+            by_hand: |w, _| {
+                w.shopctl_ok(&["shop", "isolate", "hot", "-f", &w.res()]);
+                BTreeMap::new()
+            },
+            for_controller: |w| {
+                let resources = resources_of(w);
+                let mut repos = shopset_engine::Repos::new(w.dir.join("cache"));
+                let report = shopset_engine::ops::shops::report(&resources, &mut repos);
+                let at = report.shops.iter().find(|s| s.shop == "hot");
+                let at = at.and_then(|s| s.shop_set.as_deref());
+                w.patch(&edit::isolate_shop(&resources, "hot", at));
+            },
+            github: false,
+        },
     }
+}
+
+/// Three shops, one pinned to general-1, synced.
+fn three_shops(w: &World) {
+    let mut text = String::new();
+    for (name, extra) in [("hot", "  shopSet: general-1\n"), ("a", ""), ("b", "")] {
+        text.push_str(&format!(
+            "---\napiVersion: shopset.dev/v1alpha1\nkind: Shop\nmetadata:\n  name: {name}\nspec:\n  hosts: [{name}.example.com]\n{extra}"
+        ));
+    }
+    std::fs::write(w.resources().join("shops.yaml"), text).expect("write");
+    w.shopctl_ok(&["sync", "-f", &w.res()]);
 }
 
 fn resources_of(w: &World) -> shopset_engine::Resources {

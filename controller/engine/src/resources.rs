@@ -34,7 +34,9 @@ pub struct Sourced<T> {
 }
 
 impl<T> Sourced<T> {
-    fn new(file: &str, spec: T) -> Self {
+    /// A spec read from `file`.
+    #[must_use]
+    pub fn new(file: &str, spec: T) -> Self {
         Self {
             file: file.to_owned(),
             spec,

@@ -359,6 +359,15 @@ pub enum ShopCommand {
         #[command(flatten)]
         edit: EditArgs,
     },
+    /// Give a shop a ShopSet of its own (`spec.isolate`): the sync renders one named like the
+    /// shop, in its tier, a copy of the ShopSet it is on dedicated to it, and moves the shop
+    /// into it in three commits as `move` does.
+    Isolate {
+        /// The shop.
+        shop: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
     /// Per pool and ShopSet: load, capacity, utilisation, and how many more shops of weight 1
     /// fit.
     Capacity {

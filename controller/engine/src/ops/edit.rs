@@ -189,6 +189,25 @@ pub fn move_shop(resources: &Resources, shop: &str, to: &str, recorded_on: Optio
     }
 }
 
+/// `shop isolate`: asks for a ShopSet of the shop's own (`spec.isolate`). The sync renders it
+/// in the tier of the shop's ShopSet (ops::shops::isolated) and moves the shop into it by the
+/// steps of a move.
+#[must_use]
+pub fn isolate_shop(resources: &Resources, shop: &str, recorded_on: Option<&str>) -> Change {
+    let tier = recorded_on
+        .and_then(|s| resources.shop_sets.get(s))
+        .map(|s| s.spec.tier.clone());
+    let patch = json!({ "spec": { "isolate": true } });
+    Change {
+        kind: "Shop",
+        name: shop.to_owned(),
+        what: format!("{shop}: gets a ShopSet of its own, {shop}, and moves into it"),
+        kubectl: patch_command("Shop", shop, &patch),
+        patch,
+        sync_tiers: tier.into_iter().collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

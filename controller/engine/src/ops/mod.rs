@@ -56,11 +56,13 @@ pub enum Action {
     /// Move a shop to another ShopSet (its first step, warm; switch and settle follow as
     /// Argo CD reports each step in effect).
     ShopMove,
+    /// Give a shop a ShopSet of its own and move it there.
+    ShopIsolate,
 }
 
 impl Action {
     /// Every action, in declaration order.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 16] = [
         Self::Sync,
         Self::BaseMove,
         Self::ConfigurationMove,
@@ -76,6 +78,7 @@ impl Action {
         Self::Approve,
         Self::Maintenance,
         Self::ShopMove,
+        Self::ShopIsolate,
     ];
 
     /// The engine function that decides the action, called by the controller and by
@@ -104,6 +107,9 @@ impl Action {
             Self::ShopMove => {
                 "ops::edit::move_shop, then ops::sync::sync (ops::shops::plan: warm, switch, settle)"
             }
+            Self::ShopIsolate => {
+                "ops::edit::isolate_shop, then ops::sync::sync (ops::shops::isolated, then a move)"
+            }
         }
     }
 
@@ -125,7 +131,7 @@ mod tests {
         }
         assert_eq!(
             Action::ALL.len(),
-            Action::ShopMove.ordinal() + 1,
+            Action::ShopIsolate.ordinal() + 1,
             "a new action goes into Action::ALL, and gets a row in tests/it/parity.rs"
         );
     }

@@ -141,6 +141,28 @@ pub fn plan_tiers(
         }
     }
 
+    // Shops: the rows recorded in the branches; the ShopSets of isolated shops join the
+    // resources (as if a person had written them) before anything is placed.
+    let recorded_shops =
+        crate::ops::shops::recorded(previous.values().filter_map(|p| p.inputs.as_deref()));
+    let rendered_spec = |name: &str| {
+        previous
+            .values()
+            .find_map(|p| Some(p.inputs.as_deref()?.shop_sets.get(name)?.spec.clone()))
+    };
+    let (isolated, problems) =
+        crate::ops::shops::isolated(resources, &recorded_shops, &rendered_spec);
+    plan.problems.extend(problems);
+    let with_isolated;
+    let resources = if isolated.is_empty() {
+        resources
+    } else {
+        let mut all = resources.clone();
+        all.shop_sets.extend(isolated);
+        with_isolated = all;
+        &with_isolated
+    };
+
     // 2. Placement, over every tier at once (capacity is shared).
     // Where each ShopSet was placed: recorded on the resource, else in its tier's rendering
     // (or, when it moved tier, in another's). The ShopSets and every rendering are in name
@@ -196,7 +218,6 @@ pub fn plan_tiers(
         .collect();
     let refused = checks::shop_sets(resources, &placed, &rendered);
     // Shops: the rows recorded in the branches, and the rule for the others.
-    let recorded_shops = crate::ops::shops::recorded(rendered.values().map(|i| &**i));
     let gates = move_gates(resources, repos, &previous, &recorded_shops);
     let unusable = |name: &str| {
         refused.contains_key(name)

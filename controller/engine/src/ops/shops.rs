@@ -8,8 +8,10 @@ use shopset_render::TierInputs;
 use shopset_render::assignment::{self, Candidate, ShopRequest};
 use shopset_render::inputs::AssignedShop;
 
+use shopset_crds::ShopSetSpec;
+
 use crate::problem::Problem;
-use crate::resources::Resources;
+use crate::resources::{Resources, Sourced};
 
 /// Every shop that has a ShopSet after this plan, and the problems of the others.
 #[derive(Debug, Default)]
@@ -51,6 +53,78 @@ impl MoveGates {
             now,
         }
     }
+}
+
+/// The ShopSets dedicated to isolated shops (`spec.isolate`) that no resource defines, and
+/// the problems of the isolations that cannot be made. Each is named like its shop and is in
+/// the tier of the ShopSet the shop is on; it is the dedicated ShopSet already rendered in a
+/// tier branch when there is one (so it never changes by itself), else a copy of the spec of
+/// the ShopSet the shop is on, dedicated to the shop, with room for its weight and no
+/// upstream of its own unless that ShopSet's is given. The shop then moves into it by the
+/// steps of any move ([`plan`]).
+#[must_use]
+pub fn isolated(
+    resources: &Resources,
+    recorded: &BTreeMap<String, AssignedShop>,
+    rendered: &dyn Fn(&str) -> Option<ShopSetSpec>,
+) -> (BTreeMap<String, Sourced<ShopSetSpec>>, Vec<Problem>) {
+    let mut out = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (name, shop) in &resources.shops {
+        if !shop.spec.isolate || shop.spec.shop_set.is_some() {
+            continue;
+        }
+        let refuse = |message: String| {
+            Problem::of("Shop", name, "spec.isolate", message).in_file(&shop.file)
+        };
+        if let Some(existing) = resources.shop_sets.get(name) {
+            let owner = existing
+                .spec
+                .shops
+                .as_ref()
+                .and_then(|s| s.dedicated_to.as_deref());
+            if owner != Some(name.as_str()) {
+                problems.push(refuse(format!(
+                    "ShopSet {name:?} exists and is not dedicated to this shop (its \
+                     spec.shops.dedicatedTo is {owner:?}): the shop is not isolated"
+                )));
+            }
+            continue;
+        }
+        if let Some(spec) = rendered(name).filter(|s| {
+            s.shops.as_ref().and_then(|x| x.dedicated_to.as_deref()) == Some(name.as_str())
+        }) {
+            out.insert(name.clone(), Sourced::new(&shop.file, spec));
+            continue;
+        }
+        let Some(row) = recorded.get(name) else {
+            // Not assigned yet: it is isolated once it has a ShopSet (and so a tier).
+            continue;
+        };
+        let Some(home) = resources.shop_sets.get(&row.shop_set) else {
+            problems.push(refuse(format!(
+                "its ShopSet {:?} has no resource to copy: the shop is not isolated",
+                row.shop_set
+            )));
+            continue;
+        };
+        let settings = home.spec.shops.clone().unwrap_or_default();
+        let spec = ShopSetSpec {
+            namespace: None,
+            maintenance: false,
+            suspend: false,
+            shops: Some(shopset_crds::ShopSettings {
+                capacity: shop.spec.weight,
+                accept_new: false,
+                dedicated_to: Some(name.clone()),
+                upstream: None,
+                ..settings
+            }),
+            ..home.spec.clone()
+        };
+        out.insert(name.clone(), Sourced::new(&shop.file, spec));
+    }
+    (out, problems)
 }
 
 /// The assignments recorded in the tier branches: of two rows for one shop (a move across
@@ -705,6 +779,56 @@ mod tests {
                 .any(|p| p.message.contains("frozen")),
             "{:?}",
             refused.problems
+        );
+    }
+
+    #[test]
+    fn an_isolated_shop_gets_a_copy_of_its_shopset_dedicated_to_it_then_moves() {
+        let text = format!("{SETS}{}", shop("hot", ", weight: 2"));
+        let r = resources(&text);
+        let rows = plan(&r, &BTreeMap::new(), &|_| false, &gates(0)).assigned;
+        assert_eq!(rows["hot"].shop_set, "a");
+        let mut r = resources(&format!(
+            "{SETS}{}",
+            shop("hot", ", weight: 2, isolate: true")
+        ));
+        let (made, problems) = isolated(&r, &rows, &|_| None);
+        assert!(problems.is_empty(), "{problems:?}");
+        let spec = &made["hot"].spec;
+        assert_eq!(
+            (spec.tier.as_str(), spec.configuration.as_str()),
+            ("t", "c")
+        );
+        let settings = spec.shops.as_ref().expect("shop settings");
+        assert_eq!(settings.dedicated_to.as_deref(), Some("hot"));
+        assert_eq!((settings.capacity, settings.accept_new), (2, false));
+        // Once rendered, the rendered spec is kept: a change to a does not reach it.
+        let kept = spec.clone();
+        let mut changed = kept.clone();
+        changed.configuration = "other".into();
+        let (again, _) = isolated(&r, &rows, &|n| (n == "hot").then(|| kept.clone()));
+        assert_eq!(again["hot"].spec, kept);
+        let (rendered, _) = isolated(&r, &rows, &|_| Some(changed.clone()));
+        assert_eq!(
+            rendered["hot"].spec.configuration, "other",
+            "the rendered one wins"
+        );
+        // With it among the ShopSets, the shop moves there: warm first.
+        r.shop_sets.extend(made);
+        let warm = plan(&r, &rows, &|_| false, &gates(0));
+        assert_eq!(warm.assigned["hot"].warming.as_deref(), Some("hot"));
+        assert_eq!(warm.assigned["hot"].shop_set, "a");
+
+        // A ShopSet of that name that is not dedicated to it: refused, said.
+        let taken = format!(
+            "{SETS}{}---\napiVersion: shopset.dev/v1alpha1\nkind: ShopSet\nmetadata: {{name: hot}}\nspec: {{tier: t, configuration: c}}\n",
+            shop("hot", ", isolate: true")
+        );
+        let (made, problems) = isolated(&resources(&taken), &rows, &|_| None);
+        assert!(made.is_empty());
+        assert!(
+            problems[0].is_about("Shop", "hot") && problems[0].message.contains("not dedicated"),
+            "{problems:?}"
         );
     }
 

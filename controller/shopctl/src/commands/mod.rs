@@ -212,11 +212,10 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
         } => log::run(&ctx, format, &source(files)?, tier, *max_count),
         Command::Shop {
             what:
-                ShopCommand::Move {
-                    shop,
-                    to,
-                    edit: args,
-                },
+                what @ (ShopCommand::Move {
+                    shop, edit: args, ..
+                }
+                | ShopCommand::Isolate { shop, edit: args }),
         } => {
             let from = source(&args.files)?;
             let resources = from.resources()?;
@@ -226,7 +225,12 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
                 .iter()
                 .find(|s| s.shop == *shop)
                 .and_then(|s| s.shop_set.clone());
-            let change = ops::edit::move_shop(&resources, shop, to, at.as_deref());
+            let change = match what {
+                ShopCommand::Move { to, .. } => {
+                    ops::edit::move_shop(&resources, shop, to, at.as_deref())
+                }
+                _ => ops::edit::isolate_shop(&resources, shop, at.as_deref()),
+            };
             return change_one(&from, args, change);
         }
         Command::Shop { what } => shop::run(&ctx, format, what, &source),

@@ -90,8 +90,8 @@ pub fn run(
             crate::output::print(format, &text, &json!(s));
             Ok(report.problems.is_empty())
         }
-        ShopCommand::Move { .. } => {
-            anyhow::bail!("shop move is an edit: commands::run makes it")
+        ShopCommand::Move { .. } | ShopCommand::Isolate { .. } => {
+            anyhow::bail!("shop move and isolate are edits: commands::run makes them")
         }
         ShopCommand::Capacity { files } => {
             let report = report(ctx, source, files)?;
