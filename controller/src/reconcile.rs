@@ -96,6 +96,7 @@ impl Worker {
             applications,
             shop_set_statuses,
             tier_statuses,
+            shop_statuses,
         } = snapshot;
         let resources = if work.to_sync.is_empty() {
             resources
@@ -115,17 +116,30 @@ impl Worker {
                 .map(|(k, v)| (k.clone(), v))
                 .collect(),
             previous_tiers: tier_statuses.iter().map(|(k, v)| (k.clone(), v)).collect(),
+            previous_shops: shop_statuses.iter().map(|(k, v)| (k.clone(), v)).collect(),
         };
         let mut computed = status::compute(&resources, &results, &report.problems, &observed, &now);
         // The promotion gates, on the statuses as they are after this batch.
         let mut current = Statuses {
             shop_sets: shop_set_statuses.clone(),
             tiers: tier_statuses.clone(),
+            shops: BTreeMap::new(),
         };
         current.shop_sets.extend(computed.shop_sets.clone());
         current.tiers.extend(computed.tiers.clone());
         let (_resources, gates) = self.gates(resources, current, deadline, &now).await;
         record_verdicts(gates, &mut computed, &tier_statuses, &mut report, &now);
+        for (name, s) in std::mem::take(&mut computed.shops) {
+            let before = shop_statuses.get(&name);
+            if before == Some(&s) {
+                continue;
+            }
+            let previous = before.map_or(&[][..], |b| b.conditions.as_slice());
+            report
+                .notes
+                .extend(transition_notes("Shop", &name, previous, &s.conditions));
+            report.statuses.shops.insert(name, s);
+        }
         changed_statuses(computed, &shop_set_statuses, &tier_statuses, &mut report);
         self.metrics.batch(started.elapsed().as_secs_f64());
         report
@@ -155,7 +169,22 @@ impl Worker {
                 .filter(|t| !last.contains_key(*t))
                 .cloned()
                 .collect();
-            for t in unknown {
+            // A tier with a shop in the middle of a move is synced when Argo CD reports
+            // something: the report may be what the move's next step waits for.
+            let moving: Vec<String> = status_only
+                .iter()
+                .filter(|t| {
+                    last.get(*t).is_some_and(|r| {
+                        r.plan
+                            .inputs
+                            .shops
+                            .values()
+                            .any(|s| s.phase() != shopset_crds::ShopPhase::Assigned)
+                    })
+                })
+                .cloned()
+                .collect();
+            for t in unknown.into_iter().chain(moving) {
                 status_only.remove(&t);
                 to_sync.insert(t);
             }

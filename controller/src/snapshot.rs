@@ -24,6 +24,8 @@ pub struct Snapshot {
     pub shop_set_statuses: BTreeMap<String, ShopSetStatus>,
     /// The Tier statuses stored now.
     pub tier_statuses: BTreeMap<String, TierStatus>,
+    /// The Shop statuses stored now.
+    pub shop_statuses: BTreeMap<String, shopset_crds::ShopStatus>,
 }
 
 fn text<'a>(doc: &'a Value, pointer: &str) -> Option<&'a str> {
@@ -60,6 +62,11 @@ impl Snapshot {
                     out.generations.insert(name.clone(), generation);
                     if let Some(s) = status.and_then(|s| serde_json::from_value(s).ok()) {
                         out.shop_set_statuses.insert(name, s);
+                    }
+                }
+                "Shop" => {
+                    if let Some(s) = status.and_then(|s| serde_json::from_value(s).ok()) {
+                        out.shop_statuses.insert(name, s);
                     }
                 }
                 "Tier" => {

@@ -16,6 +16,10 @@ pub mod types {
     pub const PROMOTABLE: &str = "Promotable";
     /// The tier branch's tip was a person's commit that changed generated files.
     pub const DRIFTED: &str = "Drifted";
+    /// A shop has a ShopSet, recorded in a tier branch.
+    pub const ASSIGNED: &str = "Assigned";
+    /// A shop waits: no ShopSet of its pool has room for it.
+    pub const POOL_EXHAUSTED: &str = "PoolExhausted";
 }
 
 /// Condition reasons, and the reasons of the events written when a condition changes: the
@@ -59,6 +63,16 @@ pub mod reasons {
     pub const CHANGED_BY_HAND: &str = "ChangedByHand";
     /// Drifted: the tip is a pure rendering of its recorded inputs.
     pub const NOT_DRIFTED: &str = "PureRendering";
+    /// A shop's ShopSet is recorded in a tier branch.
+    pub const ASSIGNED: &str = "Assigned";
+    /// A shop is moving (its phase says which step).
+    pub const MOVING: &str = "Moving";
+    /// No ShopSet of a shop's pool has room for it.
+    pub const POOL_EXHAUSTED: &str = "PoolExhausted";
+    /// A ShopSet of the shop's pool has room for it.
+    pub const ROOM_FOUND: &str = "RoomFound";
+    /// The ShopSet a shop asks for cannot take it now, or the move is not allowed.
+    pub const MOVE_REFUSED: &str = "MoveRefused";
     /// Event: a tier was promoted.
     pub const PROMOTED: &str = "Promoted";
     /// Event: an automatic promotion failed.

@@ -848,6 +848,12 @@ fn check(action: Action) {
             "{action:?}: {tier}: the root Application the controller applied is not {file}"
         );
     }
+    for shop in api.list_objects("shopset.dev", "shops") {
+        assert!(
+            shop["status"]["phase"].is_string() && shop["status"]["shopSet"].is_string(),
+            "{action:?}: the controller wrote no status on {shop}"
+        );
+    }
     assert!(
         differences.is_empty(),
         "{action:?}: shopctl and the controller in API mode differ:\n{}\ncontroller log (end):\n{}",

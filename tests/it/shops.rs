@@ -272,6 +272,58 @@ fn a_shop_with_no_room_waits_and_nothing_else_is_affected() {
         .expect("listed");
     assert_eq!(huge["phase"], "Pending");
     assert_eq!(huge["shopSet"], serde_json::Value::Null);
+
+    // The controller writes the shops' statuses, and a Warning event for the one that waits.
+    let controller = Command::new(shopset_tests::controller::binary())
+        .args(["--resources-dir", &res])
+        .args([
+            "--cache-dir",
+            &dir.join("controller-cache").display().to_string(),
+        ])
+        .args(["--listen", "127.0.0.1:0", "--once", "--debounce-ms", "50"])
+        .output()
+        .expect("the controller runs");
+    assert!(
+        controller.status.success(),
+        "{}",
+        String::from_utf8_lossy(&controller.stderr)
+    );
+    let text = std::fs::read_to_string(resources.join("shopset-status.json")).expect("status");
+    let status: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let condition = |shop: &str, kind: &str| {
+        status["shops"][shop]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == kind)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (table, found) = tables(&dir.join("system.git"));
+    assert_eq!(status["shops"]["ok"]["phase"], "Assigned");
+    assert_eq!(
+        status["shops"]["ok"]["shopSet"],
+        table.shops["ok"].shop_set.as_str()
+    );
+    assert_eq!(status["shops"]["ok"]["tier"], found["ok"][0].as_str());
+    assert_eq!(condition("ok", "Assigned")["status"], "True");
+    assert_eq!(condition("ok", "PoolExhausted")["status"], "False");
+    assert_eq!(status["shops"]["huge"]["phase"], "Pending");
+    let exhausted = condition("huge", "PoolExhausted");
+    assert_eq!(exhausted["status"], "True", "{exhausted}");
+    let message = exhausted["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("pool \"default\"") && message.contains("weight 1000"),
+        "{message}"
+    );
+    assert_eq!(condition("huge", "Assigned")["reason"], "PoolExhausted");
+    let events = status["events"].as_array().expect("events");
+    assert!(
+        events.iter().any(|e| e["object"] == "Shop/huge"
+            && e["reason"] == "PoolExhausted"
+            && e["type"] == "Warning"),
+        "{events:?}"
+    );
 }
 
 /// Argo CD reports each ShopSet Synced at its tier branch's tip and Healthy, except those in

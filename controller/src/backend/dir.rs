@@ -38,6 +38,8 @@ struct StatusFile {
     tiers: BTreeMap<String, TierStatus>,
     #[serde(default)]
     shop_sets: BTreeMap<String, ShopSetStatus>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    shops: BTreeMap<String, shopset_crds::ShopStatus>,
     #[serde(default)]
     events: Vec<Value>,
 }
@@ -90,6 +92,7 @@ impl DirBackend {
         let status = self.read_status();
         snapshot.shop_set_statuses = status.shop_sets;
         snapshot.tier_statuses = status.tiers;
+        snapshot.shop_statuses = status.shops;
         snapshot
     }
 
@@ -101,6 +104,7 @@ impl DirBackend {
     pub fn write(&self, report: &Report, now: &str) -> std::io::Result<()> {
         if report.statuses.shop_sets.is_empty()
             && report.statuses.tiers.is_empty()
+            && report.statuses.shops.is_empty()
             && report.notes.is_empty()
         {
             return Ok(());
@@ -108,6 +112,7 @@ impl DirBackend {
         let mut file = self.read_status();
         file.shop_sets.extend(report.statuses.shop_sets.clone());
         file.tiers.extend(report.statuses.tiers.clone());
+        file.shops.extend(report.statuses.shops.clone());
         for n in &report.notes {
             file.events.push(json!({
                 "time": now,

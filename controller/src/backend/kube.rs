@@ -213,6 +213,13 @@ impl KubeBackend {
             .await;
         self.patch_statuses(ApiResource::erase::<Tier>(&()), tiers)
             .await;
+        let shops = report
+            .statuses
+            .shops
+            .iter()
+            .map(|(n, s)| (n, serde_json::to_value(s)));
+        self.patch_statuses(ApiResource::erase::<Shop>(&()), shops)
+            .await;
         for note in &report.notes {
             let reference = self.reference(note.kind, &note.name);
             let Some(reference) = reference else {

@@ -128,6 +128,7 @@ pub fn observe(
             .map(|(k, v)| (k.clone(), v))
             .collect(),
         previous_tiers: previous.tiers.iter().map(|(k, v)| (k.clone(), v)).collect(),
+        previous_shops: previous.shops.iter().map(|(k, v)| (k.clone(), v)).collect(),
     };
     let mut computed = status::compute(resources, &results, &planned.problems, &observed, now);
     let mut current = previous.clone();

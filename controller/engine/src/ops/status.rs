@@ -63,6 +63,7 @@ pub fn needs_a_person(c: &Condition) -> bool {
     ];
     (c.status == "False" && FAILED.contains(&c.reason.as_str()))
         || (c.type_ == types::DRIFTED && c.status == "True")
+        || (c.type_ == types::POOL_EXHAUSTED && c.status == "True")
 }
 
 /// The ShopSet an Argo CD Application document was generated for (its `shopset.dev/shopset`
@@ -91,6 +92,8 @@ pub struct Observed<'a> {
     pub previous_shop_sets: BTreeMap<String, &'a ShopSetStatus>,
     /// The Tier statuses written last time.
     pub previous_tiers: BTreeMap<String, &'a TierStatus>,
+    /// The Shop statuses written last time.
+    pub previous_shops: BTreeMap<String, &'a shopset_crds::ShopStatus>,
 }
 
 /// The statuses a batch computes.
@@ -98,6 +101,8 @@ pub struct Observed<'a> {
 pub struct Statuses {
     /// Per ShopSet.
     pub shop_sets: BTreeMap<String, ShopSetStatus>,
+    /// Per Shop.
+    pub shops: BTreeMap<String, shopset_crds::ShopStatus>,
     /// Per Tier.
     pub tiers: BTreeMap<String, TierStatus>,
 }
@@ -154,6 +159,7 @@ pub fn compute(
     let mut out = Statuses::default();
     let by_tier: BTreeMap<&str, &TierResult> =
         results.iter().map(|r| (r.plan.tier.as_str(), r)).collect();
+    let problems_all = problems;
     let problems = problems_by_shop_set(problems);
 
     for (name, sourced) in &resources.shop_sets {
@@ -192,6 +198,7 @@ pub fn compute(
         stamp(&mut status.conditions, previous, now, generation);
     }
 
+    out.shops = shop_statuses(resources, results, problems_all, observed, now);
     for result in results {
         let tier = &result.plan.tier;
         let mut status = tier_status(result, &out.shop_sets);
@@ -200,6 +207,101 @@ pub fn compute(
         let previous = observed.previous_tiers.get(tier).map(|p| &p.conditions);
         stamp(&mut status.conditions, previous, now, generation);
         out.tiers.insert(tier.clone(), status);
+    }
+    out
+}
+
+/// The status of every shop the results say something about: one whose row a synced tier
+/// records (its ShopSet, tier, epoch, phase), and one that waits with a problem (Pending,
+/// with the PoolExhausted condition when no ShopSet of its pool has room). A shop neither
+/// recorded by a synced tier nor in trouble keeps the status it has.
+fn shop_statuses(
+    resources: &Resources,
+    results: &[TierResult],
+    problems: &[Problem],
+    observed: &Observed<'_>,
+    now: &Time,
+) -> BTreeMap<String, shopset_crds::ShopStatus> {
+    use shopset_crds::{ShopPhase, ShopStatus};
+    let mut out = BTreeMap::new();
+    if resources.shops.is_empty() {
+        return out;
+    }
+    let rows = crate::ops::shops::recorded(results.iter().map(|r| &*r.plan.inputs));
+    let mut trouble: BTreeMap<&str, &Problem> = BTreeMap::new();
+    for p in problems {
+        if let Some(name) = p.name_of("Shop") {
+            trouble.entry(name).or_insert(p);
+        }
+    }
+    let tier_of = |shop_set: &str| {
+        results
+            .iter()
+            .find(|r| r.plan.inputs.shop_sets.contains_key(shop_set))
+            .map(|r| r.plan.tier.clone())
+    };
+    for name in resources.shops.keys() {
+        let row = rows.get(name);
+        let problem = trouble.get(name.as_str());
+        let exhausted = problem.filter(|p| p.field.as_deref() == Some("spec.pool"));
+        let first = match (row, problem) {
+            (Some(row), _) => condition(
+                types::ASSIGNED,
+                Some(true),
+                if row.phase() == ShopPhase::Assigned {
+                    reasons::ASSIGNED
+                } else {
+                    reasons::MOVING
+                },
+                format!("served by ShopSet {} (epoch {})", row.shop_set, row.epoch),
+            ),
+            (None, Some(p)) => condition(
+                types::ASSIGNED,
+                Some(false),
+                if exhausted.is_some() {
+                    reasons::POOL_EXHAUSTED
+                } else {
+                    reasons::MOVE_REFUSED
+                },
+                p.message.clone(),
+            ),
+            (None, None) => continue,
+        };
+        let mut conditions = vec![first];
+        conditions.push(match exhausted {
+            Some(p) => condition(
+                types::POOL_EXHAUSTED,
+                Some(true),
+                reasons::POOL_EXHAUSTED,
+                p.message.clone(),
+            ),
+            None => condition(
+                types::POOL_EXHAUSTED,
+                Some(false),
+                reasons::ROOM_FOUND,
+                String::new(),
+            ),
+        });
+        if let (Some(_), Some(p)) = (row, problem.filter(|_| exhausted.is_none())) {
+            conditions[0].message = format!("{}; {}", conditions[0].message, p.message);
+        }
+        let previous = observed.previous_shops.get(name).map(|p| &p.conditions);
+        stamp(&mut conditions, previous, now, None);
+        out.insert(
+            name.clone(),
+            ShopStatus {
+                observed_generation: None,
+                shop_set: row.map(|r| r.shop_set.clone()),
+                tier: row.and_then(|r| tier_of(&r.shop_set)),
+                epoch: row.map_or(0, |r| r.epoch),
+                assigned_by: row.map(|r| r.by),
+                phase: Some(row.map_or(
+                    ShopPhase::Pending,
+                    shopset_render::inputs::AssignedShop::phase,
+                )),
+                conditions,
+            },
+        );
     }
     out
 }
