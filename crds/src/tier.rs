@@ -78,6 +78,42 @@ pub struct Safety {
     /// for the tier until a person confirms.
     #[serde(default)]
     pub max_removals: MaxRemovals,
+    /// The mass-move stop: a sync that would start moving more than `percent` of one
+    /// ShopSet's shops and more than `count` of them writes none of those moves until a person
+    /// confirms (the Tier's `shopset.dev/confirm-moves` annotation names the batch).
+    #[serde(default)]
+    pub max_shop_moves: MaxShopMoves,
+}
+
+/// The limits of the mass-move stop.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MaxShopMoves {
+    /// Share of one ShopSet's shops, in percent (default 50).
+    #[serde(default = "default_max_move_percent")]
+    #[schemars(range(max = 100))]
+    pub percent: u32,
+    /// Number of shops (default 1).
+    #[serde(default = "default_max_move_count")]
+    #[schemars(range(max = 1_000_000))]
+    pub count: u32,
+}
+
+impl Default for MaxShopMoves {
+    fn default() -> Self {
+        Self {
+            percent: default_max_move_percent(),
+            count: default_max_move_count(),
+        }
+    }
+}
+
+const fn default_max_move_percent() -> u32 {
+    50
+}
+
+const fn default_max_move_count() -> u32 {
+    1
 }
 
 impl Safety {

@@ -333,7 +333,11 @@ fn on_event(kind: &str, event: &watcher::Event<Value>, queue: &Queue, seen: &Mut
                 "Tier" => name.clone(),
                 _ => String::new(),
             };
-            let annotations = text("/metadata/annotations/shopset.dev~1confirm-removals");
+            let annotations = [
+                text("/metadata/annotations/shopset.dev~1confirm-removals"),
+                text("/metadata/annotations/shopset.dev~1confirm-moves"),
+            ]
+            .join("\n");
             let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
             let key = (kind.to_owned(), name);
             let now = (generation, tier.clone(), annotations);

@@ -199,6 +199,8 @@ pub fn plan(
     let assignments = assignment::assign(&requests, &candidates);
     let mut out = ShopPlan::default();
     let steps = Steps { resources, gates };
+    // Moves this sync would start, by the ShopSet they leave.
+    let mut starting: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (name, outcome) in &assignments.shops {
         let sourced = &resources.shops[*name];
         let problem = |field: &str, message: String, kept: &str| {
@@ -241,6 +243,12 @@ pub fn plan(
                     out.problems
                         .push(problem(field, why, " (it stays where it is)"));
                 }
+                if step.row.warming.is_some() && step.row.warming != r.warming {
+                    starting
+                        .entry(r.shop_set.clone())
+                        .or_default()
+                        .push((*name).to_owned());
+                }
                 step.row
             }
         };
@@ -253,6 +261,7 @@ pub fn plan(
             },
         );
     }
+    mass_move_stop(resources, recorded, &starting, &mut out);
     // A shop whose resource could not be read keeps its row: it is not a removal.
     for (name, row) in recorded {
         if !out.assigned.contains_key(name)
@@ -262,6 +271,66 @@ pub fn plan(
         }
     }
     out
+}
+
+/// The Tier annotation that confirms one exact batch of moves out of a ShopSet.
+pub const CONFIRM_MOVES_ANNOTATION: &str = "shopset.dev/confirm-moves";
+
+/// The mass-move stop: the moves that would start out of one ShopSet, when they are more than
+/// its Tier's `spec.safety.maxShopMoves` allows and not confirmed, do not start; the shops stay
+/// where they are, and a problem on the ShopSet names the token that confirms that batch.
+fn mass_move_stop(
+    resources: &Resources,
+    recorded: &BTreeMap<String, AssignedShop>,
+    starting: &BTreeMap<String, Vec<String>>,
+    out: &mut ShopPlan,
+) {
+    for (from, shops) in starting {
+        let Some(tier) = resources.shop_sets.get(from).map(|s| &s.spec.tier) else {
+            continue;
+        };
+        let limits = resources
+            .tiers
+            .get(tier)
+            .map(|t| t.spec.safety.max_shop_moves)
+            .unwrap_or_default();
+        let served = recorded.values().filter(|r| r.shop_set == *from).count();
+        let count = shops.len();
+        if count <= limits.count as usize || count * 100 <= served * limits.percent as usize {
+            continue;
+        }
+        let token = crate::ops::sync::removal_token(shops);
+        let confirmed = resources
+            .tier_annotations
+            .get(tier)
+            .and_then(|a| a.get(CONFIRM_MOVES_ANNOTATION))
+            == Some(&token);
+        if confirmed {
+            continue;
+        }
+        for shop in shops {
+            if let (Some(row), Some(was)) = (out.assigned.get_mut(shop), recorded.get(shop)) {
+                row.warming.clone_from(&was.warming);
+            }
+            out.waiting.remove(shop);
+        }
+        out.problems.push(
+            Problem::of(
+                "ShopSet",
+                from,
+                "spec.shops",
+                format!(
+                    "{count} of its {served} shops would start moving in one sync ({}), more \
+                     than {}% and more than {}: none of them moves until a person confirms \
+                     (annotate Tier {tier} {CONFIRM_MOVES_ANNOTATION}={token})",
+                    shops.join(", "),
+                    limits.percent,
+                    limits.count
+                ),
+            )
+            .in_file(&resources.shop_sets[from].file),
+        );
+    }
 }
 
 /// The steps of a move, for one recorded shop.
@@ -830,6 +899,62 @@ mod tests {
             problems[0].is_about("Shop", "hot") && problems[0].message.contains("not dedicated"),
             "{problems:?}"
         );
+    }
+
+    #[test]
+    fn moving_most_of_a_shopsets_shops_at_once_stops_until_confirmed() {
+        let more = "---\napiVersion: shopset.dev/v1alpha1\nkind: ShopSet\nmetadata: {name: c}\nspec: {tier: t, configuration: c}\n";
+        let tier = |annotation: &str| {
+            format!(
+                "---\napiVersion: shopset.dev/v1alpha1\nkind: Tier\nmetadata: {{name: t{annotation}}}\n\
+                 spec: {{app: {{url: /a}}, system: {{url: /s}}}}\n"
+            )
+        };
+        let on = |to: &str, annotation: &str| {
+            let pin = format!(", shopSet: {to}");
+            format!(
+                "{SETS}{more}{}{}{}{}",
+                tier(annotation),
+                shop("s1", &pin),
+                shop("s2", &pin),
+                shop("s3", ", shopSet: a")
+            )
+        };
+        let rows = plan(
+            &resources(&on("a", "")),
+            &BTreeMap::new(),
+            &|_| false,
+            &gates(0),
+        )
+        .assigned;
+        assert_eq!(rows.values().filter(|r| r.shop_set == "a").count(), 3);
+        // Two of a's three shops at once: more than 50% and more than 1.
+        let stopped = plan(&resources(&on("c", "")), &rows, &|_| false, &gates(0));
+        assert_eq!(stopped.assigned, rows, "nothing starts moving");
+        let p = stopped
+            .problems
+            .iter()
+            .find(|p| p.is_about("ShopSet", "a"))
+            .expect("a problem on the ShopSet");
+        let token = p
+            .message
+            .split("confirm-moves=")
+            .nth(1)
+            .and_then(|t| t.strip_suffix(')'))
+            .expect("a token");
+        assert!(p.message.contains("s1, s2"), "{p}");
+        // Confirmed, exactly that batch: the moves start.
+        let confirmed = on(
+            "c",
+            &format!(", annotations: {{shopset.dev/confirm-moves: '{token}'}}"),
+        );
+        let warm = plan(&resources(&confirmed), &rows, &|_| false, &gates(0));
+        assert_eq!(warm.assigned["s1"].warming.as_deref(), Some("c"));
+        assert_eq!(warm.assigned["s2"].warming.as_deref(), Some("c"));
+        // One shop alone never stops.
+        let one = on("a", "").replacen("shopSet: a", "shopSet: c", 1);
+        let single = plan(&resources(&one), &rows, &|_| false, &gates(0));
+        assert!(single.problems.is_empty(), "{:?}", single.problems);
     }
 
     #[test]
