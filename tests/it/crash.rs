@@ -507,3 +507,106 @@ fn killed_while_writing_the_status_file_leaves_the_old_document_and_the_next_run
         "the temporary file is left over"
     );
 }
+
+/// A move, killed at every failpoint of each of its three steps (warm, switch, settle): each
+/// rerun takes the step exactly once, and the next step waits for Argo CD as if nothing had
+/// happened.
+#[test]
+fn killed_at_each_step_of_a_move_the_rerun_takes_each_step_once() {
+    let w = World::new(&["tier-0"], false, &[]);
+    let base = std::fs::read_to_string(&w.file).unwrap();
+    let write = |pin: &str, healthy_at: Option<&str>| {
+        let mut text = base.replacen(
+            "spec: {tier: tier-0, configuration: plan}",
+            "spec: {tier: tier-0, configuration: plan, shops: {settle: 0s}}",
+            1,
+        );
+        text.push_str(
+            "---\napiVersion: shopset.dev/v1alpha1\nkind: ShopSet\nmetadata: {name: spare}\nspec: {tier: tier-0, configuration: plan, shops: {settle: 0s}}\n",
+        );
+        text.push_str(&format!(
+            "---\napiVersion: shopset.dev/v1alpha1\nkind: Shop\nmetadata: {{name: hot}}\nspec: {{hosts: [hot.example.com], shopSet: {pin}}}\n"
+        ));
+        if let Some(revision) = healthy_at {
+            for name in ["shop-tier-0", "spare"] {
+                text.push_str(&format!(
+                    "---\napiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: {name}\n  namespace: argocd\n  \
+                     labels: {{shopset.dev/shopset: {name}}}\nstatus:\n  sync: {{status: Synced, revision: {revision}}}\n  health: {{status: Healthy}}\n"
+                ));
+            }
+        }
+        std::fs::write(&w.file, text).unwrap();
+    };
+    let row = || {
+        let gd = w.served.display().to_string();
+        let text = ok(&git(
+            &w.served,
+            &["--git-dir", &gd, "show", "tier-0:routing/shops.yaml"],
+        ));
+        let table = shopset_render::routing::load([("routing/shops.yaml", text.as_bytes())])
+            .expect("a table");
+        let r = &table.shops["hot"];
+        (r.shop_set.clone(), r.epoch)
+    };
+    let hosts_of = |shop_set: &str| {
+        let gd = w.served.display().to_string();
+        let dir = shopset_render::layout::shopset_dir(shop_set);
+        git(
+            &w.served,
+            &["--git-dir", &gd, "show", &format!("tier-0:{dir}/hosts")],
+        )
+        .stdout
+    };
+    write("shop-tier-0", None);
+    success(&w.sync(None), "first sync");
+    assert_eq!(row(), ("shop-tier-0".to_owned(), 0));
+    let points = ["after-objects", "after-commit", "after-push"];
+    let step = |point: &str, what: &str| {
+        let before = w.commits("tier-0").len();
+        let crashed = w.sync(Some(point));
+        assert!(
+            !crashed.status.success(),
+            "{what} at {point}: the fault fired"
+        );
+        w.fsck_system();
+        w.rerun_converges(&format!("{what} at {point}"));
+        assert_eq!(
+            w.commits("tier-0").len(),
+            before + 1,
+            "{what} at {point}: exactly one commit"
+        );
+    };
+    for (i, point) in points.iter().enumerate() {
+        // Each round starts back on shop-tier-0 (a move to spare, then one back).
+        let (from, to) = if i % 2 == 0 {
+            ("shop-tier-0", "spare")
+        } else {
+            ("spare", "shop-tier-0")
+        };
+        let epoch = row().1;
+        let tip = w.commits("tier-0")[0].clone();
+        // Warm.
+        write(to, Some(&tip));
+        step(point, "warm");
+        assert_eq!(row(), (from.to_owned(), epoch));
+        assert!(!hosts_of(to).is_empty(), "warm: {to} lists the host");
+        // Switch, once Argo CD reports the warm commit.
+        let warm = w.commits("tier-0")[0].clone();
+        write(to, Some(&warm));
+        step(point, "switch");
+        assert_eq!(row(), (to.to_owned(), epoch + 1));
+        assert!(
+            !hosts_of(from).is_empty(),
+            "switched: {from} still lists it"
+        );
+        // Settle.
+        let switched = w.commits("tier-0")[0].clone();
+        write(to, Some(&switched));
+        step(point, "settle");
+        assert_eq!(row(), (to.to_owned(), epoch + 1));
+        assert!(
+            hosts_of(from).is_empty(),
+            "settled: {from} lists it no more"
+        );
+    }
+}
