@@ -5,7 +5,8 @@
 //!
 //! `cargo bench -p shopset-tests --bench git_engine -- 10000` (the argument is the number of
 //! ShopSets; 10,000 by default). It prints figures; it asserts nothing about time.
-//! `--engine-only` skips the by-hand baseline; `SHOPSET_BENCH_ROUNDS=1` prints every round of
+//! `--engine-only` skips the by-hand baseline; `--shops=M` adds M shops and measures one shop
+//! added and one moved (instead of the no-op); `SHOPSET_BENCH_ROUNDS=1` prints every round of
 //! the warm row, not only the median.
 
 use std::collections::BTreeSet;
@@ -56,6 +57,19 @@ fn resources_text(
     pinned: Option<&str>,
     changed: &[usize],
 ) -> String {
+    resources_with_shops(n, app, system, pinned, changed, "")
+}
+
+/// [`resources_text`], with `shops` (documents) appended and, when there are shops, room for
+/// them in every ShopSet.
+fn resources_with_shops(
+    n: usize,
+    app: &str,
+    system: &str,
+    pinned: Option<&str>,
+    changed: &[usize],
+    shops: &str,
+) -> String {
     let mut docs = Vec::new();
     for (i, tier) in ["tier-0", "tier-1", "tier-2"].iter().enumerate() {
         let from = if i == 0 {
@@ -79,9 +93,28 @@ fn resources_text(
         } else {
             ""
         };
-        docs.push(format!("apiVersion: shopset.dev/v1alpha1\nkind: ShopSet\nmetadata: {{name: shop-{i:06}}}\nspec:\n  tier: tier-{}\n  configuration: standard\n{extra}", i % 3));
+        let room = if shops.is_empty() {
+            ""
+        } else {
+            "  shops: {capacity: 1000000}\n"
+        };
+        docs.push(format!("apiVersion: shopset.dev/v1alpha1\nkind: ShopSet\nmetadata: {{name: shop-{i:06}}}\nspec:\n  tier: tier-{}\n  configuration: standard\n{extra}{room}", i % 3));
     }
-    docs.join("---\n")
+    let mut text = docs.join("---\n");
+    text.push_str(shops);
+    text
+}
+
+/// `m` shops (`s-<i>`, one host each), then `more` (other documents), as resource text.
+fn shops_text(m: usize, more: &str) -> String {
+    let mut text = String::with_capacity(m * 120);
+    for i in 0..m {
+        text.push_str(&format!(
+            "---\napiVersion: shopset.dev/v1alpha1\nkind: Shop\nmetadata: {{name: s-{i:06}}}\nspec: {{hosts: [s-{i:06}.example.com]}}\n"
+        ));
+    }
+    text.push_str(more);
+    text
 }
 
 fn load(text: &str) -> Resources {
@@ -435,6 +468,8 @@ fn main() {
     let Some(next_app) = repo.create_commit(Some(&first_app), &tree, &meta).unwrap() else {
         unreachable!()
     };
+    // On a branch, so that a fetch of the app repository brings it.
+    git(&app, &["branch", "bench-next", &next_app]);
     let text = resources_text(n, &app_url, &system_url, Some(&next_app), &changed);
     let resources = load(&text);
     let mut repos = Repos::new(&cache_dir);
@@ -446,6 +481,97 @@ fn main() {
         (f64::NAN, f64::NAN)
     };
     row("base gitlink moved", &base, hand);
+
+    // Shops (`--shops=M`): M shops over the ShopSets, cold; then one shop added and one
+    // moved (the move's first step, warm), each as the running controller does it (every tier
+    // planned: a Shop event names no tier), beside the same edit by hand.
+    let shops = std::env::args().find_map(|a| {
+        a.strip_prefix("--shops=")
+            .and_then(|m| m.parse::<usize>().ok())
+    });
+    if let Some(m) = shops {
+        let text = resources_with_shops(
+            n,
+            &app_url,
+            &system_url,
+            Some(&next_app),
+            &changed,
+            &shops_text(m, ""),
+        );
+        let resources = load(&text);
+        repos.forget_all();
+        let (cold, plans) = engine_sync(&resources, &mut repos, &cache_repo, None);
+        let hand = if baseline {
+            write_worktrees(&plans, &clones);
+            by_hand(&plans, &clones)
+        } else {
+            (f64::NAN, f64::NAN)
+        };
+        row(&format!("{m} shops, cold"), &cold, hand);
+        let largest = plans
+            .iter()
+            .flat_map(|p| p.full_tree().unwrap().files.into_values())
+            .map(|b| b.len())
+            .max()
+            .unwrap_or(0);
+        println!("  largest generated file: {} KiB", largest / 1024);
+
+        let added = "---\napiVersion: shopset.dev/v1alpha1\nkind: Shop\nmetadata: {name: s-new}\nspec: {hosts: [s-new.example.com]}\n";
+        let text = resources_with_shops(
+            n,
+            &app_url,
+            &system_url,
+            Some(&next_app),
+            &changed,
+            &shops_text(m, added),
+        );
+        let resources = load(&text);
+        repos.forget_all();
+        let (one, plans) = engine_sync(&resources, &mut repos, &cache_repo, None);
+        assert_eq!(one.commits, 1, "the new shop's tier only");
+        let hand = if baseline {
+            write_worktrees(&plans, &clones);
+            by_hand(&plans, &clones)
+        } else {
+            (f64::NAN, f64::NAN)
+        };
+        row("one shop added, warm", &one, hand);
+
+        // s-000000 moves to another ShopSet of its tier.
+        let (tier, from) = plans
+            .iter()
+            .find_map(|p| {
+                Some((
+                    p.tier.clone(),
+                    p.inputs.shops.get("s-000000")?.shop_set.clone(),
+                ))
+            })
+            .expect("s-000000 is assigned");
+        let to = plans
+            .iter()
+            .find(|p| p.tier == tier)
+            .and_then(|p| p.inputs.shop_sets.keys().find(|k| **k != from).cloned())
+            .expect("another ShopSet in the tier");
+        let pinned = shops_text(m, added).replacen(
+            "{hosts: [s-000000.example.com]}",
+            &format!("{{hosts: [s-000000.example.com], shopSet: {to}}}"),
+            1,
+        );
+        let text =
+            resources_with_shops(n, &app_url, &system_url, Some(&next_app), &changed, &pinned);
+        let resources = load(&text);
+        repos.forget_all();
+        let (moved, plans) = engine_sync(&resources, &mut repos, &cache_repo, None);
+        assert_eq!(moved.commits, 1, "the shop's tier only");
+        let hand = if baseline {
+            write_worktrees(&plans, &clones);
+            by_hand(&plans, &clones)
+        } else {
+            (f64::NAN, f64::NAN)
+        };
+        row("one shop moved, warm", &moved, hand);
+        return;
+    }
 
     // No-op.
     let mut repos = Repos::new(&cache_dir);
