@@ -129,18 +129,12 @@ impl Worker {
         current.tiers.extend(computed.tiers.clone());
         let (_resources, gates) = self.gates(resources, current, deadline, &now).await;
         record_verdicts(gates, &mut computed, &tier_statuses, &mut report, &now);
-        for (name, s) in std::mem::take(&mut computed.shops) {
-            let before = shop_statuses.get(&name);
-            if before == Some(&s) {
-                continue;
-            }
-            let previous = before.map_or(&[][..], |b| b.conditions.as_slice());
-            report
-                .notes
-                .extend(transition_notes("Shop", &name, previous, &s.conditions));
-            report.statuses.shops.insert(name, s);
-        }
-        changed_statuses(computed, &shop_set_statuses, &tier_statuses, &mut report);
+        let stored = Statuses {
+            shop_sets: shop_set_statuses,
+            tiers: tier_statuses,
+            shops: shop_statuses,
+        };
+        changed_statuses(computed, &stored, &mut report);
         self.metrics.batch(started.elapsed().as_secs_f64());
         report
     }
@@ -381,33 +375,52 @@ fn record_verdicts(
 
 /// Moves into `report` the statuses that differ from the stored ones, with one event per
 /// condition transition.
-fn changed_statuses(
-    computed: Statuses,
-    shop_sets: &BTreeMap<String, shopset_crds::ShopSetStatus>,
-    tiers: &BTreeMap<String, shopset_crds::TierStatus>,
+fn changed_statuses(computed: Statuses, stored: &Statuses, report: &mut Report) {
+    changed(
+        "ShopSet",
+        computed.shop_sets,
+        &stored.shop_sets,
+        |s| &s.conditions,
+        report,
+        |r| &mut r.statuses.shop_sets,
+    );
+    changed(
+        "Tier",
+        computed.tiers,
+        &stored.tiers,
+        |s| &s.conditions,
+        report,
+        |r| &mut r.statuses.tiers,
+    );
+    changed(
+        "Shop",
+        computed.shops,
+        &stored.shops,
+        |s| &s.conditions,
+        report,
+        |r| &mut r.statuses.shops,
+    );
+}
+
+/// The statuses of one kind that differ from the stored ones go into the report, with an
+/// event per condition that changed.
+fn changed<S: PartialEq>(
+    kind: &'static str,
+    computed: BTreeMap<String, S>,
+    stored: &BTreeMap<String, S>,
+    conditions: impl Fn(&S) -> &Vec<shopset_crds::Condition>,
     report: &mut Report,
+    into: impl Fn(&mut Report) -> &mut BTreeMap<String, S>,
 ) {
-    for (name, s) in computed.shop_sets {
-        let before = shop_sets.get(&name);
+    for (name, s) in computed {
+        let before = stored.get(&name);
         if before == Some(&s) {
             continue;
         }
-        let previous = before.map_or(&[][..], |b| b.conditions.as_slice());
-        report
-            .notes
-            .extend(transition_notes("ShopSet", &name, previous, &s.conditions));
-        report.statuses.shop_sets.insert(name, s);
-    }
-    for (name, s) in computed.tiers {
-        let before = tiers.get(&name);
-        if before == Some(&s) {
-            continue;
-        }
-        let previous = before.map_or(&[][..], |b| b.conditions.as_slice());
-        report
-            .notes
-            .extend(transition_notes("Tier", &name, previous, &s.conditions));
-        report.statuses.tiers.insert(name, s);
+        let previous = before.map_or(&[][..], |b| conditions(b).as_slice());
+        let notes = transition_notes(kind, &name, previous, conditions(&s));
+        report.notes.extend(notes);
+        into(report).insert(name, s);
     }
 }
 

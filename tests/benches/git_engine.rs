@@ -310,6 +310,16 @@ fn by_hand(plans: &[TierPlan], clones: &Path) -> (f64, f64) {
     (commit, push)
 }
 
+/// The same edit by hand (`baseline`), or no figures.
+fn hand_baseline(baseline: bool, plans: &[TierPlan], clones: &Path) -> (f64, f64) {
+    if baseline {
+        write_worktrees(plans, clones);
+        by_hand(plans, clones)
+    } else {
+        (f64::NAN, f64::NAN)
+    }
+}
+
 fn row(label: &str, ours: &Figures, hand: (f64, f64)) {
     let ours_commit = ours.render + ours.commit;
     println!(
@@ -380,12 +390,7 @@ fn main() {
             &["remote", "add", "origin", &daemon.url("by-hand.git")],
         );
     }
-    let hand = if baseline {
-        write_worktrees(&plans, &clones);
-        by_hand(&plans, &clones)
-    } else {
-        (f64::NAN, f64::NAN)
-    };
+    let hand = hand_baseline(baseline, &plans, &clones);
     row("cold", &cold, hand);
     if std::env::var_os("SHOPSET_BENCH_PROFILE").is_some() {
         let inputs = &plans[0].inputs;
@@ -411,12 +416,7 @@ fn main() {
     let resources = load(&text);
     let mut repos = Repos::new(&cache_dir);
     let (one, plans) = engine_sync(&resources, &mut repos, &cache_repo, None);
-    let hand = if baseline {
-        write_worktrees(&plans, &clones);
-        by_hand(&plans, &clones)
-    } else {
-        (f64::NAN, f64::NAN)
-    };
+    let hand = hand_baseline(baseline, &plans, &clones);
     row("one ShopSet changed", &one, hand);
 
     // Another ShopSet changed, as the running controller does it: the same engine (the inputs
@@ -434,12 +434,7 @@ fn main() {
         repos.forget_all();
         let (warm, plans) = engine_sync(&resources, &mut repos, &cache_repo, Some(&only));
         assert_eq!(warm.commits, 1, "one tier written");
-        let hand = if baseline {
-            write_worktrees(&plans, &clones);
-            by_hand(&plans, &clones)
-        } else {
-            (f64::NAN, f64::NAN)
-        };
+        let hand = hand_baseline(baseline, &plans, &clones);
         if std::env::var_os("SHOPSET_BENCH_ROUNDS").is_some() {
             row(&format!("  warm round {round}"), &warm, hand);
         }
@@ -474,12 +469,7 @@ fn main() {
     let resources = load(&text);
     let mut repos = Repos::new(&cache_dir);
     let (base, plans) = engine_sync(&resources, &mut repos, &cache_repo, None);
-    let hand = if baseline {
-        write_worktrees(&plans, &clones);
-        by_hand(&plans, &clones)
-    } else {
-        (f64::NAN, f64::NAN)
-    };
+    let hand = hand_baseline(baseline, &plans, &clones);
     row("base gitlink moved", &base, hand);
 
     // Shops (`--shops=M`): M shops over the ShopSets, cold; then one shop added and one
@@ -501,12 +491,7 @@ fn main() {
         let resources = load(&text);
         repos.forget_all();
         let (cold, plans) = engine_sync(&resources, &mut repos, &cache_repo, None);
-        let hand = if baseline {
-            write_worktrees(&plans, &clones);
-            by_hand(&plans, &clones)
-        } else {
-            (f64::NAN, f64::NAN)
-        };
+        let hand = hand_baseline(baseline, &plans, &clones);
         row(&format!("{m} shops, cold"), &cold, hand);
         let largest = plans
             .iter()
@@ -529,12 +514,7 @@ fn main() {
         repos.forget_all();
         let (one, plans) = engine_sync(&resources, &mut repos, &cache_repo, None);
         assert_eq!(one.commits, 1, "the new shop's tier only");
-        let hand = if baseline {
-            write_worktrees(&plans, &clones);
-            by_hand(&plans, &clones)
-        } else {
-            (f64::NAN, f64::NAN)
-        };
+        let hand = hand_baseline(baseline, &plans, &clones);
         row("one shop added, warm", &one, hand);
 
         // s-000000 moves to another ShopSet of its tier.
@@ -563,12 +543,7 @@ fn main() {
         repos.forget_all();
         let (moved, plans) = engine_sync(&resources, &mut repos, &cache_repo, None);
         assert_eq!(moved.commits, 1, "the shop's tier only");
-        let hand = if baseline {
-            write_worktrees(&plans, &clones);
-            by_hand(&plans, &clones)
-        } else {
-            (f64::NAN, f64::NAN)
-        };
+        let hand = hand_baseline(baseline, &plans, &clones);
         row("one shop moved, warm", &moved, hand);
         return;
     }

@@ -82,6 +82,26 @@ impl World {
         .expect("patched");
     }
 
+    /// A person's creation or deletion of a resource, as `kubectl create` or `kubectl delete`
+    /// would do it in a cluster; or their patch.
+    fn apply(&self, change: &edit::Change) {
+        match &change.lifecycle {
+            Some(edit::Lifecycle::Create(doc)) => {
+                shopset_engine::files::add_resource(&self.resources(), "shops.yaml", doc)
+                    .expect("created");
+            }
+            Some(edit::Lifecycle::Delete) => {
+                shopset_engine::files::delete_resource(
+                    &[self.resources()],
+                    change.kind,
+                    &change.name,
+                )
+                .expect("deleted");
+            }
+            None => self.patch(change),
+        }
+    }
+
     /// The controller, directory mode, one pass.
     fn controller(&self, extra: &[&str]) -> Output {
         let out = Command::new(shopset_tests::controller::binary())
@@ -736,6 +756,46 @@ fn row(action: Action) -> Row {
                 let at = report.shops.iter().find(|s| s.shop == "hot");
                 let at = at.and_then(|s| s.shop_set.as_deref());
                 w.patch(&edit::isolate_shop(&resources, "hot", at));
+            },
+            github: false,
+        },
+        Action::ShopAdd => Row {
+            prepare: three_shops,
+            by_hand: |w, _| {
+                w.shopctl_ok(&[
+                    "shop",
+                    "add",
+                    "new",
+                    "--host",
+                    "new.example.com",
+                    "--host",
+                    "www.new.shop",
+                    "-f",
+                    &w.res(),
+                ]);
+                BTreeMap::new()
+            },
+            for_controller: |w| {
+                let hosts = ["new.example.com".to_owned(), "www.new.shop".to_owned()];
+                let new = edit::NewShop {
+                    name: "new",
+                    hosts: &hosts,
+                    pool: None,
+                    weight: None,
+                    shop_set: None,
+                };
+                w.apply(&edit::add_shop(&resources_of(w), &new).expect("a new shop"));
+            },
+            github: false,
+        },
+        Action::ShopRemove => Row {
+            prepare: three_shops,
+            by_hand: |w, _| {
+                w.shopctl_ok(&["shop", "remove", "a", "-f", &w.res()]);
+                BTreeMap::new()
+            },
+            for_controller: |w| {
+                w.apply(&edit::remove_shop(&resources_of(w), "a").expect("a shop"));
             },
             github: false,
         },

@@ -46,6 +46,27 @@ fn tables(system: &Path) -> (Table, BTreeMap<String, Vec<String>>) {
     (table, found)
 }
 
+/// The controller in directory mode, one pass over `dir/resources`; it must succeed.
+fn controller_once(dir: &Path) {
+    let out = Command::new(shopset_tests::controller::binary())
+        .args([
+            "--resources-dir",
+            &dir.join("resources").display().to_string(),
+        ])
+        .args([
+            "--cache-dir",
+            &dir.join("controller-cache").display().to_string(),
+        ])
+        .args(["--listen", "127.0.0.1:0", "--once", "--debounce-ms", "50"])
+        .output()
+        .expect("the controller runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn sync(dir: &Path) -> std::process::Output {
     let resources = dir.join("resources").display().to_string();
     let cache = dir.join("cache").display().to_string();
@@ -189,20 +210,7 @@ fn shops_are_assigned_once_recorded_in_the_branches_and_routed() {
 
     // The controller, from the same resources, agrees: nothing to write.
     let counts: Vec<usize> = BRANCHES.iter().map(|b| commit_count(&system, b)).collect();
-    let controller = Command::new(shopset_tests::controller::binary())
-        .args(["--resources-dir", &resources.display().to_string()])
-        .args([
-            "--cache-dir",
-            &dir.join("controller-cache").display().to_string(),
-        ])
-        .args(["--listen", "127.0.0.1:0", "--once", "--debounce-ms", "50"])
-        .output()
-        .expect("the controller runs");
-    assert!(
-        controller.status.success(),
-        "{}",
-        String::from_utf8_lossy(&controller.stderr)
-    );
+    controller_once(&dir);
     assert_eq!(
         counts,
         BRANCHES
@@ -274,20 +282,7 @@ fn a_shop_with_no_room_waits_and_nothing_else_is_affected() {
     assert_eq!(huge["shopSet"], serde_json::Value::Null);
 
     // The controller writes the shops' statuses, and a Warning event for the one that waits.
-    let controller = Command::new(shopset_tests::controller::binary())
-        .args(["--resources-dir", &res])
-        .args([
-            "--cache-dir",
-            &dir.join("controller-cache").display().to_string(),
-        ])
-        .args(["--listen", "127.0.0.1:0", "--once", "--debounce-ms", "50"])
-        .output()
-        .expect("the controller runs");
-    assert!(
-        controller.status.success(),
-        "{}",
-        String::from_utf8_lossy(&controller.stderr)
-    );
+    controller_once(&dir);
     let text = std::fs::read_to_string(resources.join("shopset-status.json")).expect("status");
     let status: serde_json::Value = serde_json::from_str(&text).expect("JSON");
     let condition = |shop: &str, kind: &str| {
@@ -511,19 +506,6 @@ fn a_move_is_three_commits_each_written_once_the_last_took_effect() {
 
     // The controller, from the same state, writes nothing: the move is done.
     let count = commit_count(&system, "tier-2");
-    let controller = Command::new(shopset_tests::controller::binary())
-        .args(["--resources-dir", &resources.display().to_string()])
-        .args([
-            "--cache-dir",
-            &dir.join("controller-cache").display().to_string(),
-        ])
-        .args(["--listen", "127.0.0.1:0", "--once", "--debounce-ms", "50"])
-        .output()
-        .expect("the controller runs");
-    assert!(
-        controller.status.success(),
-        "{}",
-        String::from_utf8_lossy(&controller.stderr)
-    );
+    controller_once(&dir);
     assert_eq!(commit_count(&system, "tier-2"), count);
 }

@@ -142,6 +142,61 @@ pub fn edit_resource(
     name: &str,
     change: impl FnOnce(&mut Value),
 ) -> Result<PathBuf, String> {
+    rewrite_resource(paths, kind, name, |doc| {
+        change(doc);
+        true
+    })
+}
+
+/// Deletes one resource from its file, as `kubectl delete` does in a cluster: its document
+/// (or its item of a `List`) goes; the other documents of the file stay as they were.
+/// Returns the file changed.
+///
+/// # Errors
+/// As [`edit_resource`].
+pub fn delete_resource(paths: &[PathBuf], kind: &str, name: &str) -> Result<PathBuf, String> {
+    rewrite_resource(paths, kind, name, |_| false)
+}
+
+/// Adds one resource to a file (a new document at its end): `path` itself when it is a file,
+/// else `<path>/<file_name>` (created when missing), as `kubectl create` does in a cluster.
+/// Returns the file changed.
+///
+/// # Errors
+/// The file cannot be read or written.
+pub fn add_resource(path: &Path, file_name: &str, doc: &Value) -> Result<PathBuf, String> {
+    let file = if path.is_dir() {
+        path.join(file_name)
+    } else {
+        path.to_owned()
+    };
+    let mut text = match std::fs::read_to_string(&file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(format!("{}: {e}", file.display())),
+    };
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    if !text.trim().is_empty() {
+        text.push_str("---\n");
+    }
+    text.push_str(&yaml::to_string(doc));
+    let tmp = file.with_extension("shopctl.tmp");
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, &file))
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    Ok(file)
+}
+
+/// Finds the resource and rewrites its file: `change` edits it and says whether it stays
+/// (`false`: it is deleted).
+fn rewrite_resource(
+    paths: &[PathBuf],
+    kind: &str,
+    name: &str,
+    change: impl FnOnce(&mut Value) -> bool,
+) -> Result<PathBuf, String> {
     let (mut files, mut unreadable) = (Vec::new(), Vec::new());
     for path in paths {
         collect(path, &[], &mut files, &mut unreadable);
@@ -173,7 +228,7 @@ pub fn edit_resource(
             let Some(resource) = resource_mut(&mut doc, kind, name) else {
                 continue;
             };
-            change(resource);
+            let keep = change(resource);
             let separator = if chunk.starts_with("---") {
                 "---\n"
             } else {
@@ -183,7 +238,17 @@ pub fn edit_resource(
                 .split_inclusive('\n')
                 .take_while(|l| l.trim_start().starts_with('#') || l.trim().is_empty())
                 .collect();
-            *chunk = format!("{separator}{comments}{}", yaml::to_string(&doc));
+            if keep {
+                *chunk = format!("{separator}{comments}{}", yaml::to_string(&doc));
+            } else if let Some(items) = doc.get_mut("items").and_then(Value::as_array_mut) {
+                items.retain(|v| {
+                    v.get("kind").and_then(Value::as_str) != Some(kind)
+                        || v.pointer("/metadata/name").and_then(Value::as_str) != Some(name)
+                });
+                *chunk = format!("{separator}{comments}{}", yaml::to_string(&doc));
+            } else {
+                chunk.clear();
+            }
             let tmp = file.with_extension("shopctl.tmp");
             std::fs::write(&tmp, chunks.concat())
                 .and_then(|()| std::fs::rename(&tmp, &file))

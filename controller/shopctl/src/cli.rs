@@ -359,6 +359,32 @@ pub enum ShopCommand {
         #[command(flatten)]
         edit: EditArgs,
     },
+    /// Add a shop: the sync assigns it to a ShopSet of its pool by the rule (or its pin).
+    Add {
+        /// The shop (a DNS label).
+        shop: String,
+        /// Its hosts, the primary one first (repeat the flag).
+        #[arg(long = "host", required = true)]
+        hosts: Vec<String>,
+        /// Its pool (default: `default`).
+        #[arg(long)]
+        pool: Option<String>,
+        /// Its load (default 1).
+        #[arg(long)]
+        weight: Option<u32>,
+        /// Pin it to this ShopSet.
+        #[arg(long)]
+        shop_set: Option<String>,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Remove a shop: its rows leave the routing table (through the mass-move stop).
+    Remove {
+        /// The shop.
+        shop: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
     /// Give a shop a ShopSet of its own (`spec.isolate`): the sync renders one named like the
     /// shop, in its tier, a copy of the ShopSet it is on dedicated to it, and moves the shop
     /// into it in three commits as `move` does.

@@ -193,6 +193,34 @@ impl Cluster {
         Ok((resources, statuses, gathered))
     }
 
+    /// Creates or deletes one resource of the namespace.
+    ///
+    /// # Errors
+    /// The API server refused it.
+    pub fn lifecycle(
+        &self,
+        kind: &str,
+        name: &str,
+        what: &shopset_engine::ops::edit::Lifecycle,
+    ) -> anyhow::Result<()> {
+        use shopset_engine::ops::edit::Lifecycle;
+        let api = self.api(kind)?;
+        match what {
+            Lifecycle::Create(doc) => {
+                let object: DynamicObject = serde_json::from_value(doc.clone())?;
+                self.runtime
+                    .block_on(api.create(&kube::api::PostParams::default(), &object))
+                    .map_err(|e| anyhow::anyhow!("create {kind} {}/{name}: {e}", self.namespace))?;
+            }
+            Lifecycle::Delete => {
+                self.runtime
+                    .block_on(api.delete(name, &kube::api::DeleteParams::default()))
+                    .map_err(|e| anyhow::anyhow!("delete {kind} {}/{name}: {e}", self.namespace))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Changes one resource with a JSON merge patch (`null` removes a field).
     ///
     /// # Errors

@@ -90,6 +90,40 @@ impl Source {
         }
     }
 
+    /// Creates or deletes a resource (offline: adds its document to `shops.yaml` in the
+    /// first directory given, or to the first file; removes its document from its file).
+    /// Returns where.
+    ///
+    /// # Errors
+    /// The file or the API server refused it.
+    pub fn lifecycle(
+        &self,
+        kind: &str,
+        name: &str,
+        what: &shopset_engine::ops::edit::Lifecycle,
+    ) -> anyhow::Result<String> {
+        use shopset_engine::ops::edit::Lifecycle;
+        match (self, what) {
+            (Self::Files(files), Lifecycle::Create(doc)) => {
+                let first = files
+                    .first()
+                    .ok_or_else(|| anyhow::anyhow!("no resource file or directory given"))?;
+                let file = shopset_engine::files::add_resource(first, "shops.yaml", doc)
+                    .map_err(|e| anyhow::anyhow!(e))?;
+                Ok(file.display().to_string())
+            }
+            (Self::Files(files), Lifecycle::Delete) => {
+                let file = shopset_engine::files::delete_resource(files, kind, name)
+                    .map_err(|e| anyhow::anyhow!(e))?;
+                Ok(file.display().to_string())
+            }
+            (Self::Cluster(cluster), what) => {
+                cluster.lifecycle(kind, name, what)?;
+                Ok(format!("{}/{kind}/{name}", cluster.namespace))
+            }
+        }
+    }
+
     /// `command` (a kubectl command line) with the namespace when in a cluster.
     pub fn kubectl(&self, command: &str) -> String {
         match self {

@@ -20,6 +20,27 @@ pub enum EditError {
         /// What was expected.
         message: String,
     },
+    /// The resource to create or delete is not valid, exists already, or does not exist.
+    #[error("{kind} {name:?}: {field}: {message}")]
+    Resource {
+        /// Its kind.
+        kind: &'static str,
+        /// Its name.
+        name: String,
+        /// The field at fault.
+        field: String,
+        /// What was expected.
+        message: String,
+    },
+}
+
+/// Whether a change creates or deletes its resource instead of patching it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lifecycle {
+    /// Create this document (as `kubectl create` does).
+    Create(Value),
+    /// Delete the resource (as `kubectl delete` does).
+    Delete,
 }
 
 /// One change to one resource.
@@ -36,6 +57,8 @@ pub struct Change {
     pub patch: Value,
     /// The tiers to render again afterwards (none, one, or those a shop moves between).
     pub sync_tiers: Vec<String>,
+    /// Set: the resource is created or deleted, and `patch` is `null`.
+    pub lifecycle: Option<Lifecycle>,
 }
 
 fn quote(s: &str) -> String {
@@ -57,6 +80,7 @@ fn annotate(tier: &str, key: &'static str, value: Option<String>, what: String) 
         kubectl,
         patch: json!({ "metadata": { "annotations": { key: value } } }),
         sync_tiers: Vec::new(),
+        lifecycle: None,
     }
 }
 
@@ -118,6 +142,7 @@ fn repin(tier: &str, patch: Value, what: String) -> Change {
         kubectl: patch_command("Tier", tier, &patch),
         patch,
         sync_tiers: vec![tier.to_owned()],
+        lifecycle: None,
     }
 }
 
@@ -163,6 +188,7 @@ pub fn maintenance(resources: &Resources, shopset: &str, on: bool) -> Change {
         kubectl: patch_command("ShopSet", shopset, &patch),
         patch,
         sync_tiers: tier.into_iter().collect(),
+        lifecycle: None,
     }
 }
 
@@ -178,14 +204,23 @@ pub fn move_shop(resources: &Resources, shop: &str, to: &str, recorded_on: Optio
         .collect();
     tiers.sort();
     tiers.dedup();
-    let patch = json!({ "spec": { "shopSet": to } });
+    shop_patch(
+        shop,
+        json!({ "spec": { "shopSet": to } }),
+        format!("{shop}: moves to ShopSet {to} (warm, switch, settle)"),
+        tiers,
+    )
+}
+
+fn shop_patch(shop: &str, patch: Value, what: String, sync_tiers: Vec<String>) -> Change {
     Change {
         kind: "Shop",
         name: shop.to_owned(),
-        what: format!("{shop}: moves to ShopSet {to} (warm, switch, settle)"),
+        what,
         kubectl: patch_command("Shop", shop, &patch),
         patch,
-        sync_tiers: tiers,
+        sync_tiers,
+        lifecycle: None,
     }
 }
 
@@ -197,15 +232,109 @@ pub fn isolate_shop(resources: &Resources, shop: &str, recorded_on: Option<&str>
     let tier = recorded_on
         .and_then(|s| resources.shop_sets.get(s))
         .map(|s| s.spec.tier.clone());
-    let patch = json!({ "spec": { "isolate": true } });
-    Change {
+    shop_patch(
+        shop,
+        json!({ "spec": { "isolate": true } }),
+        format!("{shop}: gets a ShopSet of its own, {shop}, and moves into it"),
+        tier.into_iter().collect(),
+    )
+}
+
+/// What `shop add` asks for.
+pub struct NewShop<'a> {
+    /// Its name.
+    pub name: &'a str,
+    /// Its hosts, the primary one first.
+    pub hosts: &'a [String],
+    /// Its pool (`None`: the default one).
+    pub pool: Option<&'a str>,
+    /// Its load (`None`: 1).
+    pub weight: Option<u32>,
+    /// A pin to a ShopSet.
+    pub shop_set: Option<&'a str>,
+}
+
+/// `shop add`: creates a Shop; the sync then assigns it by the rule (or its pin). Every tier
+/// is rendered, as the controller does on a new Shop: which tier gets it is the sync's to
+/// decide.
+///
+/// # Errors
+/// A Shop of that name exists, or the new one is not valid (its name, hosts, pool or weight).
+pub fn add_shop(resources: &Resources, new: &NewShop<'_>) -> Result<Change, EditError> {
+    let invalid = |field: &str, message: String| EditError::Resource {
         kind: "Shop",
-        name: shop.to_owned(),
-        what: format!("{shop}: gets a ShopSet of its own, {shop}, and moves into it"),
-        kubectl: patch_command("Shop", shop, &patch),
-        patch,
-        sync_tiers: tier.into_iter().collect(),
+        name: new.name.to_owned(),
+        field: field.to_owned(),
+        message,
+    };
+    if resources.shops.contains_key(new.name) {
+        return Err(invalid(
+            "metadata.name",
+            "a Shop of that name exists already (use shop move to move it)".into(),
+        ));
     }
+    let mut spec = serde_json::Map::new();
+    spec.insert("hosts".into(), json!(new.hosts));
+    if let Some(pool) = new.pool {
+        spec.insert("pool".into(), json!(pool));
+    }
+    if let Some(weight) = new.weight {
+        spec.insert("weight".into(), json!(weight));
+    }
+    if let Some(pin) = new.shop_set {
+        spec.insert("shopSet".into(), json!(pin));
+    }
+    let doc = json!({
+        "apiVersion": shopset_crds::API_VERSION,
+        "kind": "Shop",
+        "metadata": { "name": new.name },
+        "spec": spec,
+    });
+    // Read as the sync will read it: what it refuses is refused here, before anything changes.
+    let mut alone = Resources::default();
+    alone.add_object("(new)", &doc);
+    if let Some(e) = alone.errors.first() {
+        return Err(invalid(&e.field, e.message.clone()));
+    }
+    let text = shopset_render::yaml::to_string(&doc);
+    Ok(Change {
+        kind: "Shop",
+        name: new.name.to_owned(),
+        what: format!(
+            "{}: a new shop ({}), assigned by the sync",
+            new.name,
+            new.hosts.join(", ")
+        ),
+        kubectl: format!("kubectl create -f - <<'EOF'\n{text}EOF"),
+        patch: Value::Null,
+        sync_tiers: resources.tiers.keys().cloned().collect(),
+        lifecycle: Some(Lifecycle::Create(doc)),
+    })
+}
+
+/// `shop remove`: deletes a Shop; the sync then removes its rows from the routing table (the
+/// mass-move stop counts it as a shop leaving its ShopSet). Every tier is rendered.
+///
+/// # Errors
+/// No Shop of that name.
+pub fn remove_shop(resources: &Resources, name: &str) -> Result<Change, EditError> {
+    if !resources.shops.contains_key(name) {
+        return Err(EditError::Resource {
+            kind: "Shop",
+            name: name.to_owned(),
+            field: "metadata.name".into(),
+            message: "no Shop of that name".into(),
+        });
+    }
+    Ok(Change {
+        kind: "Shop",
+        name: name.to_owned(),
+        what: format!("{name}: deleted; its rows leave the routing table"),
+        kubectl: format!("kubectl delete shop {name}"),
+        patch: Value::Null,
+        sync_tiers: resources.tiers.keys().cloned().collect(),
+        lifecycle: Some(Lifecycle::Delete),
+    })
 }
 
 #[cfg(test)]

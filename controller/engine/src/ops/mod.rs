@@ -58,11 +58,15 @@ pub enum Action {
     ShopMove,
     /// Give a shop a ShopSet of its own and move it there.
     ShopIsolate,
+    /// Add a shop (the sync assigns it).
+    ShopAdd,
+    /// Remove a shop (its rows leave the routing table).
+    ShopRemove,
 }
 
 impl Action {
     /// Every action, in declaration order.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 18] = [
         Self::Sync,
         Self::BaseMove,
         Self::ConfigurationMove,
@@ -79,6 +83,8 @@ impl Action {
         Self::Maintenance,
         Self::ShopMove,
         Self::ShopIsolate,
+        Self::ShopAdd,
+        Self::ShopRemove,
     ];
 
     /// The engine function that decides the action, called by the controller and by
@@ -110,6 +116,10 @@ impl Action {
             Self::ShopIsolate => {
                 "ops::edit::isolate_shop, then ops::sync::sync (ops::shops::isolated, then a move)"
             }
+            Self::ShopAdd => "ops::edit::add_shop, then ops::sync::sync (ops::shops::plan)",
+            Self::ShopRemove => {
+                "ops::edit::remove_shop, then ops::sync::sync (ops::shops::plan, the mass-move stop)"
+            }
         }
     }
 
@@ -131,7 +141,7 @@ mod tests {
         }
         assert_eq!(
             Action::ALL.len(),
-            Action::ShopIsolate.ordinal() + 1,
+            Action::ShopRemove.ordinal() + 1,
             "a new action goes into Action::ALL, and gets a row in tests/it/parity.rs"
         );
     }

@@ -261,6 +261,17 @@ pub fn plan(
             },
         );
     }
+    // Deleted shops leave their ShopSets too: the same stop guards them.
+    if !resources.incomplete {
+        for (name, row) in recorded {
+            if !resources.shops.contains_key(name) && !resources.is_invalid("Shop", name) {
+                starting
+                    .entry(row.shop_set.clone())
+                    .or_default()
+                    .push(name.clone());
+            }
+        }
+    }
     mass_move_stop(resources, recorded, &starting, &mut out);
     // A shop whose resource could not be read keeps its row: it is not a removal.
     for (name, row) in recorded {
@@ -309,8 +320,15 @@ fn mass_move_stop(
             continue;
         }
         for shop in shops {
-            if let (Some(row), Some(was)) = (out.assigned.get_mut(shop), recorded.get(shop)) {
-                row.warming.clone_from(&was.warming);
+            let Some(was) = recorded.get(shop) else {
+                continue;
+            };
+            match out.assigned.get_mut(shop) {
+                Some(row) => row.warming.clone_from(&was.warming),
+                // Deleted: its row stays until the batch is confirmed.
+                None => {
+                    out.assigned.insert(shop.clone(), was.clone());
+                }
             }
             out.waiting.remove(shop);
         }
@@ -320,9 +338,9 @@ fn mass_move_stop(
                 from,
                 "spec.shops",
                 format!(
-                    "{count} of its {served} shops would start moving in one sync ({}), more \
-                     than {}% and more than {}: none of them moves until a person confirms \
-                     (annotate Tier {tier} {CONFIRM_MOVES_ANNOTATION}={token})",
+                    "{count} of its {served} shops would leave it in one sync (moved or \
+                     deleted: {}), more than {}% and more than {}: none of them leaves until \
+                     a person confirms (annotate Tier {tier} {CONFIRM_MOVES_ANNOTATION}={token})",
                     shops.join(", "),
                     limits.percent,
                     limits.count
@@ -951,6 +969,17 @@ mod tests {
         let warm = plan(&resources(&confirmed), &rows, &|_| false, &gates(0));
         assert_eq!(warm.assigned["s1"].warming.as_deref(), Some("c"));
         assert_eq!(warm.assigned["s2"].warming.as_deref(), Some("c"));
+        // Deleting two of them: the same stop; their rows stay.
+        let deleted = format!("{SETS}{more}{}{}", tier(""), shop("s3", ", shopSet: a"));
+        let kept = plan(&resources(&deleted), &rows, &|_| false, &gates(0));
+        assert_eq!(kept.assigned.len(), 3, "{:?}", kept.assigned.keys());
+        assert!(
+            kept.problems
+                .iter()
+                .any(|p| p.is_about("ShopSet", "a") && p.message.contains("deleted")),
+            "{:?}",
+            kept.problems
+        );
         // One shop alone never stops.
         let one = on("a", "").replacen("shopSet: a", "shopSet: c", 1);
         let single = plan(&resources(&one), &rows, &|_| false, &gates(0));

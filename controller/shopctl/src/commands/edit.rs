@@ -35,7 +35,10 @@ pub fn run(
         );
         return Ok(Done::Ok);
     }
-    let changed = source.change(change.kind, &change.name, &change.patch)?;
+    let changed = match &change.lifecycle {
+        Some(what) => source.lifecycle(change.kind, &change.name, what)?,
+        None => source.change(change.kind, &change.name, &change.patch)?,
+    };
     let _ = writeln!(text, "changed {changed}");
     let mut ok = true;
     let mut system = Value::Null;

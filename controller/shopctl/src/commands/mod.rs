@@ -233,6 +233,35 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
             };
             return change_one(&from, args, change);
         }
+        Command::Shop {
+            what:
+                ShopCommand::Add {
+                    shop,
+                    hosts,
+                    pool,
+                    weight,
+                    shop_set,
+                    edit: args,
+                },
+        } => {
+            let from = source(&args.files)?;
+            let new = ops::edit::NewShop {
+                name: shop,
+                hosts,
+                pool: pool.as_deref(),
+                weight: *weight,
+                shop_set: shop_set.as_deref(),
+            };
+            let change = ops::edit::add_shop(&from.resources()?, &new)?;
+            return change_one(&from, args, change);
+        }
+        Command::Shop {
+            what: ShopCommand::Remove { shop, edit: args },
+        } => {
+            let from = source(&args.files)?;
+            let change = ops::edit::remove_shop(&from.resources()?, shop)?;
+            return change_one(&from, args, change);
+        }
         Command::Shop { what } => shop::run(&ctx, format, what, &source),
         Command::Hold {
             tier,

@@ -90,8 +90,11 @@ pub fn run(
             crate::output::print(format, &text, &json!(s));
             Ok(report.problems.is_empty())
         }
-        ShopCommand::Move { .. } | ShopCommand::Isolate { .. } => {
-            anyhow::bail!("shop move and isolate are edits: commands::run makes them")
+        ShopCommand::Move { .. }
+        | ShopCommand::Isolate { .. }
+        | ShopCommand::Add { .. }
+        | ShopCommand::Remove { .. } => {
+            anyhow::bail!("shop add, remove, move and isolate are edits: commands::run makes them")
         }
         ShopCommand::Capacity { files } => {
             let report = report(ctx, source, files)?;
