@@ -145,23 +145,8 @@ pub fn plan_tiers(
     // resources (as if a person had written them) before anything is placed.
     let recorded_shops =
         crate::ops::shops::recorded(previous.values().filter_map(|p| p.inputs.as_deref()));
-    let rendered_spec = |name: &str| {
-        previous
-            .values()
-            .find_map(|p| Some(p.inputs.as_deref()?.shop_sets.get(name)?.spec.clone()))
-    };
-    let (isolated, problems) =
-        crate::ops::shops::isolated(resources, &recorded_shops, &rendered_spec);
-    plan.problems.extend(problems);
-    let with_isolated;
-    let resources = if isolated.is_empty() {
-        resources
-    } else {
-        let mut all = resources.clone();
-        all.shop_sets.extend(isolated);
-        with_isolated = all;
-        &with_isolated
-    };
+    let isolated = with_isolated(resources, &previous, &recorded_shops, &mut plan.problems);
+    let resources = &*isolated;
 
     // 2. Placement, over every tier at once (capacity is shared).
     // Where each ShopSet was placed: recorded on the resource, else in its tier's rendering
@@ -294,6 +279,29 @@ pub fn plan_tiers(
         unplannable.extend(failed);
     }
     plan
+}
+
+/// `resources`, with the ShopSets of isolated shops that no resource defines
+/// ([`crate::ops::shops::isolated`]); borrowed as they are when there are none.
+fn with_isolated<'a>(
+    resources: &'a Resources,
+    previous: &BTreeMap<String, Previous>,
+    recorded: &BTreeMap<String, shopset_render::inputs::AssignedShop>,
+    problems: &mut Vec<Problem>,
+) -> std::borrow::Cow<'a, Resources> {
+    let rendered_spec = |name: &str| {
+        previous
+            .values()
+            .find_map(|p| Some(p.inputs.as_deref()?.shop_sets.get(name)?.spec.clone()))
+    };
+    let (isolated, found) = crate::ops::shops::isolated(resources, recorded, &rendered_spec);
+    problems.extend(found);
+    if isolated.is_empty() {
+        return std::borrow::Cow::Borrowed(resources);
+    }
+    let mut all = resources.clone();
+    all.shop_sets.extend(isolated);
+    std::borrow::Cow::Owned(all)
 }
 
 /// What the steps of the shops' moves wait for: the tips of the tiers (with their commit
