@@ -33,6 +33,12 @@ fn world() -> World {
     let tiers = resources.join("tiers.yaml");
     let text = std::fs::read_to_string(&tiers).expect("tiers");
     std::fs::write(&tiers, text.replace("system.git", "system-new.git")).expect("write");
+    // One shop, so that the controller writes a Shop's status too.
+    std::fs::write(
+        resources.join("shops.yaml"),
+        "apiVersion: shopset.dev/v1alpha1\nkind: Shop\nmetadata: {name: acme}\nspec: {hosts: [acme.example.com]}\n",
+    )
+    .expect("write");
     World {
         system: dir.join("system-new.git"),
         resources,
@@ -282,6 +288,10 @@ fn api_mode_writes_what_directory_mode_writes_and_reports_argo_cd_state() {
             .all(|l| l.pointer("/spec/holderIdentity").is_none_or(Value::is_null)),
         "{leases:#?}"
     );
+    let acme = api
+        .get_object("shopset.dev", "shops", NS, "acme")
+        .expect("the shop");
+    assert_eq!(acme["status"]["phase"], "Assigned", "{acme}");
     shopset_tests::check_rbac(&root().join("deploy/rbac.yaml"), NS, &api.requests(), true);
 }
 

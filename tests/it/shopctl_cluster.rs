@@ -183,6 +183,37 @@ fn the_cluster_gives_the_same_trees_and_the_edits_are_patches_on_it() {
         "{}",
         text(&quiet)
     );
+    // Shops in the cluster: add creates one, move patches it, remove deletes it; each renders.
+    let shop = || w.api.get_object("shopset.dev", "shops", NS, "acme");
+    let out = ok(&shopctl(
+        &w,
+        &[
+            "shop",
+            "add",
+            "acme",
+            "--host",
+            "acme.example.com",
+            "--dry-run",
+        ],
+    ));
+    assert!(
+        out.contains("kubectl create -f - <<'EOF'") && out.contains(&format!("-n {NS}")),
+        "{out}"
+    );
+    assert!(shop().is_none(), "a dry run creates nothing");
+    let out = ok(&shopctl(
+        &w,
+        &["shop", "add", "acme", "--host", "acme.example.com"],
+    ));
+    assert!(out.contains(&format!("changed {NS}/Shop/acme")), "{out}");
+    assert_eq!(
+        shop().expect("created")["spec"]["hosts"][0],
+        "acme.example.com"
+    );
+    ok(&shopctl(&w, &["shop", "move", "acme", "--to", "general-1"]));
+    assert_eq!(shop().expect("there")["spec"]["shopSet"], "general-1");
+    ok(&shopctl(&w, &["shop", "remove", "acme"]));
+    assert!(shop().is_none(), "deleted");
     // deploy/shopctl-rbac.yaml allows exactly what these commands did.
     check_rbac(
         &root().join("deploy/shopctl-rbac.yaml"),
