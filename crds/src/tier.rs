@@ -58,6 +58,21 @@ pub struct TierSpec {
     /// Guards on what one sync may do to the tier's branch.
     #[serde(default, skip_serializing_if = "Safety::is_default")]
     pub safety: Safety,
+    /// Where the tier's routing table is applied (the edge's cluster and namespace): an Argo CD
+    /// Application for `routing/` is generated beside the ShopSets' when the tier has shops.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<RoutingTarget>,
+}
+
+/// Where a tier's routing table is applied.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RoutingTarget {
+    /// The edge's cluster, as Argo CD knows it.
+    pub destination: crate::failure_domain::Destination,
+    /// The namespace of the edge router, where the table's ConfigMaps go.
+    #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"), length(max = 63))]
+    pub namespace: String,
 }
 
 impl TierSpec {

@@ -142,9 +142,13 @@ pub(crate) fn applications_kustomizations(
             .or_default()
             .push(format!("{name}.yaml"));
     }
+    let mut listed: Vec<String> = shards.keys().cloned().collect();
+    if routing_application(inputs).is_some() {
+        listed.push(ROUTING_APPLICATION_FILE.to_owned());
+    }
     let mut out = vec![(
         format!("{}/kustomization.yaml", layout::APPLICATIONS),
-        kustomization(&shards.keys().cloned().collect::<Vec<_>>()),
+        kustomization(&listed),
     )];
     for (shard, files) in shards
         .iter()
@@ -157,6 +161,46 @@ pub(crate) fn applications_kustomizations(
         out.push((path, kustomization(files)));
     }
     out
+}
+
+/// The routing Application's file, in `applications/`.
+pub const ROUTING_APPLICATION_FILE: &str = "routing.yaml";
+
+/// The Application that applies the tier's routing table (`routing/`) to the edge, when the
+/// Tier names where (`spec.routing`) and its ShopSets serve shops.
+#[must_use]
+pub fn routing_application(inputs: &TierInputs) -> Option<Value> {
+    let target = inputs.tier.spec.routing.as_ref()?;
+    if inputs.shops.is_empty() {
+        return None;
+    }
+    let argo = &inputs.tier.spec.argocd;
+    let mut destination = json!({ "namespace": target.namespace });
+    if let Some(name) = &target.destination.name {
+        destination["name"] = json!(name);
+    }
+    if let Some(server) = &target.destination.server {
+        destination["server"] = json!(server);
+    }
+    Some(json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {
+            "name": format!("{}routing-{}", shopset_crds::names::ROOT_APPLICATION_PREFIX, inputs.tier.name),
+            "namespace": argo.namespace,
+            "labels": { MANAGED_BY.0: MANAGED_BY.1, "shopset.dev/tier": inputs.tier.name },
+        },
+        "spec": {
+            "project": argo.project,
+            "source": {
+                "repoURL": inputs.tier.spec.system.url,
+                "targetRevision": inputs.branch(),
+                "path": crate::routing::DIR,
+            },
+            "destination": destination,
+            "syncPolicy": { "automated": { "prune": true, "selfHeal": true } },
+        },
+    }))
 }
 
 /// The tier's root Application, which applies `applications/` from the tier branch.

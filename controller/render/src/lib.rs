@@ -74,6 +74,32 @@ pub fn validate_tier_spec(tier: &str, spec: &shopset_crds::TierSpec) -> Result<(
         "spec.argocd.namespace",
         names::dns_label(&spec.argocd.namespace),
     )?;
+    if let Some(routing) = &spec.routing {
+        check(
+            "spec.routing.namespace",
+            names::dns_label(&routing.namespace),
+        )?;
+        let d = &routing.destination;
+        if d.name.is_some() == d.server.is_some() {
+            return Err(RenderError::tier(
+                tier,
+                "spec.routing.destination",
+                "set exactly one of name and server",
+            ));
+        }
+        let app = format!("{}routing-{tier}", names::ROOT_APPLICATION_PREFIX);
+        if app.len() > 63 {
+            return Err(RenderError::tier(
+                tier,
+                "metadata.name",
+                format!(
+                    "with spec.routing, the routing Application {app} must fit Argo CD's \
+                     63-character label values: use a tier name of at most {} characters",
+                    63 - (app.len() - tier.len())
+                ),
+            ));
+        }
+    }
     if spec.safety.max_removals.percent > 100 {
         return Err(RenderError::tier(
             tier,
@@ -491,5 +517,61 @@ mod tests {
         assert_eq!(as_yaml, as_json);
         assert_eq!(as_json["appCommit"], odd);
         assert_eq!(parse_inputs(&text).expect("read back"), inputs);
+    }
+
+    #[test]
+    fn a_tier_that_names_its_edge_gets_a_routing_application_when_it_has_shops() {
+        let spec: shopset_crds::TierSpec = serde_json::from_value(serde_json::json!({
+            "app": {"url": "/a"}, "system": {"url": "/s"},
+            "routing": {"destination": {"name": "edge"}, "namespace": "router"},
+        }))
+        .expect("a spec");
+        let mut inputs = TierInputs::new("tier-0".into(), spec, "1".repeat(40));
+        let file = format!(
+            "{}/{}",
+            layout::APPLICATIONS,
+            argo::ROUTING_APPLICATION_FILE
+        );
+        assert!(
+            !render_common(&inputs)
+                .expect("renders")
+                .files
+                .contains_key(&file),
+            "no shops, no routing Application"
+        );
+        inputs.shops.insert(
+            "acme".into(),
+            inputs::AssignedShop {
+                shop_set: "s".into(),
+                epoch: 0,
+                by: shopset_crds::AssignedBy::Rule,
+                hosts: vec!["acme.example.com".into()],
+                weight: 1,
+                warming: None,
+                draining: None,
+            },
+        );
+        let tree = render_common(&inputs).expect("renders");
+        let app =
+            yaml::parse(std::str::from_utf8(&tree.files[&file]).expect("UTF-8")).expect("YAML");
+        assert_eq!(app["metadata"]["name"], "shopset-routing-tier-0");
+        assert_eq!(app["spec"]["source"]["path"], "routing");
+        assert_eq!(app["spec"]["destination"]["name"], "edge");
+        assert_eq!(app["spec"]["destination"]["namespace"], "router");
+        let listed = yaml::parse(
+            std::str::from_utf8(&tree.files["applications/kustomization.yaml"]).expect("UTF-8"),
+        )
+        .expect("YAML");
+        assert!(
+            listed["resources"]
+                .as_array()
+                .expect("resources")
+                .iter()
+                .any(|r| r == "routing.yaml"),
+            "{listed}"
+        );
+        let mut wrong = inputs.tier.spec.clone();
+        wrong.routing.as_mut().expect("routing").destination.server = Some("https://x".into());
+        assert!(validate_tier_spec("tier-0", &wrong).is_err());
     }
 }

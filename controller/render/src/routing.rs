@@ -52,7 +52,8 @@ pub struct ShopSetRoute {
     pub upstream: Option<String>,
 }
 
-/// The routing files of a tier's inputs: none when its ShopSets serve no shop.
+/// The routing files of a tier's inputs, and the routing Application when the Tier names its
+/// edge (`spec.routing`): none when its ShopSets serve no shop.
 #[must_use]
 pub fn from_inputs(inputs: &crate::TierInputs) -> Vec<(String, Vec<u8>)> {
     if inputs.shops.is_empty() {
@@ -85,7 +86,18 @@ pub fn from_inputs(inputs: &crate::TierInputs) -> Vec<(String, Vec<u8>)> {
             )
         })
         .collect();
-    files(&shops, &shop_sets)
+    let mut out = files(&shops, &shop_sets);
+    if let Some(app) = crate::argo::routing_application(inputs) {
+        out.push((
+            format!(
+                "{}/{}",
+                crate::layout::APPLICATIONS,
+                crate::argo::ROUTING_APPLICATION_FILE
+            ),
+            yaml::to_string(&app).into_bytes(),
+        ));
+    }
+    out
 }
 
 /// The table files of one tier: `(path, bytes)`, in path order.

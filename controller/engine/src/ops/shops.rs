@@ -184,12 +184,18 @@ pub fn plan(
         .iter()
         .map(|(name, s)| {
             let settings = s.spec.shops.as_ref().unwrap_or(&default);
+            // The rule gives new shops only to a ShopSet Argo CD does not report unhealthy
+            // (unknown counts as healthy: offline, without Applications, nothing is known).
+            let healthy = resources
+                .applications
+                .get(name)
+                .is_none_or(|a| a.health.as_deref().is_none_or(|h| h == "Healthy"));
             (
                 name.clone(),
                 Candidate {
                     pool: &settings.pool,
                     capacity: settings.capacity,
-                    accept_new: settings.accept_new,
+                    accept_new: settings.accept_new && healthy,
                     dedicated_to: settings.dedicated_to.as_deref(),
                     ready: !s.spec.maintenance && !s.spec.suspend && !unusable(name),
                 },
@@ -1012,6 +1018,37 @@ mod tests {
         rows.get_mut("s1").expect("assigned").shop_set = "b".into();
         let again = super::plan(&r, &rows, &|_| false, &gates(0));
         assert_eq!(again.assigned["s1"].shop_set, "b");
+    }
+
+    #[test]
+    fn the_rule_gives_no_new_shop_to_a_shopset_argo_cd_reports_unhealthy() {
+        let more = "---\napiVersion: shopset.dev/v1alpha1\nkind: ShopSet\nmetadata: {name: c}\nspec: {tier: t, configuration: c}\n";
+        let text = format!("{SETS}{more}{}{}", shop("s1", ""), shop("s2", ""));
+        let mut r = resources(&text);
+        healthy(&mut r, "a", "t0");
+        r.applications.insert(
+            "c".into(),
+            crate::ops::status::AppObservation {
+                sync: Some("Synced".into()),
+                revision: Some("t0".into()),
+                health: Some("Degraded".into()),
+            },
+        );
+        let plan = plan(&r, &BTreeMap::new(), &|_| false, &gates(0));
+        assert_eq!(plan.served_by("c"), 0, "{:?}", plan.assigned);
+        assert_eq!(plan.served_by("a"), 2);
+        // A pin still may (a person decided).
+        let pinned = format!("{SETS}{more}{}", shop("s3", ", shopSet: c"));
+        let mut r = resources(&pinned);
+        r.applications.insert(
+            "c".into(),
+            crate::ops::status::AppObservation {
+                health: Some("Degraded".into()),
+                ..Default::default()
+            },
+        );
+        let plan = super::plan(&r, &BTreeMap::new(), &|_| false, &gates(0));
+        assert_eq!(plan.assigned["s3"].shop_set, "c");
     }
 
     #[test]
