@@ -305,7 +305,7 @@ fn with_isolated<'a>(
 }
 
 /// What the steps of the shops' moves wait for: the tips of the tiers (with their commit
-/// times) and the clock. Read only when a shop is moving: no cost otherwise.
+/// times) and the clock. Read only when there are shops: no cost otherwise.
 fn move_gates(
     resources: &Resources,
     repos: &mut Repos,

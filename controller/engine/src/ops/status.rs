@@ -234,6 +234,12 @@ fn shop_statuses(
             trouble.entry(name).or_insert(p);
         }
     }
+    // A shop with a problem and no row in these results is known to have no ShopSet only when
+    // its pool is exhausted (that happens only to a shop never assigned) or every tier is here.
+    let every_tier = resources
+        .tiers
+        .keys()
+        .all(|t| results.iter().any(|r| r.plan.tier == *t));
     let tier_of = |shop_set: &str| {
         results
             .iter()
@@ -255,7 +261,7 @@ fn shop_statuses(
                 },
                 format!("served by ShopSet {} (epoch {})", row.shop_set, row.epoch),
             ),
-            (None, Some(p)) => condition(
+            (None, Some(p)) if exhausted.is_some() || every_tier => condition(
                 types::ASSIGNED,
                 Some(false),
                 if exhausted.is_some() {
@@ -265,7 +271,7 @@ fn shop_statuses(
                 },
                 p.message.clone(),
             ),
-            (None, None) => continue,
+            (None, _) => continue,
         };
         let mut conditions = vec![first];
         conditions.push(match exhausted {
