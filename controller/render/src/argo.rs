@@ -34,13 +34,7 @@ pub(crate) struct AppParams<'a> {
 /// The Application of one ShopSet, with the Tier's patch applied.
 pub(crate) fn shopset_application(inputs: &TierInputs, p: &AppParams<'_>) -> Value {
     let argo = &inputs.tier.spec.argocd;
-    let mut destination = json!({ "namespace": p.namespace });
-    if let Some(name) = &p.destination.name {
-        destination["name"] = json!(name);
-    }
-    if let Some(server) = &p.destination.server {
-        destination["server"] = json!(server);
-    }
+    let destination = destination(p.destination, p.namespace);
     let mut metadata = json!({
         "name": p.shopset,
         "namespace": argo.namespace,
@@ -174,44 +168,45 @@ pub fn routing_application(inputs: &TierInputs) -> Option<Value> {
     if inputs.shops.is_empty() {
         return None;
     }
-    let argo = &inputs.tier.spec.argocd;
-    let mut destination = json!({ "namespace": target.namespace });
-    if let Some(name) = &target.destination.name {
-        destination["name"] = json!(name);
-    }
-    if let Some(server) = &target.destination.server {
-        destination["server"] = json!(server);
-    }
-    Some(json!({
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {
-            "name": format!("{}routing-{}", shopset_crds::names::ROOT_APPLICATION_PREFIX, inputs.tier.name),
-            "namespace": argo.namespace,
-            "labels": { MANAGED_BY.0: MANAGED_BY.1, "shopset.dev/tier": inputs.tier.name },
-        },
-        "spec": {
-            "project": argo.project,
-            "source": {
-                "repoURL": inputs.tier.spec.system.url,
-                "targetRevision": inputs.branch(),
-                "path": crate::routing::DIR,
-            },
-            "destination": destination,
-            "syncPolicy": { "automated": { "prune": true, "selfHeal": true } },
-        },
-    }))
+    let name = format!(
+        "{}routing-{}",
+        shopset_crds::names::ROOT_APPLICATION_PREFIX,
+        inputs.tier.name
+    );
+    Some(tier_application(
+        inputs,
+        &name,
+        crate::routing::DIR,
+        destination(&target.destination, &target.namespace),
+    ))
 }
 
 /// The tier's root Application, which applies `applications/` from the tier branch.
 #[must_use]
 pub fn root_application(inputs: &TierInputs) -> Value {
     let argo = &inputs.tier.spec.argocd;
+    let name = format!(
+        "{}{}",
+        shopset_crds::names::ROOT_APPLICATION_PREFIX,
+        inputs.tier.name
+    );
+    tier_application(
+        inputs,
+        &name,
+        layout::APPLICATIONS,
+        json!({ "server": IN_CLUSTER, "namespace": argo.namespace }),
+    )
+}
+
+/// An Application of the tier itself (not of a ShopSet): `path` of the tier branch, applied
+/// to `destination`, pruned and healed automatically.
+fn tier_application(inputs: &TierInputs, name: &str, path: &str, destination: Value) -> Value {
+    let argo = &inputs.tier.spec.argocd;
     json!({
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Application",
         "metadata": {
-            "name": format!("{}{}", shopset_crds::names::ROOT_APPLICATION_PREFIX, inputs.tier.name),
+            "name": name,
             "namespace": argo.namespace,
             "labels": { MANAGED_BY.0: MANAGED_BY.1, "shopset.dev/tier": inputs.tier.name },
         },
@@ -220,12 +215,24 @@ pub fn root_application(inputs: &TierInputs) -> Value {
             "source": {
                 "repoURL": inputs.tier.spec.system.url,
                 "targetRevision": inputs.branch(),
-                "path": layout::APPLICATIONS,
+                "path": path,
             },
-            "destination": { "server": IN_CLUSTER, "namespace": argo.namespace },
+            "destination": destination,
             "syncPolicy": { "automated": { "prune": true, "selfHeal": true } },
         },
     })
+}
+
+/// An Argo CD destination: its cluster (by name or server) and `namespace`.
+fn destination(d: &shopset_crds::Destination, namespace: &str) -> Value {
+    let mut out = json!({ "namespace": namespace });
+    if let Some(name) = &d.name {
+        out["name"] = json!(name);
+    }
+    if let Some(server) = &d.server {
+        out["server"] = json!(server);
+    }
+    out
 }
 
 #[cfg(test)]
