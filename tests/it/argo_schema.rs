@@ -100,8 +100,8 @@ fn generated_applications_validate() {
     }
     assert_eq!(
         checked,
-        8 + 3,
-        "eight ShopSet Applications and three root Applications"
+        8 + 1 + 3,
+        "eight ShopSet Applications, the isolated shop mega-mart's and three root Applications"
     );
 
     // The focused golden case exercises patches, suspend and custom sync policies.

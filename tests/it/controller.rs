@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 use shopset_tests::controller::{Controller, eventually};
-use shopset_tests::{commit_count as count, commit_to_branch, git, quickstart, run_shopctl};
+use shopset_tests::{
+    commit_count as count, commit_to_branch, git, quickstart_without_shops, run_shopctl,
+};
 
 fn tip(system: &Path, branch: &str) -> String {
     shopset_tests::tip(system, branch).unwrap_or_default()
@@ -38,7 +40,7 @@ struct World {
 }
 
 fn world() -> World {
-    let (tmp, dir) = quickstart();
+    let (tmp, dir) = quickstart_without_shops();
     World {
         resources: dir.join("resources"),
         system: dir.join("system.git"),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use shopset_tests::controller::{Controller, eventually};
 use shopset_tests::fake_api::FakeApi;
-use shopset_tests::{commit_count, quickstart, root, tip};
+use shopset_tests::{commit_count, quickstart_without_shops, root, tip};
 
 const NS: &str = "shopset-system";
 const BRANCHES: [&str; 3] = ["tier-0", "tier-1", "tier-2"];
@@ -65,7 +65,7 @@ fn application(shop_set: &str, revision: &str) -> Value {
 
 #[test]
 fn the_runbook_done_by_hand_leaves_the_controller_nothing_to_write() {
-    let (_tmp, dir) = quickstart();
+    let (_tmp, dir) = quickstart_without_shops();
     let resources = dir.join("resources");
     let system = dir.join("system.git");
     let work = dir.join("work");

@@ -137,7 +137,7 @@ fn a_bad_tier_does_not_stop_the_other_tiers() {
 
 #[test]
 fn removing_many_shopsets_at_once_stops_until_confirmed() {
-    let (_tmp, dir) = shopset_tests::quickstart();
+    let (_tmp, dir) = shopset_tests::quickstart_without_shops();
     let resources = dir.join("resources");
     let file = resources.join("shopsets.yaml");
     let text = std::fs::read_to_string(&file).unwrap();
@@ -179,7 +179,7 @@ fn removing_many_shopsets_at_once_stops_until_confirmed() {
 
 #[test]
 fn shopctl_sync_honours_the_tiers_removal_confirmation_annotation() {
-    let (_tmp, dir) = shopset_tests::quickstart();
+    let (_tmp, dir) = shopset_tests::quickstart_without_shops();
     let resources = dir.join("resources");
     let file = resources.join("shopsets.yaml");
     let text = std::fs::read_to_string(&file).unwrap();
@@ -236,7 +236,7 @@ fn shopctl_sync_honours_the_tiers_removal_confirmation_annotation() {
 
 #[test]
 fn shopctl_sync_stops_at_the_tiers_own_removal_limits() {
-    let (_tmp, dir) = shopset_tests::quickstart();
+    let (_tmp, dir) = shopset_tests::quickstart_without_shops();
     let resources = dir.join("resources");
     let file = resources.join("shopsets.yaml");
     let text = std::fs::read_to_string(&file).unwrap();

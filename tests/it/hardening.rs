@@ -18,7 +18,7 @@ struct Quickstart {
 
 impl Quickstart {
     fn new() -> Self {
-        let (tmp, dir) = shopset_tests::quickstart();
+        let (tmp, dir) = shopset_tests::quickstart_without_shops();
         Self { _tmp: tmp, dir }
     }
 

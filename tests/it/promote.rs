@@ -8,7 +8,7 @@ use std::process::Output;
 
 use serde_json::{Value, json};
 use shopset_tests::servers::GitDaemon;
-use shopset_tests::{commit_to_branch, git, quickstart, rev, run_shopctl};
+use shopset_tests::{commit_to_branch, git, quickstart_without_shops, rev, run_shopctl};
 
 /// A quick start whose app and configuration repositories are served by a git daemon
 /// (the crash tests use it too).
@@ -22,7 +22,7 @@ pub(crate) struct World {
 }
 
 pub(crate) fn world() -> World {
-    let (tmp, dir) = quickstart();
+    let (tmp, dir) = quickstart_without_shops();
     let app = dir.join("app.git");
     for repo in [&app, &dir.join("config.git")] {
         let out = git(repo, &["config", "daemon.receivepack", "true"]);

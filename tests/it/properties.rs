@@ -27,7 +27,7 @@ struct World {
 
 impl World {
     fn new() -> Self {
-        let (tmp, dir) = shopset_tests::quickstart();
+        let (tmp, dir) = shopset_tests::quickstart_without_shops();
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("resources"))
             .unwrap()
             .map(|e| e.unwrap().path())

@@ -85,7 +85,7 @@ fn run(dir: &Path, args: &[&str]) {
 
 #[test]
 fn hand_edits_on_a_tier_branch_are_reported_path_by_path_and_a_clean_branch_reports_nothing() {
-    let (tmp, dir) = shopset_tests::quickstart();
+    let (tmp, dir) = shopset_tests::quickstart_without_shops();
     assert_clean(&dir);
 
     // A person's commit on tier-2: one generated file changed, one file added, one removed,
@@ -197,7 +197,7 @@ fn hand_edits_on_a_tier_branch_are_reported_path_by_path_and_a_clean_branch_repo
 
 #[test]
 fn resources_changed_since_the_last_sync_are_pending_shopset_by_shopset() {
-    let (_tmp, dir) = shopset_tests::quickstart();
+    let (_tmp, dir) = shopset_tests::quickstart_without_shops();
     let resources = dir.join("resources");
     std::fs::write(
         resources.join("more.yaml"),
@@ -260,7 +260,7 @@ fn resources_changed_since_the_last_sync_are_pending_shopset_by_shopset() {
 
 #[test]
 fn a_tip_without_recorded_inputs_is_drift_and_a_missing_branch_is_pending() {
-    let (tmp, dir) = shopset_tests::quickstart();
+    let (tmp, dir) = shopset_tests::quickstart_without_shops();
     let system = dir.join("system.git");
     let work = tmp.path().join("work");
     run(

@@ -97,6 +97,39 @@ pub fn quickstart() -> (tempfile::TempDir, PathBuf) {
     (tmp, dir)
 }
 
+/// The quickstart as it was before the example had shops: the same repositories and
+/// resources without `resources/shops.yaml`, synced by `shopctl sync`. For the tests of
+/// ShopSets alone (removals, counts), which a ShopSet that serves shops would hold back.
+pub fn quickstart_without_shops() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let dir = tmp.path().join("qs");
+    let mut examples = BTreeMap::new();
+    read_tree(&root().join("examples"), "", &mut examples);
+    examples.remove("resources/shops.yaml");
+    shopset_engine::ops::quickstart::prepare(&dir, &examples, &["tier-0", "tier-1", "tier-2"])
+        .expect("the example's repositories");
+    let dir = dir.canonicalize().expect("canonical");
+    ok(&run_shopctl([
+        "sync",
+        "-f",
+        &dir.join("resources").display().to_string(),
+    ]));
+    (tmp, dir)
+}
+
+/// Every file under `dir`, by its path relative to it (`/`-separated).
+fn read_tree(dir: &Path, prefix: &str, out: &mut BTreeMap<String, Vec<u8>>) {
+    for entry in std::fs::read_dir(dir).expect("a directory") {
+        let entry = entry.expect("an entry");
+        let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
+        if entry.file_type().expect("a type").is_dir() {
+            read_tree(&entry.path(), &format!("{name}/"), out);
+        } else {
+            out.insert(name, std::fs::read(entry.path()).expect("readable"));
+        }
+    }
+}
+
 /// Asserts success and returns stdout.
 pub fn ok(output: &Output) -> String {
     assert!(

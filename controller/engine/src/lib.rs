@@ -29,6 +29,6 @@ pub use ops::sync::{
     Author, CONFIRM_REMOVALS_ANNOTATION, SyncOptions, SyncResult, TierOutcome, TierResult,
     WriteError, commit_message, removal_token, sync,
 };
-pub use problem::{Problem, Subject};
+pub use problem::{Problem, Severity, Subject, any_error};
 pub use repos::Repos;
 pub use resources::{InputError, Resources};

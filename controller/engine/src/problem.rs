@@ -37,10 +37,26 @@ pub struct Problem {
     /// The resource it is about; `None` for a problem of the whole action (a repository that
     /// cannot be read, say).
     pub subject: Option<Subject>,
-    /// The field path, when one field is at fault.
-    pub field: Option<String>,
+    /// The field path, when one field is at fault (boxed: a problem stays small enough to be
+    /// an error value that is moved around freely).
+    pub field: Option<Box<str>>,
     /// What was wrong and what was expected.
     pub message: String,
+    /// Whether the action failed for it, or only reports a state that waits for a change
+    /// elsewhere (a shop pending until its pool has room, as a Pod waits for a node).
+    pub severity: Severity,
+}
+
+/// How much a problem weighs: an error makes the action fail (exit code 1, `ok` false); a
+/// warning is reported (stderr, conditions, events) and the rest of the action succeeds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Severity {
+    /// The action did not do what its inputs ask.
+    #[default]
+    Error,
+    /// The inputs are carried out as far as the world allows; the rest waits.
+    Warning,
 }
 
 impl Problem {
@@ -50,8 +66,9 @@ impl Problem {
         Self {
             file: None,
             subject: Some(Subject::new(kind, name)),
-            field: Some(field.to_owned()),
+            field: Some(field.into()),
             message: message.into(),
+            severity: Severity::Error,
         }
     }
 
@@ -63,6 +80,7 @@ impl Problem {
             subject: Some(Subject::new(kind, name)),
             field: None,
             message: message.into(),
+            severity: Severity::Error,
         }
     }
 
@@ -74,6 +92,7 @@ impl Problem {
             subject: None,
             field: None,
             message: message.into(),
+            severity: Severity::Error,
         }
     }
 
@@ -89,6 +108,19 @@ impl Problem {
     pub fn and(mut self, more: &str) -> Self {
         self.message.push_str(more);
         self
+    }
+
+    /// The same problem, as a warning.
+    #[must_use]
+    pub fn as_warning(mut self) -> Self {
+        self.severity = Severity::Warning;
+        self
+    }
+
+    /// Whether the action failed for it.
+    #[must_use]
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
     }
 
     /// Whether it is about the resource of `kind` named `name`.
@@ -129,8 +161,9 @@ impl From<&InputError> for Problem {
         Self {
             file: Some(e.file.clone()),
             subject: Some(Subject::new(&e.kind, &e.name)),
-            field: Some(e.field.clone()),
+            field: Some(e.field.as_str().into()),
             message: e.message.clone(),
+            severity: Severity::Error,
         }
     }
 }
@@ -154,8 +187,14 @@ impl From<shopset_render::RenderError> for Problem {
     }
 }
 
-/// As JSON: `{file, subject: {kind, name}, field, message, text}`, `text` being the whole line
-/// as printed.
+/// Whether any of `problems` is an error (warnings alone leave an action successful).
+#[must_use]
+pub fn any_error(problems: &[Problem]) -> bool {
+    problems.iter().any(Problem::is_error)
+}
+
+/// As JSON: `{file, subject: {kind, name}, field, message, severity, text}`, `text` being the
+/// whole line as printed.
 impl serde::Serialize for Problem {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         #[derive(serde::Serialize)]
@@ -163,7 +202,7 @@ impl serde::Serialize for Problem {
             kind: &'a str,
             name: &'a str,
         }
-        let mut s = serializer.serialize_struct("Problem", 5)?;
+        let mut s = serializer.serialize_struct("Problem", 6)?;
         s.serialize_field("file", &self.file)?;
         s.serialize_field(
             "subject",
@@ -174,6 +213,7 @@ impl serde::Serialize for Problem {
         )?;
         s.serialize_field("field", &self.field)?;
         s.serialize_field("message", &self.message)?;
+        s.serialize_field("severity", &self.severity)?;
         s.serialize_field("text", &self.to_string())?;
         s.end()
     }
@@ -225,5 +265,17 @@ mod tests {
         assert_eq!(json["message"], "bad (kept)");
         assert_eq!(json["text"], "ShopSet \"a\": spec.x: bad (kept)");
         assert_eq!(json["file"], serde_json::Value::Null);
+        assert_eq!(json["severity"], "error");
+        let w = serde_json::to_value(p.as_warning()).expect("serializes");
+        assert_eq!(w["severity"], "warning");
+    }
+
+    #[test]
+    fn only_errors_fail_an_action() {
+        let error = Problem::general("broken");
+        let warning = Problem::general("waiting").as_warning();
+        assert!(!any_error(&[]));
+        assert!(!any_error(std::slice::from_ref(&warning)));
+        assert!(any_error(&[warning, error]));
     }
 }

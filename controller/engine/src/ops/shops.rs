@@ -60,8 +60,9 @@ impl MoveGates {
 /// the tier of the ShopSet the shop is on; it is the dedicated ShopSet already rendered in a
 /// tier branch when there is one (so it never changes by itself), else a copy of the spec of
 /// the ShopSet the shop is on, dedicated to the shop, with room for its weight and no
-/// upstream of its own unless that ShopSet's is given. The shop then moves into it by the
-/// steps of any move ([`plan`]).
+/// upstream of its own unless that ShopSet's is given. A shop already served moves into it by
+/// the steps of any move ([`plan`]); a new shop's copy is of the ShopSet the rule would give
+/// it, and it is assigned there at once.
 #[must_use]
 pub fn isolated(
     resources: &Resources,
@@ -70,6 +71,8 @@ pub fn isolated(
 ) -> (BTreeMap<String, Sourced<ShopSetSpec>>, Vec<Problem>) {
     let mut out = BTreeMap::new();
     let mut problems = Vec::new();
+    // The rule's choice for every new shop, made only when a new shop asks to be isolated.
+    let mut first_choices: Option<BTreeMap<String, String>> = None;
     for (name, shop) in &resources.shops {
         if !shop.spec.isolate || shop.spec.shop_set.is_some() {
             continue;
@@ -97,14 +100,22 @@ pub fn isolated(
             out.insert(name.clone(), Sourced::new(&shop.file, spec));
             continue;
         }
-        let Some(row) = recorded.get(name) else {
-            // Not assigned yet: it is isolated once it has a ShopSet (and so a tier).
-            continue;
+        let home = match recorded.get(name) {
+            Some(row) => row.shop_set.as_str(),
+            // A new shop: its ShopSet is a copy of the one the rule would give it, and it is
+            // assigned there at once (it serves nothing yet, so there is nothing to move).
+            None => match first_choices
+                .get_or_insert_with(|| by_rule_alone(resources, recorded))
+                .get(name.as_str())
+            {
+                Some(choice) => choice,
+                // No ShopSet of its pool to copy: it waits, pending, like any new shop.
+                None => continue,
+            },
         };
-        let Some(home) = resources.shop_sets.get(&row.shop_set) else {
+        let Some(home) = resources.shop_sets.get(home) else {
             problems.push(refuse(format!(
-                "its ShopSet {:?} has no resource to copy: the shop is not isolated",
-                row.shop_set
+                "its ShopSet {home:?} has no resource to copy: the shop is not isolated"
             )));
             continue;
         };
@@ -125,6 +136,26 @@ pub fn isolated(
         out.insert(name.clone(), Sourced::new(&shop.file, spec));
     }
     (out, problems)
+}
+
+/// Where the rule would put each new shop if no ShopSet were dedicated to any (the home an
+/// isolated new shop's ShopSet is copied from): the same rule and order as [`plan`], with every
+/// ShopSet usable.
+fn by_rule_alone(
+    resources: &Resources,
+    recorded: &BTreeMap<String, AssignedShop>,
+) -> BTreeMap<String, String> {
+    let mut requests = requests(resources, recorded);
+    for r in requests.values_mut() {
+        r.isolate = false;
+    }
+    let candidates = candidates(resources, &|_| false);
+    assignment::assign(&requests, &candidates)
+        .shops
+        .into_iter()
+        .filter(|(name, _)| recorded.get(*name).is_none())
+        .filter_map(|(name, o)| Some((name.to_owned(), o.assigned?.shop_set.to_owned())))
+        .collect()
 }
 
 /// The assignments recorded in the tier branches: of two rows for one shop (a move across
@@ -162,46 +193,8 @@ pub fn plan(
     unusable: &dyn Fn(&str) -> bool,
     gates: &MoveGates,
 ) -> ShopPlan {
-    let requests: BTreeMap<String, ShopRequest<'_>> = resources
-        .shops
-        .iter()
-        .map(|(name, s)| {
-            (
-                name.clone(),
-                ShopRequest {
-                    pool: &s.spec.pool,
-                    weight: s.spec.weight,
-                    pin: s.spec.shop_set.as_deref(),
-                    isolate: s.spec.isolate,
-                    recorded: recorded.get(name).map(|r| (r.shop_set.as_str(), r.epoch)),
-                },
-            )
-        })
-        .collect();
-    let default = shopset_crds::ShopSettings::default();
-    let candidates: BTreeMap<String, Candidate<'_>> = resources
-        .shop_sets
-        .iter()
-        .map(|(name, s)| {
-            let settings = s.spec.shops.as_ref().unwrap_or(&default);
-            // The rule gives new shops only to a ShopSet Argo CD does not report unhealthy
-            // (unknown counts as healthy: offline, without Applications, nothing is known).
-            let healthy = resources
-                .applications
-                .get(name)
-                .is_none_or(|a| a.health.as_deref().is_none_or(|h| h == "Healthy"));
-            (
-                name.clone(),
-                Candidate {
-                    pool: &settings.pool,
-                    capacity: settings.capacity,
-                    accept_new: settings.accept_new && healthy,
-                    dedicated_to: settings.dedicated_to.as_deref(),
-                    ready: !s.spec.maintenance && !s.spec.suspend && !unusable(name),
-                },
-            )
-        })
-        .collect();
+    let requests = requests(resources, recorded);
+    let candidates = candidates(resources, unusable);
     let assignments = assignment::assign(&requests, &candidates);
     let mut out = ShopPlan::default();
     let steps = Steps { resources, gates };
@@ -224,8 +217,17 @@ pub fn plan(
             } else {
                 " (it waits, unassigned)"
             };
-            out.problems
-                .push(problem(field, unassigned.to_string(), kept));
+            let found = problem(field, unassigned.to_string(), kept);
+            // A new shop waiting for room is a state, as a Pod waiting for a node is: the
+            // sync did what it could (a warning; the status and an event say it). A refused
+            // pin or move is an error: the spec asks for what cannot be done.
+            out.problems.push(
+                if matches!(unassigned, assignment::Unassigned::PoolExhausted { .. }) {
+                    found.as_warning()
+                } else {
+                    found
+                },
+            );
         }
         let Some(a) = &outcome.assigned else {
             continue;
@@ -288,6 +290,62 @@ pub fn plan(
         }
     }
     out
+}
+
+/// Every shop, as assignment sees it.
+fn requests<'a>(
+    resources: &'a Resources,
+    recorded: &'a BTreeMap<String, AssignedShop>,
+) -> BTreeMap<String, ShopRequest<'a>> {
+    resources
+        .shops
+        .iter()
+        .map(|(name, s)| {
+            (
+                name.clone(),
+                ShopRequest {
+                    pool: &s.spec.pool,
+                    weight: s.spec.weight,
+                    pin: s.spec.shop_set.as_deref(),
+                    isolate: s.spec.isolate,
+                    recorded: recorded.get(name).map(|r| (r.shop_set.as_str(), r.epoch)),
+                },
+            )
+        })
+        .collect()
+}
+
+static DEFAULT_SETTINGS: std::sync::LazyLock<shopset_crds::ShopSettings> =
+    std::sync::LazyLock::new(shopset_crds::ShopSettings::default);
+
+/// Every ShopSet, as assignment sees it; `unusable` says which may take no shop now.
+fn candidates<'a>(
+    resources: &'a Resources,
+    unusable: &dyn Fn(&str) -> bool,
+) -> BTreeMap<String, Candidate<'a>> {
+    resources
+        .shop_sets
+        .iter()
+        .map(|(name, s)| {
+            let settings = s.spec.shops.as_ref().unwrap_or(&DEFAULT_SETTINGS);
+            // The rule gives new shops only to a ShopSet Argo CD does not report unhealthy
+            // (unknown counts as healthy: offline, without Applications, nothing is known).
+            let healthy = resources
+                .applications
+                .get(name)
+                .is_none_or(|a| a.health.as_deref().is_none_or(|h| h == "Healthy"));
+            (
+                name.clone(),
+                Candidate {
+                    pool: &settings.pool,
+                    capacity: settings.capacity,
+                    accept_new: settings.accept_new && healthy,
+                    dedicated_to: settings.dedicated_to.as_deref(),
+                    ready: !s.spec.maintenance && !s.spec.suspend && !unusable(name),
+                },
+            )
+        })
+        .collect()
 }
 
 /// The Tier annotation that confirms one exact batch of moves out of a ShopSet.
@@ -574,6 +632,22 @@ pub struct ShopLine {
     pub hosts: Vec<String>,
     /// Its load.
     pub weight: u32,
+    /// Mid-move: the ShopSet it is warming in (before the switch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warming: Option<String>,
+    /// Mid-move: the ShopSet it is leaving (after the switch, until it settles).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub draining: Option<String>,
+}
+
+impl ShopLine {
+    /// Whether `shop_set` serves it or lists it for a move to or from it.
+    #[must_use]
+    pub fn involves(&self, shop_set: &str) -> bool {
+        [&self.shop_set, &self.warming, &self.draining]
+            .into_iter()
+            .any(|s| s.as_deref() == Some(shop_set))
+    }
 }
 
 /// One ShopSet's load against its capacity.
@@ -596,6 +670,8 @@ pub struct CapacityLine {
     pub fits: u64,
     /// Whether the rule gives it new shops.
     pub accept_new: bool,
+    /// Neither in maintenance nor suspended: it may receive a shop now.
+    pub ready: bool,
     /// The shop it is dedicated to.
     pub dedicated_to: Option<String>,
 }
@@ -631,10 +707,22 @@ impl ShopsReport {
 pub fn report(resources: &Resources, repos: &mut crate::Repos) -> ShopsReport {
     let mut out = ShopsReport::default();
     let mut rows: BTreeMap<String, (String, AssignedShop, Option<String>)> = BTreeMap::new();
+    // The ShopSets of isolated shops: no resource defines them, their branch records them.
+    let mut dedicated: BTreeMap<String, ShopSetSpec> = BTreeMap::new();
     for (tier, sourced) in &resources.tiers {
         let branch = sourced.spec.branch_or(tier);
         match tip_inputs(repos, &sourced.spec.system.url, branch) {
             Ok(Some(inputs)) => {
+                for (name, placed) in &inputs.shop_sets {
+                    let owned = placed
+                        .spec
+                        .shops
+                        .as_ref()
+                        .and_then(|s| s.dedicated_to.as_ref());
+                    if owned.is_some() && !resources.shop_sets.contains_key(name) {
+                        dedicated.insert(name.clone(), placed.spec.clone());
+                    }
+                }
                 for (name, row) in &inputs.shops {
                     if rows
                         .get(name)
@@ -669,6 +757,8 @@ pub fn report(resources: &Resources, repos: &mut crate::Repos) -> ShopsReport {
             pool: resources.shops.get(name).map(|s| s.spec.pool.clone()),
             hosts: row.hosts.clone(),
             weight: row.weight,
+            warming: row.warming.clone(),
+            draining: row.draining.clone(),
         });
     }
     for (name, s) in &resources.shops {
@@ -684,19 +774,27 @@ pub fn report(resources: &Resources, repos: &mut crate::Repos) -> ShopsReport {
                 pool: Some(s.spec.pool.clone()),
                 hosts: s.spec.hosts.clone(),
                 weight: s.spec.weight,
+                warming: None,
+                draining: None,
             });
         }
     }
     out.shops.sort_by(|a, b| a.shop.cmp(&b.shop));
     let default = shopset_crds::ShopSettings::default();
-    for (name, s) in &resources.shop_sets {
-        let settings = s.spec.shops.as_ref().unwrap_or(&default);
+    let specs = resources
+        .shop_sets
+        .iter()
+        .map(|(name, s)| (name, &s.spec))
+        .chain(dedicated.iter());
+    for (name, spec) in specs {
+        let settings = spec.shops.as_ref().unwrap_or(&default);
         let used = load.get(name.as_str()).copied().unwrap_or(0);
         let capacity = u64::from(settings.capacity);
         out.capacity.push(CapacityLine {
             pool: settings.pool.clone(),
             shop_set: name.clone(),
-            tier: s.spec.tier.clone(),
+            tier: spec.tier.clone(),
+            ready: !spec.maintenance && !spec.suspend,
             load: used,
             capacity: settings.capacity,
             utilisation_percent: (used * 100).checked_div(capacity).unwrap_or(0),
@@ -922,6 +1020,60 @@ mod tests {
         assert!(
             problems[0].is_about("Shop", "hot") && problems[0].message.contains("not dedicated"),
             "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn a_new_shop_that_asks_to_be_isolated_starts_in_its_own_shopset() {
+        let r = resources(&format!(
+            "{SETS}{}{}",
+            shop("hot", ", weight: 3, isolate: true"),
+            shop("quiet", "")
+        ));
+        // The copy is of the ShopSet the rule would have given it.
+        let alone = resources(&format!("{SETS}{}", shop("hot", ", weight: 3")));
+        let home = plan(&alone, &BTreeMap::new(), &|_| false, &gates(0)).assigned["hot"]
+            .shop_set
+            .clone();
+        let (made, problems) = isolated(&r, &BTreeMap::new(), &|_| None);
+        assert!(problems.is_empty(), "{problems:?}");
+        let spec = &made["hot"].spec;
+        assert_eq!(spec.tier, r.shop_sets[&home].spec.tier);
+        let settings = spec.shops.as_ref().expect("shop settings");
+        assert_eq!(
+            (settings.dedicated_to.as_deref(), settings.capacity),
+            (Some("hot"), 3)
+        );
+        // Assigned there at once, by its pin to itself: nothing to move, no warm step.
+        let mut r = r;
+        r.shop_sets.extend(made);
+        let first = plan(&r, &BTreeMap::new(), &|_| false, &gates(0));
+        let row = &first.assigned["hot"];
+        assert_eq!((row.shop_set.as_str(), row.epoch), ("hot", 0));
+        assert_eq!(row.phase(), shopset_crds::ShopPhase::Assigned);
+        assert_ne!(first.assigned["quiet"].shop_set, "hot", "dedicated");
+        assert!(first.problems.is_empty(), "{:?}", first.problems);
+    }
+
+    #[test]
+    fn a_shop_waiting_for_room_is_a_warning_and_a_refused_pin_an_error() {
+        let r = resources(&format!(
+            "{SETS}{}{}",
+            shop("huge", ", weight: 100000"),
+            shop("pinned", ", shopSet: b")
+        ));
+        let out = plan(&r, &BTreeMap::new(), &|_| false, &gates(0));
+        let of = |name: &str| {
+            out.problems
+                .iter()
+                .find(|p| p.is_about("Shop", name))
+                .unwrap_or_else(|| panic!("a problem about {name}: {:?}", out.problems))
+        };
+        assert!(!of("huge").is_error(), "pending is a state");
+        assert_eq!(of("huge").field.as_deref(), Some("spec.pool"));
+        assert!(
+            of("pinned").is_error(),
+            "b is in maintenance: the pin is refused"
         );
     }
 

@@ -176,10 +176,10 @@ pub struct SyncResult {
 }
 
 impl SyncResult {
-    /// True when every input was used and every branch written.
+    /// True when every input was used and every branch written (warnings aside).
     #[must_use]
     pub fn ok(&self) -> bool {
-        self.problems.is_empty()
+        !crate::any_error(&self.problems)
             && !self.tiers.iter().any(|t| {
                 matches!(
                     t.outcome,

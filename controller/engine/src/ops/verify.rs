@@ -54,7 +54,7 @@ impl VerifyReport {
     /// True when something could not be verified.
     #[must_use]
     pub fn has_problems(&self) -> bool {
-        !self.problems.is_empty() || self.tiers.iter().any(|t| !t.problems.is_empty())
+        crate::any_error(&self.problems) || self.tiers.iter().any(|t| crate::any_error(&t.problems))
     }
 }
 

@@ -28,7 +28,7 @@ pub fn run(
         report.text()
     };
     crate::output::print(format, &text, &serde_json::to_value(&report)?);
-    Ok(if !report.problems.is_empty() {
+    Ok(if shopset_engine::any_error(&report.problems) {
         Done::Failed
     } else if report.changes() {
         Done::Changes

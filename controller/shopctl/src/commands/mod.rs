@@ -349,9 +349,10 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
     ok.map(Done::from)
 }
 
-/// Problems go to stderr, one per line.
-fn report_problems(problems: &[impl std::fmt::Display]) {
+/// Problems go to stderr, one per line, each marked as an error or a warning.
+fn report_problems(problems: &[shopset_engine::Problem]) {
     for p in problems {
-        eprintln!("error: {p}");
+        let label = if p.is_error() { "error" } else { "warning" };
+        eprintln!("{label}: {p}");
     }
 }

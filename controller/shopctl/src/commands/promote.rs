@@ -53,7 +53,7 @@ pub fn run(
         &resources
             .errors
             .iter()
-            .map(ToString::to_string)
+            .map(shopset_engine::Problem::from)
             .collect::<Vec<_>>(),
     );
     let now = k8s_openapi::jiff::Timestamp::now();

@@ -48,6 +48,9 @@ pub fn run(ctx: &super::Context, format: Format, dir: &Path) -> anyhow::Result<b
             "\nThe system repository is {sys}, one branch per tier. Look at it:\n\
              \n  git -c protocol.file.allow=always clone --recurse-submodules --branch tier-0 {sys} /tmp/tier-0\
              \n  kubectl kustomize /tmp/tier-0/shopsets/*/canary\
+             \n\nWhich ShopSet serves each shop, and how much room each pool has left:\
+             \n\n  shopctl shop list -f {d}/resources\
+             \n  shopctl shop capacity -f {d}/resources\
              \n\nEdit {d}/resources/*.yaml and apply the change as the controller would:\
              \n\n  shopctl sync -f {d}/resources\
              \n\nOr let the controller watch the files and keep the branches rendered (status in\

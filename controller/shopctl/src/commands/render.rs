@@ -67,5 +67,5 @@ pub fn run(
         &text,
         &json!({ "written": written, "problems": problems }),
     );
-    Ok(problems.is_empty())
+    Ok(!shopset_engine::any_error(&problems))
 }

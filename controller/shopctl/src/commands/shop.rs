@@ -15,9 +15,14 @@ fn dash(value: Option<&str>) -> &str {
 }
 
 fn line(text: &mut String, s: &ShopLine) {
+    let moving = match (&s.warming, &s.draining) {
+        (Some(to), _) => format!(" (moving to {to})"),
+        (None, Some(from)) => format!(" (moved from {from}, settling)"),
+        (None, None) => String::new(),
+    };
     let _ = writeln!(
         text,
-        "{:<24} {:<16} {:<10} {:<12} {:<9} {:>6} {}",
+        "{:<24} {:<16} {:<10} {:<12} {:<9} {:>6} {}{moving}",
         s.shop,
         dash(s.shop_set.as_deref()),
         dash(s.tier.as_deref()),
@@ -55,9 +60,7 @@ pub fn run(
         } => {
             let report = report(ctx, source, files)?;
             let keep = |s: &&ShopLine| {
-                shop_set
-                    .as_ref()
-                    .is_none_or(|x| s.shop_set.as_ref() == Some(x))
+                shop_set.as_ref().is_none_or(|x| s.involves(x))
                     && pool.as_ref().is_none_or(|x| s.pool.as_ref() == Some(x))
                     && tier.as_ref().is_none_or(|x| s.tier.as_ref() == Some(x))
             };
@@ -70,7 +73,7 @@ pub fn run(
                 line(&mut text, s);
             }
             crate::output::print(format, &text, &json!(shown));
-            Ok(report.problems.is_empty())
+            Ok(!shopset_engine::any_error(&report.problems))
         }
         ShopCommand::Where { host, files } => {
             let report = report(ctx, source, files)?;
@@ -88,7 +91,7 @@ pub fn run(
                 s.epoch
             );
             crate::output::print(format, &text, &json!(s));
-            Ok(report.problems.is_empty())
+            Ok(!shopset_engine::any_error(&report.problems))
         }
         ShopCommand::Move { .. }
         | ShopCommand::Isolate { .. }
@@ -103,10 +106,11 @@ pub fn run(
                 "POOL", "SHOPSET", "TIER", "LOAD", "CAPACITY", "USED", "FITS"
             );
             for c in &report.capacity {
-                let note = match (&c.dedicated_to, c.accept_new) {
-                    (Some(shop), _) => format!("dedicated to {shop}"),
-                    (None, false) => "takes no new shops".to_owned(),
-                    (None, true) => String::new(),
+                let note = match (&c.dedicated_to, c.accept_new, c.ready) {
+                    (Some(shop), _, _) => format!("dedicated to {shop}"),
+                    (None, _, false) => "in maintenance or suspended: takes no shop now".to_owned(),
+                    (None, false, true) => "takes no new shops".to_owned(),
+                    (None, true, true) => String::new(),
                 };
                 let _ = writeln!(
                     text,
@@ -116,9 +120,10 @@ pub fn run(
             }
             let pending = report.shops.iter().filter(|s| s.shop_set.is_none()).count();
             if pending > 0 {
+                let shops = if pending == 1 { "shop" } else { "shops" };
                 let _ = writeln!(
                     text,
-                    "{pending} shops pending (in the resources, in no tier branch yet)"
+                    "{pending} {shops} pending (in the resources, in no tier branch yet)"
                 );
             }
             crate::output::print(
@@ -126,7 +131,7 @@ pub fn run(
                 &text,
                 &json!({ "capacity": report.capacity, "pending": pending }),
             );
-            Ok(report.problems.is_empty())
+            Ok(!shopset_engine::any_error(&report.problems))
         }
     }
 }

@@ -115,7 +115,10 @@ pub fn run(
                 t.not_ready.len() - shown
             ));
         }
-        lines.extend(t.problems.iter().map(|p| format!("problem: {p}")));
+        lines.extend(t.problems.iter().map(|p| {
+            let label = if p.is_error() { "problem" } else { "warning" };
+            format!("{label}: {p}")
+        }));
         if !lines.is_empty() {
             let _ = writeln!(text, "\n{}:", t.tier);
             for l in lines {
@@ -129,5 +132,5 @@ pub fn run(
         tier["statusSource"] = serde_json::to_value(&from)?;
     }
     crate::output::print(format, &text, &json);
-    Ok(tiers.iter().all(|t| t.problems.is_empty()))
+    Ok(!tiers.iter().any(|t| shopset_engine::any_error(&t.problems)))
 }

@@ -43,7 +43,7 @@ fn text(report: &VerifyReport) -> String {
         if t.pending.is_some() {
             state.push("sync pending".to_owned());
         }
-        if !t.problems.is_empty() {
+        if shopset_engine::any_error(&t.problems) {
             state.push("not verified".to_owned());
         }
         if state.is_empty() {
