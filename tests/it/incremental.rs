@@ -201,3 +201,171 @@ fn edits_equal_full_renders() {
         tier0.full_tree().unwrap().files["README.md"]
     );
 }
+
+/// `n` ShopSets with room, and `shops` shops; `extra` is appended to each Shop's spec line
+/// when `pick(i)` holds.
+fn with_shops(base: &str, shops: usize, pick: &dyn Fn(usize) -> Option<String>) -> String {
+    let mut text = base
+        .replace(
+            "  configuration: plan\n",
+            "  configuration: plan\n  shops: {capacity: 1000000}\n",
+        )
+        .replace(
+            "  system: {url:",
+            "  safety: {maxShopMoves: {percent: 100, count: 1000000}}\n  system: {url:",
+        );
+    for i in 0..shops {
+        let extra = pick(i).unwrap_or_default();
+        text.push_str(&format!(
+            "---\napiVersion: shopset.dev/v1alpha1\nkind: Shop\nmetadata: {{name: s-{i:05}}}\nspec: {{hosts: [s-{i:05}.shops.example.com, www.s-{i:05}.example]{extra}}}\n"
+        ));
+    }
+    text
+}
+
+#[test]
+fn edits_of_many_shops_equal_full_renders_and_touch_only_their_shards() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let app = dir.join("app.git");
+    app_repo_from_dir(
+        &app,
+        &fixtures().join("apps/podinfo"),
+        &["tier-0", "tier-1"],
+    );
+    let system = dir.join("system.git");
+    let cache = dir.join("cache");
+    let (a, s) = (app.display().to_string(), system.display().to_string());
+    let base = text(&a, &s, 12, &|_, _| {});
+    let none = |_: usize| None;
+
+    // Few shops: the rows are in inputs.yaml and routing/shops.yaml.
+    check(
+        "few shops",
+        &with_shops(&base, 300, &none),
+        &system,
+        &cache,
+        false,
+    );
+    let files = |branch: &str| -> Vec<String> {
+        let out = git(&system, &["ls-tree", "-r", "--name-only", branch]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    assert!(
+        !files("tier-0")
+            .iter()
+            .any(|p| p.starts_with(".shopset/shops-"))
+    );
+    // Many: both go to shards (the change of layout is written whole).
+    check(
+        "many shops",
+        &with_shops(&base, 6000, &none),
+        &system,
+        &cache,
+        true,
+    );
+    let listed = files("tier-0");
+    let shards = listed
+        .iter()
+        .filter(|p| p.starts_with(".shopset/shops-"))
+        .count();
+    assert!(shards > 200, "{shards} record shards");
+    assert!(listed.iter().any(|p| p.starts_with("routing/shops-")));
+    let repo = shopset_git::Repo::open(&s).unwrap();
+    let tip = repo.tip("tier-0").unwrap().unwrap();
+    let inputs = repo
+        .read_file(&tip, ".shopset/inputs.yaml")
+        .unwrap()
+        .unwrap();
+    assert!(
+        inputs.len() < 64 * 1024,
+        "inputs.yaml is {} bytes",
+        inputs.len()
+    );
+
+    // `shopctl render --inputs` reads the shards beside inputs.yaml: byte for byte the same.
+    let res = dir.join("resources");
+    std::fs::create_dir_all(&res).unwrap();
+    std::fs::write(res.join("all.yaml"), with_shops(&base, 6000, &none)).unwrap();
+    let (out_a, out_b) = (dir.join("render-a"), dir.join("render-b"));
+    let cache_arg = cache.display().to_string();
+    ok(&shopset_tests::run_shopctl([
+        "--cache-dir",
+        &cache_arg,
+        "render",
+        "-f",
+        &res.display().to_string(),
+        "--out",
+        &out_a.display().to_string(),
+    ]));
+    ok(&shopset_tests::run_shopctl([
+        "--cache-dir",
+        &cache_arg,
+        "render",
+        "--inputs",
+        &out_a
+            .join("tier-0/.shopset/inputs.yaml")
+            .display()
+            .to_string(),
+        "--out",
+        &out_b.display().to_string(),
+    ]));
+    let diff = std::process::Command::new("diff")
+        .args(["-r", "--brief"])
+        .arg(out_a.join("tier-0"))
+        .arg(out_b.join("tier-0"))
+        .output()
+        .unwrap();
+    assert!(
+        diff.status.success(),
+        "{}",
+        String::from_utf8_lossy(&diff.stdout)
+    );
+    assert!(out_b.join("tier-0/.shopset").read_dir().unwrap().count() > 200);
+
+    // One shop added, one moved (warm), one removed: each an edit, equal to a full render.
+    let added = with_shops(&base, 6001, &none);
+    check("one shop added", &added, &system, &cache, true);
+    let before = repo.tip("tier-0").unwrap();
+    let moved = with_shops(&base, 6001, &|i| {
+        (i == 42).then(|| ", shopSet: shop-004".to_owned())
+    });
+    check("one shop moved", &moved, &system, &cache, true);
+    let removed = with_shops(&base, 6000, &|i| {
+        (i == 42).then(|| ", shopSet: shop-004".to_owned())
+    });
+    check("one shop removed", &removed, &system, &cache, true);
+    // The commits of one shop change files of rows of its shard only (and the overlays).
+    let changed = git(
+        &system,
+        &["diff", "--name-only", &before.unwrap_or_default(), "tier-0"],
+    );
+    let changed = String::from_utf8_lossy(&changed.stdout).into_owned();
+    let rows: Vec<&str> = changed
+        .lines()
+        .filter(|p| p.starts_with(".shopset/shops-") || p.starts_with("routing/shops-"))
+        .collect();
+    let shard = shopset_render::layout::shard("s-00042");
+    let other = shopset_render::layout::shard("s-06000");
+    assert!(
+        rows.iter()
+            .all(|p| p.contains(&format!("-{shard}.")) || p.contains(&format!("-{other}."))),
+        "{rows:?}"
+    );
+    // Back to few: the shards go, the single files return.
+    check(
+        "few again",
+        &with_shops(&base, 300, &none),
+        &system,
+        &cache,
+        true,
+    );
+    assert!(
+        !files("tier-0")
+            .iter()
+            .any(|p| p.starts_with(".shopset/shops-") || p.starts_with("routing/shops-"))
+    );
+}

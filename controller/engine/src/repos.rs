@@ -303,3 +303,23 @@ pub fn credentials_for(
     }
     per_url
 }
+
+/// The inputs recorded in the system commit `commit`: `.shopset/inputs.yaml` and, for a tier
+/// with many shops, the files of shop rows it names (`shopset_render::record`). `Ok(None)`
+/// when the commit records none.
+///
+/// # Errors
+/// The repository cannot be read, or a recorded file is missing or not of its shape (the
+/// message names the file).
+pub fn read_recorded(repo: &Repo, commit: &str) -> Result<Option<TierInputs>, String> {
+    let Some(bytes) = repo
+        .read_file(commit, shopset_render::layout::INPUTS)
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    shopset_render::record::read(&String::from_utf8_lossy(&bytes), &mut |path| {
+        repo.read_file(commit, path).map_err(|e| e.to_string())
+    })
+    .map(Some)
+}

@@ -37,6 +37,11 @@ pub struct TierInputs {
     /// assignment sticky, and the source of the routing table.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub shops: BTreeMap<String, AssignedShop>,
+    /// In a recorded file only: the shop rows are not in it but in `.shopset/shops-<xx>.yaml`,
+    /// one file per hash prefix listed here (a tier with many shops; see
+    /// [`crate::record`]). Always empty once read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shop_shards: Vec<String>,
 }
 
 impl TierInputs {
@@ -52,6 +57,7 @@ impl TierInputs {
             failure_domains: BTreeMap::new(),
             shop_sets: BTreeMap::new(),
             shops: BTreeMap::new(),
+            shop_shards: Vec::new(),
         }
     }
 

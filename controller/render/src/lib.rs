@@ -19,6 +19,7 @@ pub mod layers;
 pub mod layout;
 pub mod placement;
 mod readme;
+pub mod record;
 pub mod routing;
 pub mod tree;
 pub mod yaml;
@@ -322,18 +323,27 @@ pub fn render_tier(inputs: &TierInputs) -> Result<Tree, RenderError> {
 /// # Errors
 /// A problem with the tier.
 pub fn render_common(inputs: &TierInputs) -> Result<Tree, RenderError> {
-    render_common_with(inputs, None)
+    render_common_with(inputs, &Touched::default())
 }
 
-/// [`render_common`], with the Application lists of only the `shards` given (all when `None`):
-/// an edit that adds or removes no ShopSet of a shard leaves that shard's list as it was.
+/// What an edit touches, for [`render_common_with`]: `None` is everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Touched<'a> {
+    /// The shards (hash prefixes) whose Application lists gained or lost a ShopSet.
+    pub application_shards: Option<&'a std::collections::BTreeSet<String>>,
+    /// The shards (hash prefixes of shop names) holding a shop row that changed: of a sharded
+    /// record or routing table, only their files are written.
+    pub shop_shards: Option<&'a std::collections::BTreeSet<String>>,
+}
+
+/// [`render_common`], with only the parts `touched` names: an edit that adds or removes no
+/// ShopSet of a shard leaves that shard's Application list as it was, and one that changes no
+/// shop row of a shard leaves that shard's files of rows as they were.
 ///
 /// # Errors
 /// As [`render_common`].
-pub fn render_common_with(
-    inputs: &TierInputs,
-    shards: Option<&std::collections::BTreeSet<String>>,
-) -> Result<Tree, RenderError> {
+pub fn render_common_with(inputs: &TierInputs, touched: &Touched<'_>) -> Result<Tree, RenderError> {
+    let shards = touched.application_shards;
     validate_tier(inputs)?;
     let mut tree = Tree::default();
     let spec = &inputs.tier.spec;
@@ -354,9 +364,11 @@ pub fn render_common_with(
         ),
     )?;
     tree.insert_gitlink(layout::BASE.to_owned(), inputs.app_commit.clone())?;
-    tree.insert(layout::INPUTS.to_owned(), inputs_yaml(inputs))?;
+    for (path, text) in record::files(inputs, touched.shop_shards) {
+        tree.insert(path, text)?;
+    }
     tree.insert("README.md".to_owned(), readme::readme(inputs))?;
-    for (path, bytes) in routing::from_inputs(inputs) {
+    for (path, bytes) in routing::from_inputs_with(inputs, touched.shop_shards) {
         tree.insert(path, bytes)?;
     }
     Ok(tree)
@@ -371,10 +383,16 @@ pub fn render_common_with(
 #[must_use]
 pub fn inputs_yaml(inputs: &TierInputs) -> String {
     // About 240 bytes a ShopSet: sized once instead of grown by doubling.
-    let mut bytes = Vec::with_capacity(4096 + 256 * inputs.shop_sets.len());
+    json_text(inputs, 4096 + 256 * inputs.shop_sets.len())
+}
+
+/// `value` as the recorded files are written: indented JSON that is YAML too, ending in a
+/// newline; `capacity` is a guess of its size.
+pub(crate) fn json_text<T: serde::Serialize + ?Sized>(value: &T, capacity: usize) -> String {
+    let mut bytes = Vec::with_capacity(capacity);
     let mut writer =
         serde_json::Serializer::with_formatter(&mut bytes, YamlSafeJson(PrettyFormatter::new()));
-    serde::Serialize::serialize(inputs, &mut writer).expect("inputs are JSON");
+    value.serialize(&mut writer).expect("inputs are JSON");
     bytes.push(b'\n');
     String::from_utf8(bytes).expect("JSON is UTF-8")
 }

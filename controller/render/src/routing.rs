@@ -15,7 +15,7 @@
 //! (a move across tiers) goes to the row with the higher epoch; forward to that ShopSet's
 //! upstream. [`nginx_map`] is a reference consumer: the same table as an nginx `map`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -56,19 +56,29 @@ pub struct ShopSetRoute {
 /// edge (`spec.routing`): none when its ShopSets serve no shop.
 #[must_use]
 pub fn from_inputs(inputs: &crate::TierInputs) -> Vec<(String, Vec<u8>)> {
+    from_inputs_with(inputs, None)
+}
+
+/// [`from_inputs`]; with `touched`, of a sharded table only the shards named (by hash prefix:
+/// the others are known to be unchanged). A table of one file is always written whole.
+#[must_use]
+pub fn from_inputs_with(
+    inputs: &crate::TierInputs,
+    touched: Option<&BTreeSet<String>>,
+) -> Vec<(String, Vec<u8>)> {
     if inputs.shops.is_empty() {
         return Vec::new();
     }
-    let shops = inputs
+    let shops: BTreeMap<&str, RouteRef<'_>> = inputs
         .shops
         .iter()
         .map(|(name, s)| {
             (
-                name.clone(),
-                ShopRoute {
-                    shop_set: s.shop_set.clone(),
+                name.as_str(),
+                RouteRef {
                     epoch: s.epoch,
-                    hosts: s.hosts.clone(),
+                    hosts: &s.hosts,
+                    shop_set: &s.shop_set,
                 },
             )
         })
@@ -86,18 +96,84 @@ pub fn from_inputs(inputs: &crate::TierInputs) -> Vec<(String, Vec<u8>)> {
             )
         })
         .collect();
-    let mut out = files(&shops, &shop_sets);
+    let mut out = with_shop_sets(shop_tables(&shops, touched), &shop_sets);
     if let Some(app) = crate::argo::routing_application(inputs) {
         out.push((
-            format!(
-                "{}/{}",
-                crate::layout::APPLICATIONS,
-                crate::argo::ROUTING_APPLICATION_FILE
-            ),
+            routing_application_path(),
             yaml::to_string(&app).into_bytes(),
         ));
     }
     out
+}
+
+fn routing_application_path() -> String {
+    format!(
+        "{}/{}",
+        crate::layout::APPLICATIONS,
+        crate::argo::ROUTING_APPLICATION_FILE
+    )
+}
+
+/// Whether the shop table of `inputs` is written in shards.
+#[must_use]
+pub fn sharded(inputs: &crate::TierInputs) -> bool {
+    is_sharded(
+        inputs
+            .shops
+            .iter()
+            .map(|(n, r)| row_bytes(n, &r.shop_set, &r.hosts)),
+    )
+}
+
+/// The paths [`from_inputs`] writes, without writing them.
+#[must_use]
+pub fn paths(inputs: &crate::TierInputs) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    if inputs.shops.is_empty() {
+        return out;
+    }
+    if sharded(inputs) {
+        out.extend(
+            inputs
+                .shops
+                .keys()
+                .map(|n| format!("{DIR}/shops-{}.yaml", crate::layout::shard(n))),
+        );
+    } else {
+        out.insert(format!("{DIR}/shops.yaml"));
+    }
+    out.insert(format!("{DIR}/shopsets.yaml"));
+    out.insert(format!("{DIR}/kustomization.yaml"));
+    if crate::argo::routing_application(inputs).is_some() {
+        out.insert(routing_application_path());
+    }
+    out
+}
+
+/// A shop's row, borrowed from the inputs (the same shape as [`ShopRoute`]).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RouteRef<'a> {
+    epoch: u64,
+    hosts: &'a [String],
+    shop_set: &'a str,
+}
+
+/// About how many bytes a row takes in the YAML table; used only to decide whether to shard.
+fn row_bytes(name: &str, shop_set: &str, hosts: &[String]) -> usize {
+    name.len() + shop_set.len() + 45 + hosts.iter().map(|h| h.len() + 7).sum::<usize>()
+}
+
+/// Whether rows of these sizes make a table larger than [`MAX_TABLE_BYTES`].
+fn is_sharded(sizes: impl IntoIterator<Item = usize>) -> bool {
+    let mut total = 0;
+    for size in sizes {
+        total += size;
+        if total > MAX_TABLE_BYTES {
+            return true;
+        }
+    }
+    false
 }
 
 /// The table files of one tier: `(path, bytes)`, in path order.
@@ -106,15 +182,34 @@ pub fn files(
     shops: &BTreeMap<String, ShopRoute>,
     shop_sets: &BTreeMap<String, ShopSetRoute>,
 ) -> Vec<(String, Vec<u8>)> {
-    let mut out = shop_tables(shops);
+    let shops: BTreeMap<&str, RouteRef<'_>> = shops
+        .iter()
+        .map(|(name, s)| {
+            (
+                name.as_str(),
+                RouteRef {
+                    epoch: s.epoch,
+                    hosts: &s.hosts,
+                    shop_set: &s.shop_set,
+                },
+            )
+        })
+        .collect();
+    with_shop_sets(shop_tables(&shops, None), shop_sets)
+}
+
+/// The shop tables, with `shopsets.yaml` and the kustomization that lists every table file.
+fn with_shop_sets(
+    tables: Tables,
+    shop_sets: &BTreeMap<String, ShopSetRoute>,
+) -> Vec<(String, Vec<u8>)> {
+    let mut out = tables.written;
     out.push((
         format!("{DIR}/shopsets.yaml"),
         yaml::to_string(&json!({ "shopSets": shop_sets })).into_bytes(),
     ));
-    let mut names: Vec<String> = out
-        .iter()
-        .filter_map(|(p, _)| p.strip_prefix(&format!("{DIR}/")).map(str::to_owned))
-        .collect();
+    let mut names: Vec<String> = tables.names;
+    names.push("shopsets.yaml".to_owned());
     names.sort();
     let generators: Vec<Value> = names
         .iter()
@@ -137,29 +232,50 @@ pub fn files(
     out
 }
 
-/// `shops.yaml`, or its shards when it would be larger than [`MAX_TABLE_BYTES`].
-fn shop_tables(shops: &BTreeMap<String, ShopRoute>) -> Vec<(String, Vec<u8>)> {
-    let whole = yaml::to_string(&json!({ "shops": shops })).into_bytes();
-    if whole.len() <= MAX_TABLE_BYTES {
-        return vec![(format!("{DIR}/shops.yaml"), whole)];
+/// The shop table files written, and the names (in `routing/`) of every table file.
+struct Tables {
+    written: Vec<(String, Vec<u8>)>,
+    names: Vec<String>,
+}
+
+/// `shops.yaml`, or its shards when it would be larger than [`MAX_TABLE_BYTES`] (estimated
+/// from the rows); of the shards only those in `touched`, when given.
+fn shop_tables(shops: &BTreeMap<&str, RouteRef<'_>>, touched: Option<&BTreeSet<String>>) -> Tables {
+    let sharded = is_sharded(shops.iter().map(|(n, r)| row_bytes(n, r.shop_set, r.hosts)));
+    if !sharded {
+        return Tables {
+            written: vec![(
+                format!("{DIR}/shops.yaml"),
+                yaml::to_string(&json!({ "shops": shops })).into_bytes(),
+            )],
+            names: vec!["shops.yaml".to_owned()],
+        };
     }
     // The same two-hex-digit hash prefix as the ShopSet directories.
-    let mut shards: BTreeMap<String, BTreeMap<&String, &ShopRoute>> = BTreeMap::new();
+    let mut shards: BTreeMap<String, BTreeMap<&str, &RouteRef<'_>>> = BTreeMap::new();
+    let mut names = BTreeSet::new();
     for (name, row) in shops {
-        shards
-            .entry(crate::layout::shard(name))
-            .or_default()
-            .insert(name, row);
+        let shard = crate::layout::shard(name);
+        if touched.is_none_or(|t| t.contains(&shard)) {
+            shards.entry(shard.clone()).or_default().insert(name, row);
+        }
+        names.insert(shard);
     }
-    shards
-        .into_iter()
-        .map(|(shard, rows)| {
-            (
-                format!("{DIR}/shops-{shard}.yaml"),
-                yaml::to_string(&json!({ "shops": rows })).into_bytes(),
-            )
-        })
-        .collect()
+    Tables {
+        written: shards
+            .into_iter()
+            .map(|(shard, rows)| {
+                (
+                    format!("{DIR}/shops-{shard}.yaml"),
+                    yaml::to_string(&json!({ "shops": rows })).into_bytes(),
+                )
+            })
+            .collect(),
+        names: names
+            .into_iter()
+            .map(|s| format!("shops-{s}.yaml"))
+            .collect(),
+    }
 }
 
 /// A routing table as a router holds it.

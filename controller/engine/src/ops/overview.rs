@@ -4,7 +4,6 @@
 
 use k8s_openapi::jiff::Timestamp;
 use shopset_crds::conditions::types;
-use shopset_render::layout;
 
 use crate::ops::promote::HOLD_ANNOTATION;
 use crate::ops::status::Statuses;
@@ -139,12 +138,7 @@ pub fn overview(
             Ok(Some(repo)) => match repo.remote_tip(&branch) {
                 Ok(Some(tip)) => {
                     o.system_commit = Some(tip.clone());
-                    repo.read_file(&tip, layout::INPUTS)
-                        .ok()
-                        .flatten()
-                        .and_then(|b| {
-                            shopset_render::parse_inputs(&String::from_utf8_lossy(&b)).ok()
-                        })
+                    crate::repos::read_recorded(repo, &tip).ok().flatten()
                 }
                 Ok(None) => None,
                 Err(e) => {

@@ -1,8 +1,6 @@
 //! Flow 5: rollback by pin. Pinning a Tier to an earlier app commit moves its base gitlink
 //! back on the next sync; nobody's history is rewritten. This module finds what to pin to.
 
-use shopset_render::layout;
-
 use crate::repos::Repos;
 use crate::resources::Resources;
 
@@ -35,11 +33,7 @@ pub fn previous_app_commit(
         .ok_or_else(|| format!("Tier {tier:?}: branch {branch} is not rendered yet"))?;
     let mut current: Option<String> = None;
     for _ in 0..SEARCH {
-        if let Some(bytes) = repo
-            .read_file(&commit, layout::INPUTS)
-            .map_err(|e| e.to_string())?
-            && let Ok(inputs) = shopset_render::parse_inputs(&String::from_utf8_lossy(&bytes))
-        {
+        if let Ok(Some(inputs)) = crate::repos::read_recorded(repo, &commit) {
             match &current {
                 None => current = Some(inputs.app_commit),
                 Some(now) if *now != inputs.app_commit => return Ok(inputs.app_commit),

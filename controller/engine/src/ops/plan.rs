@@ -368,19 +368,15 @@ fn read_previous(repos: &mut Repos, url: &str, branch: &str) -> Result<Previous,
     let inputs = match repos.parsed_inputs(&tip) {
         Some(inputs) => Some(inputs),
         None => {
-            let bytes = repos
+            let repo = repos
                 .system(url, false)
                 .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("{}: gone", shopset_git::redact_url(url)))?
-                .read_file(&tip, layout::INPUTS)
-                .map_err(|e| e.to_string())?;
-            match bytes {
-                Some(bytes) => {
-                    let text = String::from_utf8_lossy(&bytes);
-                    let inputs = Arc::new(
-                        shopset_render::parse_inputs(&text)
-                            .map_err(|e| format!("branch {branch}: {}: {e}", layout::INPUTS))?,
-                    );
+                .ok_or_else(|| format!("{}: gone", shopset_git::redact_url(url)))?;
+            match crate::repos::read_recorded(repo, &tip)
+                .map_err(|e| format!("branch {branch}: {}: {e}", layout::INPUTS))?
+            {
+                Some(inputs) => {
+                    let inputs = Arc::new(inputs);
                     repos.keep_inputs(&tip, Arc::clone(&inputs));
                     Some(inputs)
                 }
@@ -552,7 +548,27 @@ fn plan_tier(
             .map(|n| layout::shard(n))
             .collect()
     });
-    let common = shopset_render::render_common_with(&inputs, touched.as_ref()).map_err(of_tier)?;
+    // Of the files of shop rows (the record's shards, the routing table's), only those of the
+    // shards with a row that changed are written again when editing.
+    // A record or table that goes from one file to shards or back is written whole.
+    let shop_shards = incremental_base
+        .as_ref()
+        .filter(|(previous, _)| {
+            shopset_render::record::sharded(previous) == shopset_render::record::sharded(&inputs)
+                && shopset_render::routing::sharded(previous)
+                    == shopset_render::routing::sharded(&inputs)
+        })
+        .map(|(previous, _)| {
+            shopset_render::record::changed_shards(&previous.shops, &inputs.shops)
+        });
+    let common = shopset_render::render_common_with(
+        &inputs,
+        &shopset_render::Touched {
+            application_shards: touched.as_ref(),
+            shop_shards: shop_shards.as_ref(),
+        },
+    )
+    .map_err(of_tier)?;
     let summary = summarize(
         prev.inputs.as_deref(),
         &inputs,
@@ -1089,11 +1105,15 @@ fn edits(
         edits.remove.push(layout::shopset_dir(name));
         edits.remove.push(layout::application_file(name));
     }
-    // Routing files that are no longer written (the table emptied, or was sharded anew).
-    for (path, _) in shopset_render::routing::from_inputs(previous) {
-        if !edits.upsert.files.contains_key(&path) {
-            edits.remove.push(path);
-        }
+    // Files of shop rows (record shards, routing tables) that are no longer written: the rows
+    // left a shard, the table emptied, or a table went from one file to shards or back.
+    let paths = |i: &TierInputs| {
+        let mut all = shopset_render::record::paths(i);
+        all.extend(shopset_render::routing::paths(i));
+        all
+    };
+    for path in paths(previous).difference(&paths(inputs)) {
+        edits.remove.push(path.clone());
     }
     // A shard can only empty when something was removed.
     if !removed.is_empty() {

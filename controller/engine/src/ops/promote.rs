@@ -515,12 +515,9 @@ fn rendering(
         .remote_tip(branch)
         .map_err(|e| PromotionError::Repository(e.to_string()))?
         .ok_or_else(|| not_rendered(format!("branch {branch} is not rendered yet")))?;
-    let inputs = system
-        .read_file(&tip, layout::INPUTS)
-        .map_err(|e| PromotionError::Repository(e.to_string()))?
+    let inputs = crate::repos::read_recorded(system, &tip)
+        .map_err(|e| not_rendered(format!("{branch}: {}: {e}", layout::INPUTS)))?
         .ok_or_else(|| not_rendered(format!("{branch} ({tip}): no {}", layout::INPUTS)))?;
-    let inputs = shopset_render::parse_inputs(&String::from_utf8_lossy(&inputs))
-        .map_err(|e| not_rendered(format!("{branch}: {}: {e}", layout::INPUTS)))?;
     Ok((tip, inputs))
 }
 

@@ -820,20 +820,12 @@ fn tip_inputs(
     let Some(tip) = repo.remote_tip(branch).map_err(|e| e.to_string())? else {
         return Ok(None);
     };
-    let Some(bytes) = repo
-        .read_file(&tip, shopset_render::layout::INPUTS)
-        .map_err(|e| e.to_string())?
-    else {
-        return Ok(None);
-    };
-    shopset_render::parse_inputs(&String::from_utf8_lossy(&bytes))
-        .map(Some)
-        .map_err(|e| {
-            format!(
-                "branch {branch} ({tip}): {}: {e}",
-                shopset_render::layout::INPUTS
-            )
-        })
+    crate::repos::read_recorded(repo, &tip).map_err(|e| {
+        format!(
+            "branch {branch} ({tip}): {}: {e}",
+            shopset_render::layout::INPUTS
+        )
+    })
 }
 
 #[cfg(test)]

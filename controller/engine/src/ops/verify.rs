@@ -227,7 +227,8 @@ pub(crate) fn tip_drift(
     let inputs = match repos.parsed_inputs(tip) {
         Some(inputs) => inputs,
         None => {
-            let bytes = system(repos, url)?
+            let repo = system(repos, url)?;
+            let bytes = repo
                 .read_file(tip, layout::INPUTS)
                 .map_err(|e| e.to_string())?;
             // Without readable inputs nothing can be rendered again: that one path is the
@@ -246,7 +247,10 @@ pub(crate) fn tip_drift(
             let Some(bytes) = bytes else {
                 return unreadable(DriftKind::Removed, "missing".to_owned());
             };
-            let inputs = match shopset_render::parse_inputs(&String::from_utf8_lossy(&bytes)) {
+            let read = shopset_render::record::read(&String::from_utf8_lossy(&bytes), &mut |p| {
+                repo.read_file(tip, p).map_err(|e| e.to_string())
+            });
+            let inputs = match read {
                 Ok(inputs) => std::sync::Arc::new(inputs),
                 Err(e) => return unreadable(DriftKind::Changed, format!("not readable ({e})")),
             };

@@ -33,7 +33,20 @@ pub fn run(
         for file in inputs {
             let rendered = std::fs::read_to_string(file)
                 .map_err(|e| e.to_string())
-                .and_then(|text| shopset_render::parse_inputs(&text))
+                .and_then(|text| {
+                    // The files of shop rows it names are beside it (`.shopset/shops-<xx>.yaml`).
+                    let dir = file
+                        .parent()
+                        .and_then(Path::parent)
+                        .unwrap_or(Path::new("."));
+                    shopset_render::record::read(&text, &mut |path| match std::fs::read(
+                        dir.join(path),
+                    ) {
+                        Ok(bytes) => Ok(Some(bytes)),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                        Err(e) => Err(format!("{path}: {e}")),
+                    })
+                })
                 .and_then(|i| {
                     shopset_render::render_tier(&i)
                         .map(|t| (i, t))
