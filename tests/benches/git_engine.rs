@@ -213,6 +213,8 @@ fn engine_sync(
     for (url, commit, branch, inputs) in &created {
         let outcome = repos.push(url, commit, branch).unwrap();
         assert_eq!(outcome, shopset_git::PushOutcome::Pushed);
+        // As the sync does: its own commit is known to be a rendering of its inputs.
+        repos.mark_rendering(url, commit);
         repos.keep_inputs(commit, std::sync::Arc::clone(inputs));
     }
     let push = start.elapsed().as_secs_f64();

@@ -31,6 +31,16 @@ pub(crate) fn readme(inputs: &TierInputs) -> String {
         "- ShopSets: {} (one overlay each under `shopsets/`, one Argo CD Application each under `applications/`)",
         inputs.shop_sets.len()
     );
+    if crate::record::sharded(inputs) {
+        let _ = writeln!(
+            s,
+            "- shops: {} (their rows are in `.shopset/shops-<xx>.yaml`, one file per hash prefix \
+             of the shop's name, listed by `shopShards` in `{}`; `shopctl render --inputs` reads \
+             them from beside it)",
+            inputs.shops.len(),
+            layout::INPUTS
+        );
+    }
     let _ = writeln!(
         s,
         "- root Application: `{}` (apply it once; Argo CD then applies `applications/`)\n",
