@@ -140,10 +140,7 @@ pub type ReadFile<'a> = dyn FnMut(&str) -> Result<Option<Vec<u8>>, String> + 'a;
 ///
 /// # Errors
 /// A file that is missing or not of its shape, named.
-pub fn read(
-    text: &str,
-    read: &mut ReadFile<'_>,
-) -> Result<TierInputs, String> {
+pub fn read(text: &str, read: &mut ReadFile<'_>) -> Result<TierInputs, String> {
     let mut inputs = crate::parse_inputs(text)?;
     for shard in std::mem::take(&mut inputs.shop_shards) {
         if shard.len() != 2 || !shard.bytes().all(|b| b.is_ascii_hexdigit()) {
