@@ -67,6 +67,22 @@ fn controller_once(dir: &Path) {
     );
 }
 
+/// `shopctl -o json shop list` over `dir/resources`.
+fn shop_list(dir: &Path) -> std::process::Output {
+    let res = dir.join("resources").display().to_string();
+    let cache = dir.join("cache").display().to_string();
+    run_shopctl([
+        "--cache-dir",
+        cache.as_str(),
+        "-o",
+        "json",
+        "shop",
+        "list",
+        "-f",
+        res.as_str(),
+    ])
+}
+
 fn sync(dir: &Path) -> std::process::Output {
     let resources = dir.join("resources").display().to_string();
     let cache = dir.join("cache").display().to_string();
@@ -260,18 +276,7 @@ fn a_shop_with_no_room_waits_and_nothing_else_is_affected() {
     let (table, _) = tables(&dir.join("system.git"));
     assert!(table.shops.contains_key("ok"));
     assert!(!table.shops.contains_key("huge"));
-    let res = resources.display().to_string();
-    let cache = dir.join("cache").display().to_string();
-    let out = run_shopctl([
-        "--cache-dir",
-        cache.as_str(),
-        "-o",
-        "json",
-        "shop",
-        "list",
-        "-f",
-        res.as_str(),
-    ]);
+    let out = shop_list(&dir);
     let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let huge = listed
         .as_array()
@@ -519,18 +524,7 @@ fn the_example_has_a_pinned_an_isolated_a_heavy_and_a_pending_shop() {
     // The quickstart succeeds with one shop pending (a warning, not an error).
     let (_tmp, dir) = quickstart();
     let system = dir.join("system.git");
-    let res = dir.join("resources").display().to_string();
-    let cache = dir.join("cache").display().to_string();
-    let out = run_shopctl([
-        "--cache-dir",
-        cache.as_str(),
-        "-o",
-        "json",
-        "shop",
-        "list",
-        "-f",
-        res.as_str(),
-    ]);
+    let out = shop_list(&dir);
     assert!(
         out.status.success(),
         "{}",

@@ -69,20 +69,12 @@ pub fn from_inputs_with(
     if inputs.shops.is_empty() {
         return Vec::new();
     }
-    let shops: BTreeMap<&str, RouteRef<'_>> = inputs
-        .shops
-        .iter()
-        .map(|(name, s)| {
-            (
-                name.as_str(),
-                RouteRef {
-                    epoch: s.epoch,
-                    hosts: &s.hosts,
-                    shop_set: &s.shop_set,
-                },
-            )
-        })
-        .collect();
+    let shops = route_refs(
+        inputs
+            .shops
+            .iter()
+            .map(|(n, s)| (n, s.epoch, s.hosts.as_slice(), s.shop_set.as_str())),
+    );
     let shop_sets = inputs
         .shop_sets
         .iter()
@@ -159,6 +151,23 @@ struct RouteRef<'a> {
     shop_set: &'a str,
 }
 
+/// Rows `(shop, epoch, hosts, ShopSet)`, borrowed, by shop.
+fn route_refs<'a>(
+    rows: impl Iterator<Item = (&'a String, u64, &'a [String], &'a str)>,
+) -> BTreeMap<&'a str, RouteRef<'a>> {
+    rows.map(|(name, epoch, hosts, shop_set)| {
+        (
+            name.as_str(),
+            RouteRef {
+                epoch,
+                hosts,
+                shop_set,
+            },
+        )
+    })
+    .collect()
+}
+
 /// About how many bytes a row takes in the YAML table; used only to decide whether to shard.
 fn row_bytes(name: &str, shop_set: &str, hosts: &[String]) -> usize {
     name.len() + shop_set.len() + 45 + hosts.iter().map(|h| h.len() + 7).sum::<usize>()
@@ -182,19 +191,11 @@ pub fn files(
     shops: &BTreeMap<String, ShopRoute>,
     shop_sets: &BTreeMap<String, ShopSetRoute>,
 ) -> Vec<(String, Vec<u8>)> {
-    let shops: BTreeMap<&str, RouteRef<'_>> = shops
-        .iter()
-        .map(|(name, s)| {
-            (
-                name.as_str(),
-                RouteRef {
-                    epoch: s.epoch,
-                    hosts: &s.hosts,
-                    shop_set: &s.shop_set,
-                },
-            )
-        })
-        .collect();
+    let shops = route_refs(
+        shops
+            .iter()
+            .map(|(n, s)| (n, s.epoch, s.hosts.as_slice(), s.shop_set.as_str())),
+    );
     with_shop_sets(shop_tables(&shops, None), shop_sets)
 }
 
