@@ -236,10 +236,12 @@ impl Repos {
     }
 
     fn rendering_marker(&self, url: &str, commit: &str) -> PathBuf {
-        // Inside the cached repository's directory, which git leaves alone.
+        // Inside the cached repository's directory, which git leaves alone; by layout
+        // version, so that a commit a renderer of another layout wrote is checked again.
         self.cache
             .path_of(url)
             .join("shopset-renderings")
+            .join(shopset_render::LAYOUT_VERSION)
             .join(commit)
     }
 

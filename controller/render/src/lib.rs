@@ -28,6 +28,12 @@ use std::collections::BTreeMap;
 
 use shopset_crds::names;
 
+/// The version of the rendered layout: it changes whenever the same inputs render to other
+/// bytes (2: a tier's shop rows in shards above 256 KiB, the routing table sharded by an
+/// estimate of its size). A commit known to be a rendering of another version is checked
+/// again, by rendering it, before it is edited in place.
+pub const LAYOUT_VERSION: &str = "2";
+
 pub use error::RenderError;
 pub use inputs::TierInputs;
 pub use tree::Tree;
