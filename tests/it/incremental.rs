@@ -369,3 +369,125 @@ fn edits_of_many_shops_equal_full_renders_and_touch_only_their_shards() {
             .any(|p| p.starts_with(".shopset/shops-") || p.starts_with("routing/shops-"))
     );
 }
+
+#[test]
+fn a_commit_marked_as_a_rendering_by_another_layout_is_checked_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let app = dir.join("app.git");
+    app_repo_from_dir(
+        &app,
+        &fixtures().join("apps/podinfo"),
+        &["tier-0", "tier-1"],
+    );
+    let system = dir.join("system.git");
+    let cache = dir.join("cache");
+    let (a, s) = (app.display().to_string(), system.display().to_string());
+    let world = text(&a, &s, 6, &|_, _| {});
+    check("cold", &world, &system, &cache, false);
+
+    // A commit that says it is a rendering (our message) but whose tree is not what the
+    // current renderer makes of its inputs, as one from a renderer of another layout would be;
+    // and a marker for it where that renderer kept them (no layout version in the path).
+    let tip = git(&system, &["rev-parse", "tier-0"]);
+    let tip = String::from_utf8_lossy(&tip.stdout).trim().to_owned();
+    let message = git(&system, &["log", "-1", "--format=%B", &tip]);
+    let tree = git(&system, &["rev-parse", &format!("{tip}^{{tree}}")]);
+    let tree = String::from_utf8_lossy(&tree.stdout).trim().to_owned();
+    let listing = git(&system, &["ls-tree", &tree]);
+    let readme = {
+        let out = std::process::Command::new("git")
+            .args(["hash-object", "-w", "--stdin"])
+            .current_dir(&system)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write as _;
+                child
+                    .stdin
+                    .take()
+                    .expect("stdin")
+                    .write_all(b"an older layout\n")?;
+                child.wait_with_output()
+            })
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let entries: String = String::from_utf8_lossy(&listing.stdout)
+        .lines()
+        .map(|l| {
+            if l.ends_with("\tREADME.md") {
+                format!("100644 blob {readme}\tREADME.md\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    let new_tree = {
+        let out = std::process::Command::new("git")
+            .arg("mktree")
+            .current_dir(&system)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write as _;
+                child
+                    .stdin
+                    .take()
+                    .expect("stdin")
+                    .write_all(entries.as_bytes())?;
+                child.wait_with_output()
+            })
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let commit = ok(&git(
+        &system,
+        &[
+            "commit-tree",
+            &new_tree,
+            "-p",
+            &tip,
+            "-m",
+            String::from_utf8_lossy(&message.stdout).trim(),
+        ],
+    ));
+    let commit = commit.trim();
+    ok(&git(
+        &system,
+        &["update-ref", "refs/heads/tier-0", commit, &tip],
+    ));
+    let old_marker = shopset_git::Cache::new(&cache)
+        .path_of(&s)
+        .join("shopset-renderings")
+        .join(commit);
+    std::fs::create_dir_all(old_marker.parent().unwrap()).unwrap();
+    std::fs::write(&old_marker, b"").unwrap();
+
+    // The old marker is not believed: the tip is rendered again whole.
+    let plan = shopset_engine::plan_sync(&load(&world), &mut Repos::new(&cache));
+    let tier0 = plan.tiers.iter().find(|t| t.tier == "tier-0").unwrap();
+    assert!(
+        matches!(tier0.content, Content::Full(_)),
+        "a tip marked by another layout is rendered whole"
+    );
+    // The sync renders it whole; then every tip is a rendering again (the next plan edits,
+    // and each tree equals a full render).
+    let author = Author {
+        name: "t".into(),
+        email: "t@t".into(),
+        producer: "test".into(),
+        time: Some(1_767_225_600),
+        signer: None,
+    };
+    let result = shopset_engine::sync(
+        &load(&world),
+        &mut Repos::new(&cache),
+        &author,
+        &SyncOptions::default(),
+    );
+    assert!(result.ok(), "{:?}", result.problems);
+    check("edited again", &world, &system, &cache, true);
+}
