@@ -32,6 +32,64 @@ fn load(text: &str) -> Resources {
     r
 }
 
+/// A temporary directory with the podinfo app repository (branches tier-0 and tier-1), and
+/// where the system repository and the cache go.
+struct World {
+    _tmp: tempfile::TempDir,
+    dir: std::path::PathBuf,
+    system: std::path::PathBuf,
+    cache: std::path::PathBuf,
+    app: String,
+    system_url: String,
+}
+
+fn world() -> World {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_owned();
+    let app = dir.join("app.git");
+    app_repo_from_dir(
+        &app,
+        &fixtures().join("apps/podinfo"),
+        &["tier-0", "tier-1"],
+    );
+    let system = dir.join("system.git");
+    World {
+        cache: dir.join("cache"),
+        app: app.display().to_string(),
+        system_url: system.display().to_string(),
+        system,
+        dir,
+        _tmp: tmp,
+    }
+}
+
+/// The author of the tests' commits, at a fixed time.
+fn author() -> Author {
+    Author {
+        name: "t".into(),
+        email: "t@t".into(),
+        producer: "test".into(),
+        time: Some(1_767_225_600),
+        signer: None,
+    }
+}
+
+/// Runs git in `dir` with `input` on its standard input; returns its trimmed output.
+fn git_with_input(dir: &Path, args: &[&str], input: &[u8]) -> String {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().expect("stdin").write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "git {args:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 fn check(step: &str, text: &str, system: &Path, cache: &Path, expect_edits: bool) {
     let resources = load(text);
     let url = system.display().to_string();
@@ -45,13 +103,7 @@ fn check(step: &str, text: &str, system: &Path, cache: &Path, expect_edits: bool
             tier.tier
         );
     }
-    let author = Author {
-        name: "t".into(),
-        email: "t@t".into(),
-        producer: "test".into(),
-        time: Some(1_767_225_600),
-        signer: None,
-    };
+    let author = author();
     let result = shopset_engine::sync(
         &resources,
         &mut Repos::new(cache),
@@ -225,17 +277,15 @@ fn with_shops(base: &str, shops: usize, pick: &dyn Fn(usize) -> Option<String>) 
 
 #[test]
 fn edits_of_many_shops_equal_full_renders_and_touch_only_their_shards() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let app = dir.join("app.git");
-    app_repo_from_dir(
-        &app,
-        &fixtures().join("apps/podinfo"),
-        &["tier-0", "tier-1"],
-    );
-    let system = dir.join("system.git");
-    let cache = dir.join("cache");
-    let (a, s) = (app.display().to_string(), system.display().to_string());
+    let World {
+        _tmp,
+        dir,
+        system,
+        cache,
+        app: a,
+        system_url: s,
+    } = world();
+    let dir = dir.as_path();
     let base = text(&a, &s, 12, &|_, _| {});
     let none = |_: usize| None;
 
@@ -372,17 +422,14 @@ fn edits_of_many_shops_equal_full_renders_and_touch_only_their_shards() {
 
 #[test]
 fn a_commit_marked_as_a_rendering_by_another_layout_is_checked_again() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let app = dir.join("app.git");
-    app_repo_from_dir(
-        &app,
-        &fixtures().join("apps/podinfo"),
-        &["tier-0", "tier-1"],
-    );
-    let system = dir.join("system.git");
-    let cache = dir.join("cache");
-    let (a, s) = (app.display().to_string(), system.display().to_string());
+    let World {
+        _tmp,
+        system,
+        cache,
+        app: a,
+        system_url: s,
+        ..
+    } = world();
     let world = text(&a, &s, 6, &|_, _| {});
     check("cold", &world, &system, &cache, false);
 
@@ -395,25 +442,11 @@ fn a_commit_marked_as_a_rendering_by_another_layout_is_checked_again() {
     let tree = git(&system, &["rev-parse", &format!("{tip}^{{tree}}")]);
     let tree = String::from_utf8_lossy(&tree.stdout).trim().to_owned();
     let listing = git(&system, &["ls-tree", &tree]);
-    let readme = {
-        let out = std::process::Command::new("git")
-            .args(["hash-object", "-w", "--stdin"])
-            .current_dir(&system)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .and_then(|mut child| {
-                use std::io::Write as _;
-                child
-                    .stdin
-                    .take()
-                    .expect("stdin")
-                    .write_all(b"an older layout\n")?;
-                child.wait_with_output()
-            })
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    };
+    let readme = git_with_input(
+        &system,
+        &["hash-object", "-w", "--stdin"],
+        b"an older layout\n",
+    );
     let entries: String = String::from_utf8_lossy(&listing.stdout)
         .lines()
         .map(|l| {
@@ -424,25 +457,7 @@ fn a_commit_marked_as_a_rendering_by_another_layout_is_checked_again() {
             }
         })
         .collect();
-    let new_tree = {
-        let out = std::process::Command::new("git")
-            .arg("mktree")
-            .current_dir(&system)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .and_then(|mut child| {
-                use std::io::Write as _;
-                child
-                    .stdin
-                    .take()
-                    .expect("stdin")
-                    .write_all(entries.as_bytes())?;
-                child.wait_with_output()
-            })
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    };
+    let new_tree = git_with_input(&system, &["mktree"], entries.as_bytes());
     let commit = ok(&git(
         &system,
         &[
@@ -475,13 +490,7 @@ fn a_commit_marked_as_a_rendering_by_another_layout_is_checked_again() {
     );
     // The sync renders it whole; then every tip is a rendering again (the next plan edits,
     // and each tree equals a full render).
-    let author = Author {
-        name: "t".into(),
-        email: "t@t".into(),
-        producer: "test".into(),
-        time: Some(1_767_225_600),
-        signer: None,
-    };
+    let author = author();
     let result = shopset_engine::sync(
         &load(&world),
         &mut Repos::new(&cache),
