@@ -5,6 +5,7 @@
 //! from this file alone.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use shopset_crds::{ConfigLayer, FailureDomainSpec, ShopSetSpec, TierSpec};
@@ -36,7 +37,7 @@ pub struct TierInputs {
     /// The shops the tier's ShopSets serve, with their assignment: the record that makes an
     /// assignment sticky, and the source of the routing table.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub shops: BTreeMap<String, AssignedShop>,
+    pub shops: ShopRows,
     /// In a recorded file only: the shop rows are not in it but in `.shopset/shops-<xx>.yaml`,
     /// one file per hash prefix listed here (a tier with many shops; see
     /// [`crate::record`]). Always empty once read.
@@ -111,6 +112,11 @@ pub struct PlacedShopSet {
     pub spec: ShopSetSpec,
 }
 
+/// Shop rows by shop name. A row is shared, not copied, by every map that holds it (the
+/// branches' record, the plan, each tier's inputs): at 100,000 shops a sync copies only
+/// pointers, and an unchanged row is the same allocation from one sync to the next.
+pub type ShopRows = BTreeMap<String, Arc<AssignedShop>>;
+
 /// A shop and the ShopSet that serves it.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -169,7 +175,7 @@ impl AssignedShop {
 /// The hosts each ShopSet lists: those of the shops it serves and of the shops moving to or
 /// from it, sorted. Built once per tier (a lookup per ShopSet would cost shops × ShopSets).
 #[must_use]
-pub fn hosts_by_shop_set(shops: &BTreeMap<String, AssignedShop>) -> BTreeMap<&str, Vec<&str>> {
+pub fn hosts_by_shop_set(shops: &ShopRows) -> BTreeMap<&str, Vec<&str>> {
     let mut out: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for row in shops.values() {
         for set in row.shop_sets() {

@@ -6,6 +6,8 @@
 //! 32-bit FNV-1a hash of the name, in hex: fixed forever, computable by hand, and a person finds
 //! a ShopSet with `ls -d shopsets/*/<name>`.
 
+use std::collections::BTreeSet;
+
 /// Path of the `base` gitlink (the app repository submodule).
 pub const BASE: &str = "base";
 /// Path of the recorded inputs.
@@ -16,12 +18,44 @@ pub const APPLICATIONS: &str = "applications";
 /// The shard of a ShopSet: two hex digits.
 #[must_use]
 pub fn shard(shopset: &str) -> String {
+    format!("{:02x}", shard_index(shopset))
+}
+
+/// The shard of a name as a number (`shard` is its two hex digits): FNV-1a, top byte.
+#[must_use]
+pub fn shard_index(name: &str) -> u8 {
     let mut hash: u32 = 0x811c_9dc5;
-    for byte in shopset.bytes() {
+    for byte in name.bytes() {
         hash ^= u32::from(byte);
         hash = hash.wrapping_mul(0x0100_0193);
     }
-    format!("{:02x}", hash >> 24)
+    hash.to_be_bytes()[0]
+}
+
+/// Which of the 256 shards `shards` (two hex digits each) names.
+#[must_use]
+pub fn shard_mask(shards: &BTreeSet<String>) -> [bool; 256] {
+    let mut mask = [false; 256];
+    for shard in shards {
+        if let Ok(i) = u8::from_str_radix(shard, 16) {
+            mask[usize::from(i)] = true;
+        }
+    }
+    mask
+}
+
+/// The shards of `names`, each once: one hash a name, one string a shard (at 100,000 shops,
+/// a string a name was most of the cost of listing a tier's files).
+#[must_use]
+pub fn shards_of<'a>(names: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
+    let mut seen = [false; 256];
+    for name in names {
+        seen[usize::from(shard_index(name))] = true;
+    }
+    (0..=u8::MAX)
+        .filter(|i| seen[usize::from(*i)])
+        .map(|i| format!("{i:02x}"))
+        .collect()
 }
 
 /// Directory of a ShopSet's overlay (the name was validated as a DNS label).

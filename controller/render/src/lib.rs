@@ -573,7 +573,8 @@ mod tests {
                 weight: 1,
                 warming: None,
                 draining: None,
-            },
+            }
+            .into(),
         );
         let tree = render_common(&inputs).expect("renders");
         let app =

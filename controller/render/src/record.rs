@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::inputs::{AssignedShop, NamedTier, PlacedShopSet, ResolvedConfiguration};
+use crate::inputs::{AssignedShop, NamedTier, PlacedShopSet, ResolvedConfiguration, ShopRows};
 use crate::{TierInputs, layout};
 
 /// Shop rows estimated larger than this are recorded in shards.
@@ -55,7 +55,7 @@ pub fn sharded(inputs: &TierInputs) -> bool {
 
 /// The shards that hold at least one row.
 fn shards(inputs: &TierInputs) -> BTreeSet<String> {
-    inputs.shops.keys().map(|n| layout::shard(n)).collect()
+    layout::shards_of(inputs.shops.keys().map(String::as_str))
 }
 
 /// The paths that record `inputs`, without writing them.
@@ -96,10 +96,11 @@ pub fn files(inputs: &TierInputs, touched: Option<&BTreeSet<String>>) -> Vec<(St
     if !sharded(inputs) {
         return vec![(layout::INPUTS.to_owned(), crate::inputs_yaml(inputs))];
     }
-    let mut rows: BTreeMap<String, Rows<'_>> = BTreeMap::new();
+    let touched = touched.map(layout::shard_mask);
+    let mut rows: BTreeMap<u8, Rows<'_>> = BTreeMap::new();
     for (name, row) in &inputs.shops {
-        let shard = layout::shard(name);
-        if touched.is_some_and(|t| !t.contains(&shard)) {
+        let shard = layout::shard_index(name);
+        if touched.is_some_and(|t| !t[usize::from(shard)]) {
             continue;
         }
         rows.entry(shard)
@@ -125,7 +126,10 @@ pub fn files(inputs: &TierInputs, touched: Option<&BTreeSet<String>>) -> Vec<(St
     )];
     for (shard, rows) in rows {
         let size = 64 + rows.shops.len() * 200;
-        out.push((shop_file(&shard), crate::json_text(&rows, size)));
+        out.push((
+            shop_file(&format!("{shard:02x}")),
+            crate::json_text(&rows, size),
+        ));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
@@ -155,7 +159,7 @@ pub fn read(text: &str, read: &mut ReadFile<'_>) -> Result<TierInputs, String> {
         #[derive(serde::Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Owned {
-            shops: BTreeMap<String, AssignedShop>,
+            shops: crate::inputs::ShopRows,
         }
         let rows: Owned = if text.trim_start().starts_with('{') {
             serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))?
@@ -179,10 +183,7 @@ pub fn read(text: &str, read: &mut ReadFile<'_>) -> Result<TierInputs, String> {
 /// The shards holding a row that differs between `a` and `b` (added, removed or changed): one
 /// merged walk of the two name-ordered maps.
 #[must_use]
-pub fn changed_shards(
-    a: &BTreeMap<String, AssignedShop>,
-    b: &BTreeMap<String, AssignedShop>,
-) -> BTreeSet<String> {
+pub fn changed_shards(a: &ShopRows, b: &ShopRows) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut a = a.iter().peekable();
     let mut b = b.iter().peekable();
@@ -211,7 +212,7 @@ pub fn changed_shards(
                     y
                 }
                 std::cmp::Ordering::Equal => {
-                    let (x, same) = (*x, rx == ry);
+                    let (x, same) = (*x, std::sync::Arc::ptr_eq(rx, ry) || rx == ry);
                     a.next();
                     b.next();
                     if same {
@@ -247,7 +248,8 @@ mod tests {
                     weight: 1,
                     warming: None,
                     draining: None,
-                },
+                }
+                .into(),
             );
         }
         inputs
@@ -304,7 +306,7 @@ mod tests {
     fn one_changed_row_touches_one_shard_and_its_file_is_all_that_is_written_again() {
         let before = inputs_with(20_000);
         let mut after = before.clone();
-        let row = after.shops.get_mut("shop-00042").expect("a row");
+        let row = std::sync::Arc::make_mut(after.shops.get_mut("shop-00042").expect("a row"));
         row.warming = Some("set-3".into());
         after.shops.remove("shop-00100");
         let touched = changed_shards(&before.shops, &after.shops);

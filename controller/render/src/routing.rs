@@ -126,10 +126,9 @@ pub fn paths(inputs: &crate::TierInputs) -> BTreeSet<String> {
     }
     if sharded(inputs) {
         out.extend(
-            inputs
-                .shops
-                .keys()
-                .map(|n| format!("{DIR}/shops-{}.yaml", crate::layout::shard(n))),
+            crate::layout::shards_of(inputs.shops.keys().map(String::as_str))
+                .into_iter()
+                .map(|shard| format!("{DIR}/shops-{shard}.yaml")),
         );
     } else {
         out.insert(format!("{DIR}/shops.yaml"));
@@ -253,12 +252,13 @@ fn shop_tables(shops: &BTreeMap<&str, RouteRef<'_>>, touched: Option<&BTreeSet<S
         };
     }
     // The same two-hex-digit hash prefix as the ShopSet directories.
-    let mut shards: BTreeMap<String, BTreeMap<&str, &RouteRef<'_>>> = BTreeMap::new();
+    let touched = touched.map(crate::layout::shard_mask);
+    let mut shards: BTreeMap<u8, BTreeMap<&str, &RouteRef<'_>>> = BTreeMap::new();
     let mut names = BTreeSet::new();
     for (name, row) in shops {
-        let shard = crate::layout::shard(name);
-        if touched.is_none_or(|t| t.contains(&shard)) {
-            shards.entry(shard.clone()).or_default().insert(name, row);
+        let shard = crate::layout::shard_index(name);
+        if touched.is_none_or(|t| t[usize::from(shard)]) {
+            shards.entry(shard).or_default().insert(name, row);
         }
         names.insert(shard);
     }
@@ -267,14 +267,14 @@ fn shop_tables(shops: &BTreeMap<&str, RouteRef<'_>>, touched: Option<&BTreeSet<S
             .into_iter()
             .map(|(shard, rows)| {
                 (
-                    format!("{DIR}/shops-{shard}.yaml"),
+                    format!("{DIR}/shops-{shard:02x}.yaml"),
                     yaml::to_string(&json!({ "shops": rows })).into_bytes(),
                 )
             })
             .collect(),
         names: names
             .into_iter()
-            .map(|s| format!("shops-{s}.yaml"))
+            .map(|s| format!("shops-{s:02x}.yaml"))
             .collect(),
     }
 }

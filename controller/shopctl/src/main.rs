@@ -17,6 +17,12 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer as _, filter};
 
+/// glibc's allocator turned out slow on the engine's pattern (many small rows freed, then one
+/// larger allocation that first sorts every free chunk: 40-70 ms measured inside one commit at
+/// 100,000 shops); mimalloc keeps such frees cheap.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     shopset_engine::fault::install_from_env_in_debug_builds();
     let cli = cli::Cli::parse();

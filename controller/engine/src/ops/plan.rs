@@ -286,7 +286,7 @@ pub fn plan_tiers(
 fn with_isolated<'a>(
     resources: &'a Resources,
     previous: &BTreeMap<String, Previous>,
-    recorded: &BTreeMap<String, shopset_render::inputs::AssignedShop>,
+    recorded: &shopset_render::inputs::ShopRows,
     problems: &mut Vec<Problem>,
 ) -> std::borrow::Cow<'a, Resources> {
     let rendered_spec = |name: &str| {
@@ -310,7 +310,7 @@ fn move_gates(
     resources: &Resources,
     repos: &mut Repos,
     previous: &BTreeMap<String, Previous>,
-    recorded: &BTreeMap<String, shopset_render::inputs::AssignedShop>,
+    recorded: &shopset_render::inputs::ShopRows,
 ) -> crate::ops::shops::MoveGates {
     let mut gates = crate::ops::shops::MoveGates::at(jiff::Timestamp::now());
     if resources.shops.is_empty() && recorded.is_empty() {
@@ -498,7 +498,6 @@ fn plan_tier(
         &mut inputs,
         &mut gathered.problems,
     );
-
     // Which ShopSets to render: every one when there is no trustworthy previous rendering
     // (no branch, a human commit at the tip, another tier spec); otherwise only those whose
     // inputs differ from the recorded ones. The others are, by construction, unchanged.
@@ -509,17 +508,22 @@ fn plan_tier(
         _ => None,
     };
     // The shops its ShopSets serve or that move to or from them: the routing table's rows,
-    // and the hosts each ShopSet's overlay lists.
-    let ours = |inputs: &TierInputs, row: &shopset_render::inputs::AssignedShop| {
-        row.shop_sets().any(|s| inputs.shop_sets.contains_key(s))
+    // and the hosts each ShopSet's overlay lists. (A set of the tier's names: one hash per
+    // row instead of a search of the tier's ShopSets.)
+    let rows_of = |inputs: &TierInputs| {
+        let names: std::collections::HashSet<&str> =
+            inputs.shop_sets.keys().map(String::as_str).collect();
+        let ours =
+            |row: &shopset_render::inputs::AssignedShop| row.shop_sets().any(|s| names.contains(s));
+        ctx.shops
+            .assigned
+            .iter()
+            .filter(|(_, row)| ours(row))
+            .map(|(k, v)| (k.clone(), Arc::clone(v)))
+            .collect::<shopset_render::inputs::ShopRows>()
     };
-    inputs.shops = ctx
-        .shops
-        .assigned
-        .iter()
-        .filter(|(_, row)| ours(&inputs, row))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    inputs.shops = rows_of(&inputs);
+    let before = inputs.shop_sets.len();
     let rendered = render_shop_sets(
         resources,
         &mut inputs,
@@ -530,12 +534,10 @@ fn plan_tier(
         &mut gathered.problems,
     );
     keep_only_what_is_used(&mut inputs);
-    let shops = std::mem::take(&mut inputs.shops);
-    inputs.shops = shops
-        .into_iter()
-        .filter(|(_, row)| ours(&inputs, row))
-        .collect();
-
+    // A ShopSet left out (it did not render) takes its shops' rows with it.
+    if inputs.shop_sets.len() != before {
+        inputs.shops = rows_of(&inputs);
+    }
     // A shard's Application list names its ShopSets and nothing else: when editing, only the
     // lists of shards that gained or lost a ShopSet are rendered; the others stay as they are.
     let diff = incremental_base

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use shopset_render::TierInputs;
 use shopset_render::assignment::{self, Candidate, ShopRequest};
-use shopset_render::inputs::AssignedShop;
+use std::sync::Arc;
+
+use shopset_render::inputs::{AssignedShop, ShopRows};
 
 use shopset_crds::ShopSetSpec;
 
@@ -17,7 +19,7 @@ use crate::resources::{Resources, Sourced};
 #[derive(Debug, Default)]
 pub struct ShopPlan {
     /// By shop.
-    pub assigned: BTreeMap<String, AssignedShop>,
+    pub assigned: ShopRows,
     /// Shops without a ShopSet, and moves refused.
     pub problems: Vec<Problem>,
     /// Moving shops, by name: what the next step of the move waits for.
@@ -66,7 +68,7 @@ impl MoveGates {
 #[must_use]
 pub fn isolated(
     resources: &Resources,
-    recorded: &BTreeMap<String, AssignedShop>,
+    recorded: &ShopRows,
     rendered: &dyn Fn(&str) -> Option<ShopSetSpec>,
 ) -> (BTreeMap<String, Sourced<ShopSetSpec>>, Vec<Problem>) {
     let mut out = BTreeMap::new();
@@ -141,10 +143,7 @@ pub fn isolated(
 /// Where the rule would put each new shop if no ShopSet were dedicated to any (the home an
 /// isolated new shop's ShopSet is copied from): the same rule and order as [`plan`], with every
 /// ShopSet usable.
-fn by_rule_alone(
-    resources: &Resources,
-    recorded: &BTreeMap<String, AssignedShop>,
-) -> BTreeMap<String, String> {
+fn by_rule_alone(resources: &Resources, recorded: &ShopRows) -> BTreeMap<String, String> {
     let mut requests = requests(resources, recorded);
     for r in requests.values_mut() {
         r.isolate = false;
@@ -159,23 +158,30 @@ fn by_rule_alone(
 }
 
 /// The assignments recorded in the tier branches: of two rows for one shop (a move across
-/// tiers), the higher epoch.
+/// tiers), the higher epoch. The rows are shared with the branches' inputs, not copied.
 #[must_use]
-pub fn recorded<'a>(
-    rendered: impl IntoIterator<Item = &'a TierInputs>,
-) -> BTreeMap<String, AssignedShop> {
-    let mut out: BTreeMap<String, AssignedShop> = BTreeMap::new();
+pub fn recorded<'a>(rendered: impl IntoIterator<Item = &'a TierInputs>) -> ShopRows {
+    let mut all: Vec<(&String, &Arc<AssignedShop>)> = Vec::new();
     for inputs in rendered {
-        for (name, row) in &inputs.shops {
-            match out.get(name) {
-                Some(seen) if seen.epoch >= row.epoch => {}
-                _ => {
-                    out.insert(name.clone(), row.clone());
+        all.extend(&inputs.shops);
+    }
+    // Each tier's rows are in name order: the sort merges those runs. Stable, so of two rows
+    // of one shop with the same epoch the first tier's comes first and is kept.
+    all.sort_by(|a, b| a.0.cmp(b.0));
+    let mut out: Vec<(&String, &Arc<AssignedShop>)> = Vec::with_capacity(all.len());
+    for (name, row) in all {
+        match out.last_mut() {
+            Some(last) if last.0 == name => {
+                if row.epoch > last.1.epoch {
+                    last.1 = row;
                 }
             }
+            _ => out.push((name, row)),
         }
     }
-    out
+    out.into_iter()
+        .map(|(name, row)| (name.clone(), Arc::clone(row)))
+        .collect()
 }
 
 /// Plans every shop. `recorded` are the rows in the branches; `unusable` says whether a
@@ -189,7 +195,7 @@ pub fn recorded<'a>(
 #[must_use]
 pub fn plan(
     resources: &Resources,
-    recorded: &BTreeMap<String, AssignedShop>,
+    recorded: &ShopRows,
     unusable: &dyn Fn(&str) -> bool,
     gates: &MoveGates,
 ) -> ShopPlan {
@@ -200,8 +206,14 @@ pub fn plan(
     let steps = Steps { resources, gates };
     // Moves this sync would start, by the ShopSet they leave.
     let mut starting: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (name, outcome) in &assignments.shops {
-        let sourced = &resources.shops[*name];
+    let mut rows: Vec<(String, Arc<AssignedShop>)> = Vec::with_capacity(assignments.shops.len());
+    // The shops, their outcomes and their recorded rows are all in name order: one walk, no
+    // lookup by name (at 100,000 shops the lookups were most of the cost).
+    let mut recorded_rows = recorded.iter().peekable();
+    for ((name, sourced), (assessed, outcome)) in resources.shops.iter().zip(&assignments.shops) {
+        debug_assert_eq!(name, assessed, "assignment has every shop, in name order");
+        while recorded_rows.next_if(|(n, _)| *n < name).is_some() {}
+        let was = recorded_rows.next_if(|(n, _)| *n == name).map(|(_, r)| r);
         let problem = |field: &str, message: String, kept: &str| {
             Problem::of("Shop", name, field, message)
                 .and(kept)
@@ -232,20 +244,32 @@ pub fn plan(
         let Some(a) = &outcome.assigned else {
             continue;
         };
-        let row = match recorded.get(*name) {
-            None => AssignedShop {
+        let spec = &sourced.spec;
+        let row = match was {
+            None => Arc::new(AssignedShop {
                 shop_set: a.shop_set.to_owned(),
                 epoch: a.epoch,
                 by: a.by,
-                hosts: Vec::new(),
-                weight: 0,
+                hosts: spec.hosts.clone(),
+                weight: spec.weight,
                 warming: None,
                 draining: None,
-            },
+            }),
+            // Served where it was, not moving, hosts and weight as recorded: the recorded row
+            // itself (what `Steps::next` would make of it, without a copy).
+            Some(r)
+                if r.warming.is_none()
+                    && r.draining.is_none()
+                    && r.shop_set == a.shop_set
+                    && r.hosts == spec.hosts
+                    && r.weight == spec.weight =>
+            {
+                Arc::clone(r)
+            }
             Some(r) => {
                 let step = steps.next(name, sourced, r, a.shop_set);
                 if let Some(w) = step.waiting {
-                    out.waiting.insert((*name).to_owned(), w);
+                    out.waiting.insert(name.clone(), w);
                 }
                 if let Some((field, why)) = step.refused {
                     out.problems
@@ -255,24 +279,29 @@ pub fn plan(
                     starting
                         .entry(r.shop_set.clone())
                         .or_default()
-                        .push((*name).to_owned());
+                        .push(name.clone());
                 }
-                step.row
+                let row = AssignedShop {
+                    hosts: spec.hosts.clone(),
+                    weight: spec.weight,
+                    ..step.row
+                };
+                if **r == row {
+                    Arc::clone(r)
+                } else {
+                    Arc::new(row)
+                }
             }
         };
-        out.assigned.insert(
-            (*name).to_owned(),
-            AssignedShop {
-                hosts: sourced.spec.hosts.clone(),
-                weight: sourced.spec.weight,
-                ..row
-            },
-        );
+        rows.push((name.clone(), row));
     }
+    out.assigned = rows.into_iter().collect();
     // Deleted shops leave their ShopSets too: the same stop guards them.
     if !resources.incomplete {
+        let mut live = resources.shops.keys().peekable();
         for (name, row) in recorded {
-            if !resources.shops.contains_key(name) && !resources.is_invalid("Shop", name) {
+            while live.next_if(|n| *n < name).is_some() {}
+            if live.peek() != Some(&name) && !resources.is_invalid("Shop", name) {
                 starting
                     .entry(row.shop_set.clone())
                     .or_default()
@@ -282,7 +311,8 @@ pub fn plan(
     }
     mass_move_stop(resources, recorded, &starting, &mut out);
     // A shop whose resource could not be read keeps its row: it is not a removal.
-    for (name, row) in recorded {
+    let unread = resources.incomplete || resources.invalid.contains_key("Shop");
+    for (name, row) in recorded.iter().filter(|_| unread) {
         if !out.assigned.contains_key(name)
             && (resources.incomplete || resources.is_invalid("Shop", name))
         {
@@ -295,12 +325,16 @@ pub fn plan(
 /// Every shop, as assignment sees it.
 fn requests<'a>(
     resources: &'a Resources,
-    recorded: &'a BTreeMap<String, AssignedShop>,
+    recorded: &'a ShopRows,
 ) -> BTreeMap<String, ShopRequest<'a>> {
+    // Both in name order: one walk finds each shop's row.
+    let mut rows = recorded.iter().peekable();
     resources
         .shops
         .iter()
         .map(|(name, s)| {
+            while rows.next_if(|(n, _)| *n < name).is_some() {}
+            let row = rows.next_if(|(n, _)| *n == name).map(|(_, r)| r);
             (
                 name.clone(),
                 ShopRequest {
@@ -308,7 +342,7 @@ fn requests<'a>(
                     weight: s.spec.weight,
                     pin: s.spec.shop_set.as_deref(),
                     isolate: s.spec.isolate,
-                    recorded: recorded.get(name).map(|r| (r.shop_set.as_str(), r.epoch)),
+                    recorded: row.map(|r| (r.shop_set.as_str(), r.epoch)),
                 },
             )
         })
@@ -356,7 +390,7 @@ pub const CONFIRM_MOVES_ANNOTATION: &str = "shopset.dev/confirm-moves";
 /// where they are, and a problem on the ShopSet names the token that confirms that batch.
 fn mass_move_stop(
     resources: &Resources,
-    recorded: &BTreeMap<String, AssignedShop>,
+    recorded: &ShopRows,
     starting: &BTreeMap<String, Vec<String>>,
     out: &mut ShopPlan,
 ) {
@@ -388,7 +422,7 @@ fn mass_move_stop(
                 continue;
             };
             match out.assigned.get_mut(shop) {
-                Some(row) => row.warming.clone_from(&was.warming),
+                Some(row) => Arc::make_mut(row).warming.clone_from(&was.warming),
                 // Deleted: its row stays until the batch is confirmed.
                 None => {
                     out.assigned.insert(shop.clone(), was.clone());
@@ -706,7 +740,7 @@ impl ShopsReport {
 #[must_use]
 pub fn report(resources: &Resources, repos: &mut crate::Repos) -> ShopsReport {
     let mut out = ShopsReport::default();
-    let mut rows: BTreeMap<String, (String, AssignedShop, Option<String>)> = BTreeMap::new();
+    let mut rows: BTreeMap<String, (String, Arc<AssignedShop>, Option<String>)> = BTreeMap::new();
     // The ShopSets of isolated shops: no resource defines them, their branch records them.
     let mut dedicated: BTreeMap<String, ShopSetSpec> = BTreeMap::new();
     for (tier, sourced) in &resources.tiers {
@@ -1159,7 +1193,7 @@ mod tests {
 
         // Recorded on b, which is in maintenance now: the shop stays there.
         let mut rows = plan.assigned.clone();
-        rows.get_mut("s1").expect("assigned").shop_set = "b".into();
+        Arc::make_mut(rows.get_mut("s1").expect("assigned")).shop_set = "b".into();
         let again = super::plan(&r, &rows, &|_| false, &gates(0));
         assert_eq!(again.assigned["s1"].shop_set, "b");
     }
@@ -1227,8 +1261,8 @@ mod tests {
         };
         let mut one = TierInputs::new("t1".into(), spec, "1".repeat(40));
         let mut two = one.clone();
-        one.shops.insert("x".into(), row("old", 1));
-        two.shops.insert("x".into(), row("new", 2));
+        one.shops.insert("x".into(), row("old", 1).into());
+        two.shops.insert("x".into(), row("new", 2).into());
         assert_eq!(recorded([&one, &two])["x"].shop_set, "new");
         assert_eq!(recorded([&two, &one])["x"].shop_set, "new");
     }

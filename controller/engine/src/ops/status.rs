@@ -301,10 +301,7 @@ fn shop_statuses(
                 tier: row.and_then(|r| tier_of(&r.shop_set)),
                 epoch: row.map_or(0, |r| r.epoch),
                 assigned_by: row.map(|r| r.by),
-                phase: Some(row.map_or(
-                    ShopPhase::Pending,
-                    shopset_render::inputs::AssignedShop::phase,
-                )),
+                phase: Some(row.map_or(ShopPhase::Pending, |r| r.phase())),
                 conditions,
             },
         );
