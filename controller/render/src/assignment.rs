@@ -119,8 +119,30 @@ pub fn assign<'a>(
     shops: &'a BTreeMap<String, ShopRequest<'a>>,
     shop_sets: &'a BTreeMap<String, Candidate<'a>>,
 ) -> Assignments<'a> {
+    let in_order: Vec<(&str, ShopRequest<'_>)> =
+        shops.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    let (shops, load) = assign_in_order(&in_order, shop_sets);
+    Assignments {
+        shops: shops.into_iter().collect(),
+        load,
+    }
+}
+
+/// [`assign`], for shops given in name order (each once): their outcomes in the same order,
+/// and every ShopSet's load. What the engine calls on every sync, with no map of the shops.
+///
+/// # Panics
+/// When `shops` is not in strict name order (a caller's bug).
+#[must_use]
+pub fn assign_in_order<'a>(
+    shops: &[(&'a str, ShopRequest<'a>)],
+    shop_sets: &'a BTreeMap<String, Candidate<'a>>,
+) -> (Vec<(&'a str, Outcome<'a>)>, BTreeMap<&'a str, u64>) {
+    assert!(
+        shops.windows(2).all(|w| w[0].0 < w[1].0),
+        "shops in strict name order"
+    );
     let mut load = Loads::new(shop_sets);
-    let name_of = |n: &str| shop_sets.get_key_value(n).map(|(k, _)| k.as_str());
     // 1. Recorded shops stay, and count; their moves are decided once every load is known.
     let mut stay: Vec<(&'a str, Outcome<'a>)> = Vec::with_capacity(shops.len());
     let mut moving = Vec::new();
@@ -130,15 +152,15 @@ pub fn assign<'a>(
             Some((at, epoch)) => {
                 // A ShopSet that still serves shops is never removed, so a recorded one that is
                 // gone is only possible in inputs made by hand: the shop keeps its row.
-                let at = name_of(at).unwrap_or(at);
+                let at = load.name_of(at).unwrap_or(at);
                 load.add(at, u64::from(request.weight));
                 if let Some(target) = wanted(shop, request, shop_sets)
                     && target != at
                 {
-                    moving.push((stay.len(), target));
+                    moving.push((stay.len(), request, target));
                 }
                 stay.push((
-                    shop.as_str(),
+                    shop,
                     Outcome {
                         assigned: Some(Assigned {
                             shop_set: at,
@@ -149,14 +171,13 @@ pub fn assign<'a>(
                     },
                 ));
             }
-            None => new.push(shop.as_str()),
+            None => new.push((*shop, request)),
         }
     }
     // Moves, in name order: each into a ShopSet that can take it.
-    for (at, target) in moving {
+    for (at, request, target) in moving {
         let (shop, outcome) = &mut stay[at];
-        let request = &shops[*shop];
-        let Some(target) = name_of(target) else {
+        let Some(target) = load.name_of(target) else {
             outcome.problem = Some(Unassigned::UnknownShopSet(target.to_owned()));
             continue;
         };
@@ -178,10 +199,9 @@ pub fn assign<'a>(
     }
     // 2. and 3. New shops, in name order.
     let mut arrived = Vec::with_capacity(new.len());
-    for shop in new {
-        let request = &shops[shop];
+    for (shop, request) in new {
         let outcome = match wanted(shop, request, shop_sets) {
-            Some(target) => match name_of(target) {
+            Some(target) => match load.name_of(target) {
                 None => Err(Unassigned::UnknownShopSet(target.to_owned())),
                 Some(target) => room(shop, request, target, &shop_sets[target], &load)
                     .map(|()| (target, AssignedBy::Pin)),
@@ -207,36 +227,79 @@ pub fn assign<'a>(
         };
         arrived.push((shop, outcome));
     }
-    // Two runs in name order: collecting merges them.
-    Assignments {
-        shops: stay.into_iter().chain(arrived).collect(),
-        load: load.into_map(),
-    }
+    (merge_in_order(stay, arrived), load.into_map())
 }
 
-/// Every ShopSet's load during assignment: by the ShopSet's place in name order, found once
-/// per shop by a search of a sorted list (a map of loads searched and updated per shop cost
-/// more than the rest of assignment at 100,000 shops). Recorded ShopSets that are gone count
-/// apart.
+/// Two lists in name order (no name in both), as one.
+fn merge_in_order<'a>(
+    a: Vec<(&'a str, Outcome<'a>)>,
+    b: Vec<(&'a str, Outcome<'a>)>,
+) -> Vec<(&'a str, Outcome<'a>)> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let mut b = b.into_iter().peekable();
+    for item in a {
+        while let Some(earlier) = b.next_if(|(n, _)| *n < item.0) {
+            out.push(earlier);
+        }
+        out.push(item);
+    }
+    out.extend(b);
+    out
+}
+
+/// Every ShopSet's load during assignment, by the ShopSet's place in name order. A name is
+/// found by its hash in a table of places (open addressing, never iterated, so nothing of it
+/// reaches the output): at 100,000 shops, searching the ShopSets by name for every shop cost
+/// more than the rest of assignment. Recorded ShopSets that are gone count apart.
 struct Loads<'a> {
     names: Vec<&'a str>,
     load: Vec<u64>,
+    /// Places in `names` plus one; 0 is an empty slot. A power of two, at most half full.
+    slots: Vec<u32>,
     gone: BTreeMap<&'a str, u64>,
 }
 
 impl<'a> Loads<'a> {
     fn new(shop_sets: &'a BTreeMap<String, Candidate<'a>>) -> Self {
+        let names: Vec<&str> = shop_sets.keys().map(String::as_str).collect();
+        let mut slots = vec![0u32; (names.len() * 2).next_power_of_two().max(16)];
+        let mask = slots.len() - 1;
+        for (place, name) in names.iter().enumerate() {
+            let mut at = fnv(name) & mask;
+            while slots[at] != 0 {
+                at = (at + 1) & mask;
+            }
+            slots[at] = u32::try_from(place + 1).expect("fewer than 4 billion ShopSets");
+        }
         Self {
-            names: shop_sets.keys().map(String::as_str).collect(),
-            load: vec![0; shop_sets.len()],
+            load: vec![0; names.len()],
+            names,
+            slots,
             gone: BTreeMap::new(),
         }
     }
 
+    fn place(&self, name: &str) -> Option<usize> {
+        let mask = self.slots.len() - 1;
+        let mut at = fnv(name) & mask;
+        loop {
+            let place = usize::try_from(self.slots[at]).ok()?.checked_sub(1)?;
+            if self.names[place] == name {
+                return Some(place);
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// The ShopSet's own name (borrowed from the ShopSets), when it exists.
+    fn name_of(&self, name: &str) -> Option<&'a str> {
+        self.place(name).map(|p| self.names[p])
+    }
+
     fn slot(&mut self, name: &'a str) -> &mut u64 {
-        match self.names.binary_search(&name) {
-            Ok(i) => &mut self.load[i],
-            Err(_) => self.gone.entry(name).or_insert(0),
+        match self.place(name) {
+            Some(p) => &mut self.load[p],
+            None => self.gone.entry(name).or_insert(0),
         }
     }
 
@@ -249,9 +312,9 @@ impl<'a> Loads<'a> {
     }
 
     fn get(&self, name: &str) -> u64 {
-        match self.names.binary_search(&name) {
-            Ok(i) => self.load[i],
-            Err(_) => self.gone.get(name).copied().unwrap_or(0),
+        match self.place(name) {
+            Some(p) => self.load[p],
+            None => self.gone.get(name).copied().unwrap_or(0),
         }
     }
 
@@ -260,6 +323,16 @@ impl<'a> Loads<'a> {
         out.extend(self.gone);
         out
     }
+}
+
+/// FNV-1a of a name, for [`Loads`]' table (only its low bits are used).
+fn fnv(name: &str) -> usize {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in name.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    usize::try_from(hash & 0xffff_ffff).unwrap_or(0)
 }
 
 /// The ShopSet the shop's spec asks for, if it asks for one: its pin, else (when it asks to
@@ -470,6 +543,51 @@ mod tests {
                 "{x}"
             );
         }
+    }
+
+    #[test]
+    fn loads_find_every_shop_set_by_hash_and_count_gone_ones_apart() {
+        let sets = sets(300, 10);
+        let mut load = Loads::new(&sets);
+        for (i, name) in sets.keys().enumerate() {
+            assert_eq!(load.name_of(name), Some(name.as_str()));
+            load.add(name, u64::try_from(i).expect("small"));
+        }
+        assert_eq!(load.name_of("ss-999"), None);
+        load.add("ss-999", 7);
+        load.sub("ss-001", 1);
+        assert_eq!(
+            (load.get("ss-001"), load.get("ss-299"), load.get("ss-999")),
+            (0, 299, 7)
+        );
+        let map = load.into_map();
+        assert_eq!(map.len(), 301);
+        assert_eq!(map["ss-999"], 7);
+    }
+
+    #[test]
+    fn in_order_the_outcomes_are_those_of_the_map() {
+        let mut shops = shops(500);
+        // Some recorded (one of them on a ShopSet that is gone), one pinned.
+        for (i, r) in shops.values_mut().enumerate().filter(|(i, _)| i % 3 == 0) {
+            r.recorded = Some((if i == 3 { "gone" } else { "ss-001" }, 2));
+        }
+        shops.get_mut("shop-00010").expect("a shop").pin = Some("ss-002");
+        let sets = sets(8, 100);
+        let by_map = assign(&shops, &sets);
+        let in_order: Vec<(&str, ShopRequest<'_>)> =
+            shops.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        let (outcomes, load) = assign_in_order(&in_order, &sets);
+        assert_eq!(outcomes.len(), 500);
+        assert!(outcomes.windows(2).all(|w| w[0].0 < w[1].0), "name order");
+        assert_eq!(
+            outcomes.into_iter().collect::<BTreeMap<_, _>>(),
+            by_map.shops
+        );
+        assert_eq!(load, by_map.load);
+        assert_eq!(where_(&by_map, "shop-00003"), Some("gone"));
+        assert_eq!(by_map.load["gone"], 1);
+        assert_eq!(where_(&by_map, "shop-00010"), Some("ss-002"));
     }
 
     #[test]

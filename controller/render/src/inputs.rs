@@ -172,6 +172,20 @@ impl AssignedShop {
     }
 }
 
+/// The hosts one ShopSet lists, as [`hosts_by_shop_set`] gives them: one walk of the rows,
+/// for rendering a few ShopSets of a tier with many shops.
+#[must_use]
+pub fn hosts_of<'a>(shops: &'a ShopRows, shop_set: &str) -> Vec<&'a str> {
+    let mut out: Vec<&str> = shops
+        .values()
+        .filter(|row| row.involves(shop_set))
+        .flat_map(|row| row.hosts.iter().map(String::as_str))
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// The hosts each ShopSet lists: those of the shops it serves and of the shops moving to or
 /// from it, sorted. Built once per tier (a lookup per ShopSet would cost shops × ShopSets).
 #[must_use]
@@ -189,4 +203,45 @@ pub fn hosts_by_shop_set(shops: &ShopRows) -> BTreeMap<&str, Vec<&str>> {
         hosts.dedup();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(shop_set: &str, hosts: &[&str], warming: Option<&str>) -> Arc<AssignedShop> {
+        Arc::new(AssignedShop {
+            shop_set: shop_set.into(),
+            epoch: 0,
+            by: shopset_crds::AssignedBy::Rule,
+            hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
+            weight: 1,
+            warming: warming.map(str::to_owned),
+            draining: None,
+        })
+    }
+
+    #[test]
+    fn the_hosts_of_one_shop_set_are_its_entry_of_the_whole_map() {
+        let shops: ShopRows = [
+            ("a", row("one", &["b.example.com", "a.example.com"], None)),
+            ("b", row("two", &["c.example.com"], Some("one"))),
+            ("c", row("one", &["a.example.com"], None)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let all = hosts_by_shop_set(&shops);
+        for set in ["one", "two", "three"] {
+            assert_eq!(
+                hosts_of(&shops, set),
+                all.get(set).cloned().unwrap_or_default(),
+                "{set}"
+            );
+        }
+        assert_eq!(
+            hosts_of(&shops, "one"),
+            ["a.example.com", "b.example.com", "c.example.com"]
+        );
+    }
 }

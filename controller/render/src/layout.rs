@@ -93,6 +93,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_shard_number_and_the_shard_list_agree_with_the_shard_name() {
+        let names: Vec<String> = (0..2_000).map(|i| format!("shop-{i:05}")).collect();
+        for name in &names {
+            assert_eq!(format!("{:02x}", shard_index(name)), shard(name));
+        }
+        let one_by_one: BTreeSet<String> = names.iter().map(|n| shard(n)).collect();
+        assert_eq!(shards_of(names.iter().map(String::as_str)), one_by_one);
+        let mask = shard_mask(&one_by_one);
+        for i in 0..=u8::MAX {
+            assert_eq!(
+                mask[usize::from(i)],
+                one_by_one.contains(&format!("{i:02x}"))
+            );
+        }
+    }
+
+    #[test]
     fn shards_are_stable_and_spread() {
         // Pinned: a change here moves every ShopSet of every installation.
         assert_eq!(shard("canary"), shard("canary"));

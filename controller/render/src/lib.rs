@@ -189,13 +189,7 @@ pub fn render_shopset_checked(
     name: &str,
     base: Option<&base::BaseCatalog>,
 ) -> Result<Vec<(String, Vec<u8>)>, RenderError> {
-    let hosts = inputs::hosts_by_shop_set(&inputs.shops);
-    render_shopset_with(
-        inputs,
-        name,
-        base,
-        hosts.get(name).map_or(&[][..], Vec::as_slice),
-    )
+    render_shopset_with(inputs, name, base, &inputs::hosts_of(&inputs.shops, name))
 }
 
 /// [`render_shopset_checked`], given the hosts the ShopSet lists

@@ -896,9 +896,6 @@ fn render_shop_sets(
     problems: &mut Vec<Problem>,
 ) -> BTreeMap<String, Vec<(String, Vec<u8>)>> {
     let mut rendered: BTreeMap<String, Vec<(String, Vec<u8>)>> = BTreeMap::new();
-    let shops = inputs.shops.clone();
-    let hosts = shopset_render::inputs::hosts_by_shop_set(&shops);
-    let listed = |name: &str| hosts.get(name).map_or(&[][..], Vec::as_slice);
     loop {
         let todo: Vec<String> = match base {
             Some(base) => may_differ(base, inputs),
@@ -910,13 +907,29 @@ fn render_shop_sets(
         if todo.is_empty() {
             return rendered;
         }
+        // The hosts each ShopSet to render lists: for a few (an edit), a walk of the rows
+        // each; for many, one map of the whole tier. Owned, as the loop changes `inputs`.
+        let own = |hosts: Vec<&str>| hosts.into_iter().map(str::to_owned).collect::<Vec<_>>();
+        let hosts: BTreeMap<String, Vec<String>> = if todo.len() * 16 < inputs.shop_sets.len() {
+            todo.iter()
+                .map(|n| {
+                    let listed = shopset_render::inputs::hosts_of(&inputs.shops, n);
+                    (n.clone(), own(listed))
+                })
+                .collect()
+        } else {
+            shopset_render::inputs::hosts_by_shop_set(&inputs.shops)
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), own(v)))
+                .collect()
+        };
         for name in todo {
-            let e = match shopset_render::render_shopset_with(
-                inputs,
-                &name,
-                Some(catalog),
-                listed(&name),
-            ) {
+            let listed: Vec<&str> = hosts
+                .get(&name)
+                .map(|h| h.iter().map(String::as_str).collect())
+                .unwrap_or_default();
+            let e = match shopset_render::render_shopset_with(inputs, &name, Some(catalog), &listed)
+            {
                 Ok(files) => {
                     rendered.insert(name, files);
                     continue;

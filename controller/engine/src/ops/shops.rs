@@ -145,12 +145,12 @@ pub fn isolated(
 /// ShopSet usable.
 fn by_rule_alone(resources: &Resources, recorded: &ShopRows) -> BTreeMap<String, String> {
     let mut requests = requests(resources, recorded);
-    for r in requests.values_mut() {
+    for (_, r) in &mut requests {
         r.isolate = false;
     }
     let candidates = candidates(resources, &|_| false);
-    assignment::assign(&requests, &candidates)
-        .shops
+    assignment::assign_in_order(&requests, &candidates)
+        .0
         .into_iter()
         .filter(|(name, _)| recorded.get(*name).is_none())
         .filter_map(|(name, o)| Some((name.to_owned(), o.assigned?.shop_set.to_owned())))
@@ -201,16 +201,16 @@ pub fn plan(
 ) -> ShopPlan {
     let requests = requests(resources, recorded);
     let candidates = candidates(resources, unusable);
-    let assignments = assignment::assign(&requests, &candidates);
+    let (assignments, _) = assignment::assign_in_order(&requests, &candidates);
     let mut out = ShopPlan::default();
     let steps = Steps { resources, gates };
     // Moves this sync would start, by the ShopSet they leave.
     let mut starting: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut rows: Vec<(String, Arc<AssignedShop>)> = Vec::with_capacity(assignments.shops.len());
+    let mut rows: Vec<(String, Arc<AssignedShop>)> = Vec::with_capacity(assignments.len());
     // The shops, their outcomes and their recorded rows are all in name order: one walk, no
     // lookup by name (at 100,000 shops the lookups were most of the cost).
     let mut recorded_rows = recorded.iter().peekable();
-    for ((name, sourced), (assessed, outcome)) in resources.shops.iter().zip(&assignments.shops) {
+    for ((name, sourced), (assessed, outcome)) in resources.shops.iter().zip(&assignments) {
         debug_assert_eq!(name, assessed, "assignment has every shop, in name order");
         while recorded_rows.next_if(|(n, _)| *n < name).is_some() {}
         let was = recorded_rows.next_if(|(n, _)| *n == name).map(|(_, r)| r);
@@ -322,11 +322,11 @@ pub fn plan(
     out
 }
 
-/// Every shop, as assignment sees it.
+/// Every shop, as assignment sees it, in name order.
 fn requests<'a>(
     resources: &'a Resources,
     recorded: &'a ShopRows,
-) -> BTreeMap<String, ShopRequest<'a>> {
+) -> Vec<(&'a str, ShopRequest<'a>)> {
     // Both in name order: one walk finds each shop's row.
     let mut rows = recorded.iter().peekable();
     resources
@@ -336,7 +336,7 @@ fn requests<'a>(
             while rows.next_if(|(n, _)| *n < name).is_some() {}
             let row = rows.next_if(|(n, _)| *n == name).map(|(_, r)| r);
             (
-                name.clone(),
+                name.as_str(),
                 ShopRequest {
                     pool: &s.spec.pool,
                     weight: s.spec.weight,
@@ -1196,6 +1196,27 @@ mod tests {
         Arc::make_mut(rows.get_mut("s1").expect("assigned")).shop_set = "b".into();
         let again = super::plan(&r, &rows, &|_| false, &gates(0));
         assert_eq!(again.assigned["s1"].shop_set, "b");
+    }
+
+    #[test]
+    fn an_unchanged_row_is_shared_not_copied_and_a_changed_one_is_new() {
+        let text = format!("{SETS}{}{}", shop("s1", ""), shop("s2", ""));
+        let first = plan(&resources(&text), &BTreeMap::new(), &|_| false, &gates(0)).assigned;
+        // s2 gets another host: its row is new; s1's is the recorded one itself.
+        let text = format!(
+            "{SETS}{}{}",
+            shop("s1", ""),
+            shop("s2", "").replace("[s2.example.com]", "[s2.example.com, www.s2.example.com]")
+        );
+        let second = plan(&resources(&text), &first, &|_| false, &gates(0)).assigned;
+        assert!(Arc::ptr_eq(&first["s1"], &second["s1"]), "s1 shared");
+        assert!(!Arc::ptr_eq(&first["s2"], &second["s2"]), "s2 rewritten");
+        assert_eq!(second["s2"].hosts, ["s2.example.com", "www.s2.example.com"]);
+        assert_eq!(
+            (second["s2"].shop_set.as_str(), second["s2"].epoch),
+            (first["s2"].shop_set.as_str(), first["s2"].epoch),
+            "a new host moves nothing"
+        );
     }
 
     #[test]
