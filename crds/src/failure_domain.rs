@@ -24,6 +24,7 @@ use crate::configuration::ConfigLayer;
     printcolumn = r#"{"name":"Server","type":"string","jsonPath":".spec.destination.server"}"#,
     printcolumn = r#"{"name":"Capacity","type":"integer","jsonPath":".spec.capacity"}"#,
     printcolumn = r#"{"name":"Weight","type":"integer","jsonPath":".spec.weight"}"#,
+    printcolumn = r#"{"name":"Cordoned","type":"boolean","jsonPath":".spec.cordoned"}"#,
     printcolumn = r#"{"name":"Placed","type":"integer","jsonPath":".status.placed"}"#,
     validation = Rule::new("self.metadata.name.size() <= 63").message("a FailureDomain name is at most 63 characters"),
 )]
@@ -45,6 +46,11 @@ pub struct FailureDomainSpec {
     /// Settings layered over the configuration of every ShopSet placed here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<ConfigLayer>,
+    /// Cordoned: automatic placement no longer chooses this domain (as `kubectl cordon`
+    /// does for a node). What is placed here stays; a ShopSet that names it explicitly in
+    /// `spec.failureDomain` still goes here. The first step of moving work off a cluster.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cordoned: bool,
 }
 
 fn default_weight() -> i64 {

@@ -4,6 +4,7 @@ mod argo_schema;
 mod concurrency;
 mod controller;
 mod controller_api;
+mod cordon;
 mod crash;
 mod crds;
 mod determinism;

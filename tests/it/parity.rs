@@ -799,6 +799,23 @@ fn row(action: Action) -> Row {
             },
             github: false,
         },
+        // A ShopSet arrives while tokyo is cordoned: it is placed in osaka, and nothing that
+        // is in tokyo moves.
+        Action::Cordon => Row {
+            prepare: |w| {
+                std::fs::write(
+                    w.resources().join("more.yaml"),
+                    "apiVersion: shopset.dev/v1alpha1\nkind: ShopSet\nmetadata:\n  name: new-a\nspec:\n  tier: tier-0\n  configuration: standard\n",
+                )
+                .expect("write");
+            },
+            by_hand: |w, _| {
+                w.shopctl_ok(&["cordon", "tokyo", "-f", &w.res()]);
+                sync(w, None)
+            },
+            for_controller: |w| w.patch(&edit::cordon("tokyo", true)),
+            github: false,
+        },
     }
 }
 

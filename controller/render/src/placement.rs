@@ -1,10 +1,10 @@
 //! Deterministic failure-domain placement.
 //!
 //! Rules, in order: an explicit `failureDomain` wins; a ShopSet placed before stays where it is
-//! while that domain exists (so adding a domain moves nobody); every other ShopSet, taken in name
-//! order, goes to the domain with free capacity whose load after placement, divided by its
-//! weight, is lowest (ties: the domain's name). The result depends only on the sets given, never
-//! on their order.
+//! while that domain exists (so adding a domain moves nobody, and cordoning one moves nobody
+//! either); every other ShopSet, taken in name order, goes to the domain, not cordoned, with free
+//! capacity whose load after placement, divided by its weight, is lowest (ties: the domain's
+//! name). The result depends only on the sets given, never on their order.
 
 use std::collections::BTreeMap;
 
@@ -26,11 +26,13 @@ pub enum PlacementError {
     /// `spec.failureDomain` names a domain that does not exist.
     #[error("failure domain {0:?} does not exist")]
     UnknownDomain(String),
-    /// Every domain is full (or there is none).
-    #[error("no failure domain has free capacity ({domains} domains)")]
+    /// Every domain is full or cordoned (or there is none).
+    #[error("no failure domain has free capacity ({domains} domains, {cordoned} of them cordoned)")]
     NoCapacity {
         /// How many domains exist.
         domains: usize,
+        /// How many of them are cordoned.
+        cordoned: usize,
     },
 }
 
@@ -93,7 +95,9 @@ pub fn place<'a>(
     for i in pending {
         let best = domains
             .iter()
-            .filter(|(d, spec)| spec.capacity.is_none_or(|cap| load[d.as_str()] < cap))
+            .filter(|(d, spec)| {
+                !spec.cordoned && spec.capacity.is_none_or(|cap| load[d.as_str()] < cap)
+            })
             .min_by(|(da, a), (db, b)| {
                 // (load + 1) / weight compared without division, in i128: a load and a weight
                 // of up to i64::MAX each cannot overflow the product.
@@ -112,6 +116,7 @@ pub fn place<'a>(
             }
             None => Err(PlacementError::NoCapacity {
                 domains: domains.len(),
+                cordoned: domains.values().filter(|d| d.cordoned).count(),
             }),
         });
     }
@@ -139,6 +144,7 @@ mod tests {
             capacity,
             weight,
             config: None,
+            cordoned: false,
         }
     }
 
@@ -233,7 +239,59 @@ mod tests {
         assert_eq!(placed.get("p"), Some(&Ok("a")));
         assert_eq!(
             placed.get("q"),
-            Some(&Err(PlacementError::NoCapacity { domains: 1 }))
+            Some(&Err(PlacementError::NoCapacity {
+                domains: 1,
+                cordoned: 0
+            }))
+        );
+    }
+
+    #[test]
+    fn a_cordoned_domain_gets_no_new_shopset_and_keeps_what_it_has() {
+        let open = BTreeMap::from([
+            ("a".to_string(), domain(None, 1)),
+            ("b".to_string(), domain(None, 1)),
+        ]);
+        let first = place(&new(&["w", "x", "y"]), &open);
+        let on_a: Vec<&str> = first
+            .iter()
+            .filter(|(_, r)| *r == Ok("a"))
+            .map(|(n, _)| *n)
+            .collect();
+        assert!(!on_a.is_empty(), "{first:?}");
+        let mut cordoned = open.clone();
+        cordoned.get_mut("a").expect("a").cordoned = true;
+        let mut requests = new(&["w", "x", "y", "z1", "z2", "z3"]);
+        for (name, r) in &mut requests {
+            r.previous = first.get(name).and_then(|p| p.clone().ok());
+        }
+        // One names the cordoned domain itself: an explicit choice is not automatic.
+        requests.push((
+            "zz",
+            PlacementRequest {
+                explicit: Some("a"),
+                previous: None,
+            },
+        ));
+        let second = place(&requests, &cordoned);
+        for name in &on_a {
+            assert_eq!(second.get(name), Some(&Ok("a")), "{name} stays");
+        }
+        for name in ["z1", "z2", "z3"] {
+            assert_eq!(second.get(name), Some(&Ok("b")), "{name}");
+        }
+        assert_eq!(second.get("zz"), Some(&Ok("a")));
+        // Every domain cordoned: the error says so.
+        cordoned.get_mut("b").expect("b").cordoned = true;
+        let third = place(&new(&["n"]), &cordoned);
+        let err = third
+            .get("n")
+            .expect("placed")
+            .clone()
+            .expect_err("nowhere");
+        assert_eq!(
+            err.to_string(),
+            "no failure domain has free capacity (2 domains, 2 of them cordoned)"
         );
     }
 }

@@ -259,6 +259,21 @@ pub enum Command {
         #[command(flatten)]
         edit: EditArgs,
     },
+    /// Cordon a failure domain: automatic placement stops choosing it (what is placed there
+    /// stays). The first step of moving work off a cluster.
+    Cordon {
+        /// The FailureDomain.
+        domain: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Uncordon a failure domain: automatic placement may choose it again.
+    Uncordon {
+        /// The FailureDomain.
+        domain: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
     /// Shops: which ShopSet serves each, where a host goes, and how full the ShopSets are,
     /// read from the tier branches (they record every assignment), so it works with the
     /// controller down.

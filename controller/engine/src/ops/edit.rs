@@ -192,6 +192,30 @@ pub fn maintenance(resources: &Resources, shopset: &str, on: bool) -> Change {
     }
 }
 
+/// `cordon` / `uncordon`: automatic placement stops (or starts again) choosing a failure
+/// domain (`spec.cordoned`); nothing placed there moves, and no branch changes (a cordon is
+/// not recorded), so there is nothing to render.
+#[must_use]
+pub fn cordon(domain: &str, on: bool) -> Change {
+    let patch = json!({ "spec": { "cordoned": on } });
+    Change {
+        kind: "FailureDomain",
+        name: domain.to_owned(),
+        what: format!(
+            "{domain}: {}",
+            if on {
+                "cordoned (no new ShopSet is placed here)"
+            } else {
+                "uncordoned"
+            }
+        ),
+        kubectl: patch_command("FailureDomain", domain, &patch),
+        patch,
+        sync_tiers: Vec::new(),
+        lifecycle: None,
+    }
+}
+
 /// `shop move`: pins a shop to a ShopSet (`spec.shopSet`). The sync then moves it in three
 /// steps (ops::shops), and refuses with the reason a move it may not make; the tiers of both
 /// ShopSets are rendered, since both list the shop's hosts during the move.

@@ -62,11 +62,13 @@ pub enum Action {
     ShopAdd,
     /// Remove a shop (its rows leave the routing table).
     ShopRemove,
+    /// Cordon a failure domain: new ShopSets are placed elsewhere, nothing moves.
+    Cordon,
 }
 
 impl Action {
     /// Every action, in declaration order.
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 19] = [
         Self::Sync,
         Self::BaseMove,
         Self::ConfigurationMove,
@@ -85,6 +87,7 @@ impl Action {
         Self::ShopIsolate,
         Self::ShopAdd,
         Self::ShopRemove,
+        Self::Cordon,
     ];
 
     /// The engine function that decides the action, called by the controller and by
@@ -120,6 +123,7 @@ impl Action {
             Self::ShopRemove => {
                 "ops::edit::remove_shop, then ops::sync::sync (ops::shops::plan, the mass-move stop)"
             }
+            Self::Cordon => "ops::edit::cordon, then ops::sync::sync (placement skips the domain)",
         }
     }
 

@@ -784,9 +784,13 @@ fn gather(
         if !inputs.failure_domains.contains_key(domain)
             && let Some(fd) = resources.failure_domains.get(domain)
         {
-            inputs
-                .failure_domains
-                .insert(domain.to_owned(), fd.spec.clone());
+            // A cordon decides where new ShopSets go, not what any file holds: it is not
+            // recorded, so cordoning a domain writes nothing to the branches.
+            let spec = shopset_crds::FailureDomainSpec {
+                cordoned: false,
+                ..fd.spec.clone()
+            };
+            inputs.failure_domains.insert(domain.to_owned(), spec);
         }
         candidates.push((
             name.clone(),

@@ -1,5 +1,5 @@
 //! The commands that change one resource: `hold`, `release`, `approve`, `rollback`, `unpin`,
-//! `maintenance`. The engine decides each change ([`shopset_engine::ops::edit`]: one JSON
+//! `maintenance`, `cordon`, `uncordon`. The engine decides each change ([`shopset_engine::ops::edit`]: one JSON
 //! merge patch and its kubectl equivalent); this sends it to the API server in a cluster, or
 //! applies it to the resource in its file offline, then renders the tier again where the
 //! change moves something, as the controller would on the change.

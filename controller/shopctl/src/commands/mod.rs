@@ -316,6 +316,11 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
             let change = ops::edit::maintenance(&from.resources()?, shopset, state == "on");
             return change_one(&from, args, change);
         }
+        Command::Cordon { domain, edit: args } | Command::Uncordon { domain, edit: args } => {
+            let on = matches!(&cli.command, Command::Cordon { .. });
+            let change = ops::edit::cordon(domain, on);
+            return change_one(&source(&args.files)?, args, change);
+        }
         Command::Promote {
             tier,
             files,
