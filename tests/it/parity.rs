@@ -529,13 +529,7 @@ fn rollback_change(w: &World) -> edit::Change {
 fn row(action: Action) -> Row {
     match action {
         Action::Sync => Row {
-            prepare: |w| {
-                std::fs::write(
-                    w.resources().join("more.yaml"),
-                    "apiVersion: shopset.dev/v1alpha1\nkind: ShopSet\nmetadata:\n  name: new-a\nspec:\n  tier: tier-0\n  configuration: standard\n",
-                )
-                .expect("write");
-            },
+            prepare: new_shopset,
             by_hand: sync,
             for_controller: nothing,
             github: false,
@@ -802,13 +796,7 @@ fn row(action: Action) -> Row {
         // A ShopSet arrives while tokyo is cordoned: it is placed in osaka, and nothing that
         // is in tokyo moves.
         Action::Cordon => Row {
-            prepare: |w| {
-                std::fs::write(
-                    w.resources().join("more.yaml"),
-                    "apiVersion: shopset.dev/v1alpha1\nkind: ShopSet\nmetadata:\n  name: new-a\nspec:\n  tier: tier-0\n  configuration: standard\n",
-                )
-                .expect("write");
-            },
+            prepare: new_shopset,
             by_hand: |w, _| {
                 w.shopctl_ok(&["cordon", "tokyo", "-f", &w.res()]);
                 sync(w, None)
@@ -817,6 +805,15 @@ fn row(action: Action) -> Row {
             github: false,
         },
     }
+}
+
+/// A ShopSet, new-a in tier-0, written (not synced).
+fn new_shopset(w: &World) {
+    std::fs::write(
+        w.resources().join("more.yaml"),
+        "apiVersion: shopset.dev/v1alpha1\nkind: ShopSet\nmetadata:\n  name: new-a\nspec:\n  tier: tier-0\n  configuration: standard\n",
+    )
+    .expect("write");
 }
 
 /// Three shops, one pinned to general-1, synced.
