@@ -145,7 +145,7 @@ mod tests {
         }
         assert_eq!(
             Action::ALL.len(),
-            Action::ShopRemove.ordinal() + 1,
+            Action::Cordon.ordinal() + 1,
             "a new action goes into Action::ALL, and gets a row in tests/it/parity.rs"
         );
     }

@@ -78,6 +78,9 @@ pub struct Summary {
     pub base_from: Option<String>,
     /// The base gitlink after.
     pub base_to: String,
+    /// Shops whose row changed, each with what happened to it (`acme (new, general-1)`,
+    /// `hot (warming general-3)`, ...), in name order.
+    pub shops: Vec<String>,
 }
 
 /// Everything a sync would do.
@@ -1195,7 +1198,52 @@ pub fn summarize(
             summary.changed.push(name.clone());
         }
     }
+    summary.shops = shop_changes(&previous.shops, &inputs.shops);
     summary
+}
+
+/// What happened to each shop whose row differs between two renderings of a tier: one
+/// merged walk of the two name-ordered tables (a row shared by both is the same row).
+fn shop_changes(
+    before: &shopset_render::inputs::ShopRows,
+    after: &shopset_render::inputs::ShopRows,
+) -> Vec<String> {
+    use shopset_render::inputs::AssignedShop;
+    let what = |old: Option<&AssignedShop>, new: &AssignedShop| -> Option<String> {
+        let Some(old) = old else {
+            return Some(format!("new, {}", new.shop_set));
+        };
+        if old == new {
+            return None;
+        }
+        Some(match (&new.warming, &new.draining) {
+            (Some(to), _) if old.warming.as_ref() != Some(to) => format!("warming {to}"),
+            (None, Some(from)) if old.draining.is_none() => {
+                format!("switched to {}, {from} draining", new.shop_set)
+            }
+            (None, None) if old.draining.is_some() => format!("settled on {}", new.shop_set),
+            (None, None) if old.warming.is_some() => {
+                format!("move called off, stays on {}", new.shop_set)
+            }
+            _ => "hosts or weight".to_owned(),
+        })
+    };
+    let mut out = Vec::new();
+    let mut old = before.iter().peekable();
+    for (name, row) in after {
+        while let Some((gone, _)) = old.next_if(|(n, _)| *n < name) {
+            out.push(format!("{gone} (left this tier)"));
+        }
+        let was = old.next_if(|(n, _)| *n == name).map(|(_, r)| r);
+        if was.is_some_and(|w| Arc::ptr_eq(w, row)) {
+            continue;
+        }
+        if let Some(what) = what(was.map(|r| &**r), row) {
+            out.push(format!("{name} ({what})"));
+        }
+    }
+    out.extend(old.map(|(gone, _)| format!("{gone} (left this tier)")));
+    out
 }
 
 #[cfg(test)]
@@ -1374,6 +1422,57 @@ mod tests {
             "a first rendering adds everything"
         );
         assert!(first.base_from.is_none());
+    }
+
+    #[test]
+    fn the_summary_says_what_happened_to_each_shop_whose_row_changed() {
+        use shopset_render::inputs::{AssignedShop, ShopRows};
+        let row = |on: &str, warming: Option<&str>, draining: Option<&str>, hosts: &[&str]| {
+            Arc::new(AssignedShop {
+                shop_set: on.into(),
+                epoch: 0,
+                by: shopset_crds::AssignedBy::Rule,
+                hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
+                weight: 1,
+                warming: warming.map(str::to_owned),
+                draining: draining.map(str::to_owned),
+            })
+        };
+        let same = row("s1", None, None, &["same.example.com"]);
+        let rows = |list: Vec<(&str, Arc<AssignedShop>)>| -> ShopRows {
+            list.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+        };
+        let before = rows(vec![
+            ("called-off", row("s1", Some("s2"), None, &["c"])),
+            ("gone", row("s1", None, None, &["g"])),
+            ("host", row("s1", None, None, &["h"])),
+            ("same", Arc::clone(&same)),
+            ("settles", row("s2", None, Some("s1"), &["t"])),
+            ("switches", row("s1", Some("s2"), None, &["w"])),
+            ("warms", row("s1", None, None, &["m"])),
+        ]);
+        let after = rows(vec![
+            ("added", row("s2", None, None, &["a"])),
+            ("called-off", row("s1", None, None, &["c"])),
+            ("host", row("s1", None, None, &["h", "www.h"])),
+            ("same", same),
+            ("settles", row("s2", None, None, &["t"])),
+            ("switches", row("s2", None, Some("s1"), &["w"])),
+            ("warms", row("s1", Some("s3"), None, &["m"])),
+        ]);
+        assert_eq!(
+            shop_changes(&before, &after),
+            [
+                "added (new, s2)",
+                "called-off (move called off, stays on s1)",
+                "gone (left this tier)",
+                "host (hosts or weight)",
+                "settles (settled on s2)",
+                "switches (switched to s2, s1 draining)",
+                "warms (warming s3)",
+            ]
+        );
+        assert!(shop_changes(&after, &after).is_empty());
     }
 
     #[test]

@@ -214,6 +214,7 @@ pub fn commit_message(plan: &TierPlan, author: &Author) -> String {
         kept,
         base_from,
         base_to,
+        shops,
     } = &plan.summary;
     let mut subject = format!(
         "shopset: {}: {} added, {} changed, {} removed",
@@ -222,6 +223,11 @@ pub fn commit_message(plan: &TierPlan, author: &Author) -> String {
         changed.len(),
         removed.len()
     );
+    match shops.len() {
+        0 => {}
+        1 => subject.push_str(", 1 shop"),
+        n => subject.push_str(&format!(", {n} shops")),
+    }
     if let Some(from) = base_from {
         subject.push_str(&format!(", base {} -> {}", short(from), short(base_to)));
     }
@@ -229,6 +235,7 @@ pub fn commit_message(plan: &TierPlan, author: &Author) -> String {
     list("Added", added, &mut body);
     list("Changed", changed, &mut body);
     list("Removed", removed, &mut body);
+    list("Shops", shops, &mut body);
     list(
         "Kept at last rendered version (invalid input)",
         kept,

@@ -287,6 +287,7 @@ pub fn pending(plan: &TierPlan) -> Option<Pending> {
         kept,
         base_from,
         base_to,
+        shops: _,
     } = plan.summary.clone();
     Some(Pending {
         reasons: reasons(
@@ -376,6 +377,9 @@ pub fn reasons(
         out.push(format!(
             "ShopSet {name:?}: kept at its rendered version (its input is invalid now)"
         ));
+    }
+    for shop in &summary.shops {
+        out.push(format!("Shop {shop}"));
     }
     for (name, new) in &inputs.configurations {
         let old = previous.configurations.get(name);
@@ -835,6 +839,7 @@ mod tests {
             kept: Vec::new(),
             base_from: Some(before.app_commit.clone()),
             base_to: after.app_commit.clone(),
+            shops: Vec::new(),
         };
         assert_eq!(
             reasons("t", Some("abc"), Some(&before), &after, &summary),
