@@ -3,11 +3,10 @@
 //! Reads nothing but what it is given; writes nothing.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use shopset_render::TierInputs;
 use shopset_render::assignment::{self, Candidate, ShopRequest};
-use std::sync::Arc;
-
 use shopset_render::inputs::{AssignedShop, ShopRows};
 
 use shopset_crds::ShopSetSpec;
