@@ -43,6 +43,8 @@ pub struct Report {
     pub notes: Vec<Note>,
     /// Tiers promoted automatically in this batch (their branch must be rendered again).
     pub promoted: Vec<String>,
+    /// The Migrations' statuses as the sync planned them.
+    pub migrations: BTreeMap<String, shopset_crds::MigrationStatus>,
 }
 
 /// The controller's writer: it owns the repository caches and remembers each tier's last
@@ -97,6 +99,8 @@ impl Worker {
             shop_set_statuses,
             tier_statuses,
             shop_statuses,
+            migration_generations,
+            migration_statuses,
         } = snapshot;
         let resources = if work.to_sync.is_empty() {
             resources
@@ -119,11 +123,21 @@ impl Worker {
             previous_shops: shop_statuses.iter().map(|(k, v)| (k.clone(), v)).collect(),
         };
         let mut computed = status::compute(&resources, &results, &report.problems, &observed, &now);
+        // A Migration's status comes from the sync that planned its phases: a batch that did
+        // not sync leaves it as stored.
+        computed.migrations = std::mem::take(&mut report.migrations)
+            .into_iter()
+            .map(|(name, mut s)| {
+                s.observed_generation = migration_generations.get(&name).copied();
+                (name, s)
+            })
+            .collect();
         // The promotion gates, on the statuses as they are after this batch.
         let mut current = Statuses {
             shop_sets: shop_set_statuses.clone(),
             tiers: tier_statuses.clone(),
             shops: BTreeMap::new(),
+            migrations: BTreeMap::new(),
         };
         current.shop_sets.extend(computed.shop_sets.clone());
         current.tiers.extend(computed.tiers.clone());
@@ -133,6 +147,7 @@ impl Worker {
             shop_sets: shop_set_statuses,
             tiers: tier_statuses,
             shops: shop_statuses,
+            migrations: migration_statuses,
         };
         changed_statuses(computed, &stored, &mut report);
         self.metrics.batch(started.elapsed().as_secs_f64());
@@ -238,6 +253,7 @@ impl Worker {
         }
         report.problems = result.problems;
         report.synced = result.tiers;
+        report.migrations = result.migrations;
         // The written tree is in git now; keep the plan without it (it can be megabytes).
         for tier in &mut report.synced {
             tier.plan.content = shopset_engine::Content::Full(shopset_render::Tree::default());
@@ -399,6 +415,14 @@ fn changed_statuses(computed: Statuses, stored: &Statuses, report: &mut Report) 
         |s| &s.conditions,
         report,
         |r| &mut r.statuses.shops,
+    );
+    changed(
+        "Migration",
+        computed.migrations,
+        &stored.migrations,
+        |s| &s.conditions,
+        report,
+        |r| &mut r.statuses.migrations,
     );
 }
 

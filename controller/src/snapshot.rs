@@ -26,6 +26,10 @@ pub struct Snapshot {
     pub tier_statuses: BTreeMap<String, TierStatus>,
     /// The Shop statuses stored now.
     pub shop_statuses: BTreeMap<String, shopset_crds::ShopStatus>,
+    /// The Migrations' `metadata.generation`.
+    pub migration_generations: BTreeMap<String, i64>,
+    /// The Migration statuses stored now.
+    pub migration_statuses: BTreeMap<String, shopset_crds::MigrationStatus>,
 }
 
 fn text<'a>(doc: &'a Value, pointer: &str) -> Option<&'a str> {
@@ -67,6 +71,12 @@ impl Snapshot {
                 "Shop" => {
                     if let Some(s) = status.and_then(|s| serde_json::from_value(s).ok()) {
                         out.shop_statuses.insert(name, s);
+                    }
+                }
+                "Migration" => {
+                    out.migration_generations.insert(name.clone(), generation);
+                    if let Some(s) = status.and_then(|s| serde_json::from_value(s).ok()) {
+                        out.migration_statuses.insert(name, s);
                     }
                 }
                 "Tier" => {

@@ -1,4 +1,4 @@
-//! The shopset API: `Tier`, `Configuration`, `ShopSet`, `FailureDomain` and `Shop` in the group
+//! The shopset API: `Tier`, `Configuration`, `ShopSet`, `FailureDomain`, `Shop` and `Migration` in the group
 //! `shopset.dev`, version `v1alpha1`.
 //!
 //! Room: types only. The Rust types are the source of truth for the CRD schemas (`all_crds`); the
@@ -11,6 +11,7 @@ pub mod common;
 pub mod conditions;
 pub mod configuration;
 pub mod failure_domain;
+pub mod migration;
 pub mod names;
 pub mod shop;
 pub mod shopset;
@@ -22,6 +23,10 @@ pub use configuration::{
     Patch, PatchTarget,
 };
 pub use failure_domain::{Destination, FailureDomain, FailureDomainSpec};
+pub use migration::{
+    MigratingShopSet, Migration, MigrationSpec, MigrationStatus, MigrationStep, SidePhase,
+    Singletons,
+};
 pub use shop::{AssignedBy, Shop, ShopPhase, ShopSettings, ShopSpec, ShopStatus};
 pub use shopset::{ShopSet, ShopSetSpec, ShopSetStatus, WorkloadDeletion};
 pub use tier::{
@@ -36,7 +41,7 @@ pub const VERSION: &str = "v1alpha1";
 /// `apiVersion` as it appears in manifests.
 pub const API_VERSION: &str = "shopset.dev/v1alpha1";
 
-/// The CustomResourceDefinitions of the five kinds, in a fixed order.
+/// The CustomResourceDefinitions of the six kinds, in a fixed order.
 #[must_use]
 pub fn all_crds()
 -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>
@@ -48,5 +53,6 @@ pub fn all_crds()
         ShopSet::crd(),
         FailureDomain::crd(),
         Shop::crd(),
+        Migration::crd(),
     ]
 }

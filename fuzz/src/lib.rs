@@ -79,10 +79,7 @@ pub fn tier_inputs(resources: &Resources) -> BTreeMap<String, TierInputs> {
             }
             inputs.shop_sets.insert(
                 (*name).to_owned(),
-                PlacedShopSet {
-                    failure_domain: (*domain).to_owned(),
-                    spec: shop.spec.clone(),
-                },
+                PlacedShopSet::new((*domain).to_owned(), shop.spec.clone()),
             );
         }
         out.insert(tier.clone(), inputs);

@@ -122,6 +122,7 @@ fn main() {
                 ShopSetRoute {
                     failure_domain: "east".into(),
                     upstream: Some(format!("http://{n}.east.internal")),
+                    shift: None,
                 },
             )
         })

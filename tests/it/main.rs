@@ -16,6 +16,7 @@ mod golden;
 mod hardening;
 mod incremental;
 mod kustomize;
+mod migration;
 mod parity;
 mod promote;
 mod properties;

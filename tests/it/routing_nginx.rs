@@ -130,6 +130,7 @@ fn every_shop_host_reaches_the_upstream_of_the_shop_set_the_table_names() {
                 ShopSetRoute {
                     failure_domain: "local".into(),
                     upstream: Some(format!("http://127.0.0.1:{port}")),
+                    shift: None,
                 },
             )
         })

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use shopset_crds::{ConfigurationSpec, FailureDomainSpec, ShopSetSpec, ShopSpec, TierSpec, names};
+use shopset_crds::{
+    ConfigurationSpec, FailureDomainSpec, MigrationSpec, ShopSetSpec, ShopSpec, TierSpec, names,
+};
 use shopset_render::yaml;
 
 /// A resource that could not be used.
@@ -57,6 +59,10 @@ pub struct Resources {
     pub shop_sets: BTreeMap<String, Sourced<ShopSetSpec>>,
     /// Shops.
     pub shops: BTreeMap<String, Sourced<ShopSpec>>,
+    /// Migrations between failure domains.
+    pub migrations: BTreeMap<String, Sourced<MigrationSpec>>,
+    /// Migration annotations (approved steps), by Migration.
+    pub migration_annotations: BTreeMap<String, BTreeMap<String, String>>,
     /// Tier annotations (holds, approvals, confirmations), by Tier.
     pub tier_annotations: BTreeMap<String, BTreeMap<String, String>>,
     /// Placements recorded in ShopSet status (`status.failureDomain`), by ShopSet.
@@ -79,7 +85,14 @@ pub struct Resources {
 }
 
 /// The kinds.
-pub const KINDS: [&str; 5] = ["Tier", "Configuration", "FailureDomain", "ShopSet", "Shop"];
+pub const KINDS: [&str; 6] = [
+    "Tier",
+    "Configuration",
+    "FailureDomain",
+    "ShopSet",
+    "Shop",
+    "Migration",
+];
 
 fn typed<T: DeserializeOwned>(value: &Value, prefix: &str) -> Result<T, (String, String)> {
     serde_path_to_error::deserialize(value).map_err(|e| {
@@ -179,6 +192,7 @@ impl Resources {
             "Configuration" => self.configurations.get(name).map(|s| s.file.as_str()),
             "FailureDomain" => self.failure_domains.get(name).map(|s| s.file.as_str()),
             "Shop" => self.shops.get(name).map(|s| s.file.as_str()),
+            "Migration" => self.migrations.get(name).map(|s| s.file.as_str()),
             _ => self.shop_sets.get(name).map(|s| s.file.as_str()),
         }
     }
@@ -198,6 +212,10 @@ impl Resources {
             }
             "Shop" => {
                 self.shops.remove(name);
+            }
+            "Migration" => {
+                self.migrations.remove(name);
+                self.migration_annotations.remove(name);
             }
             _ => {
                 self.shop_sets.remove(name);
@@ -378,16 +396,8 @@ impl Resources {
                     shopset_render::RenderError::Tier { field, message, .. } => (field, message),
                     other => ("spec".to_owned(), other.to_string()),
                 })?;
-                let annotations: BTreeMap<String, String> = doc
-                    .pointer("/metadata/annotations")
-                    .and_then(Value::as_object)
-                    .map(|m| {
-                        m.iter()
-                            .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                self.tier_annotations.insert(name.to_owned(), annotations);
+                self.tier_annotations
+                    .insert(name.to_owned(), annotations(doc));
                 self.tiers.insert(name.to_owned(), Sourced::new(file, spec));
             }
             "Configuration" => {
@@ -433,6 +443,14 @@ impl Resources {
                     ));
                 }
                 self.failure_domains
+                    .insert(name.to_owned(), Sourced::new(file, spec));
+            }
+            "Migration" => {
+                let spec: MigrationSpec = typed(&spec, "spec")?;
+                check_migration(&spec)?;
+                self.migration_annotations
+                    .insert(name.to_owned(), annotations(doc));
+                self.migrations
                     .insert(name.to_owned(), Sourced::new(file, spec));
             }
             "Shop" => {
@@ -542,6 +560,98 @@ fn describe(value: &Value) -> &'static str {
 }
 
 /// Whether `text` is a duration as the schemas write it: `([0-9]+[smh])+` (`0s` included).
+/// `metadata.annotations` of a document, the string ones.
+fn annotations(doc: &Value) -> BTreeMap<String, String> {
+    doc.pointer("/metadata/annotations")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What the Migration schema checks at admission, for Migrations read from files.
+fn check_migration(spec: &MigrationSpec) -> Result<(), (String, String)> {
+    let check = |field: &str, r: Result<(), String>| r.map_err(|m| (field.to_owned(), m));
+    check("spec.from", names::dns_label(&spec.from))?;
+    check("spec.to", names::dns_label(&spec.to))?;
+    if spec.from == spec.to {
+        return Err((
+            "spec.to".into(),
+            "expected another failure domain than spec.from".into(),
+        ));
+    }
+    for (i, tier) in spec.tiers.iter().enumerate() {
+        check(&format!("spec.tiers[{i}]"), names::dns_label(tier))?;
+    }
+    for (i, name) in spec.shop_sets.iter().enumerate() {
+        check(&format!("spec.shopSets[{i}]"), names::dns_label(name))?;
+    }
+    if spec.max_in_flight == 0 {
+        return Err(("spec.maxInFlight".into(), "expected at least 1".into()));
+    }
+    let mut last = 0;
+    for (i, step) in spec.steps.iter().enumerate() {
+        if step.percent <= last || step.percent > 100 {
+            return Err((
+                format!("spec.steps[{i}].percent"),
+                format!(
+                    "expected a share above the step before ({last}) and at most 100, got {}",
+                    step.percent
+                ),
+            ));
+        }
+        last = step.percent;
+        if let Some(soak) = &step.soak
+            && !is_duration(soak)
+        {
+            return Err((
+                format!("spec.steps[{i}].soak"),
+                format!("expected a duration such as 30s, 10m or 1h, got {soak:?}"),
+            ));
+        }
+    }
+    if !spec.steps.is_empty() && last != 100 {
+        return Err((
+            format!("spec.steps[{}].percent", spec.steps.len() - 1),
+            "the last step must take 100 percent of the selected ShopSets".into(),
+        ));
+    }
+    let mut last = 0;
+    for (i, weight) in spec.traffic_weights.iter().enumerate() {
+        if *weight <= last || *weight > 99 {
+            return Err((
+                format!("spec.trafficWeights[{i}]"),
+                format!(
+                    "expected ascending percentages from 1 to 99 (the switch is the 100), got {weight}"
+                ),
+            ));
+        }
+        last = *weight;
+    }
+    if !is_duration(&spec.handover) {
+        return Err((
+            "spec.handover".into(),
+            format!(
+                "expected a duration such as 30s, 10m or 1h, got {:?}",
+                spec.handover
+            ),
+        ));
+    }
+    if !(10..=86_400).contains(&spec.starting_deadline_seconds) {
+        return Err((
+            "spec.startingDeadlineSeconds".into(),
+            format!(
+                "expected 10 to 86400 seconds, got {}",
+                spec.starting_deadline_seconds
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn is_duration(text: &str) -> bool {
     let mut digits = 0;
     for c in text.chars() {

@@ -24,6 +24,12 @@ fn default_sync_policy() -> Value {
 /// What a ShopSet Application is made from.
 pub(crate) struct AppParams<'a> {
     pub shopset: &'a str,
+    /// The Application's name: the ShopSet's, or a side's ([`layout::side_name`]).
+    pub name: &'a str,
+    /// The overlay's directory.
+    pub path: &'a str,
+    /// The side's failure domain, for a side not named like the ShopSet.
+    pub side: Option<&'a str>,
     pub namespace: &'a str,
     pub destination: &'a Destination,
     pub suspend: bool,
@@ -36,7 +42,7 @@ pub(crate) fn shopset_application(inputs: &TierInputs, p: &AppParams<'_>) -> Val
     let argo = &inputs.tier.spec.argocd;
     let destination = destination(p.destination, p.namespace);
     let mut metadata = json!({
-        "name": p.shopset,
+        "name": p.name,
         "namespace": argo.namespace,
         "labels": {
             MANAGED_BY.0: MANAGED_BY.1,
@@ -47,6 +53,9 @@ pub(crate) fn shopset_application(inputs: &TierInputs, p: &AppParams<'_>) -> Val
             "shopset.dev/maintenance": if p.maintenance { "on" } else { "off" },
         },
     });
+    if let Some(domain) = p.side {
+        metadata["labels"]["shopset.dev/side"] = json!(domain);
+    }
     if p.deletion == WorkloadDeletion::Delete {
         metadata["finalizers"] = json!([RESOURCES_FINALIZER]);
     }
@@ -59,7 +68,7 @@ pub(crate) fn shopset_application(inputs: &TierInputs, p: &AppParams<'_>) -> Val
             "source": {
                 "repoURL": inputs.tier.spec.system.url,
                 "targetRevision": inputs.branch(),
-                "path": layout::shopset_dir(p.shopset),
+                "path": p.path,
             },
             "destination": destination,
             "syncPolicy": argo.sync_policy.clone().unwrap_or_else(default_sync_policy),
@@ -130,12 +139,13 @@ pub(crate) fn applications_kustomizations(
 ) -> Vec<(String, Value)> {
     let mut shards: std::collections::BTreeMap<String, Vec<String>> =
         std::collections::BTreeMap::new();
-    for name in inputs.shop_sets.keys() {
-        shards
-            .entry(layout::shard(name))
-            .or_default()
-            .push(format!("{name}.yaml"));
+    for (name, placed) in &inputs.shop_sets {
+        let files = shards.entry(layout::shard(name)).or_default();
+        for side in placed.sides(name) {
+            files.push(format!("{}.yaml", side.name));
+        }
     }
+
     let mut listed: Vec<String> = shards.keys().cloned().collect();
     if routing_application(inputs).is_some() {
         listed.push(ROUTING_APPLICATION_FILE.to_owned());

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use shopset_crds::{ConfigLayer, FailureDomainSpec, ShopSetSpec, TierSpec};
+use shopset_crds::{ConfigLayer, FailureDomainSpec, ShopSetSpec, SidePhase, Singletons, TierSpec};
 
 /// `kind` of the inputs document.
 pub const INPUTS_KIND: &str = "RenderInputs";
@@ -110,6 +110,101 @@ pub struct PlacedShopSet {
     pub failure_domain: String,
     /// The ShopSet's spec.
     pub spec: ShopSetSpec,
+    /// The Migration that brought it to its failure domain, if one did. Its overlay and
+    /// Application are then named after the domain (`<name>--<domain>`,
+    /// [`crate::layout::side_name`]): the side it moved to keeps the name it had during the
+    /// migration, as Argo CD cannot rename an Application.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migrated_by: Option<String>,
+    /// A migration to another failure domain in progress: the ShopSet is rendered there too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migrating: Option<Migrating>,
+}
+
+impl PlacedShopSet {
+    /// Placed in `failure_domain`, never migrated.
+    #[must_use]
+    pub const fn new(failure_domain: String, spec: ShopSetSpec) -> Self {
+        Self {
+            failure_domain,
+            spec,
+            migrated_by: None,
+            migrating: None,
+        }
+    }
+
+    /// The name of the overlay and Application of the side on its recorded failure domain.
+    #[must_use]
+    pub fn home_name(&self, shop_set: &str) -> String {
+        if self.migrated_by.is_some() {
+            crate::layout::side_name(shop_set, &self.failure_domain)
+        } else {
+            shop_set.to_owned()
+        }
+    }
+
+    /// Its sides: (overlay and Application name, failure domain, in standby), the recorded
+    /// one first, then the one a migration adds.
+    #[must_use]
+    pub fn sides(&self, shop_set: &str) -> Vec<Side> {
+        let home = Side {
+            name: self.home_name(shop_set),
+            failure_domain: self.failure_domain.clone(),
+            standby: false,
+            deadline: None,
+        };
+        let Some(m) = &self.migrating else {
+            return vec![home];
+        };
+        let deadline = Some(m.starting_deadline_seconds);
+        let both_standby = m.phase == SidePhase::Handover && m.singletons == Singletons::AtMostOne;
+        let target_active = matches!(m.phase, SidePhase::Handover | SidePhase::Switched);
+        vec![
+            Side {
+                standby: m.phase == SidePhase::Switched || both_standby,
+                deadline,
+                ..home
+            },
+            Side {
+                name: crate::layout::side_name(shop_set, &m.to),
+                failure_domain: m.to.clone(),
+                standby: !target_active || both_standby,
+                deadline,
+            },
+        ]
+    }
+}
+
+/// One side of a ShopSet: where an overlay of it is rendered and applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Side {
+    /// The overlay directory's and the Application's name.
+    pub name: String,
+    /// Where it runs.
+    pub failure_domain: String,
+    /// In standby: every CronJob suspended, singletons at 0 replicas.
+    pub standby: bool,
+    /// During a migration: every CronJob's `startingDeadlineSeconds`.
+    pub deadline: Option<u32>,
+}
+
+/// A ShopSet's migration as recorded in its tier branch: one phase a commit.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Migrating {
+    /// The Migration.
+    pub migration: String,
+    /// The failure domain it moves to.
+    pub to: String,
+    /// Where it is.
+    pub phase: SidePhase,
+    /// In the `Traffic` phase: the share of its requests the new side takes, in percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+    /// How its singletons hand over.
+    pub singletons: Singletons,
+    /// Its CronJobs' `startingDeadlineSeconds` on both sides.
+    pub starting_deadline_seconds: u32,
 }
 
 /// Shop rows by shop name. A row is shared, not copied, by every map that holds it (the

@@ -22,6 +22,11 @@ pub const MAX_CONFIGMAP_BYTES: usize = 1024 * 1024;
 /// What an overlay is made from.
 pub(crate) struct Overlay<'a> {
     pub shopset: &'a str,
+    /// The overlay's directory: the ShopSet's own, or a side's ([`layout::side_dir`]).
+    pub dir: &'a str,
+    /// A side in standby, or during a migration ([`crate::inputs::Side`]).
+    pub standby: bool,
+    pub deadline: Option<u32>,
     pub namespace: &'a str,
     pub labels: BTreeMap<&'static str, &'a str>,
     pub app_path: &'a str,
@@ -86,9 +91,45 @@ fn to_json(value: &impl serde::Serialize) -> Value {
     serde_json::to_value(value).expect("plain data converts to JSON")
 }
 
+/// The patches of a side during a migration (DESIGN: migration), as (file, target, JSON 6902
+/// operations): every CronJob gets `startingDeadlineSeconds` (so that a long suspension does
+/// not stop it for good: after 100 missed schedules a CronJob without it never runs again,
+/// kubernetes#42649); a side in standby also suspends them and scales the workloads labelled
+/// as singletons to 0. The base's own values return when the migration ends.
+fn migration_patches(standby: bool, deadline: Option<u32>) -> Vec<(&'static str, Value, Value)> {
+    let mut out = Vec::new();
+    if let Some(seconds) = deadline {
+        let mut ops =
+            vec![json!({"op": "add", "path": "/spec/startingDeadlineSeconds", "value": seconds})];
+        if standby {
+            ops.push(json!({"op": "add", "path": "/spec/suspend", "value": true}));
+        }
+        out.push((
+            "migration/cronjobs.yaml",
+            json!({"kind": "CronJob"}),
+            Value::Array(ops),
+        ));
+    }
+    if standby {
+        let selector = format!("{}=true", shopset_crds::migration::SINGLETON_LABEL);
+        let zero = json!([{"op": "add", "path": "/spec/replicas", "value": 0}]);
+        for (file, kind) in [
+            ("migration/singleton-deployments.yaml", "Deployment"),
+            ("migration/singleton-statefulsets.yaml", "StatefulSet"),
+        ] {
+            out.push((
+                file,
+                json!({"kind": kind, "labelSelector": selector}),
+                zero.clone(),
+            ));
+        }
+    }
+    out
+}
+
 /// Renders the overlay files, relative to the repository root.
 pub(crate) fn overlay(o: &Overlay<'_>) -> Result<Vec<(String, Vec<u8>)>, RenderError> {
-    let dir = layout::shopset_dir(o.shopset);
+    let dir = o.dir;
     let mut files = Vec::new();
     let mut k = serde_json::Map::new();
     k.insert(
@@ -212,6 +253,11 @@ pub(crate) fn overlay(o: &Overlay<'_>) -> Result<Vec<(String, Vec<u8>)>, RenderE
             text.push('\n');
         }
         files.push((format!("{dir}/{path}"), text.into_bytes()));
+    }
+    // A migration's patches come last, so that they win over the configuration's.
+    for (path, target, ops) in migration_patches(o.standby, o.deadline) {
+        patches.push(json!({ "path": path, "target": target }));
+        files.push((format!("{dir}/{path}"), yaml::to_string(&ops).into_bytes()));
     }
     if !patches.is_empty() {
         k.insert("patches".into(), Value::Array(patches));

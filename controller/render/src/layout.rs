@@ -64,6 +64,33 @@ pub fn shopset_dir(shopset: &str) -> String {
     format!("shopsets/{}/{shopset}", shard(shopset))
 }
 
+/// The name of a ShopSet's side on `domain` that is not named like the ShopSet (DESIGN:
+/// migration): `<shopset>--<domain>`. The engine refuses a migration whose side name is
+/// another ShopSet's name, or too long ([`side_name_fits`]).
+#[must_use]
+pub fn side_name(shopset: &str, domain: &str) -> String {
+    format!("{shopset}--{domain}")
+}
+
+/// Whether [`side_name`] of these names is a name Argo CD can use for an Application (a label
+/// value: at most 63 characters).
+#[must_use]
+pub fn side_name_fits(shopset: &str, domain: &str) -> bool {
+    shopset.len() + 2 + domain.len() <= 63
+}
+
+/// Directory of one side's overlay: beside the ShopSet's own, in the ShopSet's shard.
+#[must_use]
+pub fn side_dir(shopset: &str, side: &str) -> String {
+    format!("shopsets/{}/{side}", shard(shopset))
+}
+
+/// File of one side's Application, in the ShopSet's shard.
+#[must_use]
+pub fn side_application_file(shopset: &str, side: &str) -> String {
+    format!("{}/{side}.yaml", application_shard_dir(&shard(shopset)))
+}
+
 /// Directory of a shard of Applications.
 #[must_use]
 pub fn application_shard_dir(shard: &str) -> String {

@@ -227,71 +227,88 @@ pub fn render_shopset_with(
                 format!("configuration {:?} does not exist", spec.configuration),
             )
         })?;
-    let domain = inputs
-        .failure_domains
-        .get(&placed.failure_domain)
-        .ok_or_else(|| {
+    let mut files = Vec::new();
+    for side in placed.sides(name) {
+        let domain = inputs
+            .failure_domains
+            .get(&side.failure_domain)
+            .ok_or_else(|| {
+                let field = if side.failure_domain == placed.failure_domain {
+                    "spec.failureDomain"
+                } else {
+                    "migration.to"
+                };
+                err(
+                    field,
+                    format!("failure domain {:?} does not exist", side.failure_domain),
+                )
+            })?;
+        let mut layers = vec![&config.document];
+        layers.extend(domain.config.as_ref());
+        layers.extend(spec.overrides.as_ref());
+        let settings = layers::effective(&layers, spec.maintenance).map_err(|m| {
             err(
-                "spec.failureDomain",
-                format!("failure domain {:?} does not exist", placed.failure_domain),
+                "spec.overrides",
+                format!("the merged configuration is not valid: {m}"),
             )
         })?;
-    let mut layers = vec![&config.document];
-    layers.extend(domain.config.as_ref());
-    layers.extend(spec.overrides.as_ref());
-    let settings = layers::effective(&layers, spec.maintenance).map_err(|m| {
-        err(
-            "spec.overrides",
-            format!("the merged configuration is not valid: {m}"),
-        )
-    })?;
-    if let Some(base) = base {
-        base::check(name, &settings, base)?;
+        if let Some(base) = base {
+            base::check(name, &settings, base)?;
+        }
+        let labels = BTreeMap::from([
+            ("shopset.dev/shopset", name),
+            ("shopset.dev/tier", inputs.tier.name.as_str()),
+            ("shopset.dev/configuration", spec.configuration.as_str()),
+            ("shopset.dev/failure-domain", side.failure_domain.as_str()),
+        ]);
+        let dir = layout::side_dir(name, &side.name);
+        files.extend(
+            kustomize::overlay(&kustomize::Overlay {
+                shopset: name,
+                dir: &dir,
+                standby: side.standby,
+                deadline: side.deadline,
+                namespace,
+                labels,
+                app_path: &inputs.tier.spec.app.path,
+                settings: &settings,
+                hosts,
+            })
+            .map_err(|e| match e {
+                RenderError::ShopSet {
+                    shopset,
+                    field,
+                    message,
+                } => RenderError::ShopSet {
+                    shopset,
+                    field: format!(
+                        "configuration {:?} + overrides: {field}",
+                        spec.configuration
+                    ),
+                    message,
+                },
+                other => other,
+            })?,
+        );
+        let app = argo::shopset_application(
+            inputs,
+            &argo::AppParams {
+                shopset: name,
+                name: &side.name,
+                path: &dir,
+                side: (side.name != name).then_some(side.failure_domain.as_str()),
+                namespace,
+                destination: &domain.destination,
+                suspend: spec.suspend,
+                maintenance: spec.maintenance,
+                deletion: spec.workload_deletion,
+            },
+        );
+        files.push((
+            layout::side_application_file(name, &side.name),
+            yaml::to_string(&app).into_bytes(),
+        ));
     }
-    let labels = BTreeMap::from([
-        ("shopset.dev/shopset", name),
-        ("shopset.dev/tier", inputs.tier.name.as_str()),
-        ("shopset.dev/configuration", spec.configuration.as_str()),
-        ("shopset.dev/failure-domain", placed.failure_domain.as_str()),
-    ]);
-    let mut files = kustomize::overlay(&kustomize::Overlay {
-        shopset: name,
-        namespace,
-        labels,
-        app_path: &inputs.tier.spec.app.path,
-        settings: &settings,
-        hosts,
-    })
-    .map_err(|e| match e {
-        RenderError::ShopSet {
-            shopset,
-            field,
-            message,
-        } => RenderError::ShopSet {
-            shopset,
-            field: format!(
-                "configuration {:?} + overrides: {field}",
-                spec.configuration
-            ),
-            message,
-        },
-        other => other,
-    })?;
-    let app = argo::shopset_application(
-        inputs,
-        &argo::AppParams {
-            shopset: name,
-            namespace,
-            destination: &domain.destination,
-            suspend: spec.suspend,
-            maintenance: spec.maintenance,
-            deletion: spec.workload_deletion,
-        },
-    );
-    files.push((
-        layout::application_file(name),
-        yaml::to_string(&app).into_bytes(),
-    ));
     for (path, _) in &files {
         tree::check_path(path)?;
     }

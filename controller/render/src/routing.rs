@@ -7,7 +7,9 @@
 //! - `shops.yaml`: `shops: {<shop>: {shopSet, epoch, hosts}}`, in name order; above
 //!   [`MAX_TABLE_BYTES`] split into `shops-<xx>.yaml` by the hash prefix of the shop's name
 //!   ([`crate::layout::shard`]), so each generated ConfigMap stays far below Kubernetes' 1 MiB;
-//! - `shopsets.yaml`: `shopSets: {<shopSet>: {failureDomain, upstream}}`;
+//! - `shopsets.yaml`: `shopSets: {<shopSet>: {failureDomain, upstream, shift}}` (`shift`,
+//!   during a migration only: `{failureDomain, weight}`, the percentage of the ShopSet's
+//!   requests for its side on that failure domain);
 //! - `kustomization.yaml`: one ConfigMap per file (no name hash: a mounted ConfigMap must keep
 //!   its name to be updated in place).
 //!
@@ -50,6 +52,20 @@ pub struct ShopSetRoute {
     /// must know it by other means.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream: Option<String>,
+    /// During a migration (DESIGN: migration): the share of its requests that go to its side
+    /// on another failure domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shift: Option<Shift>,
+}
+
+/// A share of a ShopSet's requests sent to its side on another failure domain.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Shift {
+    /// The failure domain of that side.
+    pub failure_domain: String,
+    /// The share, in percent.
+    pub weight: u32,
 }
 
 /// The routing files of a tier's inputs, and the routing Application when the Tier names its
@@ -79,11 +95,28 @@ pub fn from_inputs_with(
         .shop_sets
         .iter()
         .map(|(name, s)| {
+            use shopset_crds::SidePhase;
+            // A migration moves the row at its handover; before that, the new side may take
+            // a share of the requests.
+            let (failure_domain, shift) = match &s.migrating {
+                Some(m) if matches!(m.phase, SidePhase::Handover | SidePhase::Switched) => {
+                    (m.to.clone(), None)
+                }
+                Some(m) if m.phase == SidePhase::Traffic => (
+                    s.failure_domain.clone(),
+                    m.weight.map(|weight| Shift {
+                        failure_domain: m.to.clone(),
+                        weight,
+                    }),
+                ),
+                _ => (s.failure_domain.clone(), None),
+            };
             (
                 name.clone(),
                 ShopSetRoute {
-                    failure_domain: s.failure_domain.clone(),
+                    failure_domain,
                     upstream: s.spec.shops.as_ref().and_then(|x| x.upstream.clone()),
+                    shift,
                 },
             )
         })
@@ -379,6 +412,7 @@ mod tests {
                     ShopSetRoute {
                         failure_domain: "eu-1".into(),
                         upstream: Some(format!("http://{n}.internal:8080")),
+                        shift: None,
                     },
                 )
             })

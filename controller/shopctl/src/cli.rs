@@ -274,6 +274,12 @@ pub enum Command {
         #[command(flatten)]
         edit: EditArgs,
     },
+    /// Migrations between failure domains: where each is, and its next commit, computed as
+    /// the controller computes them.
+    Migrate {
+        #[command(subcommand)]
+        what: MigrateCommand,
+    },
     /// Shops: which ShopSet serves each, where a host goes, and how full the ShopSets are,
     /// read from the tier branches (they record every assignment), so it works with the
     /// controller down.
@@ -332,6 +338,54 @@ pub struct EditArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub author: AuthorArgs,
+}
+
+/// `shopctl migrate ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum MigrateCommand {
+    /// Where a Migration is: its step, each ShopSet in flight with its phase and what its
+    /// next phase waits for, and the `argocd app wait` to run before the next step.
+    Status {
+        /// The Migration.
+        migration: String,
+        /// Resource files or directories (default: the cluster's resources).
+        #[arg(short = 'f', long = "filename")]
+        files: Vec<PathBuf>,
+    },
+    /// Make the Migration's next commit: each ShopSet in flight one phase further where the
+    /// phase before took effect, and new ShopSets as the step and the in-flight limit allow.
+    /// It is the sync the controller makes (with anything else pending), so the bytes are
+    /// the same.
+    Step {
+        /// The Migration.
+        migration: String,
+        /// Resource files or directories (default: the cluster's resources).
+        #[arg(short = 'f', long = "filename")]
+        files: Vec<PathBuf>,
+        /// Print the plan; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        author: AuthorArgs,
+    },
+    /// Approve the steps of a Migration up to STEP (1 is the first).
+    Approve {
+        /// The Migration.
+        migration: String,
+        /// The last step approved.
+        step: u32,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
+    /// Abort a Migration: its ShopSets in flight walk back their phases, one a commit, to
+    /// the bytes they had; those already moved stay (a Migration the other way moves them
+    /// back).
+    Abort {
+        /// The Migration.
+        migration: String,
+        #[command(flatten)]
+        edit: EditArgs,
+    },
 }
 
 /// `shopctl shop ...`.

@@ -160,5 +160,7 @@ pub fn status_from_file(files: &[PathBuf], status_file: Option<&Path>) -> anyhow
             .map_err(|e| anyhow::anyhow!("{}: tiers: {e}", path.display()))?,
         shops: serde_json::from_value(field("shops"))
             .map_err(|e| anyhow::anyhow!("{}: shops: {e}", path.display()))?,
+        migrations: serde_json::from_value(field("migrations"))
+            .map_err(|e| anyhow::anyhow!("{}: migrations: {e}", path.display()))?,
     })
 }

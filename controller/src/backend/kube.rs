@@ -14,7 +14,7 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::{Value, json};
-use shopset_crds::{Configuration, FailureDomain, Shop, ShopSet, Tier};
+use shopset_crds::{Configuration, FailureDomain, Migration, Shop, ShopSet, Tier};
 
 use crate::queue::Queue;
 use crate::reconcile::Report;
@@ -33,15 +33,16 @@ pub fn application_resource() -> ApiResource {
     ))
 }
 
-/// The five kinds, read untyped: one malformed object must never break the list of the others
+/// The six kinds, read untyped: one malformed object must never break the list of the others
 /// (the engine reports it on itself).
-fn kinds() -> [(&'static str, ApiResource); 5] {
+fn kinds() -> [(&'static str, ApiResource); 6] {
     [
         ("Tier", ApiResource::erase::<Tier>(&())),
         ("Configuration", ApiResource::erase::<Configuration>(&())),
         ("FailureDomain", ApiResource::erase::<FailureDomain>(&())),
         ("ShopSet", ApiResource::erase::<ShopSet>(&())),
         ("Shop", ApiResource::erase::<Shop>(&())),
+        ("Migration", ApiResource::erase::<Migration>(&())),
     ]
 }
 
@@ -219,6 +220,13 @@ impl KubeBackend {
             .iter()
             .map(|(n, s)| (n, serde_json::to_value(s)));
         self.patch_statuses(ApiResource::erase::<Shop>(&()), shops)
+            .await;
+        let migrations = report
+            .statuses
+            .migrations
+            .iter()
+            .map(|(n, s)| (n, serde_json::to_value(s)));
+        self.patch_statuses(ApiResource::erase::<Migration>(&()), migrations)
             .await;
         for note in &report.notes {
             let reference = self.reference(note.kind, &note.name);

@@ -216,6 +216,39 @@ pub fn cordon(domain: &str, on: bool) -> Change {
     }
 }
 
+/// `migrate approve`: approves the steps of a Migration up to `step` (1 is the first), with
+/// the annotation the migration step reads (`shopset.dev/approved-step`). Nothing is
+/// rendered: the next sync starts the step.
+#[must_use]
+pub fn approve_migration_step(migration: &str, step: u32) -> Change {
+    let key = shopset_crds::migration::APPROVED_STEP_ANNOTATION;
+    Change {
+        kind: "Migration",
+        name: migration.to_owned(),
+        what: format!("{migration}: steps up to {step} approved"),
+        kubectl: format!("kubectl annotate migration {migration} {key}={step} --overwrite"),
+        patch: json!({ "metadata": { "annotations": { key: step.to_string() } } }),
+        sync_tiers: Vec::new(),
+        lifecycle: None,
+    }
+}
+
+/// `migrate abort`: the ShopSets of a Migration in flight walk back their phases, one a
+/// sync (`spec.abort`); those already moved stay.
+#[must_use]
+pub fn abort_migration(migration: &str) -> Change {
+    let patch = json!({ "spec": { "abort": true } });
+    Change {
+        kind: "Migration",
+        name: migration.to_owned(),
+        what: format!("{migration}: aborted (the ShopSets in flight walk back)"),
+        kubectl: patch_command("Migration", migration, &patch),
+        patch,
+        sync_tiers: Vec::new(),
+        lifecycle: None,
+    }
+}
+
 /// `shop move`: pins a shop to a ShopSet (`spec.shopSet`). The sync then moves it in three
 /// steps (ops::shops), and refuses with the reason a move it may not make; the tiers of both
 /// ShopSets are rendered, since both list the shop's hosts during the move.

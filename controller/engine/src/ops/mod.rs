@@ -5,6 +5,7 @@ pub mod diff;
 pub mod edit;
 pub mod freeze;
 pub mod log;
+pub mod migrate;
 pub mod observe;
 pub mod overview;
 pub mod pin;

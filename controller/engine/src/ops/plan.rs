@@ -81,6 +81,13 @@ pub struct Summary {
     /// Shops whose row changed, each with what happened to it (`acme (new, general-1)`,
     /// `hot (warming general-3)`, ...), in name order.
     pub shops: Vec<String>,
+    /// ShopSets whose migration moved a phase (`cart-1 (Dual, to eu-2)`, `cart-1 (moved to
+    /// eu-2)`, ...), in name order.
+    pub migrations: Vec<String>,
+    /// The sides (overlay and Application names) of ShopSets still in the tier that this
+    /// commit removes: a migration's old side, or the new side of one walked back. Counted by
+    /// the mass-removal stop as ShopSets removed are.
+    pub sides_removed: Vec<String>,
 }
 
 /// Everything a sync would do.
@@ -91,6 +98,8 @@ pub struct SyncPlan {
     /// Problems, each naming what it is about. A plan with problems still covers everything
     /// that could be planned.
     pub problems: Vec<Problem>,
+    /// Each Migration's status after this sync.
+    pub migrations: BTreeMap<String, shopset_crds::MigrationStatus>,
 }
 
 #[derive(Clone)]
@@ -174,11 +183,10 @@ pub fn plan_tiers(
                 }
             }
         }
-        let earlier = resources
-            .recorded_placements
-            .get(name)
-            .map(String::as_str)
-            .or(own)
+        // The tier branch first (a migration changes it there), then the status, then
+        // another tier's branch (the ShopSet changed tier).
+        let earlier = own
+            .or(resources.recorded_placements.get(name).map(String::as_str))
             .or(other);
         requests.push((
             name.as_str(),
@@ -215,6 +223,9 @@ pub fn plan_tiers(
     };
     let shop_plan = crate::ops::shops::plan(resources, &recorded_shops, &unusable, &gates);
     plan.problems.extend(shop_plan.problems.iter().cloned());
+    // Migrations: each ShopSet in one one phase further, when the one before took effect.
+    let migrations = crate::ops::migrate::plan(resources, &rendered, &placed, &gates);
+    plan.problems.extend(migrations.problems.iter().cloned());
     for (name, s) in &resources.shop_sets {
         let tier = &s.spec.tier;
         if !resources.tiers.contains_key(tier) && !resources.is_invalid("Tier", tier) {
@@ -244,6 +255,7 @@ pub fn plan_tiers(
             refused: &refused,
             unplannable: &unplannable,
             shops: &shop_plan,
+            migrations: &migrations,
         };
         for (tier, sourced) in &resources.tiers {
             if only.is_some_and(|only| !only.contains(tier)) || unplannable.contains(tier) {
@@ -277,6 +289,7 @@ pub fn plan_tiers(
         if !tiers.iter().any(stranded) {
             plan.tiers = tiers;
             plan.problems.extend(problems);
+            plan.migrations = migrations.statuses;
             break;
         }
         unplannable.extend(failed);
@@ -316,7 +329,18 @@ fn move_gates(
     recorded: &shopset_render::inputs::ShopRows,
 ) -> crate::ops::shops::MoveGates {
     let mut gates = crate::ops::shops::MoveGates::at(jiff::Timestamp::now());
-    if resources.shops.is_empty() && recorded.is_empty() {
+    let migrating = || {
+        previous.values().any(|p| {
+            p.inputs
+                .as_deref()
+                .is_some_and(|i| i.shop_sets.values().any(|s| s.migrating.is_some()))
+        })
+    };
+    if resources.shops.is_empty()
+        && recorded.is_empty()
+        && resources.migrations.is_empty()
+        && !migrating()
+    {
         return gates;
     }
     for (tier, p) in previous {
@@ -343,6 +367,8 @@ struct TierContext<'a> {
     unplannable: &'a BTreeSet<String>,
     /// Every shop's ShopSet.
     shops: &'a crate::ops::shops::ShopPlan,
+    /// The migrations' phases.
+    migrations: &'a crate::ops::migrate::MigrationPlan,
 }
 
 fn read_previous(repos: &mut Repos, url: &str, branch: &str) -> Result<Previous, String> {
@@ -547,9 +573,17 @@ fn plan_tier(
         .as_ref()
         .map(|(previous, _)| added_and_removed(previous, &inputs));
     let touched: Option<BTreeSet<String>> = diff.as_ref().map(|(added, removed)| {
+        let sides_changed = incremental_base.as_ref().into_iter().flat_map(|(p, _)| {
+            rendered.keys().filter(|n| {
+                let sides = |i: &TierInputs| i.shop_sets.get(*n).map(|s| s.sides(n));
+                sides(p) != sides(&inputs)
+            })
+        });
         added
             .iter()
-            .chain(removed)
+            .copied()
+            .chain(removed.iter().copied())
+            .chain(sides_changed)
             .map(|n| layout::shard(n))
             .collect()
     });
@@ -784,22 +818,34 @@ fn gather(
             g.failed.insert(name.clone());
             continue;
         }
-        if !inputs.failure_domains.contains_key(domain)
-            && let Some(fd) = resources.failure_domains.get(domain)
-        {
-            // A cordon decides where new ShopSets go, not what any file holds: it is not
-            // recorded, so cordoning a domain writes nothing to the branches.
-            let spec = shopset_crds::FailureDomainSpec {
-                cordoned: false,
-                ..fd.spec.clone()
-            };
-            inputs.failure_domains.insert(domain.to_owned(), spec);
+        // A migration that ends this sync (or ended before) places it on its new domain.
+        let done = ctx.migrations.done.get(name);
+        let domain = done.map_or(domain, |(to, _)| to.as_str());
+        // The Migration that brought it is kept while it stays there.
+        let migrated_by = done
+            .or_else(|| ctx.migrations.moved.get(name).filter(|(d, _)| d == domain))
+            .map(|(_, by)| by.clone());
+        let migrating = ctx.migrations.states.get(name).cloned();
+        for domain in std::iter::once(domain).chain(migrating.as_ref().map(|m| m.to.as_str())) {
+            if !inputs.failure_domains.contains_key(domain)
+                && let Some(fd) = resources.failure_domains.get(domain)
+            {
+                // A cordon decides where new ShopSets go, not what any file holds: it is not
+                // recorded, so cordoning a domain writes nothing to the branches.
+                let spec = shopset_crds::FailureDomainSpec {
+                    cordoned: false,
+                    ..fd.spec.clone()
+                };
+                inputs.failure_domains.insert(domain.to_owned(), spec);
+            }
         }
         candidates.push((
             name.clone(),
             PlacedShopSet {
                 failure_domain: domain.to_owned(),
                 spec: s.spec.clone(),
+                migrated_by,
+                migrating,
             },
         ));
     }
@@ -980,7 +1026,10 @@ fn keep_only_what_is_used(inputs: &mut TierInputs) {
     let used_domains: BTreeSet<String> = inputs
         .shop_sets
         .values()
-        .map(|s| s.failure_domain.clone())
+        .flat_map(|s| {
+            std::iter::once(s.failure_domain.clone())
+                .chain(s.migrating.as_ref().map(|m| m.to.clone()))
+        })
         .collect();
     inputs
         .configurations
@@ -1123,9 +1172,27 @@ fn edits(
         upsert: common,
         ..TreeEdits::default()
     };
+    let side_names = |i: &TierInputs, name: &str| -> BTreeSet<String> {
+        i.shop_sets
+            .get(name)
+            .map(|p| p.sides(name).into_iter().map(|s| s.name).collect())
+            .unwrap_or_default()
+    };
     for name in removed {
-        edits.remove.push(layout::shopset_dir(name));
-        edits.remove.push(layout::application_file(name));
+        for side in side_names(previous, name) {
+            edits.remove.push(layout::side_dir(name, &side));
+            edits
+                .remove
+                .push(layout::side_application_file(name, &side));
+        }
+    }
+    // A side a migration added or left: a ShopSet whose sides changed was rendered again.
+    for name in rendered.keys() {
+        let now = side_names(inputs, name);
+        for side in side_names(previous, name).difference(&now) {
+            edits.remove.push(layout::side_dir(name, side));
+            edits.remove.push(layout::side_application_file(name, side));
+        }
     }
     // Files of shop rows (record shards, routing tables) that are no longer written: the rows
     // left a shard, the table emptied, or a table went from one file to shards or back.
@@ -1153,16 +1220,30 @@ fn edits(
         }
     }
     for (name, files) in rendered {
-        let dir = layout::shopset_dir(&name);
-        let prefix = format!("{dir}/");
-        let mut sub = Tree::default();
+        // Each side's directory is replaced whole (a file it no longer has goes).
+        let mut dirs: BTreeMap<String, Tree> = side_names(inputs, &name)
+            .into_iter()
+            .map(|side| {
+                (
+                    format!("{}/", layout::side_dir(&name, &side)),
+                    Tree::default(),
+                )
+            })
+            .collect();
         for (path, bytes) in files {
-            match path.strip_prefix(&prefix) {
-                Some(rel) => sub.insert(rel.to_owned(), bytes)?,
+            let dir = dirs
+                .iter_mut()
+                .find_map(|(prefix, sub)| Some((path.strip_prefix(prefix.as_str())?, sub)));
+            match dir {
+                Some((rel, sub)) => sub.insert(rel.to_owned(), bytes)?,
                 None => edits.upsert.insert(path, bytes)?,
             }
         }
-        edits.replace_dirs.insert(dir, sub);
+        for (prefix, sub) in dirs {
+            edits
+                .replace_dirs
+                .insert(prefix.trim_end_matches('/').to_owned(), sub);
+        }
     }
     Ok(edits)
 }
@@ -1199,6 +1280,34 @@ pub fn summarize(
         }
     }
     summary.shops = shop_changes(&previous.shops, &inputs.shops);
+    for name in rendered.keys() {
+        let (Some(old), Some(new)) = (previous.shop_sets.get(name), inputs.shop_sets.get(name))
+        else {
+            continue;
+        };
+        if old.migrating == new.migrating && old.failure_domain == new.failure_domain {
+            continue;
+        }
+        let what = match (&old.migrating, &new.migrating) {
+            (_, Some(m)) => match m.weight {
+                Some(w) => format!("{:?} to {}, {w}%", m.phase, m.to),
+                None => format!("{:?} to {}", m.phase, m.to),
+            },
+            (Some(_), None) if old.failure_domain != new.failure_domain => {
+                format!("moved to {}", new.failure_domain)
+            }
+            (Some(m), None) => format!("walked back from {}", m.to),
+            (None, None) => format!("placed on {}", new.failure_domain),
+        };
+        summary.migrations.push(format!("{name} ({what})"));
+        let now: BTreeSet<String> = new.sides(name).into_iter().map(|s| s.name).collect();
+        summary.sides_removed.extend(
+            old.sides(name)
+                .into_iter()
+                .map(|s| s.name)
+                .filter(|s| !now.contains(s)),
+        );
+    }
     summary
 }
 
@@ -1286,10 +1395,7 @@ mod tests {
                     .expect("a ShopSet spec");
             i.shop_sets.insert(
                 (*name).to_owned(),
-                PlacedShopSet {
-                    failure_domain: (*fd).to_owned(),
-                    spec,
-                },
+                PlacedShopSet::new((*fd).to_owned(), spec),
             );
         }
         i

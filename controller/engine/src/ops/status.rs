@@ -67,7 +67,8 @@ pub fn needs_a_person(c: &Condition) -> bool {
 }
 
 /// The ShopSet an Argo CD Application document was generated for (its `shopset.dev/shopset`
-/// label, else its name) and what Argo CD reports of it; `None` for any other document.
+/// label, else its name; for a side a migration added, its own name) and what Argo CD
+/// reports of it; `None` for any other document.
 #[must_use]
 pub fn application(doc: &serde_json::Value) -> Option<(String, AppObservation)> {
     let text = |pointer: &str| doc.pointer(pointer).and_then(serde_json::Value::as_str);
@@ -75,8 +76,13 @@ pub fn application(doc: &serde_json::Value) -> Option<(String, AppObservation)> 
     if !argo || text("/kind") != Some("Application") {
         return None;
     }
-    let shop_set = text("/metadata/labels/shopset.dev~1shopset").or(text("/metadata/name"))?;
-    Some((shop_set.to_owned(), AppObservation::from_application(doc)))
+    // A side a migration added is known by its own name (`<shopset>--<domain>`).
+    let key = if text("/metadata/labels/shopset.dev~1side").is_some() {
+        text("/metadata/name")
+    } else {
+        text("/metadata/labels/shopset.dev~1shopset").or(text("/metadata/name"))
+    }?;
+    Some((key.to_owned(), AppObservation::from_application(doc)))
 }
 
 /// Inputs of a status computation, besides the resources.
@@ -105,6 +111,8 @@ pub struct Statuses {
     pub shops: BTreeMap<String, shopset_crds::ShopStatus>,
     /// Per Tier.
     pub tiers: BTreeMap<String, TierStatus>,
+    /// Per Migration.
+    pub migrations: BTreeMap<String, shopset_crds::MigrationStatus>,
 }
 
 fn condition(kind: &str, ok: Option<bool>, reason: &str, message: String) -> Condition {
@@ -351,17 +359,17 @@ fn shop_set_status(
     let mut status = ShopSetStatus {
         failure_domain: placed.map(|p| p.failure_domain.clone()),
         branch: Some(plan.branch.clone()),
-        path: placed.map(|_| layout::shopset_dir(name)),
+        path: placed.map(|p| layout::side_dir(name, &p.home_name(name))),
         ..ShopSetStatus::default()
     };
     let kept = plan.summary.kept.iter().any(|k| k == name);
     let problem = problems.get(name).copied();
     let rendered = match (placed, kept, problem) {
-        (Some(_), false, _) => condition(
+        (Some(p), false, _) => condition(
             types::RENDERED,
             Some(true),
             reasons::RENDERED,
-            format!("rendered to {}", layout::shopset_dir(name)),
+            format!("rendered to {}", layout::side_dir(name, &p.home_name(name))),
         ),
         (Some(_), true, p) => condition(
             types::RENDERED,
@@ -427,7 +435,10 @@ fn shop_set_status(
         status.system_commit.clone_from(&commit);
     }
 
-    let app = observed.applications.get(name);
+    // The side on its recorded failure domain (named after it once a migration moved it).
+    let app = observed
+        .applications
+        .get(&placed.map_or_else(|| name.to_owned(), |p| p.home_name(name)));
     status.sync = app.and_then(|a| a.sync.clone());
     status.health = app.and_then(|a| a.health.clone());
     let synced = match app {
@@ -670,10 +681,7 @@ mod tests {
         for name in ["shop-a", "shop-b"] {
             inputs.shop_sets.insert(
                 name.into(),
-                PlacedShopSet {
-                    failure_domain: "eu-1".into(),
-                    spec: shop_set.clone(),
-                },
+                PlacedShopSet::new("eu-1".into(), shop_set.clone()),
             );
             resources.shop_sets.insert(
                 name.into(),

@@ -173,6 +173,8 @@ pub struct SyncResult {
     pub attempts: u32,
     /// Pushes refused because a branch moved.
     pub retries: u32,
+    /// Each Migration's status, as planned (DESIGN: migration).
+    pub migrations: std::collections::BTreeMap<String, shopset_crds::MigrationStatus>,
 }
 
 impl SyncResult {
@@ -215,6 +217,8 @@ pub fn commit_message(plan: &TierPlan, author: &Author) -> String {
         base_from,
         base_to,
         shops,
+        migrations,
+        sides_removed,
     } = &plan.summary;
     let mut subject = format!(
         "shopset: {}: {} added, {} changed, {} removed",
@@ -228,6 +232,11 @@ pub fn commit_message(plan: &TierPlan, author: &Author) -> String {
         1 => subject.push_str(", 1 shop"),
         n => subject.push_str(&format!(", {n} shops")),
     }
+    match migrations.len() {
+        0 => {}
+        1 => subject.push_str(", 1 migrating"),
+        n => subject.push_str(&format!(", {n} migrating")),
+    }
     if let Some(from) = base_from {
         subject.push_str(&format!(", base {} -> {}", short(from), short(base_to)));
     }
@@ -236,6 +245,8 @@ pub fn commit_message(plan: &TierPlan, author: &Author) -> String {
     list("Changed", changed, &mut body);
     list("Removed", removed, &mut body);
     list("Shops", shops, &mut body);
+    list("Migrating", migrations, &mut body);
+    list("Sides removed", sides_removed, &mut body);
     list(
         "Kept at last rendered version (invalid input)",
         kept,
@@ -289,7 +300,15 @@ pub fn removal_stop(
         .get(&plan.tier)
         .map(|t| t.spec.safety.max_removals)
         .unwrap_or_default();
-    let removed = plan.summary.removed.len();
+    // A side a migration removes is an Application removed, as a ShopSet's is.
+    let all: Vec<String> = plan
+        .summary
+        .removed
+        .iter()
+        .chain(&plan.summary.sides_removed)
+        .cloned()
+        .collect();
+    let removed = all.len();
     let before = plan.previous.as_ref().map_or(0, |p| p.shop_sets.len());
     if options.confirm_removals || removed == 0 {
         return None;
@@ -301,17 +320,11 @@ pub fn removal_stop(
     if !(many || most || last) {
         return None;
     }
-    let token = removal_token(&plan.summary.removed);
+    let token = removal_token(&all);
     if options.confirmed_removals.get(&plan.tier) == Some(&token) {
         return None;
     }
-    let names: Vec<&str> = plan
-        .summary
-        .removed
-        .iter()
-        .take(10)
-        .map(String::as_str)
-        .collect();
+    let names: Vec<&str> = all.iter().take(10).map(String::as_str).collect();
     let rule = if last {
         "every ShopSet of the tier".to_owned()
     } else if many {
@@ -322,10 +335,17 @@ pub fn removal_stop(
     } else {
         "more than half of the tier".to_owned()
     };
+    let sides = match plan.summary.sides_removed.len() {
+        0 => String::new(),
+        n => format!(
+            "; {n} of them the side a migration leaves (a smaller spec.maxInFlight keeps under \
+             the limit)"
+        ),
+    };
     Some(format!(
-        "would remove {removed} of {before} ShopSets ({}{}), {rule}: nothing written; check the \
-         resources, then confirm: annotate the Tier ({CONFIRM_REMOVALS_ANNOTATION}={token}) or run \
-         shopctl sync --confirm-removals",
+        "would remove {removed} of {before} ShopSets ({}{}{sides}), {rule}: nothing written; check \
+         the resources, then confirm: annotate the Tier ({CONFIRM_REMOVALS_ANNOTATION}={token}) or \
+         run shopctl sync --confirm-removals",
         names.join(", "),
         if removed > names.len() { ", ..." } else { "" },
     ))
@@ -504,6 +524,7 @@ pub fn sync(
         result.attempts += 1;
         let plan = plan_tiers(resources, repos, options.tiers.as_ref());
         result.problems = plan.problems;
+        result.migrations = plan.migrations;
         let mut retry = Vec::new();
         for tier in plan.tiers {
             let earlier = done.get(&tier.tier).map(|r| r.outcome.clone());
@@ -660,13 +681,8 @@ mod tests {
         for n in 0..count {
             let spec = serde_json::from_value(json!({"tier": "prod", "configuration": "c"}))
                 .expect("a ShopSet spec");
-            i.shop_sets.insert(
-                format!("s{n:02}"),
-                PlacedShopSet {
-                    failure_domain: "x".into(),
-                    spec,
-                },
-            );
+            i.shop_sets
+                .insert(format!("s{n:02}"), PlacedShopSet::new("x".into(), spec));
         }
         i
     }

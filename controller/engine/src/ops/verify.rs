@@ -288,6 +288,8 @@ pub fn pending(plan: &TierPlan) -> Option<Pending> {
         base_from,
         base_to,
         shops: _,
+        migrations: _,
+        sides_removed: _,
     } = plan.summary.clone();
     Some(Pending {
         reasons: reasons(
@@ -380,6 +382,9 @@ pub fn reasons(
     }
     for shop in &summary.shops {
         out.push(format!("Shop {shop}"));
+    }
+    for line in &summary.migrations {
+        out.push(format!("Migrating ShopSet {line}"));
     }
     for (name, new) in &inputs.configurations {
         let old = previous.configurations.get(name);
@@ -840,6 +845,8 @@ mod tests {
             base_from: Some(before.app_commit.clone()),
             base_to: after.app_commit.clone(),
             shops: Vec::new(),
+            migrations: Vec::new(),
+            sides_removed: Vec::new(),
         };
         assert_eq!(
             reasons("t", Some("abc"), Some(&before), &after, &summary),

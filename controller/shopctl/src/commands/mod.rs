@@ -5,6 +5,7 @@ mod crds;
 mod diff;
 mod edit;
 mod log;
+mod migrate;
 mod promote;
 mod quickstart;
 mod render;
@@ -19,7 +20,7 @@ use shopset_engine::ops::{self, edit::Change};
 use shopset_engine::{Repos, Resources};
 use shopset_git::{Credentials, Scope, Secret, Signer};
 
-use crate::cli::{AuthorArgs, Cli, Command, EditArgs, ShopCommand};
+use crate::cli::{AuthorArgs, Cli, Command, EditArgs, MigrateCommand, ShopCommand};
 use crate::load::Source;
 
 /// The runtime settings every command shares.
@@ -315,6 +316,46 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
             let from = source(&args.files)?;
             let change = ops::edit::maintenance(&from.resources()?, shopset, state == "on");
             return change_one(&from, args, change);
+        }
+        Command::Migrate {
+            what: MigrateCommand::Status { migration, files },
+        } => migrate::status(&ctx, format, &source(files)?, migration),
+        Command::Migrate {
+            what:
+                MigrateCommand::Step {
+                    migration,
+                    files,
+                    dry_run,
+                    author,
+                },
+        } => {
+            let author = ctx.author(author);
+            let options = shopset_engine::SyncOptions {
+                dry_run: *dry_run,
+                ..Default::default()
+            };
+            migrate::step(&ctx, format, &source(files)?, migration, &options, &author)
+        }
+        Command::Migrate {
+            what:
+                MigrateCommand::Approve {
+                    migration,
+                    step,
+                    edit: args,
+                },
+        } => {
+            let change = ops::edit::approve_migration_step(migration, *step);
+            return change_one(&source(&args.files)?, args, change);
+        }
+        Command::Migrate {
+            what:
+                MigrateCommand::Abort {
+                    migration,
+                    edit: args,
+                },
+        } => {
+            let change = ops::edit::abort_migration(migration);
+            return change_one(&source(&args.files)?, args, change);
         }
         Command::Cordon { domain, edit: args } | Command::Uncordon { domain, edit: args } => {
             let on = matches!(&cli.command, Command::Cordon { .. });

@@ -29,6 +29,8 @@ pub fn run(
 /// The result of a sync, printable.
 pub struct Outcome {
     pub ok: bool,
+    /// The Migrations' statuses after it.
+    pub migrations: std::collections::BTreeMap<String, shopset_crds::MigrationStatus>,
     pub problems: Vec<Problem>,
     pub text: String,
     pub json: serde_json::Value,
@@ -108,6 +110,7 @@ pub fn sync(
     let json = json!({ "tiers": tiers, "problems": problems, "attempts": result.attempts, "retries": result.retries });
     Outcome {
         ok,
+        migrations: result.migrations.clone(),
         problems,
         text,
         json,
