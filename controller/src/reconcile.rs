@@ -127,11 +127,29 @@ impl Worker {
         // not sync leaves it as stored.
         computed.migrations = std::mem::take(&mut report.migrations)
             .into_iter()
-            .map(|(name, mut s)| {
-                s.observed_generation = migration_generations.get(&name).copied();
+            .map(|(name, s)| {
+                let generation = migration_generations.get(&name).copied();
+                let s =
+                    status::migration_status(s, migration_statuses.get(&name), &now, generation);
                 (name, s)
             })
             .collect();
+        // Each ShopSet's phase change, as an event on it.
+        for result in &report.synced {
+            if !matches!(result.outcome, TierOutcome::Committed { .. }) {
+                continue;
+            }
+            for line in &result.plan.summary.migrations {
+                let name = line.split(" (").next().unwrap_or(line);
+                report.notes.push(Note {
+                    kind: "ShopSet",
+                    name: name.to_owned(),
+                    warning: false,
+                    reason: "Migrating".into(),
+                    message: format!("migration: {line}"),
+                });
+            }
+        }
         // The promotion gates, on the statuses as they are after this batch.
         let mut current = Statuses {
             shop_sets: shop_set_statuses.clone(),

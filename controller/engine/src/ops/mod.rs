@@ -65,11 +65,18 @@ pub enum Action {
     ShopRemove,
     /// Cordon a failure domain: new ShopSets are placed elsewhere, nothing moves.
     Cordon,
+    /// A Migration's next commit: each ShopSet in flight one phase further, new ones as its
+    /// step and in-flight limit allow.
+    MigrationStep,
+    /// Approve a Migration's steps up to a number.
+    MigrationApprove,
+    /// Abort a Migration: its ShopSets in flight walk back.
+    MigrationAbort,
 }
 
 impl Action {
     /// Every action, in declaration order.
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 22] = [
         Self::Sync,
         Self::BaseMove,
         Self::ConfigurationMove,
@@ -89,6 +96,9 @@ impl Action {
         Self::ShopAdd,
         Self::ShopRemove,
         Self::Cordon,
+        Self::MigrationStep,
+        Self::MigrationApprove,
+        Self::MigrationAbort,
     ];
 
     /// The engine function that decides the action, called by the controller and by
@@ -125,6 +135,13 @@ impl Action {
                 "ops::edit::remove_shop, then ops::sync::sync (ops::shops::plan, the mass-move stop)"
             }
             Self::Cordon => "ops::edit::cordon, then ops::sync::sync (placement skips the domain)",
+            Self::MigrationStep => "ops::sync::sync (ops::migrate::plan: one phase a ShopSet)",
+            Self::MigrationApprove => {
+                "ops::edit::approve_migration_step, then ops::sync::sync (ops::migrate::plan)"
+            }
+            Self::MigrationAbort => {
+                "ops::edit::abort_migration, then ops::sync::sync (ops::migrate::plan walks back)"
+            }
         }
     }
 
@@ -146,7 +163,7 @@ mod tests {
         }
         assert_eq!(
             Action::ALL.len(),
-            Action::Cordon.ordinal() + 1,
+            Action::MigrationAbort.ordinal() + 1,
             "a new action goes into Action::ALL, and gets a row in tests/it/parity.rs"
         );
     }

@@ -149,6 +149,62 @@ fn stamp(
     }
 }
 
+/// A Migration's status as planned, with its conditions (Progressing, Stopped, Succeeded:
+/// their reasons follow its phase, so each transition is an event) stamped against the
+/// status written before.
+#[must_use]
+pub fn migration_status(
+    mut status: shopset_crds::MigrationStatus,
+    previous: Option<&shopset_crds::MigrationStatus>,
+    now: &Time,
+    generation: Option<i64>,
+) -> shopset_crds::MigrationStatus {
+    let phase = status.phase.clone().unwrap_or_else(|| "Pending".into());
+    let summary = format!(
+        "{phase}, step {}: {} of {} ShopSets moved, {} in flight{}",
+        status.step.as_deref().unwrap_or("-"),
+        status.moved,
+        status.selected,
+        status.in_flight,
+        status
+            .waiting
+            .as_deref()
+            .map_or_else(String::new, |w| format!("; waiting for {w}"))
+    );
+    let moving = matches!(phase.as_str(), "Progressing" | "Waiting" | "Aborting");
+    status.conditions = vec![
+        condition("Progressing", Some(moving), &phase, summary.clone()),
+        condition(
+            "Stopped",
+            Some(phase == "Stopped"),
+            if phase == "Stopped" {
+                "Degraded"
+            } else {
+                "Running"
+            },
+            summary.clone(),
+        ),
+        condition(
+            "Succeeded",
+            Some(phase == "Succeeded"),
+            if phase == "Succeeded" {
+                "Moved"
+            } else {
+                &phase
+            },
+            summary,
+        ),
+    ];
+    status.observed_generation = generation;
+    stamp(
+        &mut status.conditions,
+        previous.map(|p| &p.conditions),
+        now,
+        generation,
+    );
+    status
+}
+
 fn is_true(conditions: &[Condition], kind: &str) -> bool {
     conditions
         .iter()
