@@ -278,6 +278,26 @@ fn api_mode_writes_what_directory_mode_writes_and_reports_argo_cd_state() {
     })
     .unwrap_or_else(|| panic!("nothing after 410; log:\n{}", c.log_text()));
 
+    // A Migration that selects nothing is done at once: its status is written (and read back
+    // by the next batch without a second write).
+    api.apply_object(json!({
+        "apiVersion": "shopset.dev/v1alpha1",
+        "kind": "FailureDomain",
+        "metadata": { "name": "kyoto", "namespace": NS },
+        "spec": { "destination": { "name": "kyoto-1" } },
+    }));
+    api.apply_object(json!({
+        "apiVersion": "shopset.dev/v1alpha1",
+        "kind": "Migration",
+        "metadata": { "name": "upgrade", "namespace": NS },
+        "spec": { "from": "tokyo", "to": "kyoto", "shopSets": ["no-such"] },
+    }));
+    eventually(Duration::from_secs(30), || {
+        let m = api.get_object("shopset.dev", "migrations", NS, "upgrade")?;
+        has(&m, "Succeeded", "True", Some("Moved")).then_some(())
+    })
+    .unwrap_or_else(|| panic!("no Migration status; log:\n{}", c.log_text()));
+
     // A signal: the batch in hand is finished, the leases are given back, exit 0.
     let mut c = c;
     assert!(c.terminate(), "no clean shutdown; log:\n{}", c.log_text());

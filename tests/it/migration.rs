@@ -12,7 +12,9 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 use shopset_render::TierInputs;
-use shopset_tests::{git, kustomize, ok, quickstart, run_shopctl, tip};
+use shopset_tests::{
+    commit_count, git, kustomize, ok, quickstart, run_shopctl, shopctl_command, tip,
+};
 
 const BRANCHES: [&str; 3] = ["tier-0", "tier-1", "tier-2"];
 
@@ -496,4 +498,54 @@ fn a_step_that_asks_for_an_approval_waits_for_it() {
     assert!(file.contains("shopset.dev/approved-step"), "{file}");
     let status = w.step("upgrade");
     assert!(status["inFlight"].as_u64().unwrap() >= 1, "{status}");
+}
+
+#[test]
+fn a_crash_at_every_phase_converges_without_a_duplicate_commit() {
+    let w = world("  maxInFlight: 2\n  handover: 0s\n  tiers: [tier-0]\n");
+    w.write_health(&BTreeMap::new());
+    let faults = ["after-objects", "after-commit", "after-push"];
+    let mut status = Value::Null;
+    let mut crashed = 0;
+    for round in 0..30_usize {
+        let out = shopctl_command()
+            .env("SHOPSET_FAULT", faults[round % faults.len()])
+            .args(["migrate", "step", "upgrade", "-f", &w.res()])
+            .output()
+            .expect("shopctl runs");
+        if !out.status.success() {
+            crashed += 1;
+        }
+        status = w.step("upgrade");
+        w.check(true);
+        if status["phase"] == "Succeeded" {
+            break;
+        }
+        w.write_health(&BTreeMap::new());
+    }
+    assert_eq!(status["phase"], "Succeeded", "{status}");
+    assert!(crashed >= 6, "the failpoints were reached: {crashed}");
+    // No state was committed twice: every commit of tier-0 records other inputs.
+    let listed = git(
+        &w.system(),
+        &["log", "--format=%H", "tier-0", "--", ".shopset/inputs.yaml"],
+    );
+    let commits: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let blobs: BTreeSet<String> = commits
+        .iter()
+        .map(|c| shopset_tests::rev(&w.system(), &format!("{c}:.shopset/inputs.yaml")))
+        .collect();
+    assert_eq!(
+        blobs.len(),
+        commits.len(),
+        "a recorded state committed twice"
+    );
+    assert_eq!(
+        commits.len(),
+        commit_count(&w.system(), "tier-0"),
+        "every commit changed the inputs"
+    );
 }

@@ -214,6 +214,31 @@ fn the_cluster_gives_the_same_trees_and_the_edits_are_patches_on_it() {
     assert_eq!(shop().expect("there")["spec"]["shopSet"], "general-1");
     ok(&shopctl(&w, &["shop", "remove", "acme"]));
     assert!(shop().is_none(), "deleted");
+    // A cordon patches the FailureDomain; a Migration's approval annotates it.
+    ok(&shopctl(&w, &["cordon", "osaka"]));
+    let osaka = w
+        .api
+        .get_object("shopset.dev", "failuredomains", NS, "osaka")
+        .expect("osaka");
+    assert_eq!(osaka["spec"]["cordoned"], true, "{osaka}");
+    ok(&shopctl(&w, &["uncordon", "osaka"]));
+    w.api.apply_object(serde_json::json!({
+        "apiVersion": "shopset.dev/v1alpha1",
+        "kind": "Migration",
+        "metadata": { "name": "upgrade", "namespace": NS },
+        "spec": { "from": "tokyo", "to": "osaka", "shopSets": ["canary"] },
+    }));
+    ok(&shopctl(&w, &["migrate", "approve", "upgrade", "2"]));
+    let m = w
+        .api
+        .get_object("shopset.dev", "migrations", NS, "upgrade")
+        .expect("the migration");
+    assert_eq!(
+        m["metadata"]["annotations"]["shopset.dev/approved-step"], "2",
+        "{m}"
+    );
+    let out = ok(&shopctl(&w, &["migrate", "status", "upgrade"]));
+    assert!(out.contains("Migration upgrade"), "{out}");
     // deploy/shopctl-rbac.yaml allows exactly what these commands did.
     check_rbac(
         &root().join("deploy/shopctl-rbac.yaml"),

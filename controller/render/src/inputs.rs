@@ -317,6 +317,52 @@ mod tests {
     }
 
     #[test]
+    fn the_sides_of_each_phase_run_singletons_as_their_guarantee_says() {
+        let spec: ShopSetSpec =
+            serde_json::from_value(serde_json::json!({"tier": "t", "configuration": "c"}))
+                .expect("a spec");
+        let mut placed = PlacedShopSet::new("east".into(), spec);
+        assert_eq!(placed.sides("a").len(), 1);
+        assert!(!placed.sides("a")[0].standby);
+        for singletons in [Singletons::AtMostOne, Singletons::AtLeastOne] {
+            for phase in [
+                SidePhase::Dual,
+                SidePhase::Verified,
+                SidePhase::Traffic,
+                SidePhase::Handover,
+                SidePhase::Switched,
+            ] {
+                placed.migrating = Some(Migrating {
+                    migration: "m".into(),
+                    to: "west".into(),
+                    phase,
+                    weight: None,
+                    singletons,
+                    starting_deadline_seconds: 60,
+                });
+                let sides = placed.sides("a");
+                assert_eq!(sides[0].name, "a");
+                assert_eq!(sides[1].name, "a--west");
+                assert!(sides.iter().all(|s| s.deadline == Some(60)));
+                let active = sides.iter().filter(|s| !s.standby).count();
+                match (singletons, phase) {
+                    (Singletons::AtMostOne, SidePhase::Handover) => assert_eq!(active, 0),
+                    (Singletons::AtLeastOne, SidePhase::Handover) => assert_eq!(active, 2),
+                    _ => assert_eq!(active, 1, "{singletons:?} {phase:?}"),
+                }
+                let old_active = !sides[0].standby;
+                let before_switch = phase < SidePhase::Handover;
+                if active == 1 {
+                    assert_eq!(old_active, before_switch, "{phase:?}");
+                }
+            }
+        }
+        placed.migrating = None;
+        placed.migrated_by = Some("m".into());
+        assert_eq!(placed.home_name("a"), "a--east");
+    }
+
+    #[test]
     fn the_hosts_of_one_shop_set_are_its_entry_of_the_whole_map() {
         let shops: ShopRows = [
             ("a", row("one", &["b.example.com", "a.example.com"], None)),

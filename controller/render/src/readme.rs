@@ -31,6 +31,20 @@ pub(crate) fn readme(inputs: &TierInputs) -> String {
         "- ShopSets: {} (one overlay each under `shopsets/`, one Argo CD Application each under `applications/`)",
         inputs.shop_sets.len()
     );
+    let migrating = inputs
+        .shop_sets
+        .values()
+        .filter(|s| s.migrating.is_some())
+        .count();
+    if migrating > 0 {
+        let _ = writeln!(
+            s,
+            "- migrating: {migrating} ShopSets are rendered on two failure domains, each side its \
+             own overlay and Application (`<shopset>--<domain>` for the new one); their phase is \
+             `migrating` in `{}`",
+            layout::INPUTS
+        );
+    }
     if crate::record::sharded(inputs) {
         let _ = writeln!(
             s,

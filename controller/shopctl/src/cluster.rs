@@ -48,6 +48,7 @@ fn resource(kind: &str) -> anyhow::Result<ApiResource> {
         "FailureDomain" => ApiResource::erase::<FailureDomain>(&()),
         "ShopSet" => ApiResource::erase::<ShopSet>(&()),
         "Shop" => ApiResource::erase::<shopset_crds::Shop>(&()),
+        "Migration" => ApiResource::erase::<shopset_crds::Migration>(&()),
         other => anyhow::bail!("no resource kind {other}"),
     })
 }
@@ -121,7 +122,14 @@ impl Cluster {
         let mut resources = Resources::default();
         let mut statuses = Statuses::default();
         let mut docs = Vec::new();
-        for kind in ["Tier", "Configuration", "FailureDomain", "ShopSet", "Shop"] {
+        for kind in [
+            "Tier",
+            "Configuration",
+            "FailureDomain",
+            "ShopSet",
+            "Shop",
+            "Migration",
+        ] {
             let api = self.api(kind)?;
             let ar = resource(kind)?;
             let list = self

@@ -329,6 +329,15 @@ fn move_gates(
     recorded: &shopset_render::inputs::ShopRows,
 ) -> crate::ops::shops::MoveGates {
     let mut gates = crate::ops::shops::MoveGates::at(jiff::Timestamp::now());
+    for p in previous.values() {
+        for (name, placed) in p.inputs.iter().flat_map(|i| &i.shop_sets) {
+            if placed.migrated_by.is_some() {
+                gates
+                    .applications
+                    .insert(name.clone(), placed.home_name(name));
+            }
+        }
+    }
     let migrating = || {
         previous.values().any(|p| {
             p.inputs

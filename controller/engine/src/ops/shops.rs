@@ -43,6 +43,25 @@ pub struct MoveGates {
     pub tips: BTreeMap<String, (String, i64)>,
     /// Now.
     pub now: jiff::Timestamp,
+    /// The ShopSets whose Application is not named like them (a migration moved them), with
+    /// its name.
+    pub applications: BTreeMap<String, String>,
+}
+
+impl MoveGates {
+    /// Argo CD's view of the Application of `shop_set` on its recorded failure domain.
+    #[must_use]
+    pub fn application<'a>(
+        &self,
+        resources: &'a Resources,
+        shop_set: &str,
+    ) -> Option<&'a crate::ops::status::AppObservation> {
+        let name = self
+            .applications
+            .get(shop_set)
+            .map_or(shop_set, String::as_str);
+        resources.applications.get(name)
+    }
 }
 
 impl MoveGates {
@@ -52,6 +71,7 @@ impl MoveGates {
         Self {
             tips: BTreeMap::new(),
             now,
+            applications: BTreeMap::new(),
         }
     }
 }
@@ -147,7 +167,11 @@ fn by_rule_alone(resources: &Resources, recorded: &ShopRows) -> BTreeMap<String,
     for (_, r) in &mut requests {
         r.isolate = false;
     }
-    let candidates = candidates(resources, &|_| false);
+    let candidates = candidates(
+        resources,
+        &|_| false,
+        &MoveGates::at(jiff::Timestamp::UNIX_EPOCH),
+    );
     assignment::assign_in_order(&requests, &candidates)
         .0
         .into_iter()
@@ -199,7 +223,7 @@ pub fn plan(
     gates: &MoveGates,
 ) -> ShopPlan {
     let requests = requests(resources, recorded);
-    let candidates = candidates(resources, unusable);
+    let candidates = candidates(resources, unusable, gates);
     let (assignments, _) = assignment::assign_in_order(&requests, &candidates);
     let mut out = ShopPlan::default();
     let steps = Steps { resources, gates };
@@ -355,6 +379,7 @@ static DEFAULT_SETTINGS: std::sync::LazyLock<shopset_crds::ShopSettings> =
 fn candidates<'a>(
     resources: &'a Resources,
     unusable: &dyn Fn(&str) -> bool,
+    gates: &MoveGates,
 ) -> BTreeMap<String, Candidate<'a>> {
     resources
         .shop_sets
@@ -363,9 +388,8 @@ fn candidates<'a>(
             let settings = s.spec.shops.as_ref().unwrap_or(&DEFAULT_SETTINGS);
             // The rule gives new shops only to a ShopSet Argo CD does not report unhealthy
             // (unknown counts as healthy: offline, without Applications, nothing is known).
-            let healthy = resources
-                .applications
-                .get(name)
+            let healthy = gates
+                .application(resources, name)
                 .is_none_or(|a| a.health.as_deref().is_none_or(|h| h == "Healthy"));
             (
                 name.clone(),
@@ -597,7 +621,7 @@ impl Steps<'_> {
         let Some((tip, _)) = tip else {
             return Err(format!("ShopSet {shop_set:?} to be on a tier branch"));
         };
-        let seen = self.resources.applications.get(shop_set);
+        let seen = self.gates.application(self.resources, shop_set);
         let ok = seen.is_some_and(|a| {
             a.sync.as_deref() == Some("Synced")
                 && a.health.as_deref() == Some("Healthy")
@@ -886,6 +910,7 @@ mod tests {
         MoveGates {
             tips: BTreeMap::from([("t".to_owned(), ("t0".to_owned(), 1000))]),
             now: jiff::Timestamp::from_second(1000 + after).expect("a time"),
+            applications: BTreeMap::new(),
         }
     }
 
