@@ -549,3 +549,34 @@ fn a_crash_at_every_phase_converges_without_a_duplicate_commit() {
         "every commit changed the inputs"
     );
 }
+
+#[test]
+fn a_held_tier_takes_no_phase_until_released() {
+    let w = world("  maxInFlight: 2\n  tiers: [tier-0]\n");
+    w.write_health(&BTreeMap::new());
+    ok(&run_shopctl([
+        "hold",
+        "tier-0",
+        "--reason",
+        "incident",
+        "-f",
+        &w.res(),
+    ]));
+    let before = tip(&w.system(), "tier-0");
+    let status = w.step("upgrade");
+    assert_eq!(
+        tip(&w.system(), "tier-0"),
+        before,
+        "nothing written: {status}"
+    );
+    assert!(
+        status["waiting"]
+            .as_str()
+            .is_some_and(|s| s.contains("held (incident)")),
+        "{status}"
+    );
+    ok(&run_shopctl(["release", "tier-0", "-f", &w.res()]));
+    let status = w.step("upgrade");
+    assert_ne!(tip(&w.system(), "tier-0"), before, "{status}");
+    assert_eq!(status["inFlight"], 2, "{status}");
+}
