@@ -102,6 +102,10 @@ pub struct ConfigBody {
     /// Kustomize patches by name; each is written to `patches/<name>.yaml`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub patches: BTreeMap<String, Option<Patch>>,
+    /// The ShopSet's isolation in its cluster: Namespace, ResourceQuota, LimitRange,
+    /// NetworkPolicy, PodDisruptionBudgets; on by default ([`crate::isolation`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<crate::isolation::Isolation>,
 }
 
 /// A Kustomize image replacement.

@@ -11,6 +11,7 @@ pub mod common;
 pub mod conditions;
 pub mod configuration;
 pub mod failure_domain;
+pub mod isolation;
 pub mod migration;
 pub mod names;
 pub mod shop;

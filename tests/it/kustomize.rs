@@ -47,18 +47,24 @@ const TRICKY: [&str; 33] = [
     "tab\tand\\backslash",
 ];
 
-struct Case<'a> {
-    app_dir: &'a Path,
-    app_path: &'a str,
-    config: Value,
-    overrides: Value,
+pub(crate) struct Case<'a> {
+    pub(crate) app_dir: &'a Path,
+    pub(crate) app_path: &'a str,
+    pub(crate) config: Value,
+    pub(crate) overrides: Value,
     /// More documents (Shops).
-    extra: Vec<Value>,
+    pub(crate) extra: Vec<Value>,
 }
+
+/// Every part of the isolation switched off.
+static ISOLATION_OFF: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| {
+    json!({"namespace": false, "quota": {"enabled": false}, "limits": {"enabled": false},
+           "network": {"enabled": false}})
+});
 
 /// Syncs one ShopSet `shop` of `case` into a new system repository, clones it with the git CLI
 /// and builds the overlay.
-fn build(case: &Case<'_>) -> Vec<Value> {
+pub(crate) fn build(case: &Case<'_>) -> Vec<Value> {
     let tmp = tempfile::tempdir().unwrap();
     let app = tmp.path().join("app.git");
     app_repo_from_dir(&app, case.app_dir, &["tier-0"]);
@@ -111,7 +117,8 @@ fn podinfo_with_every_tricky_value() {
     let objects = build(&Case {
         app_dir: &fixtures().join("apps/podinfo"),
         app_path: "kustomize",
-        config: json!({"values": values, "replicas": {"podinfo": 3}, "images": {"ghcr.io/stefanprodan/podinfo": {"newTag": "6.0"}}}),
+        config: json!({"values": values, "replicas": {"podinfo": 3}, "images": {"ghcr.io/stefanprodan/podinfo": {"newTag": "6.0"}},
+                       "isolation": ISOLATION_OFF.clone()}),
         overrides: json!({"values": {"EXTRA": "1.10"}}),
         extra: Vec::new(),
     });
@@ -159,6 +166,8 @@ fn microservices_demo_base() {
             "patches": {"frontend-memory": {"target": {"kind": "Deployment", "name": "frontend"},
                 "patch": "- op: replace\n  path: /spec/template/spec/containers/0/resources/limits/memory\n  value: 512Mi\n"}},
             "maintenance": {"replicas": {"frontend": 0}},
+            // Isolation has its own test (isolation.rs): here, the base's objects alone.
+            "isolation": ISOLATION_OFF.clone(),
         }),
         overrides: json!({"replicas": {"cartservice": null}}),
         extra: Vec::new(),

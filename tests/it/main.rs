@@ -15,6 +15,7 @@ mod fake_api;
 mod golden;
 mod hardening;
 mod incremental;
+mod isolation;
 mod kustomize;
 mod migration;
 mod parity;

@@ -82,7 +82,13 @@ fn quickstart_branches_clone_with_submodules_and_build() {
             let expected =
                 shopset_render::layers::effective(&layers, placed.spec.maintenance).unwrap();
 
-            for object in &objects {
+            // The Namespace itself is not namespaced (issue 14: the overlay renders it).
+            let namespaced = objects.iter().filter(|o| o["kind"] != "Namespace");
+            assert_eq!(
+                shopset_tests::of_kind(&objects, "Namespace")[0]["metadata"]["name"],
+                namespace.as_str()
+            );
+            for object in namespaced {
                 assert_eq!(
                     object["metadata"]["namespace"],
                     namespace.as_str(),

@@ -14,11 +14,17 @@ pub const RESOURCES_FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
 /// The in-cluster API server, where root Applications are applied.
 pub const IN_CLUSTER: &str = "https://kubernetes.default.svc";
 
-fn default_sync_policy() -> Value {
-    json!({
-        "automated": { "prune": true, "selfHeal": true },
-        "syncOptions": ["CreateNamespace=true"],
-    })
+/// Automated sync with pruning; Argo CD creates the namespace only when the overlay does not
+/// render it (a rendered Namespace is tracked, and pruned with the ShopSet).
+fn default_sync_policy(namespace_rendered: bool) -> Value {
+    if namespace_rendered {
+        json!({ "automated": { "prune": true, "selfHeal": true } })
+    } else {
+        json!({
+            "automated": { "prune": true, "selfHeal": true },
+            "syncOptions": ["CreateNamespace=true"],
+        })
+    }
 }
 
 /// What a ShopSet Application is made from.
@@ -31,6 +37,8 @@ pub(crate) struct AppParams<'a> {
     /// The side's failure domain, for a side not named like the ShopSet.
     pub side: Option<&'a str>,
     pub namespace: &'a str,
+    /// The overlay renders the Namespace: Argo CD need not create it.
+    pub namespace_rendered: bool,
     pub destination: &'a Destination,
     pub suspend: bool,
     pub maintenance: bool,
@@ -71,7 +79,10 @@ pub(crate) fn shopset_application(inputs: &TierInputs, p: &AppParams<'_>) -> Val
                 "path": p.path,
             },
             "destination": destination,
-            "syncPolicy": argo.sync_policy.clone().unwrap_or_else(default_sync_policy),
+            "syncPolicy": argo
+                .sync_policy
+                .clone()
+                .unwrap_or_else(|| default_sync_policy(p.namespace_rendered)),
         },
     });
     if let Some(patch) = &argo.application_patch {

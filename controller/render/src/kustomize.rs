@@ -27,6 +27,8 @@ pub(crate) struct Overlay<'a> {
     /// A side in standby, or during a migration ([`crate::inputs::Side`]).
     pub standby: bool,
     pub deadline: Option<u32>,
+    /// The Tier's edge namespace (`spec.routing.namespace`), for the NetworkPolicy.
+    pub edge: Option<&'a str>,
     pub namespace: &'a str,
     pub labels: BTreeMap<&'static str, &'a str>,
     pub app_path: &'a str,
@@ -54,12 +56,121 @@ fn check_value_key(shopset: &str, key: &str) -> Result<(), RenderError> {
     }
 }
 
+/// Kinds that are not namespaced, as Kubernetes and the common add-ons define them: a
+/// configuration patch may not touch them (a ShopSet's patches stay in its namespace).
+pub const CLUSTER_SCOPED_KINDS: [&str; 24] = [
+    "APIService",
+    "CSIDriver",
+    "CSINode",
+    "CertificateSigningRequest",
+    "ClusterIssuer",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "CustomResourceDefinition",
+    "FlowSchema",
+    "IngressClass",
+    "MutatingAdmissionPolicy",
+    "MutatingWebhookConfiguration",
+    "Namespace",
+    "Node",
+    "PersistentVolume",
+    "PriorityClass",
+    "PriorityLevelConfiguration",
+    "RuntimeClass",
+    "StorageClass",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+    "ValidatingWebhookConfiguration",
+    "VolumeAttachment",
+    "VolumeSnapshotClass",
+];
+
+fn cluster_scoped(kind: &str) -> bool {
+    CLUSTER_SCOPED_KINDS.contains(&kind)
+}
+
+/// What a configuration patch may not do: change an object's namespace, or touch an object
+/// that is not namespaced (DESIGN: a ShopSet's settings stay inside it).
+fn check_patch_scope(
+    shopset: &str,
+    name: &str,
+    value: &Value,
+    target_kind: Option<&str>,
+) -> Result<(), RenderError> {
+    let refuse = |field: String, message: &str| Err(RenderError::shopset(shopset, field, message));
+    if let Some(kind) = target_kind.filter(|k| cluster_scoped(k)) {
+        return refuse(
+            format!("patches.{name}.target.kind"),
+            &format!(
+                "{kind} is not namespaced: a configuration patch may only change objects in the \
+                 ShopSet's namespace"
+            ),
+        );
+    }
+    match value {
+        Value::Object(patch) => {
+            if let Some(kind) = patch
+                .get("kind")
+                .and_then(Value::as_str)
+                .filter(|k| cluster_scoped(k))
+            {
+                return refuse(
+                    format!("patches.{name}.patch.kind"),
+                    &format!(
+                        "{kind} is not namespaced: a configuration patch may only change \
+                         objects in the ShopSet's namespace"
+                    ),
+                );
+            }
+            if patch
+                .get("metadata")
+                .and_then(Value::as_object)
+                .is_some_and(|m| m.contains_key("namespace"))
+            {
+                return refuse(
+                    format!("patches.{name}.patch.metadata.namespace"),
+                    "a configuration patch may not change an object's namespace (the ShopSet's \
+                     overlay sets it)",
+                );
+            }
+        }
+        Value::Array(ops) => {
+            for (i, op) in ops.iter().enumerate() {
+                let path = op.get("path").and_then(Value::as_str).unwrap_or_default();
+                let from = op.get("from").and_then(Value::as_str).unwrap_or_default();
+                let touches = |p: &str| {
+                    p == "/metadata"
+                        || p == "/metadata/namespace"
+                        || p.starts_with("/metadata/namespace/")
+                        || p.is_empty()
+                };
+                if touches(path) || (op.get("op") == Some(&json!("move")) && touches(from)) {
+                    return refuse(
+                        format!("patches.{name}.patch[{i}].path"),
+                        "a configuration patch may not change an object's namespace (the \
+                         ShopSet's overlay sets it)",
+                    );
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// Checks a patch text: one YAML object (strategic merge) or a list of JSON 6902 operations,
-/// which needs a target.
-fn check_patch(shopset: &str, name: &str, text: &str, has_target: bool) -> Result<(), RenderError> {
+/// which needs a target; and that it stays in the ShopSet's namespace.
+fn check_patch(
+    shopset: &str,
+    name: &str,
+    text: &str,
+    target_kind: Option<&str>,
+    has_target: bool,
+) -> Result<(), RenderError> {
     let field = format!("patches.{name}.patch");
     let value =
         yaml::parse(text).map_err(|e| RenderError::shopset(shopset, &field, e.to_string()))?;
+    check_patch_scope(shopset, name, &value, target_kind)?;
     match value {
         Value::Object(_) => Ok(()),
         Value::Array(ops)
@@ -138,10 +249,15 @@ pub(crate) fn overlay(o: &Overlay<'_>) -> Result<Vec<(String, Vec<u8>)>, RenderE
     );
     k.insert("kind".into(), json!("Kustomization"));
     k.insert("namespace".into(), json!(o.namespace));
-    k.insert(
-        "resources".into(),
-        json!([layout::base_from_overlay(o.app_path)]),
-    );
+    let mut resources = vec![layout::base_from_overlay(o.app_path)];
+    for (path, object) in crate::isolation::objects(o.shopset, o.namespace, o.settings, o.edge)? {
+        files.push((
+            format!("{dir}/{path}"),
+            yaml::to_string(&object).into_bytes(),
+        ));
+        resources.push(path);
+    }
+    k.insert("resources".into(), json!(resources));
     k.insert(
         "labels".into(),
         json!([{ "pairs": o.labels, "includeSelectors": false, "includeTemplates": true }]),
@@ -241,7 +357,13 @@ pub(crate) fn overlay(o: &Overlay<'_>) -> Result<Vec<(String, Vec<u8>)>, RenderE
                 message,
             ));
         }
-        check_patch(o.shopset, name, &patch.patch, patch.target.is_some())?;
+        check_patch(
+            o.shopset,
+            name,
+            &patch.patch,
+            patch.target.as_ref().and_then(|t| t.kind.as_deref()),
+            patch.target.is_some(),
+        )?;
         let path = format!("patches/{name}.yaml");
         let mut entry = json!({ "path": path });
         if let Some(target) = &patch.target {

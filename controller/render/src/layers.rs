@@ -2,7 +2,6 @@
 //! failure domain, then the ShopSet's overrides, then (in maintenance) the merged maintenance
 //! layer. Later wins; `null` removes.
 
-use serde_json::Value;
 use shopset_crds::{ConfigBody, ConfigLayer};
 
 /// Merges the layers into the settings a ShopSet runs with.
@@ -11,7 +10,8 @@ use shopset_crds::{ConfigBody, ConfigLayer};
 /// Only if a layer cannot be represented as JSON, or the merge produced a shape that is not a
 /// configuration (a message naming the field).
 pub fn effective(layers: &[&ConfigLayer], maintenance: bool) -> Result<ConfigBody, String> {
-    let mut merged = Value::Object(serde_json::Map::new());
+    // The documented defaults are the first layer, so a layer removes one with `null`.
+    let mut merged = crate::isolation::defaults();
     for layer in layers {
         let patch = serde_json::to_value(layer).map_err(|e| e.to_string())?;
         json_patch::merge(&mut merged, &patch);

@@ -14,6 +14,7 @@ pub mod assignment;
 pub mod base;
 pub mod error;
 pub mod inputs;
+pub mod isolation;
 pub mod kustomize;
 pub mod layers;
 pub mod layout;
@@ -268,6 +269,12 @@ pub fn render_shopset_with(
                 dir: &dir,
                 standby: side.standby,
                 deadline: side.deadline,
+                edge: inputs
+                    .tier
+                    .spec
+                    .routing
+                    .as_ref()
+                    .map(|r| r.namespace.as_str()),
                 namespace,
                 labels,
                 app_path: &inputs.tier.spec.app.path,
@@ -298,6 +305,7 @@ pub fn render_shopset_with(
                 path: &dir,
                 side: (side.name != name).then_some(side.failure_domain.as_str()),
                 namespace,
+                namespace_rendered: isolation::renders_namespace(&settings),
                 destination: &domain.destination,
                 suspend: spec.suspend,
                 maintenance: spec.maintenance,
