@@ -39,8 +39,12 @@ fn to_json_schema(v: &Value) -> Value {
 }
 
 fn validator() -> jsonschema::Validator {
-    let text =
-        std::fs::read_to_string(fixtures().join("argocd-crds/application-crd.yaml")).unwrap();
+    validator_of("application-crd.yaml")
+}
+
+/// A validator for the CRD in `argocd-crds/<file>`.
+fn validator_of(file: &str) -> jsonschema::Validator {
+    let text = std::fs::read_to_string(fixtures().join("argocd-crds").join(file)).unwrap();
     let crd = shopset_render::yaml::parse(&text).unwrap();
     let mut schema = to_json_schema(&crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]);
     // metadata is the API server's business, not the CRD's.
@@ -76,15 +80,70 @@ fn generated_applications_validate() {
         "a misspelt field is refused"
     );
 
+    let projects = validator_of("appproject-crd.yaml");
     let (_tmp, dir) = shopset_tests::quickstart();
     let repo = shopset_git::Repo::open(&dir.join("system.git").display().to_string()).unwrap();
     let mut checked = 0;
+    let mut projects_checked = 0;
     for tier in ["tier-0", "tier-1", "tier-2"] {
         let tip = repo.tip(tier).unwrap().unwrap();
+        let inputs = shopset_render::parse_inputs(
+            std::str::from_utf8(
+                &repo
+                    .read_file(&tip, shopset_render::layout::INPUTS)
+                    .unwrap()
+                    .unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let project = shopset_render::argo::shopset_project(&inputs);
         for entry in repo.read_dir(&tip, "").unwrap() {
             let shopset_git::FileEntry::File { path, bytes } = entry else {
                 continue;
             };
+            if path == "applications/project.yaml" {
+                let doc =
+                    shopset_render::yaml::parse(std::str::from_utf8(&bytes).unwrap()).unwrap();
+                let errs = errors(&projects, &doc);
+                assert!(errs.is_empty(), "{tier}/{path}: {errs:#?}");
+                assert_eq!(doc["metadata"]["name"], project.as_str());
+                // Exactly each ShopSet's failure domain and namespace.
+                let mut expected: Vec<(String, String)> = inputs
+                    .shop_sets
+                    .iter()
+                    .map(|(name, placed)| {
+                        let fd = &inputs.failure_domains[&placed.failure_domain].destination;
+                        let cluster = fd.name.clone().or(fd.server.clone()).unwrap();
+                        (
+                            cluster,
+                            placed.spec.namespace.clone().unwrap_or(name.clone()),
+                        )
+                    })
+                    .collect();
+                expected.sort();
+                expected.dedup();
+                let mut listed: Vec<(String, String)> = doc["spec"]["destinations"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|d| {
+                        let cluster = d.get("name").or(d.get("server")).unwrap();
+                        (
+                            cluster.as_str().unwrap().to_owned(),
+                            d["namespace"].as_str().unwrap().to_owned(),
+                        )
+                    })
+                    .collect();
+                listed.sort();
+                assert_eq!(listed, expected, "{tier}");
+                assert_eq!(
+                    doc["spec"]["sourceRepos"],
+                    serde_json::json!([inputs.tier.spec.system.url, inputs.tier.spec.app.url])
+                );
+                projects_checked += 1;
+                continue;
+            }
             let is_app = (path.starts_with("applications/")
                 && !path.ends_with("/kustomization.yaml"))
                 || path.starts_with("bootstrap/");
@@ -95,9 +154,17 @@ fn generated_applications_validate() {
             assert_eq!(doc["kind"], "Application", "{tier}/{path}");
             let errs = errors(&validator, &doc);
             assert!(errs.is_empty(), "{tier}/{path}: {errs:#?}");
+            if doc
+                .pointer("/metadata/labels/shopset.dev~1shopset")
+                .is_some()
+            {
+                assert_eq!(doc["spec"]["project"], project.as_str(), "{tier}/{path}");
+            }
             checked += 1;
         }
     }
+    // tier-2 names its own project; tier-0 and tier-1 get theirs.
+    assert_eq!(projects_checked, 2, "an AppProject in tier-0 and tier-1");
     assert_eq!(
         checked,
         8 + 1 + 3,
@@ -112,7 +179,9 @@ fn generated_applications_validate() {
     let tree =
         shopset_render::render_tier(&shopset_render::parse_inputs(&inputs).unwrap()).unwrap();
     for (path, bytes) in tree.files.iter().filter(|(p, _)| {
-        (p.starts_with("applications/") && !p.ends_with("/kustomization.yaml"))
+        (p.starts_with("applications/")
+            && !p.ends_with("/kustomization.yaml")
+            && !p.ends_with("/project.yaml"))
             || p.starts_with("bootstrap/")
     }) {
         let doc = shopset_render::yaml::parse(std::str::from_utf8(bytes).unwrap()).unwrap();

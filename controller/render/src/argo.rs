@@ -72,7 +72,7 @@ pub(crate) fn shopset_application(inputs: &TierInputs, p: &AppParams<'_>) -> Val
         "kind": "Application",
         "metadata": metadata,
         "spec": {
-            "project": argo.project,
+            "project": shopset_project(inputs),
             "source": {
                 "repoURL": inputs.tier.spec.system.url,
                 "targetRevision": inputs.branch(),
@@ -158,6 +158,9 @@ pub(crate) fn applications_kustomizations(
     }
 
     let mut listed: Vec<String> = shards.keys().cloned().collect();
+    if app_project(inputs).is_some() {
+        listed.push(PROJECT_FILE.to_owned());
+    }
     if routing_application(inputs).is_some() {
         listed.push(ROUTING_APPLICATION_FILE.to_owned());
     }
@@ -176,6 +179,80 @@ pub(crate) fn applications_kustomizations(
         out.push((path, kustomization(files)));
     }
     out
+}
+
+/// The tier's AppProject's file, in `applications/`.
+pub const PROJECT_FILE: &str = "project.yaml";
+
+/// Above this many ShopSets, the AppProject allows every namespace of the tier's failure
+/// domains instead of listing each ShopSet's (a list of tens of thousands would pass the API
+/// server's object size, and be rewritten by every sync).
+pub const MAX_LISTED_NAMESPACES: usize = 1000;
+
+/// The Argo CD project of the tier's ShopSet Applications: the one the Tier names
+/// (`spec.argocd.project`), else the tier's own, `shopset-<tier>` ([`app_project`]).
+#[must_use]
+pub fn shopset_project(inputs: &TierInputs) -> String {
+    let named = &inputs.tier.spec.argocd.project;
+    if named == "default" {
+        format!("shopset-{}", inputs.tier.name)
+    } else {
+        named.clone()
+    }
+}
+
+/// The tier's own AppProject, when the Tier names no project: Argo CD's boundary for its
+/// ShopSets. Its sources are exactly the system repository and the app repository (the
+/// `base` submodule); its destinations exactly each ShopSet side's failure domain and
+/// namespace (above [`MAX_LISTED_NAMESPACES`] ShopSets, each failure domain with any
+/// namespace); the only cluster-scoped kind it allows is the Namespace the isolation renders.
+#[must_use]
+pub fn app_project(inputs: &TierInputs) -> Option<Value> {
+    if inputs.tier.spec.argocd.project != "default" {
+        return None;
+    }
+    let mut destinations: Vec<Value> = Vec::new();
+    if inputs.shop_sets.len() > MAX_LISTED_NAMESPACES {
+        for fd in inputs.failure_domains.values() {
+            destinations.push(destination(&fd.destination, "*"));
+        }
+    } else {
+        for (name, placed) in &inputs.shop_sets {
+            let namespace = placed.spec.namespace.as_deref().unwrap_or(name);
+            for side in placed.sides(name) {
+                if let Some(fd) = inputs.failure_domains.get(&side.failure_domain) {
+                    destinations.push(destination(&fd.destination, namespace));
+                }
+            }
+        }
+    }
+    let key = |d: &Value| {
+        (
+            d["name"].as_str().unwrap_or_default().to_owned(),
+            d["server"].as_str().unwrap_or_default().to_owned(),
+            d["namespace"].as_str().unwrap_or_default().to_owned(),
+        )
+    };
+    destinations.sort_by_key(key);
+    destinations.dedup();
+    let spec = &inputs.tier.spec;
+    Some(json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "AppProject",
+        "metadata": {
+            "name": shopset_project(inputs),
+            "namespace": spec.argocd.namespace,
+            "labels": { MANAGED_BY.0: MANAGED_BY.1, "shopset.dev/tier": inputs.tier.name },
+            // Before the Applications that name it, in the root Application's sync.
+            "annotations": { "argocd.argoproj.io/sync-wave": "-1" },
+        },
+        "spec": {
+            "description": format!("The ShopSets of tier {}, rendered by shopset", inputs.tier.name),
+            "sourceRepos": [spec.system.url, spec.app.url],
+            "destinations": destinations,
+            "clusterResourceWhitelist": [{ "group": "", "kind": "Namespace" }],
+        },
+    }))
 }
 
 /// The routing Application's file, in `applications/`.

@@ -379,6 +379,12 @@ pub fn render_common_with(inputs: &TierInputs, touched: &Touched<'_>) -> Result<
         layout::bootstrap_file(&inputs.tier.name),
         yaml::to_string(&argo::root_application(inputs)),
     )?;
+    if let Some(project) = argo::app_project(inputs) {
+        tree.insert(
+            format!("{}/{}", layout::APPLICATIONS, argo::PROJECT_FILE),
+            yaml::to_string(&project),
+        )?;
+    }
     tree.insert(
         ".gitmodules".to_owned(),
         format!(
