@@ -217,51 +217,46 @@ fn every_part_is_there_by_default_valid_and_meaning_what_it_says() {
     );
 }
 
-/// The Application of the ShopSet `shop` when its configuration is `config`.
-fn podinfo_application(config: Value) -> Value {
-    let docs = [
-        json!({"apiVersion": "shopset.dev/v1alpha1", "kind": "Tier", "metadata": {"name": "tier-0"},
-               "spec": {"app": {"url": "/nowhere.git", "path": "kustomize"}, "system": {"url": "/nowhere-system.git"}}}),
-        json!({"apiVersion": "shopset.dev/v1alpha1", "kind": "Configuration", "metadata": {"name": "plan"},
-               "spec": {"inline": config}}),
-        json!({"apiVersion": "shopset.dev/v1alpha1", "kind": "FailureDomain", "metadata": {"name": "zone-a"},
-               "spec": {"destination": {"name": "cluster-a"}}}),
-        json!({"apiVersion": "shopset.dev/v1alpha1", "kind": "ShopSet", "metadata": {"name": "shop"},
-               "spec": {"tier": "tier-0", "configuration": "plan"}}),
-    ];
+/// The inputs of a tier `tier-0` with one ShopSet `shop` whose configuration is `config`.
+fn one_shop_set(config: Value) -> shopset_render::TierInputs {
+    fn spec<T: serde::de::DeserializeOwned>(v: Value) -> T {
+        serde_json::from_value(v).unwrap()
+    }
     let mut inputs = shopset_render::TierInputs::new(
         "tier-0".into(),
-        serde_json::from_value(docs[0]["spec"].clone()).unwrap(),
+        spec(json!({"app": {"url": "/nowhere.git", "path": "kustomize"},
+                    "system": {"url": "/nowhere-system.git"}})),
         "0".repeat(40),
     );
     inputs.configurations.insert(
         "plan".into(),
         shopset_render::inputs::ResolvedConfiguration {
             source: None,
-            document: serde_json::from_value(config_of(&docs[1])).unwrap(),
+            document: spec(config),
         },
     );
     inputs.failure_domains.insert(
         "zone-a".into(),
-        serde_json::from_value(docs[2]["spec"].clone()).unwrap(),
+        spec(json!({"destination": {"name": "cluster-a"}})),
     );
     inputs.shop_sets.insert(
         "shop".into(),
         shopset_render::inputs::PlacedShopSet::new(
             "zone-a".into(),
-            serde_json::from_value(docs[3]["spec"].clone()).unwrap(),
+            spec(json!({"tier": "tier-0", "configuration": "plan"})),
         ),
     );
-    let files = shopset_render::render_shopset(&inputs, "shop").expect("renders");
+    inputs
+}
+
+/// The Application of the ShopSet `shop` when its configuration is `config`.
+fn podinfo_application(config: Value) -> Value {
+    let files = shopset_render::render_shopset(&one_shop_set(config), "shop").expect("renders");
     let (_, app) = files
         .iter()
         .find(|(p, _)| p == &shopset_render::layout::application_file("shop"))
         .expect("the Application");
     shopset_render::yaml::parse(&String::from_utf8_lossy(app)).unwrap()
-}
-
-fn config_of(doc: &Value) -> Value {
-    doc["spec"]["inline"].clone()
 }
 
 #[test]
@@ -368,46 +363,7 @@ fn a_patch_that_leaves_the_namespace_is_refused_with_its_field() {
             "patches.escape.patch.kind",
         ),
     ] {
-        let tmp = tempfile::tempdir().unwrap();
-        let file = tmp.path().join("r.yaml");
-        let docs = [
-            json!({"apiVersion": "shopset.dev/v1alpha1", "kind": "Tier", "metadata": {"name": "tier-0"},
-                   "spec": {"app": {"url": "/nowhere.git", "path": "kustomize"}, "system": {"url": tmp.path().join("s.git").display().to_string()}}}),
-            json!({"apiVersion": "shopset.dev/v1alpha1", "kind": "Configuration", "metadata": {"name": "plan"},
-                   "spec": {"inline": {"patches": {"escape": patch}}}}),
-            json!({"apiVersion": "shopset.dev/v1alpha1", "kind": "FailureDomain", "metadata": {"name": "zone-a"},
-                   "spec": {"destination": {"name": "cluster-a"}}}),
-            json!({"apiVersion": "shopset.dev/v1alpha1", "kind": "ShopSet", "metadata": {"name": "shop"},
-                   "spec": {"tier": "tier-0", "configuration": "plan"}}),
-        ];
-        let text: Vec<String> = docs.iter().map(shopset_render::yaml::to_string).collect();
-        std::fs::write(&file, text.join("---\n")).unwrap();
-        let mut resources = shopset_engine::Resources::default();
-        resources.add_text("r.yaml", &std::fs::read_to_string(&file).unwrap());
-        let mut inputs = shopset_render::TierInputs::new(
-            "tier-0".into(),
-            resources.tiers["tier-0"].spec.clone(),
-            "0".repeat(40),
-        );
-        let config = &resources.configurations["plan"].spec;
-        inputs.configurations.insert(
-            "plan".into(),
-            shopset_render::inputs::ResolvedConfiguration {
-                source: None,
-                document: config.inline.clone().unwrap(),
-            },
-        );
-        inputs.failure_domains.insert(
-            "zone-a".into(),
-            resources.failure_domains["zone-a"].spec.clone(),
-        );
-        inputs.shop_sets.insert(
-            "shop".into(),
-            shopset_render::inputs::PlacedShopSet::new(
-                "zone-a".into(),
-                resources.shop_sets["shop"].spec.clone(),
-            ),
-        );
+        let inputs = one_shop_set(json!({"patches": {"escape": patch}}));
         let err = shopset_render::render_shopset(&inputs, "shop").expect_err("refused");
         let text = err.to_string();
         assert!(text.contains(field), "{field}: {text}");

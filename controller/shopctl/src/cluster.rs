@@ -122,14 +122,7 @@ impl Cluster {
         let mut resources = Resources::default();
         let mut statuses = Statuses::default();
         let mut docs = Vec::new();
-        for kind in [
-            "Tier",
-            "Configuration",
-            "FailureDomain",
-            "ShopSet",
-            "Shop",
-            "Migration",
-        ] {
+        for kind in shopset_engine::resources::KINDS {
             let api = self.api(kind)?;
             let ar = resource(kind)?;
             let list = self
