@@ -580,3 +580,71 @@ fn a_held_tier_takes_no_phase_until_released() {
     assert_ne!(tip(&w.system(), "tier-0"), before, "{status}");
     assert_eq!(status["inFlight"], 2, "{status}");
 }
+
+#[test]
+fn a_finished_migration_is_undone_by_one_the_other_way() {
+    // Two in flight: tier-0 has six ShopSets, and three sides removed in one commit would
+    // trip its mass-removal stop.
+    let w = world("  maxInFlight: 2\n  handover: 0s\n  tiers: [tier-0]\n");
+    let before: BTreeMap<String, (String, Option<String>)> = placements(&w);
+    let run = |name: &str| {
+        let mut status = Value::Null;
+        for _ in 0..40 {
+            w.write_health(&BTreeMap::new());
+            status = w.step(name);
+            w.check(true);
+            if status["phase"] == "Succeeded" {
+                break;
+            }
+        }
+        assert_eq!(status["phase"], "Succeeded", "{name}: {status}");
+        status
+    };
+    let there = run("upgrade");
+    assert!(there["moved"].as_u64().unwrap() >= 1, "{there}");
+    // Back: from kyoto to tokyo, the same ShopSets. Beside `upgrade`, it would start none
+    // (the two would move them back and forth): `upgrade` is deleted first, as the runbook
+    // says.
+    std::fs::write(
+        w.dir.join("resources/back.yaml"),
+        "apiVersion: shopset.dev/v1alpha1\nkind: Migration\nmetadata:\n  name: back\nspec:\n  \
+         from: kyoto\n  to: tokyo\n  maxInFlight: 2\n  handover: 0s\n",
+    )
+    .expect("write");
+    let waiting = w.step("back");
+    assert_eq!(waiting["inFlight"], 0, "{waiting}");
+    assert!(
+        waiting["waiting"]
+            .as_str()
+            .is_some_and(|s| s.contains("other way")),
+        "{waiting}"
+    );
+    std::fs::remove_file(w.dir.join("resources/migration.yaml")).expect("delete upgrade");
+    std::fs::write(
+        w.dir.join("resources/back.yaml"),
+        "apiVersion: shopset.dev/v1alpha1\nkind: Migration\nmetadata:\n  name: back\nspec:\n  \
+         from: kyoto\n  to: tokyo\n  maxInFlight: 2\n  handover: 0s\n",
+    )
+    .expect("write");
+    let back = run("back");
+    assert_eq!(back["moved"], there["moved"], "{back}");
+
+    let after = placements(&w);
+    for (name, (domain, by)) in &before {
+        let (now, now_by) = &after[name];
+        assert_eq!(now, domain, "{name} is where it started");
+        if by != now_by {
+            assert_eq!(now_by.as_deref(), Some("back"), "{name}");
+            // Its side is named after tokyo now; kyoto's is gone.
+            w.checkout("tier-0");
+            let side = |d: &str| {
+                w.clone.join(shopset_render::layout::side_dir(
+                    name,
+                    &format!("{name}--{d}"),
+                ))
+            };
+            assert!(side("tokyo").is_dir(), "{name}");
+            assert!(!side("kyoto").exists(), "{name}");
+        }
+    }
+}

@@ -249,6 +249,11 @@ fn next_phase(
         // Back one phase a commit, once the one before took effect on both sides.
         g.at_tip(r.tier, &old_side, false)?;
         g.at_tip(r.tier, &new_side, false)?;
+        if m.phase == SidePhase::Handover && m.singletons == Singletons::AtMostOne {
+            // Back from both in standby to the old side active: as forward, Jobs the new side
+            // started get the handover time before the old side runs its own.
+            handover_passed(g, spec, r.tier)?;
+        }
         return Ok(match m.phase {
             SidePhase::Switched => Some(with(SidePhase::Handover, None)),
             SidePhase::Handover | SidePhase::Traffic => Some(with(SidePhase::Verified, None)),
@@ -280,15 +285,7 @@ fn next_phase(
                 // The old side suspended its CronJobs at the handover's commit: once Argo CD
                 // applied it, running Jobs get the handover time to finish.
                 g.at_tip(r.tier, &old_side, true)?;
-                let wait = shopset_crds::names::duration_seconds(&spec.handover).unwrap_or(0);
-                let waited = g.since_tip(r.tier);
-                if waited < i64::try_from(wait).unwrap_or(i64::MAX) {
-                    return Err(format!(
-                        "the handover time ({}) for Jobs running on the old side: {waited}s of \
-                         it passed",
-                        spec.handover
-                    ));
-                }
+                handover_passed(g, spec, r.tier)?;
             }
             g.at_tip(r.tier, &new_side, true)?;
             Ok(Some(with(SidePhase::Switched, None)))
@@ -299,6 +296,21 @@ fn next_phase(
             Ok(None)
         }
     }
+}
+
+/// Whether the handover time has passed since the tip of `tier` (the commit that suspended
+/// the side that ran the singletons).
+fn handover_passed(g: &Gates<'_>, spec: &MigrationSpec, tier: &str) -> Result<(), String> {
+    let wait = shopset_crds::names::duration_seconds(&spec.handover).unwrap_or(0);
+    let waited = g.since_tip(tier);
+    if waited < i64::try_from(wait).unwrap_or(i64::MAX) {
+        return Err(format!(
+            "the handover time ({}) for Jobs still running on the side that stopped: {waited}s \
+             of it passed",
+            spec.handover
+        ));
+    }
+    Ok(())
 }
 
 /// Plans one Migration: its ShopSets' next phases into `out`, and its status.
@@ -316,17 +328,17 @@ fn plan_one(
     let mut status = MigrationStatus::default();
     let problem =
         |field: &str, message: String| Problem::of("Migration", migration, field, message);
-    for (field, domain) in [("spec.from", &spec.from), ("spec.to", &spec.to)] {
-        if !resources.failure_domains.contains_key(domain) && field == "spec.to" {
-            problems.push(problem(
-                field,
-                format!(
-                    "FailureDomain {domain:?} does not exist; expected one of the FailureDomains"
-                ),
-            ));
-            status.phase = Some("Stopped".into());
-            return (status, problems);
-        }
+    // `from` may be gone already (its ShopSets' records keep its spec); `to` must exist.
+    if !resources.failure_domains.contains_key(&spec.to) {
+        problems.push(problem(
+            "spec.to",
+            format!(
+                "FailureDomain {:?} does not exist; expected one of the FailureDomains",
+                spec.to
+            ),
+        ));
+        status.phase = Some("Stopped".into());
+        return (status, problems);
     }
     if let (Some(a), Some(b)) = (
         resources.failure_domains.get(&spec.from),
@@ -407,6 +419,27 @@ fn plan_one(
         to_go.push((ranks.get(s.spec.tier.as_str()).copied().unwrap_or(0), name));
     }
     to_go.sort_unstable();
+    // A Migration keeps taking what lands on `from`; with one the other way beside it, the two
+    // would move ShopSets back and forth: neither starts one until one of them is deleted.
+    let reverse: Vec<&String> = resources
+        .migrations
+        .iter()
+        .filter(|(_, m)| m.spec.from == spec.to && m.spec.to == spec.from)
+        .map(|(name, _)| name)
+        .collect();
+    let mut blocked = None;
+    if let Some(other) = reverse.first()
+        && !to_go.is_empty()
+        && !spec.abort
+    {
+        let why = format!(
+            "Migration {other:?} moves ShopSets the other way: delete the one that is done \
+             (kubectl delete migration ...) before the other starts more"
+        );
+        problems.push(problem("spec.to", why.clone()).as_warning());
+        blocked = Some(why);
+        to_go.clear();
+    }
     let total = moved + u32::try_from(in_flight.len() + to_go.len()).unwrap_or(u32::MAX);
     status.selected = total;
     let steps = spec.steps_or_default();
@@ -461,7 +494,7 @@ fn plan_one(
     }
 
     // New ShopSets, as far as the in-flight limit and the current step allow.
-    let mut waiting = None;
+    let mut waiting = blocked;
     let started = moved + u32::try_from(in_flight.len()).unwrap_or(u32::MAX);
     let mut position = started;
     let mut in_flight_now = still;
