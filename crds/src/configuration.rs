@@ -106,6 +106,13 @@ pub struct ConfigBody {
     /// NetworkPolicy, PodDisruptionBudgets; on by default ([`crate::isolation`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isolation: Option<crate::isolation::Isolation>,
+    /// Canary releases with Argo Rollouts for named Deployments ([`crate::delivery`]); off
+    /// unless declared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progressive_delivery: Option<crate::delivery::ProgressiveDelivery>,
+    /// Scheduled restarts, by workload name; `null` removes one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub restarts: BTreeMap<String, Option<crate::delivery::Restart>>,
 }
 
 /// A Kustomize image replacement.

@@ -10,6 +10,7 @@
 pub mod common;
 pub mod conditions;
 pub mod configuration;
+pub mod delivery;
 pub mod failure_domain;
 pub mod isolation;
 pub mod migration;

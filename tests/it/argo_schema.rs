@@ -38,13 +38,18 @@ fn to_json_schema(v: &Value) -> Value {
     }
 }
 
-fn validator() -> jsonschema::Validator {
+pub(crate) fn validator() -> jsonschema::Validator {
     validator_of("application-crd.yaml")
 }
 
 /// A validator for the CRD in `argocd-crds/<file>`.
 fn validator_of(file: &str) -> jsonschema::Validator {
-    let text = std::fs::read_to_string(fixtures().join("argocd-crds").join(file)).unwrap();
+    crd_validator(&format!("argocd-crds/{file}"))
+}
+
+/// A validator for the CRD in `<fixtures>/<path>`, refusing unknown fields.
+pub(crate) fn crd_validator(path: &str) -> jsonschema::Validator {
+    let text = std::fs::read_to_string(fixtures().join(path)).unwrap();
     let crd = shopset_render::yaml::parse(&text).unwrap();
     let mut schema = to_json_schema(&crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]);
     // metadata is the API server's business, not the CRD's.
@@ -55,7 +60,7 @@ fn validator_of(file: &str) -> jsonschema::Validator {
         .unwrap()
 }
 
-fn errors(validator: &jsonschema::Validator, doc: &Value) -> Vec<String> {
+pub(crate) fn errors(validator: &jsonschema::Validator, doc: &Value) -> Vec<String> {
     validator
         .iter_errors(doc)
         .map(|e| format!("{} at {}", e, e.instance_path()))

@@ -28,7 +28,7 @@ fn one<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
 }
 
 /// `object` read as `T` and written back: the same JSON, or a field Kubernetes does not know.
-fn valid_as<T: serde::de::DeserializeOwned + serde::Serialize>(object: &Value) {
+pub(crate) fn valid_as<T: serde::de::DeserializeOwned + serde::Serialize>(object: &Value) {
     let typed: T = serde_json::from_value(object.clone())
         .unwrap_or_else(|e| panic!("{}: {e}: {object:#}", object["kind"]));
     let back = serde_json::to_value(&typed).unwrap();

@@ -65,6 +65,13 @@ static ISOLATION_OFF: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| {
 /// Syncs one ShopSet `shop` of `case` into a new system repository, clones it with the git CLI
 /// and builds the overlay.
 pub(crate) fn build(case: &Case<'_>) -> Vec<Value> {
+    let (_tmp, clone) = sync_case(case);
+    kustomize(&clone.join(shopset_render::layout::shopset_dir("shop")))
+}
+
+/// Syncs one ShopSet `shop` of `case` into a new system repository and clones its branch
+/// `tier-0` with the git CLI: (the directory holding it all, the clone).
+pub(crate) fn sync_case(case: &Case<'_>) -> (tempfile::TempDir, std::path::PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let app = tmp.path().join("app.git");
     app_repo_from_dir(&app, case.app_dir, &["tier-0"]);
@@ -90,7 +97,7 @@ pub(crate) fn build(case: &Case<'_>) -> Vec<Value> {
     ok(&run_shopctl(["sync", "-f", &file.display().to_string()]));
     let clone = tmp.path().join("clone");
     clone_branch(&system, "tier-0", &clone);
-    kustomize(&clone.join(shopset_render::layout::shopset_dir("shop")))
+    (tmp, clone)
 }
 
 fn values_of(objects: &[Value]) -> BTreeMap<String, String> {

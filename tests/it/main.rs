@@ -23,6 +23,7 @@ mod promote;
 mod properties;
 mod real_git;
 mod remote_git;
+mod rollouts;
 mod routing_nginx;
 mod shopctl_cluster;
 mod shops;

@@ -39,6 +39,9 @@ pub(crate) struct AppParams<'a> {
     pub namespace: &'a str,
     /// The overlay renders the Namespace: Argo CD need not create it.
     pub namespace_rendered: bool,
+    /// Replica counts others own, as (group, kind, name): Argo CD ignores them
+    /// ([`crate::delivery::ignored_replicas`]).
+    pub ignored_replicas: Vec<(&'static str, &'static str, String)>,
     pub destination: &'a Destination,
     pub suspend: bool,
     pub maintenance: bool,
@@ -85,6 +88,24 @@ pub(crate) fn shopset_application(inputs: &TierInputs, p: &AppParams<'_>) -> Val
                 .unwrap_or_else(|| default_sync_policy(p.namespace_rendered)),
         },
     });
+    if !p.ignored_replicas.is_empty() {
+        app["spec"]["ignoreDifferences"] = p
+            .ignored_replicas
+            .iter()
+            .map(|(group, kind, name)| {
+                json!({ "group": group, "kind": kind, "name": name, "jsonPointers": ["/spec/replicas"] })
+            })
+            .collect();
+        // Without it, a sync (of any other change) would set the ignored counts back.
+        if let Some(policy) = app["spec"]["syncPolicy"].as_object_mut() {
+            let options = policy.entry("syncOptions").or_insert_with(|| json!([]));
+            if let Some(list) = options.as_array_mut()
+                && !list.iter().any(|o| o == "RespectIgnoreDifferences=true")
+            {
+                list.push(json!("RespectIgnoreDifferences=true"));
+            }
+        }
+    }
     if let Some(patch) = &argo.application_patch {
         json_patch::merge(&mut app, patch);
     }

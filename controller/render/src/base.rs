@@ -40,7 +40,8 @@ impl BaseCatalog {
 }
 
 /// Checks a ShopSet's merged settings against its base: every `replicas` entry must name a
-/// scalable workload the base has.
+/// scalable workload the base has; a workload released by canary, a Deployment (and its
+/// `hpa`, a HorizontalPodAutoscaler); a scheduled restart, a workload of its kind.
 ///
 /// # Errors
 /// The first setting naming something the base lacks, with its field.
@@ -64,6 +65,50 @@ pub fn check(shopset: &str, settings: &ConfigBody, base: &BaseCatalog) -> Result
                     known.join(", ")
                 ),
             ));
+        }
+    }
+    let missing = |field: String, kind: &str, name: &str| {
+        let known: Vec<&str> = base
+            .objects
+            .iter()
+            .filter(|(k, _)| k == kind)
+            .map(|(_, n)| n.as_str())
+            .collect();
+        Err(RenderError::shopset(
+            shopset,
+            field,
+            format!(
+                "the base has no {kind} named {name:?}; expected one of [{}]",
+                known.join(", ")
+            ),
+        ))
+    };
+    if let Some(p) = &settings.progressive_delivery {
+        for (name, w) in &p.workloads {
+            let Some(w) = w else { continue };
+            if !base.has(&["Deployment"], name) {
+                return missing(
+                    format!("progressiveDelivery.workloads.{name}"),
+                    "Deployment",
+                    name,
+                );
+            }
+            if let Some(hpa) = &w.hpa
+                && !base.has(&["HorizontalPodAutoscaler"], hpa)
+            {
+                return missing(
+                    format!("progressiveDelivery.workloads.{name}.hpa"),
+                    "HorizontalPodAutoscaler",
+                    hpa,
+                );
+            }
+        }
+    }
+    for (name, r) in &settings.restarts {
+        let Some(r) = r else { continue };
+        let kind = r.kind.as_deref().unwrap_or("Deployment");
+        if !base.has(&[kind], name) {
+            return missing(format!("restarts.{name}"), kind, name);
         }
     }
     Ok(())

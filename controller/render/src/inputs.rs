@@ -4,7 +4,7 @@
 //! tier's branch, failure domains, placements, the app commit), so anyone can re-render the branch
 //! from this file alone.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -119,6 +119,10 @@ pub struct PlacedShopSet {
     /// A migration to another failure domain in progress: the ShopSet is rendered there too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub migrating: Option<Migrating>,
+    /// Deployments leaving canary release: their Rollout stays one more commit, scaling
+    /// nothing down, while Argo CD scales the Deployment back up ([`crate::delivery`]).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub rollouts_leaving: BTreeSet<String>,
 }
 
 impl PlacedShopSet {
@@ -130,6 +134,7 @@ impl PlacedShopSet {
             spec,
             migrated_by: None,
             migrating: None,
+            rollouts_leaving: BTreeSet::new(),
         }
     }
 

@@ -29,6 +29,17 @@ pub fn renders_namespace(settings: &ConfigBody) -> bool {
         .unwrap_or(true)
 }
 
+/// Whether the default-deny NetworkPolicy is rendered.
+#[must_use]
+pub fn network_isolated(settings: &ConfigBody) -> bool {
+    settings
+        .isolation
+        .as_ref()
+        .and_then(|i| i.network.as_ref())
+        .and_then(|n| n.enabled)
+        .unwrap_or(true)
+}
+
 /// The defaults, as the first configuration layer ([`crate::layers::effective`]): a later
 /// layer changes an entry, or removes it with `null`.
 #[must_use]

@@ -35,6 +35,11 @@ pub(crate) struct Overlay<'a> {
     pub settings: &'a ConfigBody,
     /// The hosts of the shops it serves or that are moving to or from it, sorted.
     pub hosts: &'a [&'a str],
+    /// Where it runs, for the analysis arguments of its Rollouts.
+    pub tier: &'a str,
+    pub failure_domain: &'a str,
+    /// Deployments leaving canary release ([`crate::delivery`]).
+    pub rollouts_leaving: &'a std::collections::BTreeSet<String>,
 }
 
 fn check_value_key(shopset: &str, key: &str) -> Result<(), RenderError> {
@@ -257,7 +262,34 @@ pub(crate) fn overlay(o: &Overlay<'_>) -> Result<Vec<(String, Vec<u8>)>, RenderE
         ));
         resources.push(path);
     }
+    let delivery = crate::delivery::render(
+        &crate::delivery::Place {
+            shopset: o.shopset,
+            tier: o.tier,
+            failure_domain: o.failure_domain,
+            network_isolated: crate::isolation::network_isolated(o.settings),
+        },
+        o.settings,
+        o.rollouts_leaving,
+    )?;
+    for (path, object) in &delivery.objects {
+        files.push((
+            format!("{dir}/{path}"),
+            yaml::to_string(object).into_bytes(),
+        ));
+        resources.push(path.clone());
+    }
     k.insert("resources".into(), json!(resources));
+    if delivery.rollouts {
+        // Teaches Kustomize the Rollout's references and replica count; no `openapi:` schema
+        // (it would replace the built-in one that merges the Deployments' patches).
+        let path = crate::delivery::KUSTOMIZE_CONFIG_FILE;
+        k.insert("configurations".into(), json!([path]));
+        files.push((
+            format!("{dir}/{path}"),
+            crate::delivery::KUSTOMIZE_CONFIG.as_bytes().to_vec(),
+        ));
+    }
     k.insert(
         "labels".into(),
         json!([{ "pairs": o.labels, "includeSelectors": false, "includeTemplates": true }]),
@@ -377,7 +409,11 @@ pub(crate) fn overlay(o: &Overlay<'_>) -> Result<Vec<(String, Vec<u8>)>, RenderE
         files.push((format!("{dir}/{path}"), text.into_bytes()));
     }
     // A migration's patches come last, so that they win over the configuration's.
-    for (path, target, ops) in migration_patches(o.standby, o.deadline) {
+    for (path, target, ops) in delivery.patches.into_iter().chain(
+        migration_patches(o.standby, o.deadline)
+            .into_iter()
+            .map(|(path, target, ops)| (path.to_owned(), target, ops)),
+    ) {
         patches.push(json!({ "path": path, "target": target }));
         files.push((format!("{dir}/{path}"), yaml::to_string(&ops).into_bytes()));
     }

@@ -12,6 +12,7 @@
 pub mod argo;
 pub mod assignment;
 pub mod base;
+pub mod delivery;
 pub mod error;
 pub mod inputs;
 pub mod isolation;
@@ -197,6 +198,38 @@ pub fn render_shopset_checked(
 /// ([`inputs::hosts_by_shop_set`], computed once for a whole tier).
 ///
 /// # Errors
+/// The Deployments a ShopSet's settings release by canary, on any of its sides
+/// ([`delivery::progressive`]). Cheap for a ShopSet none of whose layers mentions progressive
+/// delivery: nothing is merged. A ShopSet whose settings do not merge has none (its render
+/// reports why).
+#[must_use]
+pub fn progressive_workloads(
+    inputs: &TierInputs,
+    name: &str,
+) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let Some(placed) = inputs.shop_sets.get(name) else {
+        return out;
+    };
+    let Some(config) = inputs.configurations.get(&placed.spec.configuration) else {
+        return out;
+    };
+    for side in placed.sides(name) {
+        let mut layers = vec![&config.document];
+        if let Some(domain) = inputs.failure_domains.get(&side.failure_domain) {
+            layers.extend(domain.config.as_ref());
+        }
+        layers.extend(placed.spec.overrides.as_ref());
+        if !delivery::mentioned(&layers) {
+            continue;
+        }
+        if let Ok(settings) = layers::effective(&layers, placed.spec.maintenance) {
+            out.extend(delivery::progressive(&settings));
+        }
+    }
+    out
+}
+
 /// As [`render_shopset_checked`].
 pub fn render_shopset_with(
     inputs: &TierInputs,
@@ -280,6 +313,9 @@ pub fn render_shopset_with(
                 app_path: &inputs.tier.spec.app.path,
                 settings: &settings,
                 hosts,
+                tier: &inputs.tier.name,
+                failure_domain: &side.failure_domain,
+                rollouts_leaving: &placed.rollouts_leaving,
             })
             .map_err(|e| match e {
                 RenderError::ShopSet {
@@ -306,6 +342,7 @@ pub fn render_shopset_with(
                 side: (side.name != name).then_some(side.failure_domain.as_str()),
                 namespace,
                 namespace_rendered: isolation::renders_namespace(&settings),
+                ignored_replicas: delivery::ignored_replicas(&settings, &placed.rollouts_leaving),
                 destination: &domain.destination,
                 suspend: spec.suspend,
                 maintenance: spec.maintenance,

@@ -14,6 +14,7 @@ pub mod promote;
 pub mod pull_request;
 pub mod quickstart;
 pub mod render_dir;
+pub mod rollouts;
 pub mod shops;
 pub mod status;
 pub mod sync;

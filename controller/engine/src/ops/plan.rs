@@ -88,6 +88,9 @@ pub struct Summary {
     /// commit removes: a migration's old side, or the new side of one walked back. Counted by
     /// the mass-removal stop as ShopSets removed are.
     pub sides_removed: Vec<String>,
+    /// ShopSets with Deployments leaving canary release, waiting for Argo CD before their
+    /// Rollouts go ([`crate::ops::rollouts`]).
+    pub rollouts_leaving: Vec<String>,
 }
 
 /// Everything a sync would do.
@@ -536,6 +539,12 @@ fn plan_tier(
         &mut inputs,
         &mut gathered.problems,
     );
+    let rollouts_leaving = crate::ops::rollouts::advance(
+        resources,
+        prev.inputs.as_deref(),
+        prev.tip.as_deref(),
+        &mut inputs,
+    );
     // Which ShopSets to render: every one when there is no trustworthy previous rendering
     // (no branch, a human commit at the tip, another tier spec); otherwise only those whose
     // inputs differ from the recorded ones. The others are, by construction, unchanged.
@@ -617,12 +626,13 @@ fn plan_tier(
         },
     )
     .map_err(of_tier)?;
-    let summary = summarize(
+    let mut summary = summarize(
         prev.inputs.as_deref(),
         &inputs,
         &rendered,
         kept.into_iter().collect(),
     );
+    summary.rollouts_leaving = rollouts_leaving;
     let content = match (&incremental_base, diff) {
         (Some((previous, base_tree)), Some((_, removed))) => Content::Edits {
             base_tree: base_tree.clone(),
@@ -855,6 +865,7 @@ fn gather(
                 spec: s.spec.clone(),
                 migrated_by,
                 migrating,
+                rollouts_leaving: BTreeSet::new(),
             },
         ));
     }

@@ -538,7 +538,7 @@ fn shop_set_status(
         types::HEALTHY,
         Some(healthy_ok),
         health,
-        format!("Argo CD reports {health}"),
+        health_message(health),
     ));
     let ready = rendered_ok && committed_ok && synced_ok && healthy_ok;
     let waiting: Vec<&str> = status
@@ -562,6 +562,22 @@ fn shop_set_status(
         },
     ));
     status
+}
+
+/// What Argo CD's health means for the ShopSet. Suspended and Degraded are how Argo CD reports
+/// a paused and an aborted Rollout: either keeps the ShopSet (and its tier) from being promoted.
+fn health_message(health: &str) -> String {
+    match health {
+        "Suspended" => "Argo CD reports Suspended: a Rollout is paused (a pause step without a \
+                        duration waits for `kubectl argo rollouts promote`); not promotable until \
+                        it is Healthy"
+            .into(),
+        "Degraded" => "Argo CD reports Degraded (a Rollout whose canary was aborted is Degraded \
+                       until the stable version is released again); not promotable until it is \
+                       Healthy"
+            .into(),
+        other => format!("Argo CD reports {other}"),
+    }
 }
 
 fn count(n: usize) -> Option<i32> {
@@ -831,6 +847,8 @@ mod tests {
             ("out of sync", Some(app("OutOfSync", TIP, "Healthy"))),
             ("progressing", Some(app("Synced", TIP, "Progressing"))),
             ("degraded", Some(app("Synced", TIP, "Degraded"))),
+            // Argo CD's health of a paused Rollout.
+            ("suspended", Some(app("Synced", TIP, "Suspended"))),
             (
                 "healthy at the wrong revision",
                 Some(app(

@@ -219,6 +219,7 @@ pub fn commit_message(plan: &TierPlan, author: &Author) -> String {
         shops,
         migrations,
         sides_removed,
+        rollouts_leaving,
     } = &plan.summary;
     let mut subject = format!(
         "shopset: {}: {} added, {} changed, {} removed",
@@ -247,6 +248,7 @@ pub fn commit_message(plan: &TierPlan, author: &Author) -> String {
     list("Shops", shops, &mut body);
     list("Migrating", migrations, &mut body);
     list("Sides removed", sides_removed, &mut body);
+    list("Leaving canary release", rollouts_leaving, &mut body);
     list(
         "Kept at last rendered version (invalid input)",
         kept,

@@ -290,6 +290,7 @@ pub fn pending(plan: &TierPlan) -> Option<Pending> {
         shops: _,
         migrations: _,
         sides_removed: _,
+        rollouts_leaving: _,
     } = plan.summary.clone();
     Some(Pending {
         reasons: reasons(
@@ -385,6 +386,12 @@ pub fn reasons(
     }
     for line in &summary.migrations {
         out.push(format!("Migrating ShopSet {line}"));
+    }
+    for line in &summary.rollouts_leaving {
+        out.push(format!(
+            "ShopSet {line}: leaving canary release; each Rollout goes once Argo CD reports the \
+             ShopSet Synced at the commit that keeps it and Healthy"
+        ));
     }
     for (name, new) in &inputs.configurations {
         let old = previous.configurations.get(name);
@@ -847,6 +854,7 @@ mod tests {
             shops: Vec::new(),
             migrations: Vec::new(),
             sides_removed: Vec::new(),
+            rollouts_leaving: Vec::new(),
         };
         assert_eq!(
             reasons("t", Some("abc"), Some(&before), &after, &summary),
