@@ -146,4 +146,44 @@ mod tests {
             "a removed entry names nothing"
         );
     }
+
+    #[test]
+    fn canary_and_restarts_must_name_objects_of_the_right_kind() {
+        let base = BaseCatalog {
+            objects: BTreeSet::from([
+                ("Deployment".to_owned(), "web".to_owned()),
+                ("StatefulSet".to_owned(), "db".to_owned()),
+                ("HorizontalPodAutoscaler".to_owned(), "web".to_owned()),
+            ]),
+            complete: true,
+        };
+        let refused = |value: serde_json::Value| {
+            let settings: ConfigBody = serde_json::from_value(value).unwrap();
+            check("s", &settings, &base).err().map(|e| e.to_string())
+        };
+        assert_eq!(
+            refused(serde_json::json!({
+                "progressiveDelivery": {"workloads": {"web": {"hpa": "web"}}},
+                "restarts": {"db": {"schedule": "@daily", "kind": "StatefulSet"}},
+            })),
+            None
+        );
+        let e = refused(serde_json::json!({"progressiveDelivery": {"workloads": {"db": {}}}}))
+            .expect("a StatefulSet is not released by canary");
+        assert!(
+            e.contains("progressiveDelivery.workloads.db") && e.contains("[web]"),
+            "{e}"
+        );
+        let e = refused(
+            serde_json::json!({"progressiveDelivery": {"workloads": {"web": {"hpa": "api"}}}}),
+        )
+        .expect("no such HPA");
+        assert!(e.contains("progressiveDelivery.workloads.web.hpa"), "{e}");
+        let e = refused(serde_json::json!({"restarts": {"db": {"schedule": "@daily"}}}))
+            .expect("db is no Deployment");
+        assert!(
+            e.contains("restarts.db") && e.contains("no Deployment"),
+            "{e}"
+        );
+    }
 }

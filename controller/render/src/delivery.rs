@@ -207,12 +207,11 @@ fn step(place: &Place<'_>, i: usize, s: &CanaryStep) -> Result<Value, RenderErro
     Ok(json!({ "analysis": { "templates": templates, "args": analysis_args(place) } }))
 }
 
+type Labels = BTreeMap<String, String>;
+
 /// The canary and stable labels: the defaults, then the layers' entries. Both sets carry the
 /// same keys, so no label disappears when a pod changes role (argo-rollouts#2916).
-fn track_labels(
-    shopset: &str,
-    p: &ProgressiveDelivery,
-) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>), RenderError> {
+fn track_labels(shopset: &str, p: &ProgressiveDelivery) -> Result<(Labels, Labels), RenderError> {
     let merged = |layer: &BTreeMap<String, Option<String>>, default: &str| {
         let mut out = BTreeMap::from([(TRACK_LABEL.to_owned(), Some(default.to_owned()))]);
         out.extend(layer.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -478,12 +477,15 @@ fn check_schedule(shopset: &str, field: &str, text: &str) -> Result<(), RenderEr
     }
 }
 
+/// A scheduled restart: its CronJob (path, object) and the resource its Role must allow
+/// (resource, name).
+struct RestartJob {
+    object: (String, Value),
+    allows: (&'static str, String),
+}
+
 /// The CronJob that restarts one workload, and the resource its Role must allow.
-fn restart(
-    place: &Place<'_>,
-    workload: &str,
-    r: &Restart,
-) -> Result<((String, Value), (&'static str, String)), RenderError> {
+fn restart(place: &Place<'_>, workload: &str, r: &Restart) -> Result<RestartJob, RenderError> {
     let shopset = place.shopset;
     let field = format!("restarts.{workload}");
     names::dns_label(workload).map_err(|m| refuse(shopset, &field, m))?;
@@ -560,8 +562,8 @@ fn restart(
         }
         spec["timeZone"] = json!(zone);
     }
-    Ok((
-        (
+    Ok(RestartJob {
+        object: (
             format!("restarts/{workload}.yaml"),
             json!({
                 "apiVersion": "batch/v1",
@@ -570,8 +572,8 @@ fn restart(
                 "spec": spec,
             }),
         ),
-        (resource, workload.to_owned()),
-    ))
+        allows: (resource, workload.to_owned()),
+    })
 }
 
 /// The scheduled restarts: a CronJob each, and one ServiceAccount whose Role may get and patch
@@ -584,8 +586,9 @@ fn restarts(
     let mut allowed: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for (workload, r) in &settings.restarts {
         let Some(r) = r else { continue };
-        let (object, (resource, name)) = restart(place, workload, r)?;
-        out.objects.push(object);
+        let job = restart(place, workload, r)?;
+        out.objects.push(job.object);
+        let (resource, name) = job.allows;
         allowed.entry(resource).or_default().push(name);
     }
     if allowed.is_empty() {
@@ -671,4 +674,209 @@ pub(crate) fn render(
     rollouts(place, settings, leaving, &mut out)?;
     restarts(place, settings, &mut out)?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn settings(value: Value) -> ConfigBody {
+        serde_json::from_value(value).expect("a configuration")
+    }
+
+    const PLACE: Place<'static> = Place {
+        shopset: "s",
+        tier: "tier-0",
+        failure_domain: "fd",
+        network_isolated: true,
+    };
+
+    fn field_of(value: Value) -> String {
+        match render(&PLACE, &settings(value), &BTreeSet::new()) {
+            Err(RenderError::ShopSet { field, .. }) => field,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    fn canary(extra: Value) -> Value {
+        let mut p = json!({"workloads": {"web": {}}, "steps": [{"setWeight": 10}]});
+        json_patch::merge(&mut p, &extra);
+        json!({"replicas": {"web": 2}, "progressiveDelivery": p})
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_their_field() {
+        let cases = [
+            (
+                json!({"progressiveDelivery": {"workloads": {"web": {}}, "steps": [{"setWeight": 10}]}}),
+                "replicas.web",
+            ),
+            (canary(json!({"steps": []})), "progressiveDelivery.steps"),
+            (
+                canary(json!({"steps": [{"setWeight": 10, "pause": {}}]})),
+                "progressiveDelivery.steps[0]",
+            ),
+            (
+                canary(json!({"steps": [{"setWeight": 120}]})),
+                "progressiveDelivery.steps[0].setWeight",
+            ),
+            (
+                canary(json!({"steps": [{"pause": {"duration": "ten minutes"}}]})),
+                "progressiveDelivery.steps[0].pause.duration",
+            ),
+            (
+                canary(json!({"steps": [{"analysis": {"templates": []}}]})),
+                "progressiveDelivery.steps[0].analysis.templates",
+            ),
+            (
+                canary(json!({"stableLabels": {"team": "web"}})),
+                "progressiveDelivery.stableLabels",
+            ),
+            (
+                canary(
+                    json!({"canaryLabels": {"bad key!": "x"}, "stableLabels": {"bad key!": "y"}}),
+                ),
+                "progressiveDelivery.canaryLabels.bad key!",
+            ),
+            (
+                canary(
+                    json!({"backgroundAnalysis": {"templates": [{"templateName": "t"}],
+                                                     "startingStep": 3}}),
+                ),
+                "progressiveDelivery.backgroundAnalysis.startingStep",
+            ),
+            (
+                canary(json!({"analysisTemplates": {"t": {"args": []}}})),
+                "progressiveDelivery.analysisTemplates.t.metrics",
+            ),
+            (
+                canary(json!({"trafficRouting": "nginx"})),
+                "progressiveDelivery.trafficRouting",
+            ),
+            (
+                canary(json!({"workloads": {"Web_1": {}}})),
+                "progressiveDelivery.workloads.Web_1",
+            ),
+            (
+                json!({"restarts": {"web": {"schedule": "every day at 4"}}}),
+                "restarts.web.schedule",
+            ),
+            (
+                json!({"restarts": {"web": {"schedule": "0 4 * * *", "kind": "Job"}}}),
+                "restarts.web.kind",
+            ),
+            (
+                json!({"restarts": {"web": {"schedule": "0 4 * * *", "timeZone": "Tokyo time"}}}),
+                "restarts.web.timeZone",
+            ),
+            (
+                json!({"restarts": {"a-workload-name-long-enough-to-pass-the-cronjob-limit": {
+                    "schedule": "@daily"}}}),
+                "restarts.a-workload-name-long-enough-to-pass-the-cronjob-limit",
+            ),
+        ];
+        for (value, field) in cases {
+            assert_eq!(field_of(value.clone()), field, "{value}");
+        }
+    }
+
+    #[test]
+    fn nothing_is_rendered_unless_declared_and_a_null_removes_a_workload() {
+        let none = render(&PLACE, &ConfigBody::default(), &BTreeSet::new()).unwrap();
+        assert!(none.objects.is_empty() && none.patches.is_empty() && !none.rollouts);
+        let removed = settings(canary(json!({"workloads": {"web": null}})));
+        assert!(progressive(&removed).is_empty());
+        let out = render(&PLACE, &removed, &BTreeSet::new()).unwrap();
+        assert!(out.objects.is_empty() && !out.rollouts);
+        assert!(ignored_replicas(&removed, &BTreeSet::new()).is_empty());
+    }
+
+    #[test]
+    fn a_leaving_workload_keeps_a_rollout_that_scales_nothing_down_and_its_replicas_are_watched() {
+        let on = settings(canary(
+            json!({"workloads": {"web": {"hpa": "web"}, "api": {}}}),
+        ));
+        let mut on = on;
+        on.replicas.insert("api".into(), Some(1));
+        let leaving = BTreeSet::from(["old".to_owned()]);
+        let out = render(&PLACE, &on, &leaving).unwrap();
+        let scale_down: BTreeMap<&str, &str> = out
+            .objects
+            .iter()
+            .filter(|(_, o)| o["kind"] == "Rollout")
+            .map(|(_, o)| {
+                (
+                    o["metadata"]["name"].as_str().unwrap(),
+                    o["spec"]["workloadRef"]["scaleDown"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            scale_down,
+            BTreeMap::from([("api", "onsuccess"), ("old", "never"), ("web", "onsuccess")])
+        );
+        assert_eq!(out.patches.len(), 1, "only web's HPA is retargeted");
+        assert_eq!(
+            ignored_replicas(&on, &leaving),
+            vec![
+                ("apps", "Deployment", "api".to_owned()),
+                ("apps", "Deployment", "web".to_owned()),
+                ("argoproj.io", "Rollout", "web".to_owned()),
+            ]
+        );
+        // Once leaving, a workload's counts are Argo CD's again.
+        let web_leaving = BTreeSet::from(["web".to_owned()]);
+        assert_eq!(
+            ignored_replicas(&on, &web_leaving),
+            vec![("apps", "Deployment", "api".to_owned())]
+        );
+    }
+
+    #[test]
+    fn restarts_share_one_role_limited_to_the_declared_workloads() {
+        let s = settings(json!({"restarts": {
+            "web": {"schedule": "0 4 * * *"},
+            "db": {"schedule": "30 3 * * 0", "kind": "StatefulSet"},
+            "gone": null,
+        }}));
+        let out = render(&PLACE, &s, &BTreeSet::new()).unwrap();
+        let role = &out
+            .objects
+            .iter()
+            .find(|(p, _)| p == "restarts/role.yaml")
+            .unwrap()
+            .1;
+        assert_eq!(
+            role["rules"],
+            json!([
+                {"apiGroups": ["apps"], "resources": ["deployments"], "resourceNames": ["web"],
+                 "verbs": ["get", "patch"]},
+                {"apiGroups": ["apps"], "resources": ["statefulsets"], "resourceNames": ["db"],
+                 "verbs": ["get", "patch"]},
+            ])
+        );
+        let paths: Vec<&str> = out.objects.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "restarts/db.yaml",
+                "restarts/web.yaml",
+                "restarts/service-account.yaml",
+                "restarts/role.yaml",
+                "restarts/role-binding.yaml",
+                "restarts/network-policy.yaml",
+            ]
+        );
+        let open = Place {
+            network_isolated: false,
+            ..PLACE
+        };
+        let out = render(&open, &s, &BTreeSet::new()).unwrap();
+        assert!(
+            !out.objects
+                .iter()
+                .any(|(p, _)| p == "restarts/network-policy.yaml")
+        );
+    }
 }
