@@ -14,6 +14,7 @@ mod errors;
 mod fake_api;
 mod golden;
 mod hardening;
+mod housekeeping;
 mod incremental;
 mod isolation;
 mod kustomize;

@@ -24,6 +24,11 @@ pub struct Repos {
     renderings: BTreeMap<String, bool>,
     /// What the base holds, by app repository, commit and path (a commit never changes).
     catalogs: BTreeMap<(String, String, String), Arc<BaseCatalog>>,
+    /// Packing the loose objects of a cache, by URL: at most one at a time each, never
+    /// waited for ([`Repos::housekeep`]).
+    packing: BTreeMap<String, std::process::Child>,
+    /// How many loose objects a cache may gather before they are packed.
+    loose_threshold: usize,
 }
 
 /// How many parsed inputs [`Repos`] keeps (a few per tier branch is plenty).
@@ -62,6 +67,48 @@ impl Repos {
             inputs: BTreeMap::new(),
             renderings: BTreeMap::new(),
             catalogs: BTreeMap::new(),
+            packing: BTreeMap::new(),
+            loose_threshold: shopset_git::DEFAULT_LOOSE_THRESHOLD,
+        }
+    }
+
+    /// Packs a cache's loose objects once git estimates more than `threshold` of them (default
+    /// [`shopset_git::DEFAULT_LOOSE_THRESHOLD`], git's own).
+    #[must_use]
+    pub const fn with_loose_threshold(mut self, threshold: usize) -> Self {
+        self.loose_threshold = threshold;
+        self
+    }
+
+    /// Housekeeping after a fetch or a push: when the cache of `url` holds more loose objects
+    /// than the threshold and is not being packed already, starts packing them in another
+    /// process and goes on (a write never waits for it). Finished packings are reaped here.
+    fn housekeep(&mut self, url: &str) {
+        self.packing
+            .retain(|_, child| matches!(child.try_wait(), Ok(None)));
+        if self.packing.contains_key(url) {
+            return;
+        }
+        let Some(repo) = self.fetched.get(url) else {
+            return;
+        };
+        let loose = repo.loose_objects_estimate();
+        if loose <= self.loose_threshold {
+            return;
+        }
+        match repo.spawn_pack_loose() {
+            Ok(child) => {
+                tracing::info!(cache = %repo.location(), loose, "packing the cache's loose objects");
+                self.packing.insert(url.to_owned(), child);
+            }
+            Err(e) => tracing::warn!(cache = %repo.location(), error = %e, "cannot pack the cache"),
+        }
+    }
+
+    /// Waits for every packing started by [`Repos::housekeep`] (tests and benchmarks).
+    pub fn finish_housekeeping(&mut self) {
+        for (_, mut child) in std::mem::take(&mut self.packing) {
+            let _ = child.wait();
         }
     }
 
@@ -115,6 +162,7 @@ impl Repos {
                 Err(e) => return Err(e),
             };
             self.fetched.insert(url.to_owned(), repo);
+            self.housekeep(url);
         }
         Ok(&self.fetched[url])
     }
@@ -252,7 +300,9 @@ impl Repos {
     pub fn push(&mut self, url: &str, commit: &str, branch: &str) -> Result<PushOutcome, GitError> {
         let creds = self.creds(url).clone();
         tracing::info!(target: crate::PROGRESS, "pushing {commit} to {branch} of {}", shopset_git::redact_url(url));
-        self.read(url)?.push(url, &creds, commit, branch)
+        let outcome = self.read(url)?.push(url, &creds, commit, branch)?;
+        self.housekeep(url);
+        Ok(outcome)
     }
 }
 

@@ -14,6 +14,7 @@
 mod cache;
 mod creds;
 pub mod forge;
+mod housekeeping;
 mod inspect;
 mod pack;
 mod read;
@@ -25,6 +26,7 @@ use std::path::{Path, PathBuf};
 
 pub use cache::Cache;
 pub use creds::{Credentials, Scope, Secret, redact_url, scrub, url_host};
+pub use housekeeping::DEFAULT_LOOSE_THRESHOLD;
 pub use inspect::{CommitInfo, Entry, TreeChange};
 pub use read::{FileEntry, TreeEntry};
 pub use shopset_render::Tree;
