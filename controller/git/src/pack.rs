@@ -77,27 +77,121 @@ pub(crate) fn write_loose_file(
     Ok(())
 }
 
-/// Objects waiting to be written, in the order they were added.
+/// Objects waiting to be written, in the order they were added: borrowed (the blobs of the
+/// tree being written) or owned (the trees made from them).
 #[derive(Default)]
-pub(crate) struct PackBuffer {
-    objects: Vec<(ObjectType, Vec<u8>)>,
+pub(crate) struct PackBuffer<'a> {
+    objects: Vec<(ObjectType, std::borrow::Cow<'a, [u8]>, Oid)>,
     queued: BTreeSet<Oid>,
 }
 
-impl PackBuffer {
+/// How many threads hash and compress a large new tree: every core, up to eight.
+pub(crate) fn threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(8)
+}
+
+/// `f` of every item, in order, the items split among `threads` threads.
+pub(crate) fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    if threads <= 1 || items.len() < 2 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|p| p.join().expect("a hashing thread panicked"))
+            .collect()
+    })
+}
+
+/// One object as a pack entry: its type and size header, then its zlib stream.
+fn entry(kind: ObjectType, bytes: &[u8]) -> Vec<u8> {
+    let code: u8 = match kind {
+        ObjectType::Commit => 1,
+        ObjectType::Tree => 2,
+        ObjectType::Blob => 3,
+        _ => 4,
+    };
+    let mut out = Vec::with_capacity(bytes.len() / 4 + 16);
+    let mut size = bytes.len();
+    let mut first = (code << 4) | u8::try_from(size & 0x0f).expect("four bits");
+    size >>= 4;
+    if size > 0 {
+        first |= 0x80;
+    }
+    out.push(first);
+    while size > 0 {
+        let mut byte = u8::try_from(size & 0x7f).expect("seven bits");
+        size >>= 7;
+        if size > 0 {
+            byte |= 0x80;
+        }
+        out.push(byte);
+    }
+    zlib_into(bytes, &mut out);
+    out
+}
+
+/// Appends `bytes` zlib-compressed (fastest level) to `out`. Each thread keeps one compressor
+/// and resets it between objects: setting one up costs more than compressing a small file.
+fn zlib_into(bytes: &[u8], out: &mut Vec<u8>) {
+    thread_local! {
+        static ZLIB: std::cell::RefCell<flate2::Compress> =
+            std::cell::RefCell::new(flate2::Compress::new(flate2::Compression::fast(), true));
+    }
+    ZLIB.with_borrow_mut(|z| {
+        z.reset();
+        let start = z.total_in();
+        loop {
+            out.reserve(bytes.len() / 2 + 64);
+            let read = usize::try_from(z.total_in() - start).expect("fits in memory");
+            let status = z
+                .compress_vec(&bytes[read..], out, flate2::FlushCompress::Finish)
+                .expect("compressing in memory");
+            if status == flate2::Status::StreamEnd {
+                break;
+            }
+        }
+    });
+}
+
+impl<'a> PackBuffer<'a> {
     /// Queues an object unless the database has it or it is queued; returns its id.
     pub(crate) fn add(
         &mut self,
         odb: &git2::Odb<'_>,
         kind: ObjectType,
-        bytes: Vec<u8>,
+        bytes: impl Into<std::borrow::Cow<'a, [u8]>>,
     ) -> Result<Oid, git2::Error> {
+        let bytes = bytes.into();
         let oid = object_id(kind, &bytes);
+        Ok(self.add_known(odb, kind, bytes, oid))
+    }
+
+    /// As [`PackBuffer::add`], for an object whose id is already known.
+    pub(crate) fn add_known(
+        &mut self,
+        odb: &git2::Odb<'_>,
+        kind: ObjectType,
+        bytes: impl Into<std::borrow::Cow<'a, [u8]>>,
+        oid: Oid,
+    ) -> Oid {
         if !self.queued.contains(&oid) && !exists(odb, oid) {
             self.queued.insert(oid);
-            self.objects.push((kind, bytes));
+            self.objects.push((kind, bytes.into(), oid));
         }
-        Ok(oid)
+        oid
     }
 
     /// How many objects are queued.
@@ -105,15 +199,17 @@ impl PackBuffer {
         self.objects.len()
     }
 
-    /// The pack stream of the queued objects.
-    fn stream(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(
-            self.objects
-                .iter()
-                .map(|(_, b)| b.len() / 4 + 16)
-                .sum::<usize>()
-                + 32,
-        );
+    /// The pack of the queued objects, each compressed on one of `threads` threads (the
+    /// bytes do not depend on how many), and its index entries: (id, CRC-32 of the packed
+    /// entry, offset), in the pack's order.
+    fn pack(&self, threads: usize) -> (Vec<u8>, Vec<(Oid, u32, u64)>) {
+        let entries = parallel_map(&self.objects, threads, |(kind, bytes, _)| {
+            let e = entry(*kind, bytes);
+            let mut crc = flate2::Crc::new();
+            crc.update(&e);
+            (e, crc.sum())
+        });
+        let mut out = Vec::with_capacity(entries.iter().map(|(e, _)| e.len()).sum::<usize>() + 32);
         out.extend_from_slice(b"PACK");
         out.extend_from_slice(&2u32.to_be_bytes());
         out.extend_from_slice(
@@ -121,52 +217,96 @@ impl PackBuffer {
                 .unwrap_or(u32::MAX)
                 .to_be_bytes(),
         );
-        for (kind, bytes) in &self.objects {
-            let code: u8 = match kind {
-                ObjectType::Commit => 1,
-                ObjectType::Tree => 2,
-                ObjectType::Blob => 3,
-                _ => 4,
-            };
-            let mut size = bytes.len();
-            let mut first = (code << 4) | u8::try_from(size & 0x0f).expect("four bits");
-            size >>= 4;
-            if size > 0 {
-                first |= 0x80;
-            }
-            out.push(first);
-            while size > 0 {
-                let mut byte = u8::try_from(size & 0x7f).expect("seven bits");
-                size >>= 7;
-                if size > 0 {
-                    byte |= 0x80;
-                }
-                out.push(byte);
-            }
-            let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
-            z.write_all(bytes).expect("writing to memory");
-            out.extend_from_slice(&z.finish().expect("writing to memory"));
+        let mut index = Vec::with_capacity(entries.len());
+        for ((e, crc), (_, _, oid)) in entries.into_iter().zip(&self.objects) {
+            index.push((*oid, crc, out.len() as u64));
+            out.extend_from_slice(&e);
         }
         let digest = {
             use sha1::Digest as _;
             sha1::Sha1::digest(&out)
         };
         out.extend_from_slice(&digest);
-        out
+        (out, index)
     }
 
-    /// Writes the queued objects as one pack (nothing when none is queued).
-    pub(crate) fn write(self, odb: &git2::Odb<'_>) -> Result<(), git2::Error> {
+    /// Writes the queued objects as one pack and its index into `objects/pack` (nothing when
+    /// none is queued), compressing them on `threads` threads. The index is written here
+    /// from the ids already computed, rather than by libgit2's indexer, which would inflate
+    /// and hash every object again. The pack is renamed into place first, then its index: a
+    /// reader sees the pack only once both are whole, as git has it.
+    pub(crate) fn write(
+        self,
+        repo: &git2::Repository,
+        odb: &git2::Odb<'_>,
+        threads: usize,
+    ) -> Result<(), git2::Error> {
         if self.objects.is_empty() {
             return Ok(());
         }
-        let mut writer = odb.packwriter()?;
-        writer
-            .write_all(&self.stream())
-            .map_err(|e| git2::Error::from_str(&e.to_string()))?;
-        writer.commit()?;
+        let (pack, mut index) = self.pack(threads);
+        let checksum = &pack[pack.len() - 20..];
+        index.sort_unstable_by_key(|(oid, _, _)| *oid);
+        let idx = index_bytes(&index, checksum);
+        let dir = repo.path().join("objects").join("pack");
+        let io = |e: std::io::Error| git2::Error::from_str(&format!("write the pack: {e}"));
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        let name = format!("pack-{}", Oid::from_bytes(checksum)?);
+        for (ext, bytes) in [("pack", &pack), ("idx", &idx)] {
+            let tmp = dir.join(format!("tmp_{name}_{}.{ext}", std::process::id()));
+            let written = std::fs::write(&tmp, bytes)
+                .and_then(|()| std::fs::rename(&tmp, dir.join(format!("{name}.{ext}"))));
+            if let Err(e) = written {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(io(e));
+            }
+        }
         odb.refresh()
     }
+}
+
+/// A version-2 pack index: the fan-out table, the sorted ids, their CRC-32s, their offsets
+/// (those past 2 GiB in a table of their own), the pack's checksum, and its own.
+fn index_bytes(sorted: &[(Oid, u32, u64)], pack_checksum: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + 256 * 4 + sorted.len() * 28 + 40);
+    out.extend_from_slice(b"\xfftOc");
+    out.extend_from_slice(&2u32.to_be_bytes());
+    let mut fanout = [0u32; 256];
+    for (oid, _, _) in sorted {
+        fanout[usize::from(oid.as_bytes()[0])] += 1;
+    }
+    let mut total = 0u32;
+    for count in fanout {
+        total += count;
+        out.extend_from_slice(&total.to_be_bytes());
+    }
+    for (oid, _, _) in sorted {
+        out.extend_from_slice(oid.as_bytes());
+    }
+    for (_, crc, _) in sorted {
+        out.extend_from_slice(&crc.to_be_bytes());
+    }
+    let mut large = Vec::new();
+    for (_, _, offset) in sorted {
+        match u32::try_from(*offset) {
+            Ok(small) if small < 0x8000_0000 => out.extend_from_slice(&small.to_be_bytes()),
+            _ => {
+                let at = u32::try_from(large.len()).expect("fewer than 2^31 large offsets");
+                out.extend_from_slice(&(0x8000_0000 | at).to_be_bytes());
+                large.push(*offset);
+            }
+        }
+    }
+    for offset in large {
+        out.extend_from_slice(&offset.to_be_bytes());
+    }
+    out.extend_from_slice(pack_checksum);
+    let digest = {
+        use sha1::Digest as _;
+        sha1::Sha1::digest(&out)
+    };
+    out.extend_from_slice(&digest);
+    out
 }
 
 /// The bytes of a tree object: entries in git's order (a directory sorts as its name plus `/`).

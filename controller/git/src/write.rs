@@ -164,13 +164,17 @@ fn build_dirs(tree: &Tree) -> Result<Dir<'_>, GitError> {
 
 /// Computes the ids of `dir`'s blobs and trees, bottom up, handing each object to `add`,
 /// which stores it (or not, when the database has it) and returns its id.
-fn store_dir(
-    dir: &Dir<'_>,
-    add: &mut impl FnMut(git2::ObjectType, &[u8]) -> Result<git2::Oid, git2::Error>,
+fn store_dir<'a>(
+    dir: &Dir<'a>,
+    add: &mut impl FnMut(git2::ObjectType, std::borrow::Cow<'a, [u8]>) -> Result<git2::Oid, git2::Error>,
 ) -> Result<git2::Oid, git2::Error> {
     let mut entries = Vec::with_capacity(dir.files.len() + dir.links.len() + dir.dirs.len());
     for (name, bytes) in &dir.files {
-        entries.push((0o100644, *name, add(git2::ObjectType::Blob, bytes)?));
+        entries.push((
+            0o100644,
+            *name,
+            add(git2::ObjectType::Blob, (*bytes).into())?,
+        ));
     }
     for (name, commit) in &dir.links {
         entries.push((0o160000, *name, git2::Oid::from_str(commit)?));
@@ -178,21 +182,29 @@ fn store_dir(
     for (name, sub) in &dir.dirs {
         entries.push((0o040000, *name, store_dir(sub, add)?));
     }
-    add(git2::ObjectType::Tree, &crate::pack::tree_bytes(entries))
+    add(
+        git2::ObjectType::Tree,
+        crate::pack::tree_bytes(entries).into(),
+    )
 }
 
 /// Writes `dir` as loose objects (few objects: an edit, a small tree).
 fn write_dir_loose(repo: &git2::Repository, dir: &Dir<'_>) -> Result<git2::Oid, git2::Error> {
     let odb = repo.odb()?;
     store_dir(dir, &mut |kind, bytes| {
-        crate::pack::write_loose(repo, &odb, kind, bytes)
+        crate::pack::write_loose(repo, &odb, kind, &bytes)
     })
 }
 
 impl Repo {
     /// Writes a whole tree. Object ids are computed in memory; only objects the repository
-    /// lacks are written, as loose objects when few and as one pack when many.
+    /// lacks are written, as loose objects when few and as one pack when many (its blobs
+    /// hashed and its objects compressed on every core, [`crate::pack::threads`]).
     fn write_full(&self, tree: &Tree) -> Result<git2::Oid, GitError> {
+        self.write_full_on(tree, crate::pack::threads())
+    }
+
+    fn write_full_on(&self, tree: &Tree, threads: usize) -> Result<git2::Oid, GitError> {
         let root = build_dirs(tree)?;
         if tree.files.len() < PACK_THRESHOLD {
             return write_dir_loose(&self.inner, &root).map_err(self.op("write the tree"));
@@ -201,14 +213,40 @@ impl Repo {
             .inner
             .odb()
             .map_err(self.op("open the object database"))?;
+        // The blobs' ids first, on every core; the trees' (few, small) as they are built.
+        let blobs: Vec<&[u8]> = tree.files.values().map(Vec::as_slice).collect();
+        let ids = crate::pack::parallel_map(&blobs, threads, |b| {
+            crate::pack::object_id(git2::ObjectType::Blob, b)
+        });
+        let known: std::collections::HashMap<(usize, usize), git2::Oid> = blobs
+            .iter()
+            .zip(ids)
+            .map(|(b, id)| ((b.as_ptr() as usize, b.len()), id))
+            .collect();
         let mut pack = crate::pack::PackBuffer::default();
         let oid = store_dir(&root, &mut |kind, bytes| {
-            pack.add(&odb, kind, bytes.to_vec())
+            let key = (bytes.as_ptr() as usize, bytes.len());
+            match known.get(&key) {
+                Some(id) if kind == git2::ObjectType::Blob => {
+                    Ok(pack.add_known(&odb, kind, bytes, *id))
+                }
+                _ => pack.add(&odb, kind, bytes),
+            }
         })
         .map_err(self.op("hash the tree"))?;
-        tracing::debug!(objects = pack.len(), "writing a pack");
-        pack.write(&odb).map_err(self.op("write the pack"))?;
+        tracing::debug!(objects = pack.len(), threads, "writing a pack");
+        pack.write(&self.inner, &odb, threads)
+            .map_err(self.op("write the pack"))?;
         Ok(oid)
+    }
+
+    /// [`Repo::write_tree`] on one thread: the baseline the benchmark compares with.
+    ///
+    /// # Errors
+    /// As [`Repo::write_tree`].
+    #[doc(hidden)]
+    pub fn write_tree_on_one_thread(&self, tree: &Tree) -> Result<String, GitError> {
+        Ok(self.write_full_on(tree, 1)?.to_string())
     }
 
     /// Applies `edits` to the tree `base` and writes the result, creating only the objects on
@@ -240,7 +278,7 @@ impl Repo {
             for (dir, content) in &edits.replace_dirs {
                 shopset_render::tree::check_path(dir)?;
                 let root = build_dirs(content)?;
-                let oid = store_dir(&root, &mut write)
+                let oid = store_dir(&root, &mut |kind, bytes| write(kind, &bytes))
                     .map_err(self.op(format!("write directory {dir}")))?;
                 changes.set(dir, 0o040000, oid);
             }
@@ -570,6 +608,71 @@ mod tests {
         assert_eq!(packed, loose.to_string());
         assert_fsck_clean(&dir);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The pack and index written on every core: what git itself reads and checks
+    /// (`verify-pack`, `fsck --strict`), byte for byte the pack one thread writes, with large
+    /// blobs (compressible or not) among many small files.
+    #[test]
+    fn a_pack_written_on_every_core_is_one_git_verifies() {
+        let base = std::env::temp_dir().join(format!("shopset-cores-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let mut tree = Tree::default();
+        for i in 0..3_000 {
+            tree.insert(
+                format!("s/{:02x}/f{i}", i % 256),
+                format!("content {}\n", i % 1_000),
+            )
+            .unwrap();
+        }
+        let mut noise = Vec::with_capacity(3 << 20);
+        let mut x: u64 = 0x1234_5678_9abc_def0;
+        while noise.len() < 3 << 20 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            noise.extend_from_slice(&x.to_le_bytes());
+        }
+        tree.insert("big/noise".into(), noise.clone()).unwrap();
+        tree.insert("big/text".into(), "row\n".repeat(1 << 20))
+            .unwrap();
+        let mut packs = Vec::new();
+        for threads in [1, 2, 3] {
+            let dir = base.join(format!("t{threads}"));
+            let repo = Repo::open_or_init_bare(&dir).unwrap();
+            let id = repo.write_full_on(&tree, threads).unwrap().to_string();
+            let pack_dir = dir.join("objects/pack");
+            let mut names: Vec<_> = std::fs::read_dir(&pack_dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            names.sort();
+            assert_eq!(names.len(), 2, "{names:?}");
+            let verify = std::process::Command::new("git")
+                .args(["verify-pack", "-v"])
+                .arg(&names[0])
+                .output()
+                .unwrap();
+            assert!(
+                verify.status.success(),
+                "{}",
+                String::from_utf8_lossy(&verify.stderr)
+            );
+            assert_fsck_clean(&dir);
+            let shown = std::process::Command::new("git")
+                .arg("-C")
+                .arg(&dir)
+                .args(["cat-file", "blob", &format!("{id}:big/noise")])
+                .output()
+                .unwrap();
+            assert!(shown.stdout == noise, "the large blob reads back");
+            packs.push((id, std::fs::read(&names[1]).unwrap()));
+        }
+        assert!(
+            packs.windows(2).all(|w| w[0] == w[1]),
+            "the same pack whatever the threads"
+        );
+        let _ = std::fs::remove_dir_all(&base);
     }
 
     #[test]
