@@ -26,7 +26,8 @@ pub struct Args {
     /// How long a tier branch lease lasts without renewal, in seconds.
     #[arg(long, env = "SHOPSET_LEASE_SECONDS", default_value_t = 15)]
     pub lease_seconds: u64,
-    /// Changes arriving within this many milliseconds are batched into one commit per tier.
+    /// Changes are batched into one commit per tier while they keep arriving (less than 40 ms
+    /// apart), for at most this many milliseconds after the first.
     #[arg(long, env = "SHOPSET_DEBOUNCE_MS", default_value_t = 500)]
     pub debounce_ms: u64,
     /// Every tier is synced at least this often, in seconds (repository polling), unless its
@@ -34,7 +35,7 @@ pub struct Args {
     #[arg(long, env = "SHOPSET_POLL_SECONDS", default_value_t = 60)]
     pub poll_seconds: u64,
     /// How often the resources directory is checked for changes, in milliseconds.
-    #[arg(long, env = "SHOPSET_DIR_POLL_MS", default_value_t = 300)]
+    #[arg(long, env = "SHOPSET_DIR_POLL_MS", default_value_t = 100)]
     pub dir_poll_ms: u64,
     /// Address of the HTTP server (metrics, probes, webhooks).
     #[arg(long, env = "SHOPSET_LISTEN", default_value = "0.0.0.0:8080")]

@@ -1,6 +1,6 @@
 //! The work queue. Its key is the tier branch (by Tier name): changes that arrive together are
-//! merged into one batch per tier, after a short debounce, so a change touching 1,000 ShopSets
-//! is one commit per tier. Some changes only need the status recomputed (an Argo CD
+//! merged into one batch per tier (taken once they stop arriving for [`QUIET`], at most the
+//! debounce after the first), so a change touching 1,000 ShopSets is one commit per tier. Some changes only need the status recomputed (an Argo CD
 //! Application moved), others a sync.
 
 use std::collections::BTreeSet;
@@ -43,13 +43,20 @@ impl Batch {
 pub struct Queue {
     waiting: Mutex<Batch>,
     notify: Notify,
+    /// Changes queued so far (to tell a quiet moment from a burst still arriving).
+    events: std::sync::atomic::AtomicU64,
 }
+
+/// A batch is taken once no change arrived for this long (or the debounce passed).
+pub const QUIET: Duration = Duration::from_millis(40);
 
 impl Queue {
     fn with(&self, f: impl FnOnce(&mut Batch)) {
         if let Ok(mut w) = self.waiting.lock() {
             f(&mut w);
         }
+        self.events
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.notify.notify_one();
     }
 
@@ -89,8 +96,9 @@ impl Queue {
             .unwrap_or_default()
     }
 
-    /// Waits for work, then for `debounce` more so changes arriving together are batched,
-    /// then takes it.
+    /// Waits for work, then until changes stop arriving ([`QUIET`] without one) or `debounce`
+    /// passed since the first, whichever comes first, so a burst is one batch and a lone change
+    /// is not held back for the whole debounce; then takes it.
     pub async fn next(&self, debounce: Duration) -> Batch {
         loop {
             let notified = self.notify.notified();
@@ -99,7 +107,19 @@ impl Queue {
             }
             notified.await;
         }
-        tokio::time::sleep(debounce).await;
+        let first = tokio::time::Instant::now();
+        let count = || self.events.load(std::sync::atomic::Ordering::Relaxed);
+        loop {
+            let seen = count();
+            let left = debounce.saturating_sub(first.elapsed());
+            if left.is_zero() {
+                break;
+            }
+            tokio::time::sleep(QUIET.min(left)).await;
+            if count() == seen {
+                break;
+            }
+        }
         self.take()
     }
 }
@@ -132,5 +152,49 @@ mod tests {
         queue.sync_all();
         let batch = queue.next(Duration::ZERO).await;
         assert_eq!(batch.tiers_to_sync(&known).len(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_waits_for_quiet_up_to_the_debounce_and_a_lone_change_does_not() {
+        let queue = std::sync::Arc::new(Queue::default());
+        // A lone change: taken after one quiet period, not the whole debounce.
+        queue.sync("tier-0");
+        let start = tokio::time::Instant::now();
+        let batch = queue.next(Duration::from_millis(500)).await;
+        assert_eq!(start.elapsed(), QUIET);
+        assert_eq!(batch.sync.len(), 1);
+        // A burst, a change every 10 ms for 300 ms: one batch, once it stops.
+        let q = queue.clone();
+        let producer = tokio::spawn(async move {
+            for i in 0..30 {
+                q.sync(&format!("tier-{i}"));
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let start = tokio::time::Instant::now();
+        let batch = queue.next(Duration::from_millis(500)).await;
+        assert_eq!(batch.sync.len(), 30, "{batch:?}");
+        assert!(start.elapsed() >= Duration::from_millis(300));
+        assert!(start.elapsed() < Duration::from_millis(300) + QUIET * 2);
+        producer.await.unwrap();
+        // A burst longer than the debounce is cut at the debounce.
+        let q = queue.clone();
+        let producer = tokio::spawn(async move {
+            for i in 0..100 {
+                q.sync(&format!("tier-{i}"));
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let start = tokio::time::Instant::now();
+        let batch = queue.next(Duration::from_millis(500)).await;
+        assert_eq!(start.elapsed(), Duration::from_millis(500));
+        assert!(
+            (45..=55).contains(&batch.sync.len()),
+            "{}",
+            batch.sync.len()
+        );
+        producer.await.unwrap();
     }
 }

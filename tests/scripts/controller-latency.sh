@@ -3,7 +3,9 @@
 #   - time from a ShopSet change (a file write) to its commit pushed, read with ls-remote;
 #   - the work of a no-op resync (reconcile duration from /metrics).
 # Usage: tests/scripts/controller-latency.sh N   (N ShopSets over three tiers; default 10)
-# Uses target/debug binaries (cargo build -p shopctl -p shopset-controller first).
+# Uses target/debug binaries (cargo build -p shopctl -p shopset-controller first; BIN=target/release
+# for release ones). DEBOUNCE_MS and DIR_POLL_MS set the controller's flags (default: its
+# defaults); ROUNDS changes are measured (default 5), 3 s apart.
 set -euo pipefail
 N=${1:-10}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -28,24 +30,31 @@ with open(path, "w") as f:
 PY
 HTTP=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 RUST_LOG=${RUST_LOG:-info} "$BIN/shopset-controller" --resources-dir "$RES" --cache-dir "$W/cache" --listen "127.0.0.1:$HTTP" \
-  --debounce-ms 100 --dir-poll-ms 50 --poll-seconds 2 2>"$W/log" &
+  ${DEBOUNCE_MS:+--debounce-ms $DEBOUNCE_MS} ${DIR_POLL_MS:+--dir-poll-ms $DIR_POLL_MS} --poll-seconds 2 2>"$W/log" &
 remote_tip() { git ls-remote "git://127.0.0.1:$PORT/system.git" refs/heads/tier-0 | cut -f1; }
 start=$(date +%s.%N)
 until curl -fs "127.0.0.1:$HTTP/readyz" >/dev/null 2>&1; do sleep 0.05; done
 echo "N=$N: first batch (cold, 3 tiers) done after $(echo "$(date +%s.%N) - $start" | bc) s"
 sleep 3
-before=$(remote_tip)
-# One ShopSet of tier-0 changes (a value override).
-python3 - "$RES/many.yaml" <<'PY'
+# One ShopSet of tier-0 changes (a value override), ROUNDS times.
+for round in $(seq 1 "${ROUNDS:-5}"); do
+  before=$(remote_tip)
+  python3 - "$RES/many.yaml" "$round" <<'PY'
 import sys
-p = sys.argv[1]; s = open(p).read()
-s = s.replace("name: s000000\nspec:\n", "name: s000000\nspec:\n  overrides:\n    values:\n      CHANGED: \"yes\"\n", 1)
+p, r = sys.argv[1], int(sys.argv[2]); s = open(p).read()
+if r == 1:
+    head = "name: s000000\nspec:\n"
+    s = s.replace(head, head + '  overrides:\n    values:\n      CHANGED: "1"\n', 1)
+else:
+    s = s.replace('CHANGED: "%d"' % (r - 1), 'CHANGED: "%d"' % r, 1)
 open(p, "w").write(s)
 PY
-t0=$(date +%s.%N)
-while [ "$(remote_tip)" = "$before" ]; do sleep 0.01; done
-t1=$(date +%s.%N)
-echo "N=$N: one ShopSet changed -> commit pushed: $(echo "$t1 - $t0" | bc) s (debounce 100 ms, directory poll 50 ms included)"
+  t0=$(date +%s.%N)
+  while [ "$(remote_tip)" = "$before" ]; do sleep 0.01; done
+  t1=$(date +%s.%N)
+  echo "N=$N: one ShopSet changed -> commit pushed: $(echo "$t1 - $t0" | bc) s (debounce ${DEBOUNCE_MS:-default} ms, directory poll ${DIR_POLL_MS:-default} ms)"
+  sleep 3
+done
 # No-op resyncs: every 2 s, all three tiers.
 m() { curl -fs "127.0.0.1:$HTTP/metrics" | awk -v k="$1" '$1==k {print $2}'; }
 sleep 1
