@@ -8,26 +8,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::root;
-
 /// The controller binary, built once per test run.
 pub fn binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "shopset-controller"])
-            .current_dir(root())
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building shopset-controller failed");
-        let exe = std::env::current_exe().expect("test binary path");
-        exe.parent()
-            .and_then(Path::parent)
-            .expect("target dir")
-            .join("shopset-controller")
-    })
-    .clone()
+    BIN.get_or_init(|| crate::built("shopset-controller", "shopset-controller"))
+        .clone()
 }
 
 /// A free port on 127.0.0.1.

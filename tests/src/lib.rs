@@ -43,22 +43,25 @@ pub fn require(tool: &str) {
 /// The `shopctl` binary, built once per test process.
 pub fn shopctl() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "shopctl"])
-            .current_dir(root())
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building shopctl failed");
-        let exe = std::env::current_exe().expect("test binary path");
-        // target/<profile>/deps/<test> -> target/<profile>/shopctl
-        exe.parent()
-            .and_then(Path::parent)
-            .expect("target dir")
-            .join("shopctl")
-    })
-    .clone()
+    BIN.get_or_init(|| built("shopctl", "shopctl")).clone()
+}
+
+/// Builds `package` with cargo in the profile of the running test or benchmark (a benchmark
+/// runs from `target/release`: the binaries it starts are release ones too) and returns the
+/// path of its binary `bin`.
+pub fn built(package: &str, bin: &str) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test> -> target/<profile>/<bin>
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let mut build = Command::new(cargo);
+    build.args(["build", "--quiet", "-p", package]);
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        build.arg("--release");
+    }
+    let status = build.current_dir(root()).status().expect("cargo runs");
+    assert!(status.success(), "building {package} failed");
+    profile_dir.join(bin)
 }
 
 /// A `shopctl` command with a cache directory of this test process.
