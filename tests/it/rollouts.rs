@@ -73,6 +73,21 @@ fn config() -> Value {
     })
 }
 
+/// The ShopSet `shop` with [`config`] on the prefixed podinfo base, synced, and a clone of its
+/// branch: (what holds it all, the clone).
+fn synced() -> ((tempfile::TempDir, tempfile::TempDir), std::path::PathBuf) {
+    let app = tempfile::tempdir().unwrap();
+    prefixed_podinfo(app.path());
+    let (tmp, clone) = sync_case(&Case {
+        app_dir: app.path(),
+        app_path: "kustomize",
+        config: config(),
+        overrides: json!({}),
+        extra: Vec::new(),
+    });
+    ((app, tmp), clone)
+}
+
 fn one<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
     let found = of_kind(objects, kind);
     assert_eq!(found.len(), 1, "one {kind}: {objects:#?}");
@@ -104,15 +119,7 @@ fn application(clone: &Path) -> Value {
 #[test]
 fn a_canary_overlay_builds_and_every_object_validates() {
     shopset_tests::require("kubectl");
-    let app = tempfile::tempdir().unwrap();
-    prefixed_podinfo(app.path());
-    let (_tmp, clone) = sync_case(&Case {
-        app_dir: app.path(),
-        app_path: "kustomize",
-        config: config(),
-        overrides: json!({}),
-        extra: Vec::new(),
-    });
+    let (_tmp, clone) = synced();
     let built = kustomize(&overlay(&clone));
     let deployment = one(&built, "Deployment");
     let rollout = one(&built, "Rollout");
@@ -288,15 +295,7 @@ fn the_whole_upstream_configuration_or_its_schema_would_break_the_overlay() {
     }
     assert!(!ours.contains("templateLabels:") && !ours.contains("commonLabels:"));
 
-    let app = tempfile::tempdir().unwrap();
-    prefixed_podinfo(app.path());
-    let (_tmp, clone) = sync_case(&Case {
-        app_dir: app.path(),
-        app_path: "kustomize",
-        config: config(),
-        overrides: json!({}),
-        extra: Vec::new(),
-    });
+    let (_tmp, clone) = synced();
     let dir = overlay(&clone);
     let kustomization = std::fs::read_to_string(dir.join("kustomization.yaml")).unwrap();
     // The whole file: the overlay's labels create a template on the Rollout, which Argo

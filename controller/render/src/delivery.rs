@@ -115,21 +115,29 @@ fn refuse(shopset: &str, field: impl Into<String>, message: impl Into<String>) -
     RenderError::shopset(shopset, field, message)
 }
 
+/// `Ok` when `ok`, else the refusal of `field` with `message`.
+fn ensure(
+    ok: bool,
+    shopset: &str,
+    field: &str,
+    message: impl FnOnce() -> String,
+) -> Result<(), RenderError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(refuse(shopset, field, message()))
+    }
+}
+
 /// `10s`, `5m`, `1h` or a number of seconds, as Argo Rollouts reads a pause.
 fn check_duration(shopset: &str, field: &str, text: &str) -> Result<(), RenderError> {
     let digits = text.trim_end_matches(['s', 'm', 'h']);
     let ok = !digits.is_empty()
         && digits.bytes().all(|b| b.is_ascii_digit())
         && text.len() - digits.len() <= 1;
-    if ok {
-        Ok(())
-    } else {
-        Err(refuse(
-            shopset,
-            field,
-            format!("expected a duration as 30s, 10m or 1h, got {text:?}"),
-        ))
-    }
+    ensure(ok, shopset, field, || {
+        format!("expected a duration as 30s, 10m or 1h, got {text:?}")
+    })
 }
 
 fn template_refs(
@@ -466,15 +474,9 @@ fn check_schedule(shopset: &str, field: &str, text: &str) -> Result<(), RenderEr
                 f.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'*' | b',' | b'-' | b'/'))
             }));
-    if ok {
-        Ok(())
-    } else {
-        Err(refuse(
-            shopset,
-            field,
-            format!("expected a cron schedule of five fields (0 4 * * *), got {text:?}"),
-        ))
-    }
+    ensure(ok, shopset, field, || {
+        format!("expected a cron schedule of five fields (0 4 * * *), got {text:?}")
+    })
 }
 
 /// A scheduled restart: its CronJob (path, object) and the resource its Role must allow
