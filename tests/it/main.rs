@@ -20,6 +20,7 @@ mod isolation;
 mod kustomize;
 mod migration;
 mod parity;
+mod previews;
 mod promote;
 mod properties;
 mod real_git;

@@ -1,5 +1,6 @@
-//! A fake GitHub REST API for promotion tests, backed by a real bare repository for its git
-//! refs: it serves the endpoints shopset uses (refs, pull requests, labels), answers like
+//! A fake GitHub REST API for promotion and preview tests, backed by a real bare repository for
+//! its git refs: it serves the endpoints shopset uses (refs, pull requests, labels, comments),
+//! answers like
 //! GitHub (404 and 422 with a `message`, a non-fast-forward ref update refused), marks a pull
 //! request merged when its head becomes part of its base, logs every request, and can answer
 //! the next requests with a rate limit (403 or 429 with `retry-after`).
@@ -21,6 +22,10 @@ struct Store {
     labels: Vec<(u64, Vec<String>)>,
     log: Vec<(String, String)>,
     limited: Vec<u16>,
+    /// Every request answers with this status while set (an outage).
+    failing: Option<u16>,
+    /// (id, pull request, text).
+    comments: Vec<(u64, u64, String)>,
 }
 
 struct Shared {
@@ -96,6 +101,81 @@ impl FakeGitHub {
         self.store().limited.extend_from_slice(statuses);
     }
 
+    /// Every request answers with `status` (500: an outage) until [`Self::recover`].
+    pub fn fail_with(&self, status: u16) {
+        self.store().failing = Some(status);
+    }
+
+    /// Requests are answered again.
+    pub fn recover(&self) {
+        self.store().failing = None;
+    }
+
+    /// Opens pull request `number` from a head commit that exists only on GitHub's side (a
+    /// fork, say), into `base`, with `labels`.
+    pub fn open_pull(&self, number: u64, head_sha: &str, base: &str, labels: &[&str]) {
+        let pr = json!({
+            "number": number,
+            "state": "open",
+            "merged": false,
+            "title": format!("Change {number}"),
+            "html_url": format!("https://github.example/acme/shop/pull/{number}"),
+            "head": { "ref": format!("change-{number}"), "sha": head_sha },
+            "base": { "ref": base },
+            "labels": labels.iter().map(|l| json!({ "name": l })).collect::<Vec<_>>(),
+        });
+        self.store().pulls.push(pr);
+    }
+
+    fn with_pull(&self, number: u64, change: impl FnOnce(&mut Value)) {
+        let mut store = self.store();
+        let pr = store
+            .pulls
+            .iter_mut()
+            .find(|p| p["number"] == number)
+            .expect("a pull request of the fake");
+        change(pr);
+    }
+
+    /// A push to pull request `number`: its head is now `head_sha`.
+    pub fn push_pull(&self, number: u64, head_sha: &str) {
+        self.with_pull(number, |p| p["head"]["sha"] = json!(head_sha));
+    }
+
+    /// Closes pull request `number`, merged or not.
+    pub fn close_pull(&self, number: u64, merged: bool) {
+        self.with_pull(number, |p| {
+            p["state"] = json!("closed");
+            p["merged"] = json!(merged);
+            if merged {
+                p["merged_at"] = json!("2026-12-05T00:00:00Z");
+            }
+        });
+    }
+
+    /// Replaces the labels of pull request `number`.
+    pub fn set_labels(&self, number: u64, labels: &[&str]) {
+        self.with_pull(number, |p| {
+            p["labels"] = json!(
+                labels
+                    .iter()
+                    .map(|l| json!({ "name": l }))
+                    .collect::<Vec<_>>()
+            );
+        });
+    }
+
+    /// The comments on pull request `number`: (id, text).
+    #[must_use]
+    pub fn comments(&self, number: u64) -> Vec<(u64, String)> {
+        self.store()
+            .comments
+            .iter()
+            .filter(|(_, n, _)| *n == number)
+            .map(|(id, _, text)| (*id, text.clone()))
+            .collect()
+    }
+
     /// Every request: (method, path with query).
     #[must_use]
     pub fn requests(&self) -> Vec<(String, String)> {
@@ -151,6 +231,12 @@ async fn handle(State(s): State<Arc<Shared>>, method: Method, uri: Uri, body: By
     store
         .log
         .push((method.to_string(), format!("{path}?{query}")));
+    if let Some(status) = store.failing {
+        return answer(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            &json!({ "message": "Server Error" }),
+        );
+    }
     if !store.limited.is_empty() {
         let status = store.limited.remove(0);
         return (
@@ -263,21 +349,59 @@ async fn handle(State(s): State<Arc<Shared>>, method: Method, uri: Uri, body: By
             )
         }
         ("GET", "pulls") => {
-            let head = param("head").unwrap_or_default();
+            let head = param("head");
             let base = param("base");
             let state = param("state").unwrap_or_else(|| "open".into());
+            let per_page: usize = param("per_page").and_then(|v| v.parse().ok()).unwrap_or(30);
+            let page: usize = param("page").and_then(|v| v.parse().ok()).unwrap_or(1);
             let found: Vec<Value> = store
                 .pulls
                 .iter()
                 .filter(|p| {
-                    format!("{owner}:{}", p["head"]["ref"].as_str().unwrap_or_default())
-                        == head.replace("%3A", ":")
+                    head.as_ref().is_none_or(|head| {
+                        format!("{owner}:{}", p["head"]["ref"].as_str().unwrap_or_default())
+                            == head.replace("%3A", ":")
+                    })
                 })
                 .filter(|p| base.as_deref().is_none_or(|b| p["base"]["ref"] == b))
                 .filter(|p| state == "all" || p["state"] == state.as_str())
+                .skip(per_page * page.saturating_sub(1))
+                .take(per_page)
                 .cloned()
                 .collect();
             answer(StatusCode::OK, &Value::Array(found))
+        }
+        ("GET", r) if r.starts_with("issues/") && r.ends_with("/comments") => {
+            let number: u64 = r["issues/".len()..r.len() - "/comments".len()]
+                .parse()
+                .unwrap_or(0);
+            let list: Vec<Value> = store
+                .comments
+                .iter()
+                .filter(|(_, n, _)| *n == number)
+                .map(|(id, _, body)| json!({ "id": id, "body": body }))
+                .collect();
+            answer(StatusCode::OK, &Value::Array(list))
+        }
+        ("POST", r) if r.starts_with("issues/") && r.ends_with("/comments") => {
+            let number: u64 = r["issues/".len()..r.len() - "/comments".len()]
+                .parse()
+                .unwrap_or(0);
+            let id = 1000 + store.comments.len() as u64;
+            let body = body["body"].as_str().unwrap_or_default().to_owned();
+            store.comments.push((id, number, body.clone()));
+            answer(StatusCode::CREATED, &json!({ "id": id, "body": body }))
+        }
+        ("PATCH", r) if r.starts_with("issues/comments/") => {
+            let id: u64 = r["issues/comments/".len()..].parse().unwrap_or(0);
+            let text = body["body"].as_str().unwrap_or_default().to_owned();
+            match store.comments.iter_mut().find(|(i, _, _)| *i == id) {
+                Some(c) => {
+                    c.2 = text.clone();
+                    answer(StatusCode::OK, &json!({ "id": id, "body": text }))
+                }
+                None => not_found(),
+            }
         }
         ("POST", "pulls") => {
             let (Some(head), Some(base)) = (body["head"].as_str(), body["base"].as_str()) else {
@@ -320,6 +444,11 @@ async fn handle(State(s): State<Arc<Shared>>, method: Method, uri: Uri, body: By
                 .filter_map(|l| l.as_str().map(str::to_owned))
                 .collect();
             store.labels.push((number, labels.clone()));
+            if let Some(pr) = store.pulls.iter_mut().find(|p| p["number"] == number) {
+                let mut all: Vec<Value> = pr["labels"].as_array().cloned().unwrap_or_default();
+                all.extend(labels.iter().map(|l| json!({ "name": l })));
+                pr["labels"] = Value::Array(all);
+            }
             answer(
                 StatusCode::OK,
                 &json!(

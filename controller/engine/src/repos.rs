@@ -293,6 +293,25 @@ impl Repos {
             .join(commit)
     }
 
+    /// Deletes `branch` of `url`, leaving a tag `tag` at `commit` first when given.
+    ///
+    /// # Errors
+    /// The server refused, or git could not talk to it.
+    pub fn delete_branch(
+        &mut self,
+        url: &str,
+        branch: &str,
+        tag: Option<(&str, &str)>,
+    ) -> Result<(), GitError> {
+        let creds = self.creds(url).clone();
+        let repo = self.read(url)?;
+        if let Some((commit, tag)) = tag {
+            repo.push_tag(url, &creds, commit, tag)?;
+        }
+        tracing::info!(target: crate::PROGRESS, "deleting branch {branch} of {}", shopset_git::redact_url(url));
+        repo.delete_branch(url, &creds, branch)
+    }
+
     /// Pushes `commit` to `branch` of `url`, fast-forward only.
     ///
     /// # Errors

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use shopset_crds::{
-    ConfigurationSpec, FailureDomainSpec, MigrationSpec, ShopSetSpec, ShopSpec, TierSpec, names,
+    ConfigurationSpec, FailureDomainSpec, MigrationSpec, PreviewPolicySpec, ShopSetSpec, ShopSpec,
+    TierSpec, names,
 };
 use shopset_render::yaml;
 
@@ -61,6 +62,13 @@ pub struct Resources {
     pub shops: BTreeMap<String, Sourced<ShopSpec>>,
     /// Migrations between failure domains.
     pub migrations: BTreeMap<String, Sourced<MigrationSpec>>,
+    /// Preview policies.
+    pub preview_policies: BTreeMap<String, Sourced<PreviewPolicySpec>>,
+    /// PreviewPolicy annotations (a preview kept until a time), by PreviewPolicy.
+    pub preview_annotations: BTreeMap<String, BTreeMap<String, String>>,
+    /// The previews among the Tiers, by (synthetic) tier: never read from a file, set by
+    /// [`crate::ops::preview`] on the resources it plans a preview with.
+    pub previews: BTreeMap<String, shopset_render::inputs::PreviewOf>,
     /// Migration annotations (approved steps), by Migration.
     pub migration_annotations: BTreeMap<String, BTreeMap<String, String>>,
     /// Tier annotations (holds, approvals, confirmations), by Tier.
@@ -85,13 +93,14 @@ pub struct Resources {
 }
 
 /// The kinds.
-pub const KINDS: [&str; 6] = [
+pub const KINDS: [&str; 7] = [
     "Tier",
     "Configuration",
     "FailureDomain",
     "ShopSet",
     "Shop",
     "Migration",
+    "PreviewPolicy",
 ];
 
 fn typed<T: DeserializeOwned>(value: &Value, prefix: &str) -> Result<T, (String, String)> {
@@ -193,6 +202,7 @@ impl Resources {
             "FailureDomain" => self.failure_domains.get(name).map(|s| s.file.as_str()),
             "Shop" => self.shops.get(name).map(|s| s.file.as_str()),
             "Migration" => self.migrations.get(name).map(|s| s.file.as_str()),
+            "PreviewPolicy" => self.preview_policies.get(name).map(|s| s.file.as_str()),
             _ => self.shop_sets.get(name).map(|s| s.file.as_str()),
         }
     }
@@ -216,6 +226,10 @@ impl Resources {
             "Migration" => {
                 self.migrations.remove(name);
                 self.migration_annotations.remove(name);
+            }
+            "PreviewPolicy" => {
+                self.preview_policies.remove(name);
+                self.preview_annotations.remove(name);
             }
             _ => {
                 self.shop_sets.remove(name);
@@ -392,6 +406,15 @@ impl Resources {
         match kind {
             "Tier" => {
                 let spec: TierSpec = typed(&spec, "spec")?;
+                if name.starts_with(PREVIEW_TIER_PREFIX) {
+                    return Err((
+                        "metadata.name".into(),
+                        format!(
+                            "names starting with {PREVIEW_TIER_PREFIX:?} belong to the previews \
+                             of PreviewPolicies; expected another name"
+                        ),
+                    ));
+                }
                 shopset_render::validate_tier_spec(name, &spec).map_err(|e| match e {
                     shopset_render::RenderError::Tier { field, message, .. } => (field, message),
                     other => ("spec".to_owned(), other.to_string()),
@@ -451,6 +474,14 @@ impl Resources {
                 self.migration_annotations
                     .insert(name.to_owned(), annotations(doc));
                 self.migrations
+                    .insert(name.to_owned(), Sourced::new(file, spec));
+            }
+            "PreviewPolicy" => {
+                let spec: PreviewPolicySpec = typed(&spec, "spec")?;
+                check_preview_policy(&spec)?;
+                self.preview_annotations
+                    .insert(name.to_owned(), annotations(doc));
+                self.preview_policies
                     .insert(name.to_owned(), Sourced::new(file, spec));
             }
             "Shop" => {
@@ -573,6 +604,76 @@ fn annotations(doc: &Value) -> BTreeMap<String, String> {
 }
 
 /// What the Migration schema checks at admission, for Migrations read from files.
+/// The names a preview's synthetic tier starts with (`preview-pr-12`).
+pub const PREVIEW_TIER_PREFIX: &str = "preview-pr-";
+
+/// What the PreviewPolicy schema says, for policies read from files.
+fn check_preview_policy(spec: &PreviewPolicySpec) -> Result<(), (String, String)> {
+    let check = |field: &str, r: Result<(), String>| r.map_err(|m| (field.to_owned(), m));
+    check("spec.tier", names::dns_label(&spec.tier))?;
+    check("spec.configuration", names::dns_label(&spec.configuration))?;
+    if let Some(domain) = &spec.failure_domain {
+        check("spec.failureDomain", names::dns_label(domain))?;
+    }
+    if !spec.host.contains("{{number}}") {
+        return Err((
+            "spec.host".into(),
+            format!(
+                "expected a host pattern containing {{{{number}}}} \
+                 (pr-{{{{number}}}}.preview.example.com), got {:?}",
+                spec.host
+            ),
+        ));
+    }
+    check(
+        "spec.host",
+        names::host(&shopset_crds::preview::preview_host(&spec.host, 1), false),
+    )?;
+    for (field, value) in [
+        ("spec.ttl", &spec.ttl),
+        ("spec.idleTtl", &spec.idle_ttl),
+        ("spec.keepFor", &spec.keep_for),
+        ("spec.source.pollInterval", &spec.source.poll_interval),
+    ] {
+        if !is_duration(value) {
+            return Err((
+                field.into(),
+                format!("expected a duration such as 30s, 5m or 72h, got {value:?}"),
+            ));
+        }
+    }
+    let github = &spec.source.github;
+    check(
+        "spec.source.github.repository",
+        shopset_render::url_without_password(&github.repository),
+    )?;
+    if let Some(secret) = &github.secret_ref {
+        check(
+            "spec.source.github.secretRef.name",
+            names::secret_name(&secret.name),
+        )?;
+    }
+    if let Some(label) = github.labels.iter().find(|l| l.trim().is_empty()) {
+        return Err((
+            "spec.source.github.labels".into(),
+            format!("expected non-empty labels, got {label:?}"),
+        ));
+    }
+    if !(1..=1000).contains(&spec.max_previews) {
+        return Err((
+            "spec.maxPreviews".into(),
+            format!("expected 1 to 1000, got {}", spec.max_previews),
+        ));
+    }
+    if !(1..=1000).contains(&spec.max_removals_per_poll) {
+        return Err((
+            "spec.maxRemovalsPerPoll".into(),
+            format!("expected 1 to 1000, got {}", spec.max_removals_per_poll),
+        ));
+    }
+    Ok(())
+}
+
 fn check_migration(spec: &MigrationSpec) -> Result<(), (String, String)> {
     let check = |field: &str, r: Result<(), String>| r.map_err(|m| (field.to_owned(), m));
     check("spec.from", names::dns_label(&spec.from))?;

@@ -53,6 +53,19 @@ pub struct PullRequest {
     pub head_sha: String,
     /// Its page.
     pub url: String,
+    /// The branch it merges into.
+    pub base: String,
+    /// Its labels.
+    pub labels: Vec<String>,
+}
+
+/// A comment on a pull request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment {
+    /// Its id.
+    pub id: u64,
+    /// Its text.
+    pub body: String,
 }
 
 /// What a new pull request says.
@@ -234,7 +247,88 @@ impl GitHub {
                 || value["merged_at"].as_str().is_some(),
             head_sha: value["head"]["sha"].as_str().unwrap_or_default().to_owned(),
             url: value["html_url"].as_str().unwrap_or_default().to_owned(),
+            base: value["base"]["ref"].as_str().unwrap_or_default().to_owned(),
+            labels: value["labels"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|l| l["name"].as_str().map(str::to_owned))
+                .collect(),
         }
+    }
+
+    /// Every open pull request (100 a page, at most `max_pages` pages).
+    ///
+    /// # Errors
+    /// GitHub refused or could not be reached: the caller learns nothing about any pull
+    /// request (a partial listing is never returned).
+    pub fn list_open(&self, max_pages: u32) -> Result<Vec<PullRequest>, ForgeError> {
+        let mut out = Vec::new();
+        for page in 1..=max_pages {
+            let (_, list) = self.call(
+                "list pull requests",
+                "GET",
+                &format!("/pulls?state=open&per_page=100&page={page}"),
+                None,
+            )?;
+            let items = list.as_array().cloned().unwrap_or_default();
+            let full = items.len() == 100;
+            out.extend(items.iter().map(Self::pull));
+            if !full {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The comments on pull request `number` (the first 100).
+    ///
+    /// # Errors
+    /// GitHub refused.
+    pub fn comments(&self, number: u64) -> Result<Vec<Comment>, ForgeError> {
+        let (_, list) = self.call(
+            "list comments",
+            "GET",
+            &format!("/issues/{number}/comments?per_page=100"),
+            None,
+        )?;
+        Ok(list
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| Comment {
+                id: c["id"].as_u64().unwrap_or_default(),
+                body: c["body"].as_str().unwrap_or_default().to_owned(),
+            })
+            .collect())
+    }
+
+    /// Posts a comment on pull request `number`; its id.
+    ///
+    /// # Errors
+    /// GitHub refused.
+    pub fn comment(&self, number: u64, body: &str) -> Result<u64, ForgeError> {
+        let (_, created) = self.call(
+            "comment",
+            "POST",
+            &format!("/issues/{number}/comments"),
+            Some(&json!({ "body": body })),
+        )?;
+        Ok(created["id"].as_u64().unwrap_or_default())
+    }
+
+    /// Replaces the text of comment `id`.
+    ///
+    /// # Errors
+    /// GitHub refused.
+    pub fn edit_comment(&self, id: u64, body: &str) -> Result<(), ForgeError> {
+        self.call(
+            "edit comment",
+            "PATCH",
+            &format!("/issues/comments/{id}"),
+            Some(&json!({ "body": body })),
+        )
+        .map(|_| ())
     }
 
     /// Points `branch` at `sha` (creating it, or fast-forwarding it).

@@ -294,6 +294,50 @@ impl Repo {
         }
     }
 
+    /// The remote's branches whose names start with `prefix`, as (branch, commit) in name
+    /// order, as of the last fetch or push.
+    ///
+    /// # Errors
+    /// The refs cannot be read.
+    pub fn remote_branches(&self, prefix: &str) -> Result<Vec<(String, String)>, GitError> {
+        let glob = format!("refs/remotes/origin/{prefix}*");
+        let refs = self
+            .inner
+            .references_glob(&glob)
+            .map_err(self.op(format!("list origin/{prefix}*")))?;
+        let mut out = Vec::new();
+        for r in refs {
+            let r = r.map_err(self.op(format!("list origin/{prefix}*")))?;
+            let Some(name) = r
+                .name()
+                .ok()
+                .and_then(|n| n.strip_prefix("refs/remotes/origin/"))
+            else {
+                continue;
+            };
+            let name = name.to_owned();
+            let commit = r
+                .peel_to_commit()
+                .map_err(self.op(format!("read origin/{name}")))?;
+            out.push((name, commit.id().to_string()));
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    pub(crate) fn forget_remote_tip(&self, branch: &str) -> Result<(), GitError> {
+        match self
+            .inner
+            .find_reference(&format!("refs/remotes/origin/{branch}"))
+        {
+            Ok(mut r) => r
+                .delete()
+                .map_err(self.op(format!("forget origin/{branch}"))),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(()),
+            Err(source) => Err(self.op(format!("read origin/{branch}"))(source)),
+        }
+    }
+
     pub(crate) fn set_remote_tip(&self, branch: &str, commit: &str) -> Result<(), GitError> {
         let oid =
             git2::Oid::from_str(commit).map_err(self.op(format!("parse commit id {commit}")))?;

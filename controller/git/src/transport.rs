@@ -184,6 +184,60 @@ impl Repo {
         }
     }
 
+    /// Deletes `branch` of `url` (the one ref deletion the product makes: a preview's branch,
+    /// once its Application is gone). Never forced: a plain deletion.
+    ///
+    /// # Errors
+    /// The server refused, or git could not talk to it.
+    pub fn delete_branch(
+        &self,
+        url: &str,
+        creds: &Credentials,
+        branch: &str,
+    ) -> Result<(), GitError> {
+        self.push_refspec(
+            url,
+            creds,
+            &format!(":refs/heads/{branch}"),
+            "delete branch",
+        )?;
+        self.forget_remote_tip(branch)
+    }
+
+    /// Creates the tag `tag` at `commit` in `url` (refused when it exists: never moved).
+    ///
+    /// # Errors
+    /// The server refused, or git could not talk to it.
+    pub fn push_tag(
+        &self,
+        url: &str,
+        creds: &Credentials,
+        commit: &str,
+        tag: &str,
+    ) -> Result<(), GitError> {
+        self.push_refspec(url, creds, &format!("{commit}:refs/tags/{tag}"), "push tag")
+    }
+
+    fn push_refspec(
+        &self,
+        url: &str,
+        creds: &Credentials,
+        refspec: &str,
+        action: &str,
+    ) -> Result<(), GitError> {
+        let output = self
+            .git(url, creds, action)?
+            .args(["push", "--porcelain", "--", url, refspec])
+            .output()
+            .map_err(|e| GitError::Spawn(e.to_string()))?;
+        if output.status.success() {
+            return Ok(());
+        }
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        Err(self.transport_error(url, action, &format!("{stdout}{stderr}"), creds))
+    }
+
     /// Pushes `commit` to `branch` of `url`, fast-forward only.
     ///
     /// # Errors

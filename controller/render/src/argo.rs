@@ -300,7 +300,10 @@ pub fn routing_application(inputs: &TierInputs) -> Option<Value> {
     ))
 }
 
-/// The tier's root Application, which applies `applications/` from the tier branch.
+/// The tier's root Application, which applies `applications/` from the tier branch. A
+/// preview's has Argo CD's resources finalizer: deleting it removes the preview's
+/// Applications, and theirs (the preview's ShopSet deletes its workloads) everything they
+/// applied, its Namespace included.
 #[must_use]
 pub fn root_application(inputs: &TierInputs) -> Value {
     let argo = &inputs.tier.spec.argocd;
@@ -309,12 +312,18 @@ pub fn root_application(inputs: &TierInputs) -> Value {
         shopset_crds::names::ROOT_APPLICATION_PREFIX,
         inputs.tier.name
     );
-    tier_application(
+    let mut app = tier_application(
         inputs,
         &name,
         layout::APPLICATIONS,
         json!({ "server": IN_CLUSTER, "namespace": argo.namespace }),
-    )
+    );
+    if let Some(preview) = &inputs.preview {
+        app["metadata"]["finalizers"] = json!([RESOURCES_FINALIZER]);
+        app["metadata"]["labels"]["shopset.dev/preview-policy"] = json!(preview.policy);
+        app["metadata"]["labels"]["shopset.dev/preview"] = json!(preview.number.to_string());
+    }
+    app
 }
 
 /// An Application of the tier itself (not of a ShopSet): `path` of the tier branch, applied

@@ -43,6 +43,34 @@ pub struct TierInputs {
     /// [`crate::record`]). Always empty once read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shop_shards: Vec<String>,
+    /// Set on a preview's branch (`preview/pr-<number>`): whose preview it is. Its root
+    /// Application then has Argo CD's resources finalizer, so deleting it removes the
+    /// preview's Applications and, with them, everything they applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<PreviewOf>,
+}
+
+/// What a preview's branch records of it. The times are the controller's clock (RFC 3339):
+/// the first deploy, and the first time the current head commit was deployed (its last push).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PreviewOf {
+    /// The PreviewPolicy.
+    pub policy: String,
+    /// The pull request's number.
+    pub number: u64,
+    /// The pull request's page, when known.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pull_request: String,
+    /// The branch of the configuration repository the configuration was read at (the
+    /// policy tier's).
+    pub configuration_branch: String,
+    /// The preview's host.
+    pub host: String,
+    /// When it was first deployed.
+    pub deployed_at: String,
+    /// When its current head commit was first deployed.
+    pub pushed_at: String,
 }
 
 impl TierInputs {
@@ -59,6 +87,7 @@ impl TierInputs {
             shop_sets: BTreeMap::new(),
             shops: BTreeMap::new(),
             shop_shards: Vec::new(),
+            preview: None,
         }
     }
 

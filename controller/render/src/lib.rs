@@ -45,7 +45,28 @@ pub use tree::Tree;
 /// # Errors
 /// The first problem found, naming the field.
 pub fn validate_tier(inputs: &TierInputs) -> Result<(), RenderError> {
-    validate_tier_spec(&inputs.tier.name, &inputs.tier.spec)?;
+    if let Some(preview) = &inputs.preview {
+        // A preview's branch is `preview/pr-<number>`, which no Tier may name.
+        let (tier, branch) = (
+            shopset_crds::preview::preview_tier(preview.number),
+            shopset_crds::preview::preview_branch(preview.number),
+        );
+        if inputs.tier.name != tier || inputs.tier.spec.branch.as_deref() != Some(&branch) {
+            return Err(RenderError::tier(
+                &inputs.tier.name,
+                "preview",
+                format!(
+                    "the preview of pull request {} is the tier {tier:?} on the branch {branch:?}",
+                    preview.number
+                ),
+            ));
+        }
+        let mut spec = inputs.tier.spec.clone();
+        spec.branch = None;
+        validate_tier_spec(&inputs.tier.name, &spec)?;
+    } else {
+        validate_tier_spec(&inputs.tier.name, &inputs.tier.spec)?;
+    }
     names::commit_id(&inputs.app_commit)
         .map_err(|message| RenderError::tier(&inputs.tier.name, "appCommit", message))
 }

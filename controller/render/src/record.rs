@@ -81,6 +81,8 @@ struct Head<'a> {
     failure_domains: &'a BTreeMap<String, shopset_crds::FailureDomainSpec>,
     shop_sets: &'a BTreeMap<String, PlacedShopSet>,
     shop_shards: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preview: Option<&'a crate::inputs::PreviewOf>,
 }
 
 /// One shard's file.
@@ -119,6 +121,7 @@ pub fn files(inputs: &TierInputs, touched: Option<&BTreeSet<String>>) -> Vec<(St
         failure_domains: &inputs.failure_domains,
         shop_sets: &inputs.shop_sets,
         shop_shards: shards(inputs).into_iter().collect(),
+        preview: inputs.preview.as_ref(),
     };
     let mut out = vec![(
         layout::INPUTS.to_owned(),

@@ -10,6 +10,7 @@ pub mod observe;
 pub mod overview;
 pub mod pin;
 pub mod plan;
+pub mod preview;
 pub mod promote;
 pub mod pull_request;
 pub mod quickstart;

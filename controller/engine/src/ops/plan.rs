@@ -522,9 +522,13 @@ fn plan_tier(
     let of_tier = |e: shopset_render::RenderError| render_problem("Tier", tier, e);
     let app_commit = app_commit(repos, tier, spec, &branch)?;
     let mut inputs = TierInputs::new(tier.to_owned(), spec.clone(), app_commit);
+    // A preview reads its configuration at the branch of the tier it previews.
+    let preview = resources.previews.get(tier);
+    inputs.preview = preview.cloned();
     shopset_render::validate_tier(&inputs).map_err(of_tier)?;
     let catalog = base_catalog(repos, tier, spec, &inputs.app_commit)?;
-    let mut gathered = gather(resources, repos, tier, &branch, ctx, &mut inputs);
+    let config_branch = preview.map_or(branch.as_str(), |p| p.configuration_branch.as_str());
+    let mut gathered = gather(resources, repos, tier, config_branch, ctx, &mut inputs);
     let keeper = Keeper {
         previous: prev.inputs.as_deref(),
         broken_configs: &gathered.broken_configs,

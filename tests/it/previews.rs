@@ -1,0 +1,405 @@
+//! Previews per pull request, against the fake GitHub (pull requests, labels, comments, an
+//! outage) and real git: each poll is the engine's `reconcile`, the controller's clock injected
+//! through the author's time, Argo CD's Applications an in-memory store that removes a deleted
+//! Application one poll later (as its finalizer would).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use shopset_engine::ops::preview::{self, Applications, Memory, Report};
+use shopset_engine::{Author, Repos, Resources};
+use shopset_tests::fake_github::FakeGitHub;
+use shopset_tests::{app_repo_from_dir, commit_count, fixtures, git, kustomize, of_kind, rev, tip};
+
+const T0: i64 = 1_767_225_600;
+
+/// Argo CD's Applications: applied ones exist; a deleted one is gone at the next look.
+#[derive(Default)]
+struct Argo {
+    apps: BTreeMap<String, Value>,
+    deleting: Vec<String>,
+    deleted: Vec<String>,
+}
+
+impl Applications for Argo {
+    fn apply(&mut self, application: &Value) -> Result<(), String> {
+        let name = application["metadata"]["name"].as_str().unwrap_or_default();
+        self.apps.insert(name.to_owned(), application.clone());
+        Ok(())
+    }
+
+    fn delete(&mut self, _namespace: &str, name: &str) -> Result<(), String> {
+        self.deleting.push(name.to_owned());
+        Ok(())
+    }
+
+    fn exists(&mut self, _namespace: &str, name: &str) -> Result<bool, String> {
+        if self.deleting.iter().any(|d| d == name) {
+            // Argo CD's finalizer removed what it applied, then the Application.
+            self.deleting.retain(|d| d != name);
+            self.apps.remove(name);
+            self.deleted.push(name.to_owned());
+            return Ok(false);
+        }
+        Ok(self.apps.contains_key(name))
+    }
+
+    fn state(&self, shop_set: &str) -> Option<String> {
+        self.apps
+            .contains_key(&format!("shopset-preview-{shop_set}"))
+            .then(|| "Synced, Healthy".to_owned())
+    }
+}
+
+struct World {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    app: PathBuf,
+    system: PathBuf,
+    repos: Repos,
+    resources: Resources,
+    github: FakeGitHub,
+    forge: shopset_git::forge::GitHub,
+    argo: Argo,
+    memory: Memory,
+    /// Three app commits: the first, and two more on tier-0.
+    heads: Vec<String>,
+}
+
+fn resources(app: &Path, system: &Path, policy: &str) -> Resources {
+    let text = format!(
+        "apiVersion: shopset.dev/v1alpha1\nkind: Tier\nmetadata: {{name: tier-0}}\nspec:\n  app: {{url: \"{app}\", path: kustomize}}\n  system: {{url: \"{system}\"}}\n---\n\
+         apiVersion: shopset.dev/v1alpha1\nkind: Configuration\nmetadata: {{name: plan}}\nspec:\n  inline: {{values: {{A: \"1\"}}, replicas: {{podinfo: 2}}}}\n---\n\
+         apiVersion: shopset.dev/v1alpha1\nkind: FailureDomain\nmetadata: {{name: east}}\nspec:\n  destination: {{name: east-1}}\n---\n\
+         apiVersion: shopset.dev/v1alpha1\nkind: ShopSet\nmetadata: {{name: shop-a}}\nspec: {{tier: tier-0, configuration: plan}}\n---\n\
+         apiVersion: shopset.dev/v1alpha1\nkind: PreviewPolicy\nmetadata: {{name: previews}}\nspec:\n  tier: tier-0\n  configuration: plan\n  host: \"pr-{{{{number}}}}.preview.example.com\"\n  source: {{github: {{repository: \"https://github.com/acme/shop\", labels: [preview]}}}}\n{policy}",
+        app = app.display(),
+        system = system.display(),
+    );
+    let mut r = Resources::default();
+    r.add_text("resources.yaml", &text);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    r
+}
+
+fn world(policy: &str) -> World {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().to_owned();
+    let app = dir.join("app.git");
+    let first = app_repo_from_dir(&app, &fixtures().join("apps/podinfo"), &["tier-0"]);
+    let mut heads = vec![first];
+    for i in 1..3 {
+        heads.push(shopset_tests::commit_to_branch(
+            &app,
+            "tier-0",
+            &dir.join(format!("work-{i}")),
+            ("kustomize/NOTE", &format!("change {i}\n")),
+            &[],
+            &[],
+        ));
+    }
+    let system = dir.join("system.git");
+    let resources = resources(&app, &system, policy);
+    let mut repos = Repos::new(dir.join("cache"));
+    // The tiers as they are before any preview.
+    let synced = shopset_engine::ops::sync::sync(
+        &resources,
+        &mut repos,
+        &author(T0),
+        &shopset_engine::SyncOptions::default(),
+    );
+    assert!(synced.ok(), "{:?}", synced.problems);
+    let github = FakeGitHub::start(&app);
+    let forge = shopset_git::forge::GitHub::new(&github.url, "https://github.com/acme/shop", None)
+        .expect("client");
+    World {
+        _tmp: tmp,
+        dir,
+        app,
+        system,
+        repos,
+        resources,
+        github,
+        forge,
+        argo: Argo::default(),
+        memory: Memory::default(),
+        heads,
+    }
+}
+
+fn author(time: i64) -> Author {
+    Author {
+        name: "shopset".into(),
+        email: "shopset@example.com".into(),
+        producer: "test".into(),
+        time: Some(time),
+        signer: None,
+    }
+}
+
+impl World {
+    fn poll(&mut self, time: i64) -> Report {
+        preview::reconcile(
+            &self.resources,
+            &mut self.repos,
+            &author(time),
+            "previews",
+            &self.forge,
+            &mut self.argo,
+            &mut self.memory,
+        )
+    }
+
+    fn branch(&self, n: u64) -> Option<String> {
+        tip(&self.system, &format!("refs/heads/preview/pr-{n}"))
+    }
+
+    fn deployed(&self, n: u64) -> String {
+        shopset_tests::running_app(&self.system, &format!("preview/pr-{n}"))
+    }
+
+    fn tiers(&self) -> String {
+        let out = git(&self.system, &["for-each-ref", "refs/heads/tier-*"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+#[test]
+fn a_labelled_pull_request_gets_a_branch_an_application_and_one_comment_edited_on_each_push() {
+    let mut w = world("");
+    let tiers = w.tiers();
+    w.github
+        .open_pull(7, &w.heads[1], "tier-0", &["preview", "team-a"]);
+    w.github.open_pull(8, &w.heads[2], "tier-0", &["team-a"]);
+
+    let report = w.poll(T0);
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert!(
+        w.branch(7).is_some(),
+        "a branch for the labelled pull request"
+    );
+    assert_eq!(
+        w.deployed(7),
+        w.heads[1],
+        "its gitlink is the pull request's head"
+    );
+    assert!(w.branch(8).is_none(), "no label, no preview");
+    let app = &w.argo.apps["shopset-preview-pr-7"];
+    assert_eq!(
+        app["metadata"]["finalizers"][0],
+        "resources-finalizer.argocd.argoproj.io"
+    );
+    assert_eq!(app["spec"]["source"]["targetRevision"], "preview/pr-7");
+    // The Application applied is the one the branch holds.
+    let out = git(
+        &w.system,
+        &["show", "preview/pr-7:bootstrap/preview-pr-7.yaml"],
+    );
+    let held =
+        shopset_render::yaml::parse(&String::from_utf8_lossy(&out.stdout)).expect("bootstrap file");
+    assert_eq!(&held, app);
+    assert_eq!(w.tiers(), tiers, "no tier branch moved");
+    let comments = w.github.comments(7);
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    assert!(comments[0].1.contains("https://pr-7.preview.example.com"));
+    assert!(comments[0].1.contains(&w.heads[1][..12]));
+    assert!(w.github.comments(8).is_empty());
+    assert_eq!(report.previews.len(), 1);
+    assert_eq!(report.previews[0].phase, "Ready");
+    assert_eq!(
+        report.previews[0].expires_at, "2026-01-02T00:00:00Z",
+        "idle time first: 24h"
+    );
+
+    // Nothing new: nothing written, no request but the listing.
+    let before = w.github.requests().len();
+    let commits = commit_count(&w.system, "preview/pr-7");
+    w.poll(T0 + 60);
+    assert_eq!(commit_count(&w.system, "preview/pr-7"), commits);
+    let asked: Vec<_> = w.github.requests()[before..].to_vec();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+
+    // A push moves the gitlink in one commit; the comment is edited, not posted again.
+    w.github.push_pull(7, &w.heads[2]);
+    w.poll(T0 + 3600);
+    assert_eq!(commit_count(&w.system, "preview/pr-7"), commits + 1);
+    assert_eq!(w.deployed(7), w.heads[2]);
+    let comments = w.github.comments(7);
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    assert!(
+        comments[0].1.contains(&w.heads[2][..12]),
+        "{}",
+        comments[0].1
+    );
+    assert_eq!(w.tiers(), tiers, "no tier branch moved");
+
+    // The preview's overlay builds with real Kustomize, its Namespace included.
+    let work = w.dir.join("checkout");
+    shopset_tests::clone_branch(&w.system, "preview/pr-7", &work);
+    let overlay = find_overlay(&work, "pr-7").expect("the preview's overlay");
+    let objects = kustomize(&overlay);
+    let namespaces = of_kind(&objects, "Namespace");
+    assert_eq!(namespaces.len(), 1, "{objects:?}");
+    assert!(!of_kind(&objects, "Deployment").is_empty());
+}
+
+/// The directory of the ShopSet's overlay (the one whose name is the ShopSet's and that holds a
+/// kustomization).
+fn find_overlay(dir: &Path, name: &str) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if !path.is_dir() || entry.file_name() == ".git" {
+            continue;
+        }
+        if entry.file_name() == name && path.join("kustomization.yaml").exists() {
+            return Some(path);
+        }
+        if let Some(found) = find_overlay(&path, name) {
+            return Some(found);
+        }
+    }
+    None
+}
+
+#[test]
+fn closing_removes_the_application_then_the_branch_and_an_outage_removes_nothing() {
+    let mut w = world("  archive: true\n");
+    let tiers = w.tiers();
+    w.github.open_pull(7, &w.heads[1], "tier-0", &["preview"]);
+    w.poll(T0);
+    let last = w.branch(7).expect("deployed");
+
+    // An hour of 500s from GitHub, polled every five minutes: nothing is removed.
+    w.github.close_pull(7, true);
+    w.github.fail_with(500);
+    for i in 1..=12 {
+        let report = w.poll(T0 + i * 300);
+        assert!(!report.listed);
+        assert!(!report.problems.is_empty(), "the outage is said");
+    }
+    assert_eq!(w.branch(7).as_deref(), Some(last.as_str()));
+    assert!(w.argo.apps.contains_key("shopset-preview-pr-7"));
+    assert!(w.argo.deleted.is_empty());
+
+    // GitHub answers again: the pull request is missing from the listing once, then again
+    // five minutes later, and its own page says merged. Then, in order: the Application goes,
+    // and only once it is gone, the branch.
+    w.github.recover();
+    let t = T0 + 4000;
+    w.poll(t);
+    assert!(w.branch(7).is_some(), "missing once is no evidence");
+    assert!(w.argo.deleting.is_empty());
+    let report = w.poll(t + 301);
+    assert!(
+        report
+            .events
+            .iter()
+            .any(|(r, m)| r == "PreviewRemoving" && m.contains("merged")),
+        "{:?}",
+        report.events
+    );
+    assert!(
+        w.branch(7).is_some(),
+        "the branch waits for the Application"
+    );
+    assert_eq!(w.argo.deleting, vec!["shopset-preview-pr-7".to_owned()]);
+    let report = w.poll(t + 400);
+    assert_eq!(w.argo.deleted, vec!["shopset-preview-pr-7".to_owned()]);
+    assert!(w.branch(7).is_none(), "{:?}", report.problems);
+    assert_eq!(
+        tip(&w.system, "refs/tags/archive/preview/pr-7").as_deref(),
+        Some(last.as_str()),
+        "the tag the policy asks for"
+    );
+    assert_eq!(
+        w.tiers(),
+        tiers,
+        "a preview's removal never touches a tier branch"
+    );
+    let comments = w.github.comments(7);
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    assert!(
+        comments[0].1.contains("Preview removed"),
+        "{}",
+        comments[0].1
+    );
+    assert!(report.previews.is_empty());
+}
+
+#[test]
+fn a_removed_label_time_to_live_and_idle_time_remove_and_the_keep_label_keeps() {
+    let mut w = world("  ttl: 48h\n  idleTtl: 24h\n  keepFor: 72h\n");
+    for n in [1, 2, 3] {
+        w.github.open_pull(n, &w.heads[1], "tier-0", &["preview"]);
+    }
+    w.poll(T0);
+    assert!((1..=3).all(|n| w.branch(n).is_some()));
+    // 1 loses its label; 3 is kept; 2 is pushed at 20 h.
+    w.github.set_labels(1, &[]);
+    w.github.set_labels(3, &["preview", "preview-keep"]);
+    w.github.push_pull(2, &w.heads[2]);
+    let report = w.poll(T0 + 20 * 3600);
+    assert!(
+        report
+            .events
+            .iter()
+            .any(|(_, m)| m.contains("pull request 1") && m.contains("label")),
+        "{:?}",
+        report.events
+    );
+    w.poll(T0 + 20 * 3600 + 10);
+    assert!(w.branch(1).is_none(), "label removed");
+    // At 25 h: 2 was pushed 5 h ago (idle until 44 h); 3 is kept (24 h + 72 h).
+    w.poll(T0 + 25 * 3600);
+    assert!(w.branch(2).is_some() && w.branch(3).is_some());
+    // At 45 h: 2 is idle (pushed at 20 h); 3 still kept.
+    let report = w.poll(T0 + 45 * 3600);
+    assert!(
+        report
+            .events
+            .iter()
+            .any(|(_, m)| m.contains("pull request 2") && m.contains("idle")),
+        "{:?}",
+        report.events
+    );
+    w.poll(T0 + 45 * 3600 + 10);
+    assert!(w.branch(2).is_none());
+    assert!(w.branch(3).is_some());
+    // At 97 h: 3's kept time (24 h idle + 72 h) has passed; its time to live (48 + 72) has
+    // not, so it goes as idle.
+    w.poll(T0 + 97 * 3600);
+    w.poll(T0 + 97 * 3600 + 10);
+    assert!(w.branch(3).is_none());
+}
+
+#[test]
+fn the_cap_evicts_the_most_idle_preview() {
+    let mut w = world("  maxPreviews: 2\n");
+    w.github.open_pull(1, &w.heads[1], "tier-0", &["preview"]);
+    w.poll(T0);
+    w.github.open_pull(2, &w.heads[1], "tier-0", &["preview"]);
+    w.poll(T0 + 60);
+    // 1 is pushed later than 2 was deployed: 2 is now the most idle.
+    w.github.push_pull(1, &w.heads[2]);
+    w.poll(T0 + 120);
+    w.github.open_pull(3, &w.heads[1], "tier-0", &["preview"]);
+    let report = w.poll(T0 + 180);
+    assert!(
+        report
+            .events
+            .iter()
+            .any(|(_, m)| m.contains("pull request 2") && m.contains("evicted")),
+        "{:?}",
+        report.events
+    );
+    assert!(w.branch(3).is_some(), "the new one is deployed at once");
+    w.poll(T0 + 240);
+    assert!(w.branch(2).is_none(), "evicted");
+    assert!(w.branch(1).is_some());
+    assert_eq!(
+        rev(&w.app, "tier-0"),
+        w.heads[2],
+        "the app repository is untouched"
+    );
+}
