@@ -67,8 +67,8 @@ struct World {
     heads: Vec<String>,
 }
 
-fn resources(app: &Path, system: &Path, policy: &str) -> Resources {
-    let text = format!(
+fn resources_text(app: &Path, system: &Path, policy: &str) -> String {
+    format!(
         "apiVersion: shopset.dev/v1alpha1\nkind: Tier\nmetadata: {{name: tier-0}}\nspec:\n  app: {{url: \"{app}\", path: kustomize}}\n  system: {{url: \"{system}\"}}\n---\n\
          apiVersion: shopset.dev/v1alpha1\nkind: Configuration\nmetadata: {{name: plan}}\nspec:\n  inline: {{values: {{A: \"1\"}}, replicas: {{podinfo: 2}}}}\n---\n\
          apiVersion: shopset.dev/v1alpha1\nkind: FailureDomain\nmetadata: {{name: east}}\nspec:\n  destination: {{name: east-1}}\n---\n\
@@ -76,7 +76,11 @@ fn resources(app: &Path, system: &Path, policy: &str) -> Resources {
          apiVersion: shopset.dev/v1alpha1\nkind: PreviewPolicy\nmetadata: {{name: previews}}\nspec:\n  tier: tier-0\n  configuration: plan\n  host: \"pr-{{{{number}}}}.preview.example.com\"\n  source: {{github: {{repository: \"https://github.com/acme/shop\", labels: [preview]}}}}\n{policy}",
         app = app.display(),
         system = system.display(),
-    );
+    )
+}
+
+fn resources(app: &Path, system: &Path, policy: &str) -> Resources {
+    let text = resources_text(app, system, policy);
     let mut r = Resources::default();
     r.add_text("resources.yaml", &text);
     assert!(r.errors.is_empty(), "{:?}", r.errors);
@@ -402,4 +406,103 @@ fn the_cap_evicts_the_most_idle_preview() {
         w.heads[2],
         "the app repository is untouched"
     );
+}
+
+#[test]
+fn by_hand_shopctl_brings_a_preview_up_lists_it_and_takes_it_down() {
+    let w = world("  archive: true\n");
+    let tiers = w.tiers();
+    let file = w.dir.join("resources.yaml");
+    std::fs::write(
+        &file,
+        resources_text(&w.app, &w.system, "  archive: true\n"),
+    )
+    .expect("write");
+    let cache = w.dir.join("shopctl-cache").display().to_string();
+    let res = file.display().to_string();
+    let shopctl = |args: &[&str]| {
+        let mut all = vec!["--cache-dir", cache.as_str()];
+        all.extend_from_slice(args);
+        shopset_tests::run_shopctl(all)
+    };
+    let out = shopset_tests::ok(&shopctl(&[
+        "preview",
+        "up",
+        "--pr",
+        "12",
+        "--sha",
+        &w.heads[1],
+        "-f",
+        &res,
+    ]));
+    assert!(out.contains("committed"), "{out}");
+    assert!(out.contains("kubectl apply -f - <<'EOF'"), "{out}");
+    assert!(
+        out.contains("resources-finalizer.argocd.argoproj.io"),
+        "{out}"
+    );
+    assert_eq!(w.deployed(12), w.heads[1]);
+    // The same commit again writes nothing; a new one moves the gitlink in one commit.
+    let out = shopset_tests::ok(&shopctl(&[
+        "preview",
+        "up",
+        "--pr",
+        "12",
+        "--sha",
+        &w.heads[1],
+        "-f",
+        &res,
+    ]));
+    assert!(out.contains("unchanged"), "{out}");
+    let commits = commit_count(&w.system, "preview/pr-12");
+    shopset_tests::ok(&shopctl(&[
+        "preview",
+        "up",
+        "--pr",
+        "12",
+        "--sha",
+        &w.heads[2],
+        "-f",
+        &res,
+    ]));
+    assert_eq!(commit_count(&w.system, "preview/pr-12"), commits + 1);
+    assert_eq!(w.deployed(12), w.heads[2]);
+    let listed = shopset_tests::ok(&shopctl(&["preview", "list", "-f", &res]));
+    assert!(
+        listed.contains("https://pr-12.preview.example.com"),
+        "{listed}"
+    );
+    assert!(listed.contains(&w.heads[2][..12]), "{listed}");
+    let last = w.branch(12).expect("branch");
+    // Down: without a cluster and without --application-gone, nothing is deleted.
+    let refused = shopctl(&[
+        "preview",
+        "down",
+        "12",
+        "-f",
+        &res,
+        "--kubeconfig",
+        "/nonexistent",
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--application-gone"),
+        "{refused:?}"
+    );
+    assert!(w.branch(12).is_some());
+    let out = shopset_tests::ok(&shopctl(&[
+        "preview",
+        "down",
+        "12",
+        "-f",
+        &res,
+        "--application-gone",
+    ]));
+    assert!(out.contains("removed"), "{out}");
+    assert!(w.branch(12).is_none());
+    assert_eq!(
+        tip(&w.system, "refs/tags/archive/preview/pr-12"),
+        Some(last)
+    );
+    assert_eq!(w.tiers(), tiers, "no tier branch moved");
 }

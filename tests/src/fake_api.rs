@@ -69,6 +69,7 @@ pub const KINDS: &[KindInfo] = &[
     kind("shopset.dev", "v1alpha1", "failuredomains", "FailureDomain", true),
     kind("shopset.dev", "v1alpha1", "shops", "Shop", true),
     kind("shopset.dev", "v1alpha1", "migrations", "Migration", true),
+    kind("shopset.dev", "v1alpha1", "previewpolicies", "PreviewPolicy", true),
     kind("argoproj.io", "v1alpha1", "applications", "Application", false),
     kind("coordination.k8s.io", "v1", "leases", "Lease", false),
     kind("events.k8s.io", "v1", "events", "Event", false),

@@ -287,6 +287,12 @@ pub enum Command {
         #[command(subcommand)]
         what: ShopCommand,
     },
+    /// Previews of pull requests: each a ShopSet `pr-<n>` on its own system branch
+    /// `preview/pr-<n>` (what the controller does for a PreviewPolicy, by hand).
+    Preview {
+        #[command(subcommand)]
+        what: PreviewCommand,
+    },
     /// Print the CustomResourceDefinitions, or write them into a directory.
     Crds {
         /// Directory to write one file per CRD and a kustomization.yaml into.
@@ -385,6 +391,62 @@ pub enum MigrateCommand {
         migration: String,
         #[command(flatten)]
         edit: EditArgs,
+    },
+}
+
+/// `shopctl preview ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum PreviewCommand {
+    /// Render pull request N's preview at commit SHA on `preview/pr-<n>` (the first commit
+    /// creates the branch, a new SHA moves its gitlink in one commit) and print the
+    /// `kubectl apply` of its Application.
+    Up {
+        /// The pull request's number.
+        #[arg(long)]
+        pr: u64,
+        /// The pull request's head commit (40 hex digits).
+        #[arg(long)]
+        sha: String,
+        /// The pull request's page, recorded in the branch.
+        #[arg(long, default_value = "")]
+        url: String,
+        /// The PreviewPolicy (default: the only one).
+        #[arg(long)]
+        policy: Option<String>,
+        /// Resource files or directories (default: the cluster's resources).
+        #[arg(short = 'f', long = "filename")]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        author: AuthorArgs,
+    },
+    /// Remove pull request N's preview, in order: delete its Application, wait until Argo CD
+    /// has removed it (and, through its finalizer, everything it applied), then delete the
+    /// branch (a tag left first when the policy says `archive`).
+    Down {
+        /// The pull request's number.
+        number: u64,
+        /// The PreviewPolicy (default: the only one).
+        #[arg(long)]
+        policy: Option<String>,
+        /// Resource files or directories (default: the cluster's resources).
+        #[arg(short = 'f', long = "filename")]
+        files: Vec<PathBuf>,
+        /// You deleted the Application (`kubectl delete application --wait`) and it is gone:
+        /// delete the branch without asking the cluster.
+        #[arg(long)]
+        application_gone: bool,
+        /// How long to wait for Argo CD to remove the Application, in seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// The previews the branches hold: number, commit, host, deployed, last push, expiry.
+    List {
+        /// The PreviewPolicy (default: the only one).
+        #[arg(long)]
+        policy: Option<String>,
+        /// Resource files or directories (default: the cluster's resources).
+        #[arg(short = 'f', long = "filename")]
+        files: Vec<PathBuf>,
     },
 }
 

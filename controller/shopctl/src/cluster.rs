@@ -49,8 +49,17 @@ fn resource(kind: &str) -> anyhow::Result<ApiResource> {
         "ShopSet" => ApiResource::erase::<ShopSet>(&()),
         "Shop" => ApiResource::erase::<shopset_crds::Shop>(&()),
         "Migration" => ApiResource::erase::<shopset_crds::Migration>(&()),
+        "PreviewPolicy" => ApiResource::erase::<shopset_crds::PreviewPolicy>(&()),
         other => anyhow::bail!("no resource kind {other}"),
     })
+}
+
+/// Argo CD's Application.
+fn application_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Application"),
+        "applications",
+    )
 }
 
 impl Cluster {
@@ -219,6 +228,36 @@ impl Cluster {
                     .map_err(|e| anyhow::anyhow!("delete {kind} {}/{name}: {e}", self.namespace))?;
             }
         }
+        Ok(())
+    }
+
+    /// Whether Argo CD's Application `namespace/name` exists (being deleted counts).
+    ///
+    /// # Errors
+    /// The API server could not say.
+    pub fn application_exists(&self, namespace: &str, name: &str) -> anyhow::Result<bool> {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), namespace, &application_resource());
+        let found = self
+            .runtime
+            .block_on(api.get_opt(name))
+            .map_err(|e| anyhow::anyhow!("read Application {namespace}/{name}: {e}"))?;
+        Ok(found.is_some())
+    }
+
+    /// Asks for the deletion of Argo CD's Application `namespace/name` (gone already: done).
+    ///
+    /// # Errors
+    /// The API server refused.
+    pub fn delete_application(&self, namespace: &str, name: &str) -> anyhow::Result<()> {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), namespace, &application_resource());
+        if !self.application_exists(namespace, name)? {
+            return Ok(());
+        }
+        self.runtime
+            .block_on(api.delete(name, &kube::api::DeleteParams::default()))
+            .map_err(|e| anyhow::anyhow!("delete Application {namespace}/{name}: {e}"))?;
         Ok(())
     }
 

@@ -33,9 +33,9 @@ pub fn application_resource() -> ApiResource {
     ))
 }
 
-/// The six kinds, read untyped: one malformed object must never break the list of the others
+/// The seven kinds, read untyped: one malformed object must never break the list of the others
 /// (the engine reports it on itself).
-fn kinds() -> [(&'static str, ApiResource); 6] {
+fn kinds() -> [(&'static str, ApiResource); 7] {
     [
         ("Tier", ApiResource::erase::<Tier>(&())),
         ("Configuration", ApiResource::erase::<Configuration>(&())),
@@ -43,6 +43,10 @@ fn kinds() -> [(&'static str, ApiResource); 6] {
         ("ShopSet", ApiResource::erase::<ShopSet>(&())),
         ("Shop", ApiResource::erase::<Shop>(&())),
         ("Migration", ApiResource::erase::<Migration>(&())),
+        (
+            "PreviewPolicy",
+            ApiResource::erase::<shopset_crds::PreviewPolicy>(&()),
+        ),
     ]
 }
 

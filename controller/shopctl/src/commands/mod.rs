@@ -6,6 +6,7 @@ mod diff;
 mod edit;
 mod log;
 mod migrate;
+mod preview;
 mod promote;
 mod quickstart;
 mod render;
@@ -192,6 +193,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
         }
         Command::Render { files, inputs, out } => render::run(&ctx, format, files, inputs, out),
         Command::Crds { out } => crds::run(out.as_deref()),
+        Command::Preview { what } => preview::run(&ctx, format, what, &cli.cluster, &source),
         Command::Status { files, status_file } => {
             status::run(&ctx, format, &source(files)?, status_file.as_deref())
         }
