@@ -50,8 +50,9 @@ pub struct TierInputs {
     pub preview: Option<PreviewOf>,
 }
 
-/// What a preview's branch records of it. The times are the controller's clock (RFC 3339):
-/// the first deploy, and the first time the current head commit was deployed (its last push).
+/// What a preview's branch records of it. No time: when it was deployed and last pushed are
+/// the times of the branch's commits, so the same preview rendered by hand or by the
+/// controller is the same tree.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PreviewOf {
@@ -67,10 +68,6 @@ pub struct PreviewOf {
     pub configuration_branch: String,
     /// The preview's host.
     pub host: String,
-    /// When it was first deployed.
-    pub deployed_at: String,
-    /// When its current head commit was first deployed.
-    pub pushed_at: String,
 }
 
 impl TierInputs {

@@ -4,8 +4,9 @@
 //! PreviewPolicy's Tier) with one ShopSet `pr-N`, pinned to the pull request's head commit and
 //! rendered on the branch `preview/pr-N` by the same plan and commit as every tier: the tier
 //! branches and their pins are never read for writing, let alone written. What a preview's
-//! branch records (`PreviewOf` in its inputs) is whose preview it is and when it was deployed
-//! and last pushed, on the controller's clock: the branches are the previews' state.
+//! branch records (`PreviewOf` in its inputs) is whose preview it is; when it was first
+//! deployed is its first commit's time, and when it was last pushed the time of the commit
+//! that brought its head commit (the writer's clock): the branches are the previews' state.
 //!
 //! Three actions, each used by the controller and by `shopctl preview`:
 //! - [`up`]: the branch commit for a head commit (a push to the pull request moves the gitlink,
@@ -177,6 +178,11 @@ pub struct Existing {
     pub tip: String,
     /// What the tip records.
     pub inputs: Arc<TierInputs>,
+    /// When it was first deployed: the branch's first commit (seconds since the epoch).
+    pub deployed_at: i64,
+    /// When its head commit was deployed (the pull request's last push, as seen): the
+    /// earliest commit since which the branch records that app commit.
+    pub pushed_at: i64,
 }
 
 impl Existing {
@@ -270,14 +276,42 @@ pub fn existing(
         if preview.policy != name || branch != preview_branch(preview.number) {
             continue;
         }
+        let (deployed_at, pushed_at) = history(repo, &tip, &inputs.app_commit).map_err(problem)?;
         out.push(Existing {
             number: preview.number,
             tip,
             inputs: Arc::new(inputs),
+            deployed_at,
+            pushed_at,
         });
     }
     out.sort_by_key(|e| e.number);
     Ok(out)
+}
+
+/// Walks a preview branch back from `tip` (one commit per push or sync: short): the time of its
+/// first commit, and of the earliest commit since which it records `head`.
+fn history(repo: &shopset_git::Repo, tip: &str, head: &str) -> Result<(i64, i64), String> {
+    let time = |c: &str| repo.commit_time(c).map_err(|e| e.to_string());
+    let mut pushed = time(tip)?;
+    let mut same_head = true;
+    let mut at = tip.to_owned();
+    // Bounded: a branch older than this many commits counts its oldest one seen as the first.
+    for _ in 0..10_000 {
+        let Some(parent) = repo.parent(&at).map_err(|e| e.to_string())? else {
+            break;
+        };
+        if same_head {
+            let recorded = read_recorded(repo, &parent)?;
+            if recorded.is_some_and(|i| i.app_commit == head) {
+                pushed = time(&parent)?;
+            } else {
+                same_head = false;
+            }
+        }
+        at = parent;
+    }
+    Ok((time(&at)?, pushed))
 }
 
 /// RFC 3339 of `seconds` since the epoch, in UTC.
@@ -288,6 +322,7 @@ pub fn timestamp(seconds: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Seconds since the epoch of an RFC 3339 time (`2026-12-24T00:00:00Z`).
 fn seconds_of(text: &str) -> Option<i64> {
     text.parse::<jiff::Timestamp>().ok().map(|t| t.as_second())
 }
@@ -309,9 +344,6 @@ pub fn preview_resources(
     resources: &Resources,
     name: &str,
     pull: &Pull,
-    now: i64,
-    previous: Option<&PreviewOf>,
-    previous_head: Option<&str>,
 ) -> Result<Resources, Problem> {
     let sourced = policy(resources, name)?;
     let spec = &sourced.spec;
@@ -373,19 +405,12 @@ pub fn preview_resources(
         shops: None,
         workload_deletion: WorkloadDeletion::Delete,
     };
-    let now_text = timestamp(now);
-    let pushed_at = match (previous, previous_head) {
-        (Some(p), Some(head)) if head == pull.head_sha => p.pushed_at.clone(),
-        _ => now_text.clone(),
-    };
     let record = PreviewOf {
         policy: name.to_owned(),
         number,
         pull_request: pull.url.clone(),
         configuration_branch: tier.spec.branch_or(&spec.tier).to_owned(),
         host: preview_host(&spec.host, number),
-        deployed_at: previous.map_or(now_text, |p| p.deployed_at.clone()),
-        pushed_at,
     };
     let mut out = Resources::default();
     out.tiers
@@ -411,7 +436,7 @@ pub struct Up {
 
 /// Renders preview `pull.number` of policy `name` at `pull.head_sha` on its branch: the first
 /// commit creates the branch, a new head commit moves the gitlink (one commit), the same one
-/// writes nothing. The times recorded are `author.time` (the controller's clock).
+/// writes nothing. The commit's time (`author.time`, else now) is when it was deployed.
 ///
 /// # Errors
 /// The policy, its Tier or Configuration is missing, the plan has problems, or the write
@@ -425,22 +450,7 @@ pub fn up(
 ) -> Result<Up, Vec<Problem>> {
     let sourced = policy(resources, name).map_err(|p| vec![p])?;
     system_url(resources, name, &sourced.spec).map_err(|p| vec![p])?;
-    let before = existing(resources, repos, name)
-        .map_err(|p| vec![p])?
-        .into_iter()
-        .find(|e| e.number == pull.number);
-    let now = author
-        .time
-        .unwrap_or_else(|| jiff::Timestamp::now().as_second());
-    let synthetic = preview_resources(
-        resources,
-        name,
-        pull,
-        now,
-        before.as_ref().map(Existing::preview),
-        before.as_ref().map(Existing::head_sha),
-    )
-    .map_err(|p| vec![p])?;
+    let synthetic = preview_resources(resources, name, pull).map_err(|p| vec![p])?;
     let result = sync(&synthetic, repos, author, &SyncOptions::default());
     if !result.problems.is_empty() {
         return Err(result.problems);
@@ -634,13 +644,12 @@ pub struct Decisions {
 pub fn expires_at(
     spec: &PreviewPolicySpec,
     annotations: Option<&BTreeMap<String, String>>,
-    e: &PreviewOf,
+    e: &Existing,
     kept: bool,
 ) -> i64 {
     let extra = if kept { duration(&spec.keep_for) } else { 0 };
-    let deployed = seconds_of(&e.deployed_at).unwrap_or(0);
-    let pushed = seconds_of(&e.pushed_at).unwrap_or(deployed);
-    let by_rule = (deployed + duration(&spec.ttl)).min(pushed + duration(&spec.idle_ttl)) + extra;
+    let by_rule =
+        (e.deployed_at + duration(&spec.ttl)).min(e.pushed_at + duration(&spec.idle_ttl)) + extra;
     let by_hand = annotations
         .and_then(|a| a.get(&keep_annotation(e.number)))
         .and_then(|t| seconds_of(t))
@@ -698,9 +707,8 @@ pub fn decide(
             }
             Some(pull) => {
                 let kept = pull.labels.contains(keep_label);
-                if now >= expires_at(spec, annotations, e.preview(), kept) {
-                    let ttl_end =
-                        seconds_of(&e.preview().deployed_at).unwrap_or(0) + duration(&spec.ttl);
+                if now >= expires_at(spec, annotations, e, kept) {
+                    let ttl_end = e.deployed_at + duration(&spec.ttl);
                     let reason = if now >= ttl_end {
                         Reason::Expired
                     } else {
@@ -722,14 +730,14 @@ pub fn decide(
         .iter()
         .filter(|e| !down.contains_key(&e.number) && !memory.removing.contains_key(&e.number))
         .count();
-    let mut evictable: Vec<(&str, u64)> = existing
+    let mut evictable: Vec<(i64, u64)> = existing
         .iter()
         .filter(|e| !down.contains_key(&e.number) && !memory.removing.contains_key(&e.number))
         .filter(|e| {
             open.get(&e.number)
                 .is_none_or(|p| !p.labels.contains(keep_label))
         })
-        .map(|e| (e.preview().pushed_at.as_str(), e.number))
+        .map(|e| (e.pushed_at, e.number))
         .collect();
     evictable.sort();
     let mut evictable = evictable.into_iter();
@@ -944,7 +952,7 @@ pub fn reconcile(
         let kept = open
             .get(&e.number)
             .is_some_and(|pull| pull.labels.contains(&spec.keep_label));
-        let expiry = timestamp(expires_at(spec, annotations, p, kept));
+        let expiry = timestamp(expires_at(spec, annotations, e, kept));
         let state = apps.state(&preview_name(e.number));
         let phase = if memory.removing.contains_key(&e.number) {
             "Removing"

@@ -212,14 +212,14 @@ pub fn run(
             for e in &existing {
                 let p = e.preview();
                 // The keep label is GitHub's: not known here.
-                let expires = preview::timestamp(preview::expires_at(spec, annotations, p, false));
+                let expires = preview::timestamp(preview::expires_at(spec, annotations, e, false));
                 let _ = writeln!(
                     text,
                     "{:<6} {:<12} {:<21} {:<21} {:<21} https://{}",
                     e.number,
                     &e.head_sha()[..12],
-                    p.deployed_at,
-                    p.pushed_at,
+                    preview::timestamp(e.deployed_at),
+                    preview::timestamp(e.pushed_at),
                     expires,
                     p.host
                 );
@@ -227,8 +227,8 @@ pub fn run(
                     "number": e.number,
                     "headSha": e.head_sha(),
                     "branchTip": e.tip,
-                    "deployedAt": p.deployed_at,
-                    "pushedAt": p.pushed_at,
+                    "deployedAt": preview::timestamp(e.deployed_at),
+                    "pushedAt": preview::timestamp(e.pushed_at),
                     "expiresAt": expires,
                     "url": format!("https://{}", p.host),
                     "pullRequest": p.pull_request,
