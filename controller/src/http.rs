@@ -88,6 +88,9 @@ async fn hook(
         s.metrics.webhook("ping");
         return (StatusCode::OK, "pong\n".into());
     }
+    if event == "pull_request" {
+        return pull_request(&s, &body);
+    }
     if event != "push" {
         s.metrics.webhook("ignored");
         return (StatusCode::ACCEPTED, format!("event {event:?} ignored\n"));
@@ -111,5 +114,29 @@ async fn hook(
     (
         StatusCode::ACCEPTED,
         format!("queued tiers: {}\n", tiers.join(", ")),
+    )
+}
+
+/// A `pull_request` event: the PreviewPolicies of its repository are polled at once.
+fn pull_request(s: &Shared, body: &[u8]) -> (StatusCode, String) {
+    let event = match webhook::parse_pull_request(body) {
+        Ok(e) => e,
+        Err(e) => {
+            s.metrics.webhook("bad_request");
+            return (StatusCode::BAD_REQUEST, format!("{e}\n"));
+        }
+    };
+    let policies = match s.routing.read() {
+        Ok(r) => webhook::policies_for(&event, &r),
+        Err(_) => Vec::new(),
+    };
+    for p in &policies {
+        s.queue.preview(p);
+    }
+    s.metrics.webhook("accepted");
+    tracing::info!(number = event.number, action = %event.action, ?policies, "pull_request webhook");
+    (
+        StatusCode::ACCEPTED,
+        format!("queued preview policies: {}\n", policies.join(", ")),
     )
 }

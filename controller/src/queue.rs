@@ -18,13 +18,31 @@ pub struct Batch {
     pub sync: BTreeSet<String>,
     /// These tiers only need their status recomputed.
     pub status: BTreeSet<String>,
+    /// These PreviewPolicies are polled (their poll interval passed, or a `pull_request`
+    /// webhook came).
+    pub previews: BTreeSet<String>,
+    /// Every PreviewPolicy is polled (at start).
+    pub previews_all: bool,
 }
 
 impl Batch {
     /// Nothing to do.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        !self.sync_all && self.sync.is_empty() && self.status.is_empty()
+        !self.sync_all
+            && self.sync.is_empty()
+            && self.status.is_empty()
+            && self.previews.is_empty()
+            && !self.previews_all
+    }
+
+    /// The PreviewPolicies to poll among `known`.
+    #[must_use]
+    pub fn policies_to_poll<'a>(&self, known: impl Iterator<Item = &'a String>) -> Vec<String> {
+        known
+            .filter(|p| self.previews_all || self.previews.contains(*p))
+            .cloned()
+            .collect()
     }
 
     /// The tiers to sync among `known`.
@@ -72,6 +90,18 @@ impl Queue {
         self.with(|w| w.sync_all = true);
     }
 
+    /// A PreviewPolicy is polled.
+    pub fn preview(&self, policy: &str) {
+        self.with(|w| {
+            w.previews.insert(policy.to_owned());
+        });
+    }
+
+    /// Every PreviewPolicy is polled.
+    pub fn preview_all(&self) {
+        self.with(|w| w.previews_all = true);
+    }
+
     /// A tier's status needs recomputing.
     pub fn status(&self, tier: &str) {
         self.with(|w| {
@@ -83,7 +113,11 @@ impl Queue {
     #[must_use]
     pub fn depth(&self) -> usize {
         self.waiting.lock().map_or(0, |w| {
-            usize::from(w.sync_all) + w.sync.len() + w.status.difference(&w.sync).count()
+            usize::from(w.sync_all)
+                + w.sync.len()
+                + w.status.difference(&w.sync).count()
+                + w.previews.len()
+                + usize::from(w.previews_all)
         })
     }
 

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use shopset_engine::ops::preview::{self, Applications};
 use shopset_engine::ops::status::{self, Observed, Statuses};
 use shopset_engine::ops::verdict::{self, Judged};
 use shopset_engine::{Author, Repos, SyncOptions, TierOutcome, TierResult};
@@ -45,6 +46,12 @@ pub struct Report {
     pub promoted: Vec<String>,
     /// The Migrations' statuses as the sync planned them.
     pub migrations: BTreeMap<String, shopset_crds::MigrationStatus>,
+    /// The PreviewPolicies polled in this batch, with their statuses.
+    pub previews: BTreeMap<String, shopset_crds::PreviewPolicyStatus>,
+    /// Previews' root Applications to apply (server-side), after the batch.
+    pub apply_applications: Vec<serde_json::Value>,
+    /// Previews' root Applications to delete (`namespace`, `name`), after the batch.
+    pub delete_applications: Vec<(String, String)>,
 }
 
 /// The controller's writer: it owns the repository caches and remembers each tier's last
@@ -56,6 +63,11 @@ pub struct Worker {
     last: Mutex<BTreeMap<String, TierResult>>,
     metrics: Arc<Metrics>,
     forge: verdict::ForgeSettings,
+    /// What each PreviewPolicy's polls remember (pull requests seen missing, removals under
+    /// way, the comment on each pull request).
+    previews: Mutex<BTreeMap<String, preview::Memory>>,
+    /// Where mounted Secrets are (a PreviewPolicy's GitHub token).
+    secrets_dir: Option<std::path::PathBuf>,
 }
 
 impl Worker {
@@ -76,7 +88,16 @@ impl Worker {
             options,
             last: Mutex::new(BTreeMap::new()),
             metrics,
+            previews: Mutex::new(BTreeMap::new()),
+            secrets_dir: None,
         }
+    }
+
+    /// Reads PreviewPolicies' GitHub tokens from `<dir>/<secretRef name>/token`.
+    #[must_use]
+    pub fn with_secrets_dir(mut self, dir: Option<std::path::PathBuf>) -> Self {
+        self.secrets_dir = dir;
+        self
     }
 
     /// Runs one batch on `snapshot`. `deadline` says until when this replica may write a
@@ -159,8 +180,13 @@ impl Worker {
         };
         current.shop_sets.extend(computed.shop_sets.clone());
         current.tiers.extend(computed.tiers.clone());
-        let (_resources, gates) = self.gates(resources, current, deadline, &now).await;
+        let (resources, gates) = self.gates(resources, current, deadline, &now).await;
         record_verdicts(gates, &mut computed, &tier_statuses, &mut report, &now);
+        let policies = batch.policies_to_poll(resources.preview_policies.keys());
+        if !policies.is_empty() {
+            self.previews(resources, policies, deadline, &now, &mut report)
+                .await;
+        }
         let stored = Statuses {
             shop_sets: shop_set_statuses,
             tiers: tier_statuses,
@@ -310,6 +336,141 @@ impl Worker {
             .chain(work.status_only.iter())
             .filter_map(|t| last.get(t).cloned())
             .collect()
+    }
+
+    /// Polls each PreviewPolicy of `policies` whose tier branch this replica may write: one
+    /// listing of GitHub each, then the engine's preview actions (the same `reconcile` a
+    /// script would call); the Applications to apply or delete go into the report for the
+    /// backend.
+    async fn previews(
+        &self,
+        resources: shopset_engine::Resources,
+        policies: Vec<String>,
+        deadline: &(dyn Fn(&str) -> Option<Instant> + Sync),
+        now: &Time,
+        report: &mut Report,
+    ) {
+        let mine: Vec<String> = policies
+            .into_iter()
+            .filter(|p| {
+                let Some(policy) = resources.preview_policies.get(p) else {
+                    return false;
+                };
+                let tier = &policy.spec.tier;
+                resources
+                    .tiers
+                    .get(tier)
+                    .is_some_and(|t| deadline(t.spec.branch_or(tier)).is_some())
+            })
+            .collect();
+        if mine.is_empty() {
+            return;
+        }
+        let repos = self.repos.clone();
+        let author = self.author.clone();
+        let forge = self.forge.clone();
+        let secrets_dir = self.secrets_dir.clone();
+        let mut memories =
+            std::mem::take(&mut *self.previews.lock().unwrap_or_else(PoisonError::into_inner));
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut repos = repos.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut apps = BatchApplications {
+                names: &resources.argo_applications,
+                observed: &resources.applications,
+                apply: Vec::new(),
+                delete: Vec::new(),
+            };
+            let mut reports = Vec::new();
+            for name in &mine {
+                let spec = &resources.preview_policies[name].spec;
+                let github = &spec.source.github;
+                let token = match (&github.secret_ref, &secrets_dir) {
+                    (Some(secret), Some(dir)) => {
+                        std::fs::read_to_string(dir.join(&secret.name).join("token"))
+                            .ok()
+                            .map(|t| shopset_git::Secret::new(t.trim().to_owned()))
+                    }
+                    _ => forge.token.clone(),
+                };
+                let client =
+                    shopset_git::forge::GitHub::new(&forge.api, &github.repository, token.as_ref());
+                let memory = memories.entry(name.clone()).or_default();
+                let polled = match client {
+                    Ok(client) => preview::reconcile(
+                        &resources, &mut repos, &author, name, &client, &mut apps, memory,
+                    ),
+                    Err(e) => preview::Report {
+                        problems: vec![shopset_engine::Problem::of(
+                            "PreviewPolicy",
+                            name,
+                            "spec.source.github.repository",
+                            e.to_string(),
+                        )],
+                        ..preview::Report::default()
+                    },
+                };
+                reports.push((name.clone(), polled));
+            }
+            let (apply, delete) = (apps.apply, apps.delete);
+            (memories, reports, apply, delete)
+        })
+        .await;
+        let Ok((memories, reports, apply, delete)) = joined else {
+            report.problems.push(shopset_engine::Problem::general(
+                "the preview task panicked",
+            ));
+            return;
+        };
+        *self.previews.lock().unwrap_or_else(PoisonError::into_inner) = memories;
+        report.apply_applications.extend(apply);
+        report.delete_applications.extend(delete);
+        for (name, polled) in reports {
+            for (reason, message) in &polled.events {
+                report.notes.push(Note {
+                    kind: "PreviewPolicy",
+                    name: name.clone(),
+                    warning: false,
+                    reason: reason.clone(),
+                    message: message.clone(),
+                });
+            }
+            for problem in &polled.problems {
+                report.notes.push(Note {
+                    kind: "PreviewPolicy",
+                    name: name.clone(),
+                    warning: true,
+                    reason: "PreviewProblem".into(),
+                    message: problem.to_string(),
+                });
+            }
+            let ready = polled.listed && polled.problems.is_empty();
+            let message = if ready {
+                format!("{} previews", polled.previews.len())
+            } else {
+                polled
+                    .problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            let condition = shopset_crds::Condition {
+                type_: "Ready".into(),
+                status: if ready { "True" } else { "False" }.into(),
+                reason: if ready { "Polled" } else { "PollFailed" }.into(),
+                message: message.chars().take(1000).collect(),
+                last_transition_time: now.clone(),
+                observed_generation: None,
+            };
+            report.previews.insert(
+                name,
+                shopset_crds::PreviewPolicyStatus {
+                    count: u32::try_from(polled.previews.len()).unwrap_or(u32::MAX),
+                    previews: polled.previews,
+                    conditions: vec![condition],
+                },
+            );
+        }
     }
 
     /// Sets the credentials of the repositories the resources name.
@@ -522,4 +683,40 @@ pub fn condition_counts(
         }
     }
     out
+}
+
+/// Argo CD's Applications as one batch sees them: what the snapshot lists (the watch, or the
+/// Application documents of the resources directory), and the applies and deletions the
+/// backend makes once the batch is done. A deleted Application counts as present until a
+/// later snapshot no longer lists it: Argo CD's finalizer removes what it applied first.
+struct BatchApplications<'a> {
+    names: &'a BTreeSet<String>,
+    observed: &'a BTreeMap<String, status::AppObservation>,
+    apply: Vec<serde_json::Value>,
+    delete: Vec<(String, String)>,
+}
+
+impl Applications for BatchApplications<'_> {
+    fn apply(&mut self, application: &serde_json::Value) -> Result<(), String> {
+        self.apply.push(application.clone());
+        Ok(())
+    }
+
+    fn delete(&mut self, namespace: &str, name: &str) -> Result<(), String> {
+        self.delete.push((namespace.to_owned(), name.to_owned()));
+        Ok(())
+    }
+
+    fn exists(&mut self, namespace: &str, name: &str) -> Result<bool, String> {
+        Ok(self.names.contains(&format!("{namespace}/{name}")))
+    }
+
+    fn state(&self, shop_set: &str) -> Option<String> {
+        let seen = self.observed.get(shop_set)?;
+        Some(format!(
+            "{}, {}",
+            seen.sync.as_deref().unwrap_or("Unknown"),
+            seen.health.as_deref().unwrap_or("Unknown")
+        ))
+    }
 }

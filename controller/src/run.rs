@@ -59,6 +59,7 @@ fn routing(resources: &Resources) -> Resources {
     Resources {
         tiers: resources.tiers.clone(),
         configurations: resources.configurations.clone(),
+        preview_policies: resources.preview_policies.clone(),
         ..Resources::default()
     }
 }
@@ -164,22 +165,49 @@ fn worker(args: &Args, metrics: Arc<Metrics>) -> anyhow::Result<Worker> {
         api: args.github_api.clone(),
         token: read_secret(args.github_token_file.as_deref(), "GitHub token", str::trim)?,
     };
-    Ok(Worker::new(
-        repos,
-        author,
-        SyncOptions::default(),
-        metrics,
-        forge,
-    ))
+    Ok(
+        Worker::new(repos, author, SyncOptions::default(), metrics, forge)
+            .with_secrets_dir(args.secrets_dir.clone()),
+    )
 }
 
 /// Each tier is synced again when its poll interval (spec.pollInterval, else --poll-seconds)
 /// has passed: that is how moved app and configuration branches are seen without a webhook.
+/// Each PreviewPolicy is polled every `spec.source.pollInterval` (GitHub is asked once per
+/// interval; a `pull_request` webhook polls it at once).
 fn spawn_poll_timer(shared: Arc<Shared>, default: Duration) {
     tokio::spawn(async move {
         let mut due: BTreeMap<String, Instant> = BTreeMap::new();
+        let mut previews_due: BTreeMap<String, Instant> = BTreeMap::new();
         loop {
             tokio::time::sleep(Duration::from_millis(200)).await;
+            let policies: Vec<(String, Duration)> = shared
+                .routing
+                .read()
+                .map(|r| {
+                    r.preview_policies
+                        .iter()
+                        .map(|(name, p)| {
+                            let every =
+                                shopset_crds::names::duration_seconds(&p.spec.source.poll_interval)
+                                    .map_or(Duration::from_secs(300), |s| {
+                                        Duration::from_secs(s.max(10))
+                                    });
+                            (name.clone(), every)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let now = Instant::now();
+            previews_due.retain(|p, _| policies.iter().any(|(n, _)| n == p));
+            for (policy, every) in policies {
+                // Polled at start (every policy is in the first batch), then every interval.
+                let next = previews_due.entry(policy.clone()).or_insert(now + every);
+                if now >= *next {
+                    shared.queue.preview(&policy);
+                    *next = now + every;
+                }
+            }
             let tiers: Vec<(String, Duration)> = shared
                 .routing
                 .read()
@@ -222,6 +250,7 @@ async fn serve(
     let queue = &shared.queue;
     let metrics = &shared.metrics;
     queue.sync_all();
+    queue.preview_all();
     spawn_poll_timer(
         shared.clone(),
         Duration::from_secs(args.poll_seconds.max(1)),

@@ -46,6 +46,10 @@ impl Snapshot {
             let api_version = text(doc, "/apiVersion").unwrap_or_default();
             let name = text(doc, "/metadata/name").unwrap_or_default().to_owned();
             if let Some((shop_set, observation)) = status::application(doc) {
+                let namespace = text(doc, "/metadata/namespace").unwrap_or("argocd");
+                out.resources
+                    .argo_applications
+                    .insert(format!("{namespace}/{name}"));
                 out.resources
                     .applications
                     .insert(shop_set.clone(), observation.clone());

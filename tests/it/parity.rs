@@ -26,13 +26,14 @@ const BRANCHES: [&str; 3] = ["tier-0", "tier-1", "tier-2"];
 const NS: &str = "shopset-system";
 
 /// The kinds of shopset resources, as the API server names them.
-const PLURALS: [&str; 6] = [
+const PLURALS: [&str; 7] = [
     "tiers",
     "configurations",
     "shopsets",
     "failuredomains",
     "shops",
     "migrations",
+    "previewpolicies",
 ];
 
 struct World {
@@ -201,6 +202,8 @@ struct Outcome {
     blocked: BTreeMap<String, String>,
     /// The pull requests opened (title, merged).
     pulls: Vec<(String, bool)>,
+    /// The system repository's preview branches and tags: (ref, tree or commit).
+    previews: Vec<String>,
 }
 
 impl Outcome {
@@ -250,6 +253,11 @@ impl Outcome {
             "pull requests",
             format!("{:?}", self.pulls),
             format!("{:?}", other.pulls),
+        );
+        field(
+            "previews",
+            format!("{:?}", self.previews),
+            format!("{:?}", other.previews),
         );
         out.dedup();
         out
@@ -366,7 +374,34 @@ fn outcome_with(
                     .collect()
             })
             .unwrap_or_default(),
+        previews: previews_of(&w.repo("system")),
     }
+}
+
+/// The preview branches (with their trees) and the archive tags (with their commits) of a
+/// system repository.
+fn previews_of(system: &Path) -> Vec<String> {
+    let out = git(
+        system,
+        &[
+            "for-each-ref",
+            "--format=%(refname) %(objectname) %(tree)",
+            "refs/heads/preview/",
+            "refs/tags/archive/",
+        ],
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let parts: Vec<&str> = l.split(' ').collect();
+            match parts[..] {
+                // A branch: its tree (its commits carry each writer's time).
+                [name, _, tree] if name.starts_with("refs/heads/") => format!("{name} {tree}"),
+                [name, commit, ..] => format!("{name} {commit}"),
+                _ => l.to_owned(),
+            }
+        })
+        .collect()
 }
 
 /// `shopctl status`'s verdict per tier.
@@ -478,10 +513,35 @@ struct Row {
     prepare: fn(&World),
     by_hand: fn(&World, Option<&FakeGitHub>) -> BTreeMap<String, String>,
     for_controller: fn(&World),
-    github: bool,
+    /// A fake GitHub, with what it holds (pull requests) set up by this function.
+    github: Option<fn(&FakeGitHub, &World)>,
 }
 
 fn nothing(_: &World) {}
+
+fn no_pulls(_: &FakeGitHub, _: &World) {}
+
+/// A PreviewPolicy for tier-0's pull requests labelled `preview`, written.
+fn preview_policy(w: &World) {
+    std::fs::write(
+        w.resources().join("previews.yaml"),
+        "apiVersion: shopset.dev/v1alpha1\nkind: PreviewPolicy\nmetadata:\n  name: previews\nspec:\n  \
+         tier: tier-0\n  configuration: standard\n  host: \"pr-{{number}}.preview.example.com\"\n  \
+         archive: true\n  source:\n    github:\n      repository: https://github.com/acme/app\n      \
+         labels: [preview]\n",
+    )
+    .expect("write");
+}
+
+/// Pull request 5 into tier-0, its head tier-0's app commit, labelled `preview` when
+/// `labelled`.
+fn pull_five(g: &FakeGitHub, w: &World, labelled: bool) {
+    let head = rev(&w.repo("app"), "tier-0");
+    let labels: &[&str] = if labelled { &["preview"] } else { &[] };
+    g.open_pull(5, &head, "tier-0", labels);
+}
+
+const PULL_FIVE_URL: &str = "https://github.example/acme/shop/pull/5";
 
 fn sync(w: &World, _: Option<&FakeGitHub>) -> BTreeMap<String, String> {
     let out = w.shopctl(&["sync", "-o", "json", "-f", &w.res()]);
@@ -533,7 +593,7 @@ fn row(action: Action) -> Row {
             prepare: new_shopset,
             by_hand: sync,
             for_controller: nothing,
-            github: false,
+            github: None,
         },
         Action::BaseMove => Row {
             prepare: |w| {
@@ -548,7 +608,7 @@ fn row(action: Action) -> Row {
             },
             by_hand: sync,
             for_controller: nothing,
-            github: false,
+            github: None,
         },
         Action::ConfigurationMove => Row {
             prepare: |w| {
@@ -564,13 +624,13 @@ fn row(action: Action) -> Row {
             },
             by_hand: sync,
             for_controller: nothing,
-            github: false,
+            github: None,
         },
         Action::RemovalStop => Row {
             prepare: removed_three,
             by_hand: sync,
             for_controller: nothing,
-            github: false,
+            github: None,
         },
         Action::RemovalConfirmation => Row {
             prepare: |w| {
@@ -588,7 +648,7 @@ fn row(action: Action) -> Row {
             },
             by_hand: sync,
             for_controller: nothing,
-            github: false,
+            github: None,
         },
         Action::PromoteApp => Row {
             prepare: |w| {
@@ -600,7 +660,7 @@ fn row(action: Action) -> Row {
                 BTreeMap::new()
             },
             for_controller: nothing,
-            github: false,
+            github: None,
         },
         Action::PromoteConfiguration => Row {
             prepare: |w| {
@@ -612,7 +672,7 @@ fn row(action: Action) -> Row {
                 BTreeMap::new()
             },
             for_controller: nothing,
-            github: false,
+            github: None,
         },
         Action::PromoteByPullRequest => Row {
             prepare: |w| {
@@ -640,7 +700,7 @@ fn row(action: Action) -> Row {
                 BTreeMap::new()
             },
             for_controller: nothing,
-            github: true,
+            github: Some(no_pulls),
         },
         Action::Rollback => Row {
             prepare: nothing,
@@ -659,7 +719,7 @@ fn row(action: Action) -> Row {
                 BTreeMap::new()
             },
             for_controller: |w| w.patch(&rollback_change(w)),
-            github: false,
+            github: None,
         },
         Action::Unpin => Row {
             prepare: |w| {
@@ -671,7 +731,7 @@ fn row(action: Action) -> Row {
                 BTreeMap::new()
             },
             for_controller: |w| w.patch(&edit::unpin("tier-1")),
-            github: false,
+            github: None,
         },
         Action::Hold => Row {
             prepare: quick_promotion,
@@ -680,7 +740,7 @@ fn row(action: Action) -> Row {
                 BTreeMap::new()
             },
             for_controller: |w| w.patch(&edit::hold("tier-1", "checking")),
-            github: false,
+            github: None,
         },
         Action::Release => Row {
             prepare: |w| w.patch(&edit::hold("tier-2", "checking")),
@@ -689,7 +749,7 @@ fn row(action: Action) -> Row {
                 BTreeMap::new()
             },
             for_controller: |w| w.patch(&edit::release("tier-2")),
-            github: false,
+            github: None,
         },
         Action::Approve => Row {
             prepare: nothing,
@@ -702,7 +762,7 @@ fn row(action: Action) -> Row {
                 let commit = shopset_tests::running_app(&w.repo("system"), "tier-1");
                 w.patch(&edit::approve("tier-2", &commit, false).expect("a commit id"));
             },
-            github: false,
+            github: None,
         },
         Action::Maintenance => Row {
             prepare: nothing,
@@ -714,7 +774,7 @@ fn row(action: Action) -> Row {
                 let resources = resources_of(w);
                 w.patch(&edit::maintenance(&resources, "general-1", true));
             },
-            github: false,
+            github: None,
         },
         Action::ShopMove => Row {
             prepare: three_shops,
@@ -731,7 +791,7 @@ fn row(action: Action) -> Row {
                     Some("general-1"),
                 ));
             },
-            github: false,
+            github: None,
         },
         Action::ShopIsolate => Row {
             prepare: |w| {
@@ -752,7 +812,7 @@ fn row(action: Action) -> Row {
                 let at = at.and_then(|s| s.shop_set.as_deref());
                 w.patch(&edit::isolate_shop(&resources, "hot", at));
             },
-            github: false,
+            github: None,
         },
         Action::ShopAdd => Row {
             prepare: three_shops,
@@ -781,7 +841,7 @@ fn row(action: Action) -> Row {
                 };
                 w.apply(&edit::add_shop(&resources_of(w), &new).expect("a new shop"));
             },
-            github: false,
+            github: None,
         },
         Action::ShopRemove => Row {
             prepare: three_shops,
@@ -792,7 +852,7 @@ fn row(action: Action) -> Row {
             for_controller: |w| {
                 w.apply(&edit::remove_shop(&resources_of(w), "a").expect("a shop"));
             },
-            github: false,
+            github: None,
         },
         // A ShopSet arrives while tokyo is cordoned: it is placed in osaka, and nothing that
         // is in tokyo moves.
@@ -803,7 +863,7 @@ fn row(action: Action) -> Row {
                 sync(w, None)
             },
             for_controller: |w| w.patch(&edit::cordon("tokyo", true)),
-            github: false,
+            github: None,
         },
         // ShopSets in Dual whose new side Argo CD reports healthy at the tip: each is
         // Verified, in one commit.
@@ -818,7 +878,7 @@ fn row(action: Action) -> Row {
                 BTreeMap::new()
             },
             for_controller: nothing,
-            github: false,
+            github: None,
         },
         // The only step asks for an approval: once given, the first ShopSets start.
         Action::MigrationApprove => Row {
@@ -830,7 +890,7 @@ fn row(action: Action) -> Row {
                 BTreeMap::new()
             },
             for_controller: |w| w.patch(&edit::approve_migration_step("upgrade", 1)),
-            github: false,
+            github: None,
         },
         // Aborted in Dual: the new sides go, tier-0 is back to its tree before the migration.
         Action::MigrationAbort => Row {
@@ -845,7 +905,55 @@ fn row(action: Action) -> Row {
                 BTreeMap::new()
             },
             for_controller: |w| w.patch(&edit::abort_migration("upgrade")),
-            github: false,
+            github: None,
+        },
+        Action::PreviewUp => Row {
+            prepare: preview_policy,
+            by_hand: |w, _| {
+                let head = rev(&w.repo("app"), "tier-0");
+                let out = w.shopctl_ok(&[
+                    "preview",
+                    "up",
+                    "--pr",
+                    "5",
+                    "--sha",
+                    &head,
+                    "--url",
+                    PULL_FIVE_URL,
+                    "-f",
+                    &w.res(),
+                ]);
+                assert!(out.contains("kubectl apply"), "{out}");
+                BTreeMap::new()
+            },
+            for_controller: nothing,
+            github: Some(|g, w| pull_five(g, w, true)),
+        },
+        Action::PreviewDown => Row {
+            prepare: |w| {
+                preview_policy(w);
+                let head = rev(&w.repo("app"), "tier-0");
+                w.shopctl_ok(&[
+                    "preview",
+                    "up",
+                    "--pr",
+                    "5",
+                    "--sha",
+                    &head,
+                    "--url",
+                    PULL_FIVE_URL,
+                    "-f",
+                    &w.res(),
+                ]);
+            },
+            by_hand: |w, _| {
+                // The label was removed: a person takes the preview down (the Application was
+                // never applied here, so it is gone).
+                w.shopctl_ok(&["preview", "down", "5", "--application-gone", "-f", &w.res()]);
+                BTreeMap::new()
+            },
+            for_controller: nothing,
+            github: Some(|g, w| pull_five(g, w, false)),
         },
     }
 }
@@ -916,13 +1024,22 @@ fn copy(from: &Path, to: &Path) {
     assert!(out.status.success(), "{out:?}");
 }
 
+/// A fresh fake GitHub for the row, set up as it says.
+fn github_of(w: &World, r: &Row) -> Option<FakeGitHub> {
+    r.github.map(|setup| {
+        let g = FakeGitHub::start(&w.repo("app"));
+        setup(&g, w);
+        g
+    })
+}
+
 /// The starting state back at the world's path (what is there now set aside as `aside`),
 /// with the person's resource edit the controller is given and, when the row needs one, a
 /// fresh fake GitHub; returns it and the controller's extra flags.
 fn again(w: &World, start: &Path, aside: &str, r: &Row) -> (Option<FakeGitHub>, Vec<String>) {
     std::fs::rename(&w.dir, w.dir.with_extension(aside)).expect("rename");
     copy(start, &w.dir);
-    let github = r.github.then(|| FakeGitHub::start(&w.repo("app")));
+    let github = github_of(w, r);
     (r.for_controller)(w);
     let extra = github
         .as_ref()
@@ -940,7 +1057,7 @@ fn check(action: Action) {
     copy(&w.dir, &start);
 
     // By hand.
-    let github = r.github.then(|| FakeGitHub::start(&w.repo("app")));
+    let github = github_of(&w, &r);
     let blocked = (r.by_hand)(&w, github.as_ref());
     let by_hand = outcome(&w, status_verdict(&w), blocked, github.as_ref());
     drop(github);
@@ -1023,7 +1140,9 @@ fn check(action: Action) {
         .iter()
         .map(|b| tip(&start.join("app.git"), b))
         .collect();
-    let moved = by_hand.system != start_system || by_hand.app != start_app;
+    let moved = by_hand.system != start_system
+        || by_hand.app != start_app
+        || by_hand.previews != previews_of(&start.join("system.git"));
     match action {
         Action::Hold | Action::Release | Action::Approve | Action::RemovalStop => {
             assert!(!moved, "{action:?} moves no branch");

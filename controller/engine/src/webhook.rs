@@ -84,6 +84,58 @@ pub fn parse_push(body: &[u8]) -> Result<Push, WebhookError> {
     Ok(Push { urls, branch })
 }
 
+/// A `pull_request` event: the repository's URLs and the pull request's number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequestEvent {
+    /// Every URL the payload gives for the repository.
+    pub urls: Vec<String>,
+    /// The pull request's number.
+    pub number: u64,
+    /// What happened (`opened`, `synchronize`, `closed`, `labeled`...).
+    pub action: String,
+}
+
+/// Reads a `pull_request` event payload.
+///
+/// # Errors
+/// Not JSON, or no pull request number.
+pub fn parse_pull_request(body: &[u8]) -> Result<PullRequestEvent, WebhookError> {
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| WebhookError::BadPayload(e.to_string()))?;
+    let number = v
+        .get("number")
+        .or_else(|| v.pointer("/pull_request/number"))
+        .and_then(Value::as_u64)
+        .ok_or_else(|| WebhookError::BadPayload("no pull request number".into()))?;
+    let repo = v.get("repository").cloned().unwrap_or(Value::Null);
+    let urls = ["clone_url", "ssh_url", "git_url", "html_url", "url"]
+        .iter()
+        .filter_map(|k| repo.get(*k).and_then(Value::as_str).map(str::to_owned))
+        .collect();
+    let action = v
+        .get("action")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    Ok(PullRequestEvent {
+        urls,
+        number,
+        action,
+    })
+}
+
+/// The PreviewPolicies a `pull_request` event concerns: their GitHub repository is the event's.
+#[must_use]
+pub fn policies_for(event: &PullRequestEvent, resources: &Resources) -> Vec<String> {
+    let sent: Vec<String> = event.urls.iter().map(|u| normalize(u)).collect();
+    resources
+        .preview_policies
+        .iter()
+        .filter(|(_, p)| sent.contains(&normalize(&p.spec.source.github.repository)))
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
 /// A repository URL reduced to host and path, so `https://host/o/r.git`,
 /// `git@host:o/r.git` and `ssh://git@host/o/r` compare equal.
 #[must_use]

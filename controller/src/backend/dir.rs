@@ -40,6 +40,8 @@ struct StatusFile {
     shop_sets: BTreeMap<String, ShopSetStatus>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     shops: BTreeMap<String, shopset_crds::ShopStatus>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    preview_policies: BTreeMap<String, shopset_crds::PreviewPolicyStatus>,
     #[serde(default)]
     events: Vec<Value>,
 }
@@ -106,6 +108,7 @@ impl DirBackend {
             && report.statuses.tiers.is_empty()
             && report.statuses.shops.is_empty()
             && report.notes.is_empty()
+            && report.previews.is_empty()
         {
             return Ok(());
         }
@@ -113,6 +116,36 @@ impl DirBackend {
         file.shop_sets.extend(report.statuses.shop_sets.clone());
         file.tiers.extend(report.statuses.tiers.clone());
         file.shops.extend(report.statuses.shops.clone());
+        file.preview_policies.extend(report.previews.clone());
+        // No cluster here: what a preview's Application needs is said, for a person (or a
+        // script) to do; the Application documents of the directory are Argo CD's view.
+        let by_hand = report
+            .apply_applications
+            .iter()
+            .map(|app| {
+                (
+                    "ApplyApplication",
+                    format!(
+                        "kubectl apply -f - <<'EOF'\n{}EOF",
+                        shopset_render::yaml::to_string(app)
+                    ),
+                )
+            })
+            .chain(report.delete_applications.iter().map(|(ns, name)| {
+                (
+                    "DeleteApplication",
+                    format!("kubectl delete application -n {ns} {name} --wait"),
+                )
+            }));
+        for (reason, message) in by_hand {
+            file.events.push(json!({
+                "time": now,
+                "type": "Normal",
+                "object": "PreviewPolicy",
+                "reason": reason,
+                "message": message,
+            }));
+        }
         for n in &report.notes {
             file.events.push(json!({
                 "time": now,

@@ -232,6 +232,15 @@ impl KubeBackend {
             .map(|(n, s)| (n, serde_json::to_value(s)));
         self.patch_statuses(ApiResource::erase::<Migration>(&()), migrations)
             .await;
+        let previews = report
+            .previews
+            .iter()
+            .map(|(n, s)| (n, serde_json::to_value(s)));
+        self.patch_statuses(
+            ApiResource::erase::<shopset_crds::PreviewPolicy>(&()),
+            previews,
+        )
+        .await;
         let events = report.notes.iter().filter_map(|note| {
             let reference = self.reference(note.kind, &note.name)?;
             let event = Event {
@@ -255,6 +264,7 @@ impl KubeBackend {
             })
             .await;
         let params = PatchParams::apply(FIELD_MANAGER).force();
+        self.previews_applications(report, &params).await;
         for result in &report.synced {
             let Some(app) = shopset_engine::ops::bootstrap::root_application(result) else {
                 continue;
@@ -273,6 +283,36 @@ impl KubeBackend {
                 Api::namespaced_with(self.client.clone(), &ns, &application_resource());
             if let Err(e) = api.patch(&name, &params, &Patch::Apply(&app)).await {
                 tracing::warn!(tier = %result.plan.tier, error = %e, "root Application not applied");
+            }
+        }
+    }
+
+    /// Applies the previews' root Applications the batch brought up, and deletes those it
+    /// removes (Argo CD's resources finalizer then removes what each applied).
+    async fn previews_applications(&self, report: &Report, params: &PatchParams) {
+        for app in &report.apply_applications {
+            let ns = app
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("argocd");
+            let name = app
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(self.client.clone(), ns, &application_resource());
+            if let Err(e) = api.patch(name, params, &Patch::Apply(app)).await {
+                tracing::warn!(application = %name, error = %e, "preview Application not applied");
+            }
+        }
+        for (ns, name) in &report.delete_applications {
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(self.client.clone(), ns, &application_resource());
+            match api.delete(name, &kube::api::DeleteParams::default()).await {
+                Ok(_) => tracing::info!(application = %name, "preview Application deleted"),
+                Err(e) => {
+                    tracing::warn!(application = %name, error = %e, "preview Application not deleted");
+                }
             }
         }
     }

@@ -74,11 +74,16 @@ pub enum Action {
     MigrationApprove,
     /// Abort a Migration: its ShopSets in flight walk back.
     MigrationAbort,
+    /// A pull request's preview: its branch `preview/pr-<n>` rendered at the pull request's
+    /// head (created, or its gitlink moved).
+    PreviewUp,
+    /// A preview removed on positive evidence: its Application, then its branch.
+    PreviewDown,
 }
 
 impl Action {
     /// Every action, in declaration order.
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 24] = [
         Self::Sync,
         Self::BaseMove,
         Self::ConfigurationMove,
@@ -101,6 +106,8 @@ impl Action {
         Self::MigrationStep,
         Self::MigrationApprove,
         Self::MigrationAbort,
+        Self::PreviewUp,
+        Self::PreviewDown,
     ];
 
     /// The engine function that decides the action, called by the controller and by
@@ -144,6 +151,12 @@ impl Action {
             Self::MigrationAbort => {
                 "ops::edit::abort_migration, then ops::sync::sync (ops::migrate::plan walks back)"
             }
+            Self::PreviewUp => {
+                "ops::preview::up (the controller: ops::preview::reconcile, ops::preview::decide)"
+            }
+            Self::PreviewDown => {
+                "ops::preview::down (the controller: ops::preview::reconcile, ops::preview::decide)"
+            }
         }
     }
 
@@ -165,7 +178,7 @@ mod tests {
         }
         assert_eq!(
             Action::ALL.len(),
-            Action::MigrationAbort.ordinal() + 1,
+            Action::PreviewDown.ordinal() + 1,
             "a new action goes into Action::ALL, and gets a row in tests/it/parity.rs"
         );
     }

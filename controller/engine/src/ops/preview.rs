@@ -451,6 +451,25 @@ pub fn up(
     let sourced = policy(resources, name).map_err(|p| vec![p])?;
     system_url(resources, name, &sourced.spec).map_err(|p| vec![p])?;
     let synthetic = preview_resources(resources, name, pull).map_err(|p| vec![p])?;
+    // Planned first: a preview whose ShopSet does not render (its head commit and the
+    // configuration disagree) writes nothing, not a branch without it.
+    let planned = crate::ops::plan::plan_tiers(&synthetic, repos, None);
+    let rendered = planned.tiers.first().is_some_and(|t| {
+        t.inputs
+            .shop_sets
+            .contains_key(&shopset_crds::preview::preview_name(pull.number))
+    });
+    if !planned.problems.is_empty() || !rendered {
+        let mut problems = planned.problems;
+        if problems.is_empty() {
+            problems.push(Problem::about(
+                "PreviewPolicy",
+                name,
+                format!("pull request {}: its ShopSet was not rendered", pull.number),
+            ));
+        }
+        return Err(problems);
+    }
     let result = sync(&synthetic, repos, author, &SyncOptions::default());
     if !result.problems.is_empty() {
         return Err(result.problems);
