@@ -506,3 +506,103 @@ fn by_hand_shopctl_brings_a_preview_up_lists_it_and_takes_it_down() {
     );
     assert_eq!(w.tiers(), tiers, "no tier branch moved");
 }
+
+#[test]
+fn the_controller_polls_at_start_and_a_signed_pull_request_webhook_deploys_a_push_at_once() {
+    use shopset_tests::controller::{Controller, eventually};
+    use std::time::Duration;
+    let w = world("");
+    let tiers = w.tiers();
+    let res = w.dir.join("res");
+    std::fs::create_dir_all(&res).expect("dir");
+    std::fs::write(
+        res.join("resources.yaml"),
+        resources_text(&w.app, &w.system, ""),
+    )
+    .expect("write");
+    let secret = w.dir.join("webhook-secret");
+    std::fs::write(&secret, "pr s3cret\n").expect("write");
+    w.github.open_pull(7, &w.heads[1], "tier-0", &["preview"]);
+    let c = Controller::start(
+        &[
+            "--resources-dir",
+            &res.display().to_string(),
+            "--cache-dir",
+            &w.dir.join("controller-cache").display().to_string(),
+            "--github-api",
+            &w.github.url,
+            "--webhook-secret-file",
+            &secret.display().to_string(),
+            "--poll-seconds",
+            "3600",
+            "--debounce-ms",
+            "50",
+        ],
+        &[],
+        &w.dir.join("controller.log"),
+    );
+    // Polled at start: the branch, the status, and the Application to apply, said.
+    eventually(Duration::from_secs(60), || w.branch(7))
+        .unwrap_or_else(|| panic!("no preview; log:\n{}", c.log_text()));
+    assert_eq!(w.deployed(7), w.heads[1]);
+    let status = || -> Value {
+        let text = std::fs::read_to_string(res.join("shopset-status.json")).unwrap_or_default();
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    };
+    let seen = eventually(Duration::from_secs(30), || {
+        let s = status();
+        (s["previewPolicies"]["previews"]["count"] == 1).then_some(s)
+    })
+    .unwrap_or_else(|| panic!("no status; log:\n{}", c.log_text()));
+    let entry = &seen["previewPolicies"]["previews"]["previews"][0];
+    assert_eq!(entry["headSha"], w.heads[1].as_str());
+    assert_eq!(entry["url"], "https://pr-7.preview.example.com");
+    assert!(
+        seen["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|e| e["reason"] == "ApplyApplication"
+                && e["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("shopset-preview-pr-7"))),
+        "{seen}"
+    );
+
+    // A push: the poll interval is five minutes; the signed webhook deploys it at once.
+    w.github.push_pull(7, &w.heads[2]);
+    let body = br#"{"action":"synchronize","number":7,"repository":{"html_url":"https://github.com/acme/shop"}}"#;
+    let refused = c.post(
+        "/webhook",
+        &[
+            ("X-GitHub-Event", "pull_request"),
+            ("X-Hub-Signature-256", "sha256=00"),
+        ],
+        body,
+    );
+    assert_eq!(refused.0, 401, "{refused:?}");
+    let good = shopset_controller::webhook::sign(b"pr s3cret", body);
+    let (code, text) = c.post(
+        "/webhook",
+        &[
+            ("X-GitHub-Event", "pull_request"),
+            ("X-Hub-Signature-256", &good),
+        ],
+        body,
+    );
+    assert_eq!(code, 202, "{text}");
+    assert!(text.contains("previews"), "{text}");
+    eventually(Duration::from_secs(60), || {
+        (w.deployed(7) == w.heads[2]).then_some(())
+    })
+    .unwrap_or_else(|| panic!("the push was not deployed; log:\n{}", c.log_text()));
+    let comments = eventually(Duration::from_secs(30), || {
+        let c = w.github.comments(7);
+        c.first()
+            .is_some_and(|(_, t)| t.contains(&w.heads[2][..12]))
+            .then_some(c)
+    })
+    .expect("the comment names the new commit");
+    assert_eq!(comments.len(), 1, "edited, not posted again: {comments:?}");
+    assert_eq!(w.tiers(), tiers, "no tier branch moved");
+}
