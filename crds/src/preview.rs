@@ -63,6 +63,12 @@ pub struct PreviewPolicySpec {
     #[serde(default = "default_keep_label")]
     #[schemars(length(min = 1, max = 50))]
     pub keep_label: String,
+    /// Scale a preview to zero after this long without a push (`2h`): every Deployment and
+    /// StatefulSet at 0 replicas, every CronJob suspended, until the next push (or `shopctl
+    /// preview up` by hand). Absent: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+[smh])+$"))]
+    pub sleep_after: Option<String>,
     /// The most previews at once; a new one evicts the most idle.
     #[serde(default = "default_max")]
     #[schemars(range(min = 1, max = 1000))]
@@ -144,7 +150,7 @@ pub struct PreviewEntry {
     pub pull_request: String,
     /// When it is removed unless its pull request moves or is kept (RFC 3339).
     pub expires_at: String,
-    /// `Deploying`, `Ready`, `Removing`.
+    /// `Deploying`, `Ready`, `Asleep`, `Removing`.
     pub phase: String,
     /// Why it is being removed, when it is.
     #[serde(default, skip_serializing_if = "String::is_empty")]

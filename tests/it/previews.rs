@@ -606,3 +606,57 @@ fn the_controller_polls_at_start_and_a_signed_pull_request_webhook_deploys_a_pus
     assert_eq!(comments.len(), 1, "edited, not posted again: {comments:?}");
     assert_eq!(w.tiers(), tiers, "no tier branch moved");
 }
+
+#[test]
+fn a_preview_without_a_push_sleeps_at_zero_replicas_and_a_push_wakes_it() {
+    let mut w = world("  sleepAfter: 2h\n");
+    w.github.open_pull(4, &w.heads[1], "tier-0", &["preview"]);
+    w.poll(T0);
+    let replicas = |w: &World| -> Vec<Value> {
+        let work = w.dir.join(format!(
+            "checkout-{}",
+            commit_count(&w.system, "preview/pr-4")
+        ));
+        shopset_tests::clone_branch(&w.system, "preview/pr-4", &work);
+        let overlay = find_overlay(&work, "pr-4").expect("the preview's overlay");
+        kustomize(&overlay)
+            .iter()
+            .filter(|o| o["kind"] == "Deployment")
+            .map(|o| o["spec"]["replicas"].clone())
+            .collect()
+    };
+    assert_eq!(
+        replicas(&w),
+        vec![Value::from(2)],
+        "awake: the configuration's count"
+    );
+    // One hour: still awake.
+    let commits = commit_count(&w.system, "preview/pr-4");
+    w.poll(T0 + 3600);
+    assert_eq!(commit_count(&w.system, "preview/pr-4"), commits);
+    // Three hours without a push: one commit scales it to zero; the next poll writes nothing.
+    let report = w.poll(T0 + 3 * 3600);
+    assert!(
+        report.events.iter().any(|(r, _)| r == "PreviewAsleep"),
+        "{:?}",
+        report.events
+    );
+    assert_eq!(report.previews[0].phase, "Asleep");
+    assert_eq!(commit_count(&w.system, "preview/pr-4"), commits + 1);
+    assert_eq!(replicas(&w), vec![Value::from(0)], "asleep");
+    assert!(w.github.comments(4)[0].1.contains("asleep"));
+    w.poll(T0 + 4 * 3600);
+    assert_eq!(commit_count(&w.system, "preview/pr-4"), commits + 1);
+    assert!(w.branch(4).is_some(), "asleep is not removed");
+    // A push wakes it, at the new commit.
+    w.github.push_pull(4, &w.heads[2]);
+    let report = w.poll(T0 + 5 * 3600);
+    assert_eq!(report.previews[0].phase, "Ready");
+    assert_eq!(w.deployed(4), w.heads[2]);
+    assert_eq!(replicas(&w), vec![Value::from(2)], "awake again");
+    // And sleeps again two hours after that push, not after the first deploy.
+    w.poll(T0 + 6 * 3600);
+    assert_eq!(commit_count(&w.system, "preview/pr-4"), commits + 2);
+    w.poll(T0 + 7 * 3600 + 1);
+    assert_eq!(replicas(&w), vec![Value::from(0)]);
+}

@@ -645,7 +645,10 @@ fn check_preview_policy(spec: &PreviewPolicySpec) -> Result<(), (String, String)
         ("spec.idleTtl", &spec.idle_ttl),
         ("spec.keepFor", &spec.keep_for),
         ("spec.source.pollInterval", &spec.source.poll_interval),
-    ] {
+    ]
+    .into_iter()
+    .chain(spec.sleep_after.iter().map(|s| ("spec.sleepAfter", s)))
+    {
         if !is_duration(value) {
             return Err((
                 field.into(),

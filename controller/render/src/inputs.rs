@@ -68,6 +68,10 @@ pub struct PreviewOf {
     pub configuration_branch: String,
     /// The preview's host.
     pub host: String,
+    /// Scaled to zero after a while without a push (`sleepAfter`): every Deployment and
+    /// StatefulSet at 0 replicas, every CronJob suspended; a push wakes it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub asleep: bool,
 }
 
 impl TierInputs {

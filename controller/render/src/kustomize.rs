@@ -40,6 +40,8 @@ pub(crate) struct Overlay<'a> {
     pub failure_domain: &'a str,
     /// Deployments leaving canary release ([`crate::delivery`]).
     pub rollouts_leaving: &'a std::collections::BTreeSet<String>,
+    /// A preview scaled to zero ([`crate::inputs::PreviewOf::asleep`]).
+    pub asleep: bool,
 }
 
 fn check_value_key(shopset: &str, key: &str) -> Result<(), RenderError> {
@@ -243,6 +245,32 @@ fn migration_patches(standby: bool, deadline: Option<u32>) -> Vec<(&'static str,
     out
 }
 
+/// The patches of a preview asleep: every Deployment and StatefulSet at 0 replicas, every
+/// CronJob suspended. Last of all, so they win.
+fn sleep_patches(asleep: bool) -> Vec<(&'static str, Value, Value)> {
+    if !asleep {
+        return Vec::new();
+    }
+    let zero = json!([{"op": "add", "path": "/spec/replicas", "value": 0}]);
+    vec![
+        (
+            "preview/sleep-deployments.yaml",
+            json!({"kind": "Deployment"}),
+            zero.clone(),
+        ),
+        (
+            "preview/sleep-statefulsets.yaml",
+            json!({"kind": "StatefulSet"}),
+            zero,
+        ),
+        (
+            "preview/sleep-cronjobs.yaml",
+            json!({"kind": "CronJob"}),
+            json!([{"op": "add", "path": "/spec/suspend", "value": true}]),
+        ),
+    ]
+}
+
 /// Renders the overlay files, relative to the repository root.
 pub(crate) fn overlay(o: &Overlay<'_>) -> Result<Vec<(String, Vec<u8>)>, RenderError> {
     let dir = o.dir;
@@ -353,6 +381,8 @@ pub(crate) fn overlay(o: &Overlay<'_>) -> Result<Vec<(String, Vec<u8>)>, RenderE
                 "expected a workload name and a count of 0 or more",
             ));
         }
+        // Asleep, a preview's counts are 0 (Kustomize applies `replicas` after the patches).
+        let count = if o.asleep { 0 } else { *count };
         replicas.push(json!({ "name": name, "count": count }));
     }
     if !replicas.is_empty() {
@@ -412,6 +442,7 @@ pub(crate) fn overlay(o: &Overlay<'_>) -> Result<Vec<(String, Vec<u8>)>, RenderE
     for (path, target, ops) in delivery.patches.into_iter().chain(
         migration_patches(o.standby, o.deadline)
             .into_iter()
+            .chain(sleep_patches(o.asleep))
             .map(|(path, target, ops)| (path.to_owned(), target, ops)),
     ) {
         patches.push(json!({ "path": path, "target": target }));

@@ -337,6 +337,7 @@ pub fn render_shopset_with(
                 tier: &inputs.tier.name,
                 failure_domain: &side.failure_domain,
                 rollouts_leaving: &placed.rollouts_leaving,
+                asleep: inputs.preview.as_ref().is_some_and(|p| p.asleep),
             })
             .map_err(|e| match e {
                 RenderError::ShopSet {

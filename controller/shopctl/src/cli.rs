@@ -410,6 +410,10 @@ pub enum PreviewCommand {
         /// The pull request's page, recorded in the branch.
         #[arg(long, default_value = "")]
         url: String,
+        /// Scale it to zero (what the controller does after the policy's `sleepAfter`); without
+        /// it, the preview is awake (a sleeping one wakes).
+        #[arg(long)]
+        sleep: bool,
         /// The PreviewPolicy (default: the only one).
         #[arg(long)]
         policy: Option<String>,

@@ -1101,6 +1101,8 @@ fn same_shopset_context(previous: &TierInputs, inputs: &TierInputs) -> bool {
         && a.spec.app.path == b.spec.app.path
         && a.spec.system.url == b.spec.system.url
         && a.spec.argocd == b.spec.argocd
+        // A preview's record (asleep or awake, its host) is part of every overlay it renders.
+        && previous.preview == inputs.preview
 }
 
 /// The ShopSets of `inputs` whose rendering may differ from `previous`'s: new ones, changed

@@ -183,6 +183,9 @@ pub struct Existing {
     /// When its head commit was deployed (the pull request's last push, as seen): the
     /// earliest commit since which the branch records that app commit.
     pub pushed_at: i64,
+    /// Since when it has been awake at that head commit (pushed, or woken by hand): what
+    /// `sleepAfter` counts from.
+    pub awake_since: i64,
 }
 
 impl Existing {
@@ -276,25 +279,36 @@ pub fn existing(
         if preview.policy != name || branch != preview_branch(preview.number) {
             continue;
         }
-        let (deployed_at, pushed_at) = history(repo, &tip, &inputs.app_commit).map_err(problem)?;
+        let times = history(repo, &tip, &inputs.app_commit).map_err(problem)?;
         out.push(Existing {
             number: preview.number,
             tip,
             inputs: Arc::new(inputs),
-            deployed_at,
-            pushed_at,
+            deployed_at: times.deployed_at,
+            pushed_at: times.pushed_at,
+            awake_since: times.awake_since,
         });
     }
     out.sort_by_key(|e| e.number);
     Ok(out)
 }
 
-/// Walks a preview branch back from `tip` (one commit per push or sync: short): the time of its
-/// first commit, and of the earliest commit since which it records `head`.
-fn history(repo: &shopset_git::Repo, tip: &str, head: &str) -> Result<(i64, i64), String> {
+/// When a preview was deployed, pushed and woken.
+struct Times {
+    deployed_at: i64,
+    pushed_at: i64,
+    awake_since: i64,
+}
+
+/// Walks a preview branch back from `tip` (one commit per push, sleep or wake: short): the time
+/// of its first commit, of the earliest commit since which it records `head`, and of the
+/// earliest since which it has been awake at `head`.
+fn history(repo: &shopset_git::Repo, tip: &str, head: &str) -> Result<Times, String> {
     let time = |c: &str| repo.commit_time(c).map_err(|e| e.to_string());
     let mut pushed = time(tip)?;
+    let mut awake = pushed;
     let mut same_head = true;
+    let mut still_awake = true;
     let mut at = tip.to_owned();
     // Bounded: a branch older than this many commits counts its oldest one seen as the first.
     for _ in 0..10_000 {
@@ -303,15 +317,24 @@ fn history(repo: &shopset_git::Repo, tip: &str, head: &str) -> Result<(i64, i64)
         };
         if same_head {
             let recorded = read_recorded(repo, &parent)?;
-            if recorded.is_some_and(|i| i.app_commit == head) {
+            let ours = recorded.as_ref().filter(|i| i.app_commit == head);
+            if let Some(inputs) = ours {
                 pushed = time(&parent)?;
+                still_awake &= !inputs.preview.as_ref().is_some_and(|p| p.asleep);
+                if still_awake {
+                    awake = pushed;
+                }
             } else {
                 same_head = false;
             }
         }
         at = parent;
     }
-    Ok((time(&at)?, pushed))
+    Ok(Times {
+        deployed_at: time(&at)?,
+        pushed_at: pushed,
+        awake_since: awake,
+    })
 }
 
 /// RFC 3339 of `seconds` since the epoch, in UTC.
@@ -344,6 +367,7 @@ pub fn preview_resources(
     resources: &Resources,
     name: &str,
     pull: &Pull,
+    asleep: bool,
 ) -> Result<Resources, Problem> {
     let sourced = policy(resources, name)?;
     let spec = &sourced.spec;
@@ -411,6 +435,7 @@ pub fn preview_resources(
         pull_request: pull.url.clone(),
         configuration_branch: tier.spec.branch_or(&spec.tier).to_owned(),
         host: preview_host(&spec.host, number),
+        asleep,
     };
     let mut out = Resources::default();
     out.tiers
@@ -434,9 +459,9 @@ pub struct Up {
     pub application: Option<Value>,
 }
 
-/// Renders preview `pull.number` of policy `name` at `pull.head_sha` on its branch: the first
-/// commit creates the branch, a new head commit moves the gitlink (one commit), the same one
-/// writes nothing. The commit's time (`author.time`, else now) is when it was deployed.
+/// Renders preview `pull.number` of policy `name` at `pull.head_sha` on its branch, awake or
+/// `asleep` (scaled to zero): the first commit creates the branch, a new head commit moves the
+/// gitlink (one commit), the same one writes nothing. The commit's time (`author.time`, else now) is when it was deployed.
 ///
 /// # Errors
 /// The policy, its Tier or Configuration is missing, the plan has problems, or the write
@@ -447,10 +472,11 @@ pub fn up(
     author: &Author,
     name: &str,
     pull: &Pull,
+    asleep: bool,
 ) -> Result<Up, Vec<Problem>> {
     let sourced = policy(resources, name).map_err(|p| vec![p])?;
     system_url(resources, name, &sourced.spec).map_err(|p| vec![p])?;
-    let synthetic = preview_resources(resources, name, pull).map_err(|p| vec![p])?;
+    let synthetic = preview_resources(resources, name, pull, asleep).map_err(|p| vec![p])?;
     // Planned first: a preview whose ShopSet does not render (its head commit and the
     // configuration disagree) writes nothing, not a branch without it.
     let planned = crate::ops::plan::plan_tiers(&synthetic, repos, None);
@@ -645,8 +671,10 @@ pub struct Memory {
 /// What one poll decided.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Decisions {
-    /// Pull requests to deploy (new, or a new head commit).
+    /// Pull requests to deploy (new, or a new head commit: awake).
     pub up: Vec<Pull>,
+    /// Previews to scale to zero (no push for `sleepAfter`).
+    pub sleep: Vec<Pull>,
     /// Previews to start removing, with why.
     pub down: Vec<(u64, Reason)>,
     /// Pull requests missing from two listings: read each for evidence.
@@ -764,8 +792,15 @@ pub fn decide(
         match have.get(&pull.number) {
             Some(e) if memory.removing.contains_key(&e.number) || down.contains_key(&e.number) => {}
             Some(e) => {
+                let asleep = e.preview().asleep;
+                let sleepy = spec
+                    .sleep_after
+                    .as_deref()
+                    .is_some_and(|d| now >= e.awake_since + duration(d));
                 if e.head_sha() != pull.head_sha {
                     out.up.push(pull.clone());
+                } else if sleepy && !asleep {
+                    out.sleep.push(pull.clone());
                 }
             }
             None => {
@@ -931,8 +966,13 @@ pub fn reconcile(
             Err(p) => report.problems.push(p),
         }
     }
-    for pull in &decisions.up {
-        match up(resources, repos, author, name, pull) {
+    let wanted = decisions
+        .up
+        .iter()
+        .map(|p| (p, false))
+        .chain(decisions.sleep.iter().map(|p| (p, true)));
+    for (pull, asleep) in wanted {
+        match up(resources, repos, author, name, pull, asleep) {
             Ok(done) => {
                 if let Some(app) = &done.application
                     && let Err(e) = apps.apply(app)
@@ -944,10 +984,15 @@ pub fn reconcile(
                     ));
                 }
                 if matches!(done.result.outcome, TierOutcome::Committed { .. }) {
+                    let (reason, what) = if asleep {
+                        ("PreviewAsleep", "scaled to zero")
+                    } else {
+                        ("PreviewDeployed", "deployed")
+                    };
                     report.events.push((
-                        "PreviewDeployed".into(),
+                        reason.into(),
                         format!(
-                            "preview of pull request {} at {}",
+                            "preview of pull request {} at {}: {what}",
                             pull.number,
                             short(&pull.head_sha)
                         ),
@@ -975,6 +1020,8 @@ pub fn reconcile(
         let state = apps.state(&preview_name(e.number));
         let phase = if memory.removing.contains_key(&e.number) {
             "Removing"
+        } else if p.asleep {
+            "Asleep"
         } else if state.as_deref() == Some("Synced, Healthy") {
             "Ready"
         } else {
@@ -1009,13 +1056,17 @@ fn short(commit: &str) -> &str {
 /// The text of the comment kept on a pull request.
 #[must_use]
 pub fn comment_body(entry: &PreviewEntry, argo: Option<&str>) -> String {
+    let state = if entry.phase == "Asleep" {
+        "asleep, scaled to zero: a push wakes it"
+    } else {
+        argo.unwrap_or("not reported yet")
+    };
     format!(
         "{COMMENT_MARKER}\n**Preview**: {url}\n\n| | |\n|---|---|\n| Commit | `{commit}` |\n| \
-         Argo CD | {argo} |\n| Expires | {expires} (add the keep label, or annotate the \
+         Argo CD | {state} |\n| Expires | {expires} (add the keep label, or annotate the \
          PreviewPolicy with `{key}`, to keep it longer) |\n",
         url = entry.url,
         commit = short(&entry.head_sha),
-        argo = argo.unwrap_or("not reported yet"),
         expires = entry.expires_at,
         key = keep_annotation(entry.number),
     )

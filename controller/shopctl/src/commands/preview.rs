@@ -64,6 +64,7 @@ pub fn run(
             pr,
             sha,
             url,
+            sleep,
             policy,
             files,
             author,
@@ -81,8 +82,8 @@ pub fn run(
                 labels: Vec::new(),
                 url: url.clone(),
             };
-            let done = match preview::up(&resources, &mut repos, &ctx.author(author), &name, &pull)
-            {
+            let author = ctx.author(author);
+            let done = match preview::up(&resources, &mut repos, &author, &name, &pull, *sleep) {
                 Ok(done) => done,
                 Err(problems) => {
                     super::report_problems(&problems);
