@@ -127,7 +127,7 @@ fn main() {
             )
         })
         .collect();
-    let (table_ms, files) = timed(3, || routing::files(&rows, &sets));
+    let (table_ms, files) = timed(3, || routing::files("tier-0", &rows, &sets));
     let (json_ms, json) = timed(3, || serde_json::to_vec(&rows).expect("JSON"));
     let largest = files.iter().map(|(_, b)| b.len()).max().unwrap_or(0);
     let total: usize = files.iter().map(|(_, b)| b.len()).sum();

@@ -135,7 +135,7 @@ fn every_shop_host_reaches_the_upstream_of_the_shop_set_the_table_names() {
             )
         })
         .collect();
-    let files = routing::files(&rows, &sets);
+    let files = routing::files("tier-0", &rows, &sets);
     let table =
         routing::load(files.iter().map(|(p, b)| (p.as_str(), b.as_slice()))).expect("loads");
     assert_eq!(table.shops, rows);

@@ -10,8 +10,10 @@
 //! - `shopsets.yaml`: `shopSets: {<shopSet>: {failureDomain, upstream, shift}}` (`shift`,
 //!   during a migration only: `{failureDomain, weight}`, the percentage of the ShopSet's
 //!   requests for its side on that failure domain);
-//! - `kustomization.yaml`: one ConfigMap per file (no name hash: a mounted ConfigMap must keep
-//!   its name to be updated in place).
+//! - `kustomization.yaml`: one ConfigMap per file, named `shopset-routing-<tier>-<file>` and
+//!   labelled `shopset.dev/routing-tier: <tier>`, so the tables of every tier (and preview)
+//!   sit side by side in the edge's namespace (no name hash: a mounted ConfigMap must keep its
+//!   name to be updated in place).
 //!
 //! The router contract: load every table file of every tier; a shop found in two tiers' tables
 //! (a move across tiers) goes to the row with the higher epoch; forward to that ShopSet's
@@ -26,6 +28,9 @@ use crate::yaml;
 
 /// The directory of the routing table in a tier branch.
 pub const DIR: &str = "routing";
+
+/// The label on every table ConfigMap, naming its tier: what an edge selects them by.
+pub const TIER_LABEL: &str = "shopset.dev/routing-tier";
 
 /// A table file larger than this is split into 256 shards.
 pub const MAX_TABLE_BYTES: usize = 256 * 1024;
@@ -121,7 +126,7 @@ pub fn from_inputs_with(
             )
         })
         .collect();
-    let mut out = with_shop_sets(shop_tables(&shops, touched), &shop_sets);
+    let mut out = with_shop_sets(&inputs.tier.name, shop_tables(&shops, touched), &shop_sets);
     if let Some(app) = crate::argo::routing_application(inputs) {
         out.push((
             routing_application_path(),
@@ -220,6 +225,7 @@ fn is_sharded(sizes: impl IntoIterator<Item = usize>) -> bool {
 /// The table files of one tier: `(path, bytes)`, in path order.
 #[must_use]
 pub fn files(
+    tier: &str,
     shops: &BTreeMap<String, ShopRoute>,
     shop_sets: &BTreeMap<String, ShopSetRoute>,
 ) -> Vec<(String, Vec<u8>)> {
@@ -228,11 +234,12 @@ pub fn files(
             .iter()
             .map(|(n, s)| (n, s.epoch, s.hosts.as_slice(), s.shop_set.as_str())),
     );
-    with_shop_sets(shop_tables(&shops, None), shop_sets)
+    with_shop_sets(tier, shop_tables(&shops, None), shop_sets)
 }
 
 /// The shop tables, with `shopsets.yaml` and the kustomization that lists every table file.
 fn with_shop_sets(
+    tier: &str,
     tables: Tables,
     shop_sets: &BTreeMap<String, ShopSetRoute>,
 ) -> Vec<(String, Vec<u8>)> {
@@ -248,7 +255,7 @@ fn with_shop_sets(
         .iter()
         .map(|file| {
             let stem = file.trim_end_matches(".yaml");
-            json!({ "name": format!("shopset-routing-{stem}"), "files": [file] })
+            json!({ "name": format!("shopset-routing-{tier}-{stem}"), "files": [file] })
         })
         .collect();
     out.push((
@@ -256,7 +263,10 @@ fn with_shop_sets(
         yaml::to_string(&json!({
             "apiVersion": "kustomize.config.k8s.io/v1beta1",
             "kind": "Kustomization",
-            "generatorOptions": { "disableNameSuffixHash": true },
+            "generatorOptions": {
+                "disableNameSuffixHash": true,
+                "labels": { TIER_LABEL: tier },
+            },
             "configMapGenerator": generators,
         }))
         .into_bytes(),
@@ -428,7 +438,7 @@ mod tests {
             ),
             ("bolt".to_owned(), row("ss-b", 2, &["bolt.example.com"])),
         ]);
-        let files = files(&shops, &sets());
+        let files = files("tier-0", &shops, &sets());
         let paths: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(
             paths,
@@ -440,7 +450,11 @@ mod tests {
         );
         let kustomization = String::from_utf8(files[0].1.clone()).expect("UTF-8");
         assert!(
-            kustomization.contains("shopset-routing-shops"),
+            kustomization.contains("name: shopset-routing-tier-0-shops\n"),
+            "{kustomization}"
+        );
+        assert!(
+            kustomization.contains("shopset.dev/routing-tier: tier-0"),
             "{kustomization}"
         );
         assert!(
@@ -461,7 +475,7 @@ mod tests {
                 (name, row("ss-a", 0, &[&host]))
             })
             .collect();
-        let files = files(&shops, &sets());
+        let files = files("tier-0", &shops, &sets());
         let tables: Vec<&(String, Vec<u8>)> = files
             .iter()
             .filter(|(p, _)| p.starts_with("routing/shops-"))
@@ -477,8 +491,8 @@ mod tests {
     fn of_two_rows_for_one_shop_the_higher_epoch_wins() {
         let old = BTreeMap::from([("acme".to_owned(), row("ss-a", 1, &["acme.example.com"]))]);
         let new = BTreeMap::from([("acme".to_owned(), row("ss-b", 2, &["acme.example.com"]))]);
-        let a = files(&old, &sets());
-        let b = files(&new, &sets());
+        let a = files("tier-0", &old, &sets());
+        let b = files("tier-0", &new, &sets());
         for order in [[&a, &b], [&b, &a]] {
             let all = order
                 .iter()
