@@ -195,6 +195,9 @@ fn a_labelled_pull_request_gets_a_branch_an_application_and_one_comment_edited_o
         "resources-finalizer.argocd.argoproj.io"
     );
     assert_eq!(app["spec"]["source"]["targetRevision"], "preview/pr-7");
+    let argo = crate::argo_schema::validator();
+    let wrong = crate::argo_schema::errors(&argo, app);
+    assert!(wrong.is_empty(), "Argo CD's schema: {wrong:?}");
     // The Application applied is the one the branch holds.
     let out = git(
         &w.system,
@@ -659,4 +662,68 @@ fn a_preview_without_a_push_sleeps_at_zero_replicas_and_a_push_wakes_it() {
     assert_eq!(commit_count(&w.system, "preview/pr-4"), commits + 2);
     w.poll(T0 + 7 * 3600 + 1);
     assert_eq!(replicas(&w), vec![Value::from(0)]);
+}
+
+#[test]
+fn a_preview_of_a_tier_with_an_edge_gets_a_routing_row_for_its_host() {
+    let mut w = world("");
+    let text = resources_text(&w.app, &w.system, "").replacen(
+        "kind: Tier\nmetadata: {name: tier-0}\nspec:\n",
+        "kind: Tier\nmetadata: {name: tier-0}\nspec:\n  routing: {destination: {name: edge}, namespace: router}\n",
+        1,
+    );
+    let mut r = Resources::default();
+    r.add_text("resources.yaml", &text);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    w.resources = r;
+    w.github.open_pull(9, &w.heads[1], "tier-0", &["preview"]);
+    let report = w.poll(T0);
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let show = |path: &str| {
+        let out = git(&w.system, &["show", &format!("preview/pr-9:{path}")]);
+        assert!(out.status.success(), "{path}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let table = shopset_render::routing::load(
+        [
+            ("routing/shops.yaml", show("routing/shops.yaml")),
+            ("routing/shopsets.yaml", show("routing/shopsets.yaml")),
+        ]
+        .iter()
+        .map(|(p, t)| (*p, t.as_bytes())),
+    )
+    .expect("the table loads");
+    let row = &table.shops["pr-9"];
+    assert_eq!(row.shop_set, "pr-9");
+    assert_eq!(row.hosts, vec!["pr-9.preview.example.com".to_owned()]);
+    assert!(table.shop_sets.contains_key("pr-9"));
+    // Its tables are its own in the edge's namespace, beside the tiers'.
+    let kustomization = show("routing/kustomization.yaml");
+    assert!(
+        kustomization.contains("name: shopset-routing-preview-pr-9-shops"),
+        "{kustomization}"
+    );
+    let app = show("applications/routing.yaml");
+    assert!(app.contains("name: shopset-routing-preview-pr-9"), "{app}");
+    assert!(
+        app.contains("resources-finalizer.argocd.argoproj.io"),
+        "its tables are removed with it: {app}"
+    );
+    let parsed = shopset_render::yaml::parse(&app).expect("YAML");
+    let wrong = crate::argo_schema::errors(&crate::argo_schema::validator(), &parsed);
+    assert!(wrong.is_empty(), "Argo CD's schema: {wrong:?}");
+    // The overlay lists its host.
+    let work = w.dir.join("routed");
+    shopset_tests::clone_branch(&w.system, "preview/pr-9", &work);
+    let overlay = find_overlay(&work, "pr-9").expect("overlay");
+    let objects = kustomize(&overlay);
+    let hosts = of_kind(&objects, "ConfigMap")
+        .into_iter()
+        .find(|c| {
+            c["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("shopset-hosts"))
+        })
+        .expect("the hosts ConfigMap");
+    assert_eq!(hosts["data"]["hosts"], "pr-9.preview.example.com\n");
 }

@@ -292,12 +292,17 @@ pub fn routing_application(inputs: &TierInputs) -> Option<Value> {
         shopset_crds::names::ROOT_APPLICATION_PREFIX,
         inputs.tier.name
     );
-    Some(tier_application(
+    let mut app = tier_application(
         inputs,
         &name,
         crate::routing::DIR,
         destination(&target.destination, &target.namespace),
-    ))
+    );
+    if inputs.preview.is_some() {
+        // A preview's tables go with it (the root Application's deletion removes this one).
+        app["metadata"]["finalizers"] = json!([RESOURCES_FINALIZER]);
+    }
+    Some(app)
 }
 
 /// The tier's root Application, which applies `applications/` from the tier branch. A

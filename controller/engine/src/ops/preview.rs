@@ -413,7 +413,9 @@ pub fn preview_resources(
     tier_spec.promotion = shopset_crds::PromotionPolicy::default();
     tier_spec.poll_interval = None;
     tier_spec.safety = shopset_crds::tier::Safety::default();
-    tier_spec.routing = None;
+    // The tier's edge: the preview's host gets a row of its own (a shop named like the
+    // preview, pinned to it) in the preview branch's routing table.
+    let routed = tier.spec.routing.is_some();
     tier_spec.pin = Some(TierPin {
         app_commit: pull.head_sha.clone(),
         reason: Some(format!("preview of pull request {number}")),
@@ -445,6 +447,19 @@ pub fn preview_resources(
     out.failure_domains = resources.failure_domains.clone();
     out.shop_sets
         .insert(preview_name(number), Sourced::new(&sourced.file, shop_set));
+    if routed {
+        let shop = shopset_crds::ShopSpec {
+            hosts: vec![record.host.clone()],
+            allow_wildcard_hosts: false,
+            pool: shopset_crds::shop::DEFAULT_POOL.to_owned(),
+            weight: 1,
+            shop_set: Some(preview_name(number)),
+            isolate: false,
+            allow_tier_change: false,
+        };
+        out.shops
+            .insert(preview_name(number), Sourced::new(&sourced.file, shop));
+    }
     out.previews.insert(tier_name, record);
     Ok(out)
 }
