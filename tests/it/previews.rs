@@ -727,3 +727,69 @@ fn a_preview_of_a_tier_with_an_edge_gets_a_routing_row_for_its_host() {
         .expect("the hosts ConfigMap");
     assert_eq!(hosts["data"]["hosts"], "pr-9.preview.example.com\n");
 }
+
+#[test]
+fn a_pull_request_from_a_fork_is_deployed_from_its_pull_ref() {
+    let mut w = world("");
+    // The head exists only as refs/pull/5/head, as GitHub keeps a fork's.
+    let work = w.dir.join("fork");
+    let out = git(
+        &w.dir,
+        &[
+            "clone",
+            "-q",
+            &w.app.display().to_string(),
+            &work.display().to_string(),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    std::fs::write(work.join("kustomize/FORK"), "from a fork\n").expect("write");
+    for args in [
+        &["add", "-A"][..],
+        &[
+            "-c",
+            "user.name=f",
+            "-c",
+            "user.email=f@f",
+            "commit",
+            "-qm",
+            "fork",
+        ],
+        &["push", "-q", "origin", "HEAD:refs/pull/5/head"],
+    ] {
+        let out = git(&work, args);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    }
+    let head = rev(&w.app, "refs/pull/5/head");
+    assert!(!w.heads.contains(&head));
+    w.github.open_pull(5, &head, "tier-0", &["preview"]);
+    let report = w.poll(T0);
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(w.deployed(5), head);
+}
+
+#[test]
+fn two_policies_on_one_system_repository_are_refused() {
+    let mut w = world("");
+    let text = resources_text(&w.app, &w.system, "")
+        + "---\napiVersion: shopset.dev/v1alpha1\nkind: PreviewPolicy\nmetadata: {name: others}\nspec:\n  tier: tier-0\n  configuration: plan\n  host: \"o-{{number}}.example.com\"\n  source: {github: {repository: \"https://github.com/acme/other\"}}\n";
+    let mut r = Resources::default();
+    r.add_text("resources.yaml", &text);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    w.resources = r;
+    w.github.open_pull(7, &w.heads[1], "tier-0", &["preview"]);
+    let report = w.poll(T0);
+    let said = report
+        .problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>();
+    assert!(
+        said.iter()
+            .any(|p| p.contains("\"others\"")
+                && p.contains("one PreviewPolicy per system repository")),
+        "{said:?}"
+    );
+    assert!(w.branch(7).is_none(), "nothing written");
+    assert!(w.github.requests().is_empty(), "GitHub not asked");
+}

@@ -293,6 +293,22 @@ impl Repos {
             .join(commit)
     }
 
+    /// Makes sure `commit` of `url` is in the cache: when no branch brought it (the head of a
+    /// pull request from a fork), fetches pull request `number`'s head.
+    ///
+    /// # Errors
+    /// Neither a branch nor the pull request's head has it.
+    pub fn have_pull_head(&mut self, url: &str, number: u64, commit: &str) -> Result<(), GitError> {
+        let creds = self.creds(url).clone();
+        let repo = self.read(url)?;
+        if repo.tree_id(commit).is_ok() {
+            return Ok(());
+        }
+        tracing::info!(target: crate::PROGRESS, "fetching the head of pull request {number} from {}", shopset_git::redact_url(url));
+        repo.fetch_pull_head(url, &creds, number)?;
+        repo.tree_id(commit).map(|_| ())
+    }
+
     /// Deletes `branch` of `url`, leaving a tag `tag` at `commit` first when given.
     ///
     /// # Errors

@@ -184,6 +184,43 @@ impl Repo {
         }
     }
 
+    /// Fetches pull request `number`'s head (`refs/pull/<number>/head`, where GitHub keeps the
+    /// head of a pull request from a fork) into `refs/remotes/origin/pull/<number>`.
+    ///
+    /// # Errors
+    /// The remote has no such ref, or git could not talk to it.
+    pub fn fetch_pull_head(
+        &self,
+        url: &str,
+        creds: &Credentials,
+        number: u64,
+    ) -> Result<(), GitError> {
+        let refspec = format!("+refs/pull/{number}/head:refs/remotes/origin/pull/{number}");
+        let output = self
+            .git(url, creds, "fetch")?
+            .args([
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--no-write-fetch-head",
+                "--",
+                url,
+                &refspec,
+            ])
+            .output()
+            .map_err(|e| GitError::Spawn(e.to_string()))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(self.transport_error(
+                url,
+                "fetch",
+                &String::from_utf8_lossy(&output.stderr),
+                creds,
+            ))
+        }
+    }
+
     /// Deletes `branch` of `url` (the one ref deletion the product makes: a preview's branch,
     /// once its Application is gone). Never forced: a plain deletion.
     ///

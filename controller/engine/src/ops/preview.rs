@@ -208,18 +208,45 @@ impl Existing {
     }
 }
 
+/// Policy `name`, refused when another policy makes previews in the same system repository
+/// (their branches `preview/pr-<n>` would be the same).
 fn policy<'a>(
     resources: &'a Resources,
     name: &str,
 ) -> Result<&'a Sourced<PreviewPolicySpec>, Problem> {
-    resources.preview_policies.get(name).ok_or_else(|| {
+    let sourced = resources.preview_policies.get(name).ok_or_else(|| {
         let known: Vec<&String> = resources.preview_policies.keys().collect();
         Problem::about(
             "PreviewPolicy",
             name,
             format!("does not exist; expected one of {known:?}"),
         )
-    })
+    })?;
+    let system = |spec: &PreviewPolicySpec| {
+        resources
+            .tiers
+            .get(&spec.tier)
+            .map(|t| crate::webhook::normalize(&t.spec.system.url))
+    };
+    let ours = system(&sourced.spec);
+    if let Some((other, _)) = resources
+        .preview_policies
+        .iter()
+        .find(|(n, p)| *n != name && ours.is_some() && system(&p.spec) == ours)
+    {
+        return Err(Problem::of(
+            "PreviewPolicy",
+            name,
+            "spec.tier",
+            format!(
+                "PreviewPolicy {other:?} makes previews in the same system repository: their \
+                 branches preview/pr-<number> would be the same; expected one PreviewPolicy per \
+                 system repository"
+            ),
+        )
+        .in_file(&sourced.file));
+    }
+    Ok(sourced)
 }
 
 fn system_url<'a>(
@@ -492,6 +519,21 @@ pub fn up(
     let sourced = policy(resources, name).map_err(|p| vec![p])?;
     system_url(resources, name, &sourced.spec).map_err(|p| vec![p])?;
     let synthetic = preview_resources(resources, name, pull, asleep).map_err(|p| vec![p])?;
+    // A pull request from a fork: its head is on no branch of the app repository.
+    if let Some(tier) = resources.tiers.get(&sourced.spec.tier) {
+        repos
+            .have_pull_head(&tier.spec.app.url, pull.number, &pull.head_sha)
+            .map_err(|e| {
+                vec![Problem::about(
+                    "PreviewPolicy",
+                    name,
+                    format!(
+                        "pull request {}: head commit {} is not in the app repository: {e}",
+                        pull.number, pull.head_sha
+                    ),
+                )]
+            })?;
+    }
     // Planned first: a preview whose ShopSet does not render (its head commit and the
     // configuration disagree) writes nothing, not a branch without it.
     let planned = crate::ops::plan::plan_tiers(&synthetic, repos, None);
