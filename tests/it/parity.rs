@@ -543,6 +543,23 @@ fn pull_five(g: &FakeGitHub, w: &World, labelled: bool) {
 
 const PULL_FIVE_URL: &str = "https://github.example/acme/shop/pull/5";
 
+/// `shopctl preview up` of pull request 5 at tier-0's app commit; its output.
+fn preview_five_by_hand(w: &World) -> String {
+    let head = rev(&w.repo("app"), "tier-0");
+    w.shopctl_ok(&[
+        "preview",
+        "up",
+        "--pr",
+        "5",
+        "--sha",
+        &head,
+        "--url",
+        PULL_FIVE_URL,
+        "-f",
+        &w.res(),
+    ])
+}
+
 fn sync(w: &World, _: Option<&FakeGitHub>) -> BTreeMap<String, String> {
     let out = w.shopctl(&["sync", "-o", "json", "-f", &w.res()]);
     sync_blocked(&out)
@@ -910,19 +927,7 @@ fn row(action: Action) -> Row {
         Action::PreviewUp => Row {
             prepare: preview_policy,
             by_hand: |w, _| {
-                let head = rev(&w.repo("app"), "tier-0");
-                let out = w.shopctl_ok(&[
-                    "preview",
-                    "up",
-                    "--pr",
-                    "5",
-                    "--sha",
-                    &head,
-                    "--url",
-                    PULL_FIVE_URL,
-                    "-f",
-                    &w.res(),
-                ]);
+                let out = preview_five_by_hand(w);
                 assert!(out.contains("kubectl apply"), "{out}");
                 BTreeMap::new()
             },
@@ -932,19 +937,7 @@ fn row(action: Action) -> Row {
         Action::PreviewDown => Row {
             prepare: |w| {
                 preview_policy(w);
-                let head = rev(&w.repo("app"), "tier-0");
-                w.shopctl_ok(&[
-                    "preview",
-                    "up",
-                    "--pr",
-                    "5",
-                    "--sha",
-                    &head,
-                    "--url",
-                    PULL_FIVE_URL,
-                    "-f",
-                    &w.res(),
-                ]);
+                preview_five_by_hand(w);
             },
             by_hand: |w, _| {
                 // The label was removed: a person takes the preview down (the Application was

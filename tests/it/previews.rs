@@ -428,16 +428,12 @@ fn by_hand_shopctl_brings_a_preview_up_lists_it_and_takes_it_down() {
         all.extend_from_slice(args);
         shopset_tests::run_shopctl(all)
     };
-    let out = shopset_tests::ok(&shopctl(&[
-        "preview",
-        "up",
-        "--pr",
-        "12",
-        "--sha",
-        &w.heads[1],
-        "-f",
-        &res,
-    ]));
+    let up = |sha: &str| {
+        shopset_tests::ok(&shopctl(&[
+            "preview", "up", "--pr", "12", "--sha", sha, "-f", &res,
+        ]))
+    };
+    let out = up(&w.heads[1]);
     assert!(out.contains("committed"), "{out}");
     assert!(out.contains("kubectl apply -f - <<'EOF'"), "{out}");
     assert!(
@@ -446,28 +442,10 @@ fn by_hand_shopctl_brings_a_preview_up_lists_it_and_takes_it_down() {
     );
     assert_eq!(w.deployed(12), w.heads[1]);
     // The same commit again writes nothing; a new one moves the gitlink in one commit.
-    let out = shopset_tests::ok(&shopctl(&[
-        "preview",
-        "up",
-        "--pr",
-        "12",
-        "--sha",
-        &w.heads[1],
-        "-f",
-        &res,
-    ]));
+    let out = up(&w.heads[1]);
     assert!(out.contains("unchanged"), "{out}");
     let commits = commit_count(&w.system, "preview/pr-12");
-    shopset_tests::ok(&shopctl(&[
-        "preview",
-        "up",
-        "--pr",
-        "12",
-        "--sha",
-        &w.heads[2],
-        "-f",
-        &res,
-    ]));
+    up(&w.heads[2]);
     assert_eq!(commit_count(&w.system, "preview/pr-12"), commits + 1);
     assert_eq!(w.deployed(12), w.heads[2]);
     let listed = shopset_tests::ok(&shopctl(&["preview", "list", "-f", &res]));

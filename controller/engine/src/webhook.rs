@@ -76,12 +76,17 @@ pub fn parse_push(body: &[u8]) -> Result<Push, WebhookError> {
         .and_then(|r| r.strip_prefix("refs/heads/"))
         .ok_or_else(|| WebhookError::BadPayload("no ref of a branch (refs/heads/...)".into()))?
         .to_owned();
-    let repo = v.get("repository").cloned().unwrap_or(Value::Null);
-    let urls = ["clone_url", "ssh_url", "git_url", "html_url", "url"]
+    let urls = repository_urls(&v);
+    Ok(Push { urls, branch })
+}
+
+/// Every URL an event's payload gives for its repository.
+fn repository_urls(v: &Value) -> Vec<String> {
+    let repo = v.get("repository").unwrap_or(&Value::Null);
+    ["clone_url", "ssh_url", "git_url", "html_url", "url"]
         .iter()
         .filter_map(|k| repo.get(*k).and_then(Value::as_str).map(str::to_owned))
-        .collect();
-    Ok(Push { urls, branch })
+        .collect()
 }
 
 /// A `pull_request` event: the repository's URLs and the pull request's number.
@@ -107,11 +112,7 @@ pub fn parse_pull_request(body: &[u8]) -> Result<PullRequestEvent, WebhookError>
         .or_else(|| v.pointer("/pull_request/number"))
         .and_then(Value::as_u64)
         .ok_or_else(|| WebhookError::BadPayload("no pull request number".into()))?;
-    let repo = v.get("repository").cloned().unwrap_or(Value::Null);
-    let urls = ["clone_url", "ssh_url", "git_url", "html_url", "url"]
-        .iter()
-        .filter_map(|k| repo.get(*k).and_then(Value::as_str).map(str::to_owned))
-        .collect();
+    let urls = repository_urls(&v);
     let action = v
         .get("action")
         .and_then(Value::as_str)

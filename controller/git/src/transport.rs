@@ -158,18 +158,23 @@ impl Repo {
     /// # Errors
     /// [`GitError::Transport`] with git's message, scrubbed.
     pub fn fetch(&self, url: &str, creds: &Credentials) -> Result<(), GitError> {
-        let output = self
-            .git(url, creds, "fetch")?
-            .args([
-                "fetch",
-                "--quiet",
-                "--prune",
-                "--no-tags",
-                "--no-write-fetch-head",
-                "--",
-                url,
-                "+refs/heads/*:refs/remotes/origin/*",
-            ])
+        self.fetch_refspec(url, creds, "+refs/heads/*:refs/remotes/origin/*", true)
+    }
+
+    fn fetch_refspec(
+        &self,
+        url: &str,
+        creds: &Credentials,
+        refspec: &str,
+        prune: bool,
+    ) -> Result<(), GitError> {
+        let mut cmd = self.git(url, creds, "fetch")?;
+        cmd.args(["fetch", "--quiet"]);
+        if prune {
+            cmd.arg("--prune");
+        }
+        let output = cmd
+            .args(["--no-tags", "--no-write-fetch-head", "--", url, refspec])
             .output()
             .map_err(|e| GitError::Spawn(e.to_string()))?;
         if output.status.success() {
@@ -196,29 +201,7 @@ impl Repo {
         number: u64,
     ) -> Result<(), GitError> {
         let refspec = format!("+refs/pull/{number}/head:refs/remotes/origin/pull/{number}");
-        let output = self
-            .git(url, creds, "fetch")?
-            .args([
-                "fetch",
-                "--quiet",
-                "--no-tags",
-                "--no-write-fetch-head",
-                "--",
-                url,
-                &refspec,
-            ])
-            .output()
-            .map_err(|e| GitError::Spawn(e.to_string()))?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(self.transport_error(
-                url,
-                "fetch",
-                &String::from_utf8_lossy(&output.stderr),
-                creds,
-            ))
-        }
+        self.fetch_refspec(url, creds, &refspec, false)
     }
 
     /// Deletes `branch` of `url` (the one ref deletion the product makes: a preview's branch,

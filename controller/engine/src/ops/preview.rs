@@ -249,26 +249,31 @@ fn policy<'a>(
     Ok(sourced)
 }
 
+/// The policy's Tier.
+fn tier_of<'a>(
+    resources: &'a Resources,
+    name: &str,
+    spec: &PreviewPolicySpec,
+) -> Result<&'a Sourced<shopset_crds::TierSpec>, Problem> {
+    resources.tiers.get(&spec.tier).ok_or_else(|| {
+        Problem::of(
+            "PreviewPolicy",
+            name,
+            "spec.tier",
+            format!(
+                "Tier {:?} does not exist; expected one of the Tiers",
+                spec.tier
+            ),
+        )
+    })
+}
+
 fn system_url<'a>(
     resources: &'a Resources,
     name: &str,
     spec: &PreviewPolicySpec,
 ) -> Result<&'a str, Problem> {
-    resources
-        .tiers
-        .get(&spec.tier)
-        .map(|t| t.spec.system.url.as_str())
-        .ok_or_else(|| {
-            Problem::of(
-                "PreviewPolicy",
-                name,
-                "spec.tier",
-                format!(
-                    "Tier {:?} does not exist; expected one of the Tiers",
-                    spec.tier
-                ),
-            )
-        })
+    tier_of(resources, name, spec).map(|t| t.spec.system.url.as_str())
 }
 
 /// The previews of policy `name`, from the branches `preview/pr-*` of its tier's system
@@ -398,18 +403,7 @@ pub fn preview_resources(
 ) -> Result<Resources, Problem> {
     let sourced = policy(resources, name)?;
     let spec = &sourced.spec;
-    let tier = resources.tiers.get(&spec.tier).ok_or_else(|| {
-        Problem::of(
-            "PreviewPolicy",
-            name,
-            "spec.tier",
-            format!(
-                "Tier {:?} does not exist; expected one of the Tiers",
-                spec.tier
-            ),
-        )
-        .in_file(&sourced.file)
-    })?;
+    let tier = tier_of(resources, name, spec).map_err(|p| p.in_file(&sourced.file))?;
     let configuration = resources
         .configurations
         .get(&spec.configuration)
