@@ -374,6 +374,8 @@ impl Worker {
             std::mem::take(&mut *self.previews.lock().unwrap_or_else(PoisonError::into_inner));
         let joined = tokio::task::spawn_blocking(move || {
             let mut repos = repos.lock().unwrap_or_else(PoisonError::into_inner);
+            // The repositories as they are now (a batch of polls alone has not fetched them).
+            repos.forget_all();
             let mut apps = BatchApplications {
                 names: &resources.argo_applications,
                 observed: &resources.applications,

@@ -7,6 +7,7 @@ mod controller_api;
 mod cordon;
 mod crash;
 mod crds;
+mod dashboard;
 mod determinism;
 mod diff_log;
 mod drill;

@@ -293,6 +293,21 @@ pub enum Command {
         #[command(subcommand)]
         what: PreviewCommand,
     },
+    /// Serve the read-only dashboard (tiers, ShopSets filtered and paged, and its JSON API
+    /// under /api/v1) from the repositories and the resources, as the controller would, for
+    /// when it is down. Stops on Ctrl-C.
+    Dashboard {
+        /// Resource files or directories (default: the cluster's resources and statuses).
+        #[arg(short = 'f', long = "filename")]
+        files: Vec<PathBuf>,
+        /// Offline, the status file (default: `shopset-status.json` in the first directory
+        /// given).
+        #[arg(long)]
+        status_file: Option<PathBuf>,
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: std::net::SocketAddr,
+    },
     /// Print the CustomResourceDefinitions, or write them into a directory.
     Crds {
         /// Directory to write one file per CRD and a kustomization.yaml into.

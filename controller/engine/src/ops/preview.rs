@@ -683,7 +683,8 @@ pub enum Reason {
     Closed,
     /// The pull request no longer exists.
     Deleted,
-    /// A label the policy asks for was removed.
+    /// A label the policy asks for was removed (or the pull request now targets another
+    /// branch).
     LabelRemoved,
     /// Its time to live passed.
     Expired,
@@ -699,7 +700,10 @@ impl std::fmt::Display for Reason {
             Self::Merged => "the pull request was merged",
             Self::Closed => "the pull request was closed",
             Self::Deleted => "the pull request no longer exists",
-            Self::LabelRemoved => "a label the policy asks for was removed",
+            Self::LabelRemoved => {
+                "the pull request no longer carries the labels the policy asks for (or targets \
+                 another branch)"
+            }
             Self::Expired => "its time to live passed",
             Self::Idle => "no push for its idle time",
             Self::Evicted => "evicted by maxPreviews for a newer pull request",

@@ -2,6 +2,7 @@
 //! `run` returns `Ok(false)` when the command finished but something in it failed.
 
 mod crds;
+mod dashboard;
 mod diff;
 mod edit;
 mod log;
@@ -193,6 +194,11 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
         }
         Command::Render { files, inputs, out } => render::run(&ctx, format, files, inputs, out),
         Command::Crds { out } => crds::run(out.as_deref()),
+        Command::Dashboard {
+            files,
+            status_file,
+            listen,
+        } => dashboard::run(&ctx, &source(files)?, status_file.as_deref(), *listen),
         Command::Preview { what } => preview::run(&ctx, format, what, &cli.cluster, &source),
         Command::Status { files, status_file } => {
             status::run(&ctx, format, &source(files)?, status_file.as_deref())

@@ -1,0 +1,346 @@
+//! What the dashboard shows, computed once per change: the tiers (the same overview `shopctl
+//! status -o json` prints) and one row per ShopSet, sorted by name, which queries filter and
+//! page.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use shopset_engine::Resources;
+use shopset_engine::ops::overview::TierOverview;
+use shopset_engine::ops::status::Statuses;
+
+/// The rows a page holds by default, and at most.
+pub const PAGE_SIZE: usize = 50;
+/// The most rows one page may ask for.
+pub const MAX_PAGE_SIZE: usize = 200;
+/// The ShopSets named per tier as not ready, at most (the rest are counted).
+pub const NOT_READY_SHOWN: usize = 10;
+
+/// One ShopSet, as the list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShopSetRow {
+    /// Its name.
+    pub name: String,
+    /// Its tier.
+    pub tier: String,
+    /// Where it is placed (its status), when known.
+    pub failure_domain: Option<String>,
+    /// Its directory in the tier branch.
+    pub path: Option<String>,
+    /// The system commit it was last committed in.
+    pub system_commit: Option<String>,
+    /// Argo CD's sync status.
+    pub sync: Option<String>,
+    /// Argo CD's health.
+    pub health: Option<String>,
+    /// [`state`] of the row: `Ready`, or the first condition that is not true.
+    pub state: String,
+    /// Why, when not ready.
+    pub message: String,
+}
+
+/// Its state: `Ready` when every condition holds, else the first one that does not
+/// (`Rendered`, `Committed`, `Synced`, `Healthy`), or `Unknown` without a status.
+fn state(status: Option<&shopset_crds::ShopSetStatus>) -> (String, String) {
+    let Some(status) = status else {
+        return ("Unknown".into(), "no status yet".into());
+    };
+    match status
+        .conditions
+        .iter()
+        .find(|c| c.type_ != "Ready" && c.status != "True")
+    {
+        Some(c) => (format!("Not{}", c.type_), c.message.clone()),
+        None if status.conditions.is_empty() => ("Unknown".into(), "no conditions".into()),
+        None => ("Ready".into(), String::new()),
+    }
+}
+
+/// A tier on the home page: its overview, with its not-ready ShopSets cut to a few.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TierCard {
+    /// The tier's overview (what `shopctl status -o json` prints for it, `notReady` cut).
+    #[serde(flatten)]
+    pub overview: TierOverview,
+    /// How many ShopSets are not ready in all (`notReady` names at most
+    /// [`NOT_READY_SHOWN`]).
+    pub not_ready_count: usize,
+    /// What a person runs to act on it, as `shopctl` commands.
+    pub commands: Vec<String>,
+}
+
+/// The dashboard's data at one moment.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct View {
+    /// When it was computed (RFC 3339).
+    pub generated: String,
+    /// Where the statuses came from.
+    pub source: String,
+    /// The tiers, in the order of their chain.
+    pub tiers: Vec<TierCard>,
+    /// Every ShopSet, by name: served a page at a time, never whole.
+    #[serde(skip)]
+    pub shop_sets: Vec<ShopSetRow>,
+}
+
+impl View {
+    /// The view of `tiers` (the overview) and of the ShopSets of `resources` with their
+    /// `statuses`.
+    #[must_use]
+    pub fn new(
+        resources: &Resources,
+        statuses: &Statuses,
+        tiers: Vec<TierOverview>,
+        generated: String,
+        source: String,
+    ) -> Self {
+        let shop_sets = resources
+            .shop_sets
+            .iter()
+            .map(|(name, s)| {
+                let status = statuses.shop_sets.get(name);
+                let (state, message) = state(status);
+                ShopSetRow {
+                    name: name.clone(),
+                    tier: s.spec.tier.clone(),
+                    failure_domain: status.and_then(|s| s.failure_domain.clone()),
+                    path: status.and_then(|s| s.path.clone()),
+                    system_commit: status.and_then(|s| s.system_commit.clone()),
+                    sync: status.and_then(|s| s.sync.clone()),
+                    health: status.and_then(|s| s.health.clone()),
+                    state,
+                    message,
+                }
+            })
+            .collect();
+        let tiers = tiers
+            .into_iter()
+            .map(|mut overview| {
+                let not_ready_count = overview.not_ready.len();
+                overview.not_ready.truncate(NOT_READY_SHOWN);
+                let commands = commands(&overview);
+                TierCard {
+                    overview,
+                    not_ready_count,
+                    commands,
+                }
+            })
+            .collect();
+        Self {
+            generated,
+            source,
+            tiers,
+            shop_sets,
+        }
+    }
+}
+
+/// What a person would run for a tier, shown rather than done (the dashboard is read-only).
+fn commands(t: &TierOverview) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(from) = &t.promotes_from {
+        if t.promotable == Some(true) {
+            out.push(format!("shopctl promote {}  # from {from}", t.tier));
+        }
+        out.push(format!("shopctl promote {} --dry-run", t.tier));
+    }
+    if t.hold.is_some() {
+        out.push(format!(
+            "kubectl annotate tier {} shopset.dev/hold-  # release it",
+            t.tier
+        ));
+    }
+    out.push(format!("shopctl log {}", t.tier));
+    out
+}
+
+/// What a ShopSet list asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Query {
+    /// Only this tier.
+    #[serde(default)]
+    pub tier: Option<String>,
+    /// Only this failure domain.
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// Only this state (`Ready`, `NotSynced`, ...).
+    #[serde(default)]
+    pub state: Option<String>,
+    /// Only names starting with this.
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// The page, from 1.
+    #[serde(default)]
+    pub page: Option<usize>,
+    /// Rows a page (default [`PAGE_SIZE`], at most [`MAX_PAGE_SIZE`]).
+    #[serde(default)]
+    pub size: Option<usize>,
+}
+
+impl Query {
+    fn keeps(&self, row: &ShopSetRow) -> bool {
+        let empty = |o: &Option<String>| o.as_deref().is_none_or(str::is_empty);
+        (empty(&self.tier) || self.tier.as_deref() == Some(row.tier.as_str()))
+            && (empty(&self.domain) || self.domain.as_deref() == row.failure_domain.as_deref())
+            && (empty(&self.state) || self.state.as_deref() == Some(row.state.as_str()))
+            && self
+                .prefix
+                .as_deref()
+                .is_none_or(|p| row.name.starts_with(p))
+    }
+}
+
+/// One page of ShopSets.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Page<'a> {
+    /// ShopSets in all.
+    pub total: usize,
+    /// ShopSets the filters keep.
+    pub matched: usize,
+    /// This page, from 1.
+    pub page: usize,
+    /// Pages in all (at least 1).
+    pub pages: usize,
+    /// Rows a page.
+    pub size: usize,
+    /// This page's rows.
+    pub items: Vec<&'a ShopSetRow>,
+    /// Among the rows the other filters keep: how many per tier, per failure domain and per
+    /// state (the counts beside each filter).
+    pub facets: Facets,
+}
+
+/// Counts per value of each filter.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Facets {
+    /// By tier.
+    pub tiers: BTreeMap<String, usize>,
+    /// By failure domain.
+    pub domains: BTreeMap<String, usize>,
+    /// By state.
+    pub states: BTreeMap<String, usize>,
+}
+
+/// The page `query` asks for: one walk over the rows (in name order), whatever the page.
+#[must_use]
+pub fn query<'a>(view: &'a View, query: &Query) -> Page<'a> {
+    let size = query.size.unwrap_or(PAGE_SIZE).clamp(1, MAX_PAGE_SIZE);
+    let page = query.page.unwrap_or(1).max(1);
+    let skip = (page - 1) * size;
+    let mut matched = 0;
+    let mut items = Vec::with_capacity(size);
+    let mut facets = Facets::default();
+    let without = |f: fn(&mut Query)| {
+        let mut q = query.clone();
+        f(&mut q);
+        q
+    };
+    let (no_tier, no_domain, no_state) = (
+        without(|q| q.tier = None),
+        without(|q| q.domain = None),
+        without(|q| q.state = None),
+    );
+    for row in &view.shop_sets {
+        if no_tier.keeps(row) {
+            *facets.tiers.entry(row.tier.clone()).or_default() += 1;
+        }
+        if no_domain.keeps(row) {
+            let domain = row.failure_domain.clone().unwrap_or_default();
+            *facets.domains.entry(domain).or_default() += 1;
+        }
+        if no_state.keeps(row) {
+            *facets.states.entry(row.state.clone()).or_default() += 1;
+        }
+        if !query.keeps(row) {
+            continue;
+        }
+        if matched >= skip && items.len() < size {
+            items.push(row);
+        }
+        matched += 1;
+    }
+    Page {
+        total: view.shop_sets.len(),
+        matched,
+        page,
+        pages: matched.div_ceil(size).max(1),
+        size,
+        items,
+        facets,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn view(n: usize) -> View {
+        let shop_sets = (0..n)
+            .map(|i| ShopSetRow {
+                name: format!("shop-{i:05}"),
+                tier: format!("tier-{}", i % 3),
+                failure_domain: Some(if i % 2 == 0 { "east" } else { "west" }.into()),
+                path: Some(format!("shopsets/shop-{i:05}")),
+                system_commit: Some("a".repeat(40)),
+                sync: Some("Synced".into()),
+                health: Some(if i % 7 == 0 { "Degraded" } else { "Healthy" }.into()),
+                state: if i % 7 == 0 { "NotHealthy" } else { "Ready" }.into(),
+                message: String::new(),
+            })
+            .collect();
+        View {
+            shop_sets,
+            ..View::default()
+        }
+    }
+
+    #[test]
+    fn pages_filters_and_facets() {
+        let v = view(1000);
+        let p = query(&v, &Query::default());
+        assert_eq!(
+            (p.total, p.matched, p.page, p.pages, p.items.len()),
+            (1000, 1000, 1, 20, 50)
+        );
+        assert_eq!(p.items[0].name, "shop-00000");
+        let q = Query {
+            tier: Some("tier-1".into()),
+            state: Some("NotHealthy".into()),
+            page: Some(2),
+            size: Some(10),
+            ..Query::default()
+        };
+        let p = query(&v, &q);
+        let expected: Vec<String> = (0..1000)
+            .filter(|i| i % 3 == 1 && i % 7 == 0)
+            .map(|i| format!("shop-{i:05}"))
+            .collect();
+        assert_eq!(p.matched, expected.len());
+        let names: Vec<&str> = p.items.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, expected[10..20.min(expected.len())]);
+        // Each facet counts what the other filters keep.
+        assert_eq!(p.facets.states["NotHealthy"], expected.len());
+        assert_eq!(
+            p.facets.states["Ready"],
+            (0..1000).filter(|i| i % 3 == 1 && i % 7 != 0).count()
+        );
+        assert_eq!(
+            p.facets.tiers["tier-0"],
+            (0..1000).filter(|i| i % 3 == 0 && i % 7 == 0).count()
+        );
+        // A prefix, a page past the end, a size beyond the maximum.
+        let q = Query {
+            prefix: Some("shop-009".into()),
+            page: Some(99),
+            size: Some(10_000),
+            ..Query::default()
+        };
+        let p = query(&v, &q);
+        assert_eq!((p.matched, p.size, p.items.len()), (100, MAX_PAGE_SIZE, 0));
+    }
+}

@@ -1,0 +1,180 @@
+//! The dashboard, served by `shopctl dashboard` from the quickstart's repositories and
+//! resources: its JSON says what `shopctl status -o json` says, ShopSets are filtered and paged
+//! on the server, and the pages load nothing from elsewhere.
+
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use shopset_tests::controller::{eventually, free_port, request};
+use shopset_tests::{ok, quickstart, shopctl_command};
+
+struct Served {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Served {
+    fn get(&self, path: &str) -> (u16, String) {
+        request(self.port, "GET", path, &[], b"")
+    }
+
+    fn json(&self, path: &str) -> Value {
+        let (code, body) = self.get(path);
+        assert_eq!(code, 200, "{path}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+    }
+}
+
+fn serve(resources: &str, cache: &str) -> Served {
+    let port = free_port();
+    let child = shopctl_command()
+        .args(["--cache-dir", cache, "dashboard", "-f", resources])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("shopctl dashboard runs");
+    let served = Served { child, port };
+    eventually(Duration::from_secs(120), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    })
+    .expect("the dashboard listens");
+    served
+}
+
+#[test]
+fn the_dashboard_says_what_status_says_pages_shopsets_and_loads_nothing_from_elsewhere() {
+    let (_tmp, dir) = quickstart();
+    let resources = dir.join("resources").display().to_string();
+    let cache = dir.join("cache").display().to_string();
+    let served = serve(&resources, &cache);
+
+    // The tiers: the same overview as `shopctl status -o json`.
+    let api = served.json("/api/v1/tiers");
+    let out = shopctl_command()
+        .args([
+            "--cache-dir",
+            &cache,
+            "status",
+            "-o",
+            "json",
+            "-f",
+            &resources,
+        ])
+        .output()
+        .expect("shopctl status");
+    let status: Value = serde_json::from_str(&ok(&out)).expect("status JSON");
+    let tiers = api["tiers"].as_array().expect("tiers");
+    let by_status = status.as_array().expect("tiers");
+    assert_eq!(tiers.len(), by_status.len());
+    assert!(tiers.len() >= 3);
+    for (a, b) in tiers.iter().zip(by_status) {
+        for field in [
+            "tier",
+            "branch",
+            "promotesFrom",
+            "appBranchTip",
+            "appRunning",
+            "systemCommit",
+            "shopSets",
+            "synced",
+            "healthy",
+            "promotable",
+            "gate",
+            "hold",
+            "pin",
+        ] {
+            assert_eq!(a[field], b[field], "{}: {field}", b["tier"]);
+        }
+    }
+    assert!(
+        api["source"].as_str().is_some_and(|s| !s.is_empty()),
+        "where the statuses come from: {api}"
+    );
+
+    // ShopSets: filtered and paged on the server, with counts beside each filter.
+    let all = served.json("/api/v1/shopsets");
+    let total = all["total"].as_u64().expect("total");
+    assert!(total >= 8, "{all}");
+    let tier0: u64 = tiers[0]["shopSets"].as_u64().expect("count");
+    let first = served.json("/api/v1/shopsets?tier=tier-0&size=1");
+    assert_eq!(first["matched"].as_u64(), Some(tier0), "{first}");
+    assert_eq!(first["items"].as_array().map(Vec::len), Some(1));
+    assert!(tier0 >= 2, "two pages of one");
+    assert_eq!(first["facets"]["tiers"]["tier-0"].as_u64(), Some(tier0));
+    let second = served.json("/api/v1/shopsets?tier=tier-0&size=1&page=2");
+    let names = |v: &Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| r["name"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let (a, b) = (names(&first), names(&second));
+    assert!(a.iter().all(|n| !b.contains(n)), "{a:?} {b:?}");
+    assert!(
+        a.windows(2).all(|w| w[0] < w[1]) && a.last() < b.first(),
+        "{a:?} {b:?}"
+    );
+    assert!(
+        first["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|r| r["tier"] == "tier-0")
+    );
+    let one = &a[0];
+    assert_eq!(
+        served.json(&format!("/api/v1/shopsets/{one}"))["name"],
+        one.as_str()
+    );
+    assert_eq!(served.get("/api/v1/shopsets/no-such-shopset").0, 404);
+
+    // The pages: every tier, the numbers the JSON gives, no script, nothing from elsewhere.
+    let (code, home) = served.get("/");
+    assert_eq!(code, 200);
+    for t in tiers {
+        let name = t["tier"].as_str().expect("name");
+        assert!(home.contains(&format!("data-tier=\"{name}\"")), "{name}");
+        let card = home
+            .split(&format!("data-tier=\"{name}\""))
+            .nth(1)
+            .expect("its card");
+        assert!(
+            card.contains(&format!(
+                "<span class=\"shopsets\">{}</span>",
+                t["shopSets"]
+            )),
+            "{name}"
+        );
+    }
+    let (code, list) = served.get("/shopsets?tier=tier-0&size=1");
+    assert_eq!(code, 200);
+    for n in &a {
+        assert!(list.contains(&format!("data-shopset=\"{n}\"")), "{n}");
+    }
+    assert!(list.contains("rel=\"next\""), "a second page is linked");
+    for page in [&home, &list] {
+        assert!(page.len() < 200 * 1024);
+        assert!(!page.contains("<script"), "no script");
+        for attr in [
+            "src=\"http",
+            "href=\"http",
+            "src=\"//",
+            "href=\"//",
+            "@import",
+            "url(",
+        ] {
+            assert!(!page.contains(attr), "an external asset: {attr}");
+        }
+    }
+}
