@@ -75,6 +75,10 @@ pub struct Args {
     /// File holding a GitHub token, for tiers promoted by pull request.
     #[arg(long, env = "SHOPSET_GITHUB_TOKEN_FILE")]
     pub github_token_file: Option<PathBuf>,
+    /// Serve the read-only dashboard (and its JSON API under /api/v1) on this address; off
+    /// when not given. Its pages come from a view rebuilt after each batch, in memory.
+    #[arg(long, env = "SHOPSET_DASHBOARD_LISTEN")]
+    pub dashboard_listen: Option<SocketAddr>,
     /// Stop after one pass: the first batch, and the renders of the tiers it promoted (for
     /// scripts, tests and the quick start).
     #[arg(long)]

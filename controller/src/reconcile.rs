@@ -475,6 +475,32 @@ impl Worker {
         }
     }
 
+    /// The dashboard's view of `resources` with `statuses`: the tiers' overview (read from
+    /// the repositories as the last batch fetched them) and a row per ShopSet.
+    pub async fn dashboard_view(
+        &self,
+        resources: shopset_engine::Resources,
+        statuses: Statuses,
+        now: &Time,
+    ) -> Option<shopset_dashboard::View> {
+        let repos = self.repos.clone();
+        let now = now.0;
+        tokio::task::spawn_blocking(move || {
+            let mut repos = repos.lock().unwrap_or_else(PoisonError::into_inner);
+            let tiers =
+                shopset_engine::ops::overview::overview(&resources, &statuses, &mut repos, now);
+            shopset_dashboard::View::new(
+                &resources,
+                &statuses,
+                tiers,
+                now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                "as the controller computed them after its last batch".into(),
+            )
+        })
+        .await
+        .ok()
+    }
+
     /// Sets the credentials of the repositories the resources name.
     pub fn set_credentials(&self, per_url: BTreeMap<String, shopset_git::Credentials>) {
         self.repos

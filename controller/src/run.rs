@@ -95,20 +95,42 @@ pub async fn run(
         }
     });
     let worker = worker(&args, metrics.clone())?;
+    let dashboard = match args.dashboard_listen {
+        Some(address) => Some(serve_dashboard(address).await?),
+        None => None,
+    };
     match &args.resources_dir {
         Some(dir) => {
             let dir = DirBackend::new(dir.clone(), args.status_file.clone());
             let every = Duration::from_millis(args.dir_poll_ms.max(10));
             let backend = Directory::new(dir, every);
-            serve(&backend, &args, &shared, &worker, shutdown).await;
+            serve(&backend, &args, &shared, &worker, dashboard, shutdown).await;
         }
         None => {
             let backend = cluster(&args, queue.clone()).await?;
-            serve(&backend, &args, &shared, &worker, shutdown).await;
+            serve(&backend, &args, &shared, &worker, dashboard, shutdown).await;
         }
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The dashboard on `address`, answering from a view the batch loop replaces.
+async fn serve_dashboard(
+    address: std::net::SocketAddr,
+) -> anyhow::Result<shopset_dashboard::Shared> {
+    let view: shopset_dashboard::Shared = Arc::default();
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("dashboard: listening on {address}"))?;
+    tracing::info!(address = %listener.local_addr()?, "serving the dashboard");
+    let app = shopset_dashboard::router(view.clone());
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "dashboard stopped");
+        }
+    });
+    Ok(view)
 }
 
 /// A secret read from `file`, if one is named, with `trim` applied to its text.
@@ -245,6 +267,7 @@ async fn serve(
     args: &Args,
     shared: &Arc<Shared>,
     worker: &Worker,
+    dashboard: Option<shopset_dashboard::Shared>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let queue = &shared.queue;
@@ -271,6 +294,19 @@ async fn serve(
         let started = Instant::now();
         let snapshot = backend.snapshot().await;
         let read = started.elapsed();
+        // What the dashboard shows after this batch: the resources, and the statuses stored
+        // now with this batch's changes.
+        let for_dashboard = dashboard.as_ref().map(|_| {
+            (
+                snapshot.resources.clone(),
+                shopset_engine::ops::status::Statuses {
+                    shop_sets: snapshot.shop_set_statuses.clone(),
+                    tiers: snapshot.tier_statuses.clone(),
+                    shops: snapshot.shop_statuses.clone(),
+                    migrations: snapshot.migration_statuses.clone(),
+                },
+            )
+        });
         if let Ok(mut r) = shared.routing.write() {
             *r = routing(&snapshot.resources);
         }
@@ -301,6 +337,16 @@ async fn serve(
             }
         }
         backend.write(&report, &now).await;
+        if let (Some(shared), Some((resources, mut current))) = (&dashboard, for_dashboard) {
+            current.shop_sets.extend(report.statuses.shop_sets.clone());
+            current.tiers.extend(report.statuses.tiers.clone());
+            current.shops.extend(report.statuses.shops.clone());
+            if let Some(view) = worker.dashboard_view(resources, current, &now).await
+                && let Ok(mut v) = shared.write()
+            {
+                *v = Arc::new(view);
+            }
+        }
         tracing::debug!(
             read_ms = read.as_millis(),
             sync_and_status_ms = (worked - read).as_millis(),

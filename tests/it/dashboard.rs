@@ -178,3 +178,56 @@ fn the_dashboard_says_what_status_says_pages_shopsets_and_loads_nothing_from_els
         }
     }
 }
+
+#[test]
+fn the_controller_serves_the_dashboard_from_its_last_batch() {
+    use shopset_tests::controller::Controller;
+    let (_tmp, dir) = quickstart();
+    let resources = dir.join("resources");
+    let port = free_port();
+    let c = Controller::start(
+        &[
+            "--resources-dir",
+            &resources.display().to_string(),
+            "--cache-dir",
+            &dir.join("controller-cache").display().to_string(),
+            "--debounce-ms",
+            "50",
+            "--dashboard-listen",
+            &format!("127.0.0.1:{port}"),
+        ],
+        &[],
+        &dir.join("controller.log"),
+    );
+    // Once the first batch is done, the tiers and every ShopSet with the status it wrote.
+    let api = eventually(Duration::from_secs(60), || {
+        let (code, body) = request(port, "GET", "/api/v1/tiers", &[], b"");
+        let v: Value = serde_json::from_str(&body).ok()?;
+        (code == 200 && v["tiers"].as_array().is_some_and(|t| t.len() == 3)).then_some(v)
+    })
+    .unwrap_or_else(|| panic!("no dashboard; log:\n{}", c.log_text()));
+    let status_file: Value = serde_json::from_str(
+        &std::fs::read_to_string(resources.join("shopset-status.json")).expect("status file"),
+    )
+    .expect("JSON");
+    for t in api["tiers"].as_array().into_iter().flatten() {
+        let name = t["tier"].as_str().expect("name");
+        assert_eq!(
+            t["systemCommit"],
+            Value::String(shopset_tests::rev(&dir.join("system.git"), name)),
+            "{name}"
+        );
+    }
+    let (_, body) = request(port, "GET", "/api/v1/shopsets?size=200", &[], b"");
+    let page: Value = serde_json::from_str(&body).expect("JSON");
+    let written = status_file["shopSets"].as_object().expect("statuses");
+    assert_eq!(page["total"].as_u64(), Some(written.len() as u64), "{page}");
+    for row in page["items"].as_array().into_iter().flatten() {
+        let name = row["name"].as_str().expect("name");
+        assert_eq!(row["systemCommit"], written[name]["systemCommit"], "{name}");
+        assert_eq!(
+            row["failureDomain"], written[name]["failureDomain"],
+            "{name}"
+        );
+    }
+}
