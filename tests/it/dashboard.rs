@@ -231,3 +231,117 @@ fn the_controller_serves_the_dashboard_from_its_last_batch() {
         );
     }
 }
+
+/// Headless Chromium from Debian's package: the page's DOM once loaded, and what it logged.
+fn chromium(args: &[&str], url: &str) -> (String, String) {
+    let profile = tempfile::tempdir().expect("a profile");
+    let out = std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--no-first-run",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("chromium runs");
+    assert!(out.status.success(), "chromium: {out:?}");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn in_a_real_browser_each_page_loads_cleanly_shows_the_json_numbers_and_pages() {
+    let version = std::process::Command::new("chromium")
+        .arg("--version")
+        .output();
+    assert!(
+        version.is_ok_and(|o| o.status.success()),
+        "chromium (Debian's package) is required by this test and is not installed"
+    );
+    let (_tmp, dir) = quickstart();
+    let resources = dir.join("resources").display().to_string();
+    let cache = dir.join("cache").display().to_string();
+    let served = serve(&resources, &cache);
+    let base = format!("http://127.0.0.1:{}", served.port);
+    let api = served.json("/api/v1/tiers");
+    let shots = shopset_tests::root().join("target/dashboard-screenshots");
+    std::fs::create_dir_all(&shots).expect("screenshots directory");
+    for (name, path) in [
+        ("tiers", "/"),
+        ("shopsets", "/shopsets"),
+        (
+            "shopsets-tier-0-page-2",
+            "/shopsets?tier=tier-0&size=1&page=2",
+        ),
+    ] {
+        let url = format!("{base}{path}");
+        let (dom, log) = chromium(&["--dump-dom"], &url);
+        let console: Vec<&str> = log.lines().filter(|l| l.contains(":CONSOLE")).collect();
+        assert!(console.is_empty(), "{path}: console: {console:?}");
+        assert!(dom.contains("<main>"), "{path}: {dom}");
+        let shot = shots.join(format!("{name}.png"));
+        let _ = std::fs::remove_file(&shot);
+        chromium(
+            &[
+                &format!("--screenshot={}", shot.display()),
+                "--window-size=1280,900",
+                "--hide-scrollbars",
+            ],
+            &url,
+        );
+        let png = std::fs::read(&shot).expect("a screenshot");
+        assert!(png.starts_with(b"\x89PNG") && png.len() > 5_000, "{name}");
+        match name {
+            "tiers" => {
+                // Each tier's numbers, as the browser shows them, are the JSON's.
+                for t in api["tiers"].as_array().into_iter().flatten() {
+                    let tier = t["tier"].as_str().expect("name");
+                    let card = dom
+                        .split(&format!("data-tier=\"{tier}\""))
+                        .nth(1)
+                        .expect("its card");
+                    for (class, field) in [
+                        ("shopsets", "shopSets"),
+                        ("synced", "synced"),
+                        ("healthy", "healthy"),
+                    ] {
+                        let shown = card
+                            .split(&format!("<span class=\"{class}\">"))
+                            .nth(1)
+                            .and_then(|s| s.split('<').next())
+                            .expect("shown");
+                        let want = t[field]
+                            .as_i64()
+                            .map_or_else(|| "-".to_owned(), |n| n.to_string());
+                        assert_eq!(shown, want, "{tier}: {field}");
+                    }
+                }
+            }
+            "shopsets" => {
+                let all = served.json("/api/v1/shopsets");
+                let rows = dom.matches("<tr data-shopset=").count();
+                assert_eq!(rows as u64, all["total"].as_u64().expect("total").min(50));
+            }
+            _ => {
+                // Filtered and paged: the second ShopSet of tier-0, a link back to the first.
+                let second = served.json("/api/v1/shopsets?tier=tier-0&size=1&page=2");
+                let want = second["items"][0]["name"].as_str().expect("a row");
+                assert_eq!(dom.matches("<tr data-shopset=").count(), 1);
+                assert!(dom.contains(&format!("data-shopset=\"{want}\"")), "{dom}");
+                assert!(dom.contains("rel=\"prev\""));
+                assert!(
+                    dom.contains("<option value=\"tier-0\" selected=\"\">"),
+                    "{dom}"
+                );
+            }
+        }
+    }
+}

@@ -28,7 +28,7 @@ header a{color:#cfe3ff;text-decoration:none}header .when{margin-left:auto;font-s
 main{padding:1rem 1.2rem}.tiers{display:flex;gap:1rem;flex-wrap:wrap}\
 .tier{background:#fff;border:1px solid #d8dde3;border-radius:6px;padding:.8rem 1rem;min-width:18rem;flex:1}\
 .tier h2{margin:.1rem 0 .5rem;font-size:1.2rem}.ok{color:#1a7f37}.no{color:#b42318}\
-dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem .8rem;margin:0}dt{color:#57606a}dd{margin:0}\
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem .8rem;margin:0}dt{color:#57606a}dd{margin:0;overflow-wrap:anywhere;min-width:0}\
 code,pre{font-family:ui-monospace,monospace;font-size:.85rem}pre{background:#f0f2f4;padding:.5rem;overflow-x:auto}\
 table{border-collapse:collapse;width:100%;background:#fff}th,td{border-bottom:1px solid #e3e7eb;padding:.3rem .5rem;text-align:left;font-size:.9rem}\
 form{display:flex;gap:.6rem;flex-wrap:wrap;margin-bottom:.8rem}.pager{margin-top:.6rem;display:flex;gap:1rem}";
@@ -36,7 +36,8 @@ form{display:flex;gap:.6rem;flex-wrap:wrap;margin-bottom:.8rem}.pager{margin-top
 fn page(title: &str, view: &View, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title} · shopset</title>\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><style>{STYLE}</style></head>\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <link rel=\"icon\" href=\"data:,\"><style>{STYLE}</style></head>\
          <body><header><strong>shopset</strong><a href=\"/\">Tiers</a><a href=\"/shopsets\">ShopSets</a>\
          <span class=\"when\">{source}, {generated}</span></header><main>{body}</main></body></html>\n",
         title = escape(title),

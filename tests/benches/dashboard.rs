@@ -1,0 +1,161 @@
+//! The dashboard's budgets at fleet size: each page's and API answer's first response time and
+//! size, served over HTTP on 127.0.0.1 from a view of N ShopSets in memory (a third of them not
+//! ready), beside a baseline measured in the same run: the whole ShopSet list as one JSON
+//! answer, what a dashboard that does not page would send. It prints figures; it asserts
+//! nothing about time.
+//!
+//! `cargo bench -p shopset-tests --bench dashboard -- 10000` (ShopSets).
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use shopset_engine::ops::status::Statuses;
+use shopset_engine::{Repos, Resources};
+use shopset_tests::controller::request;
+
+fn resources(n: usize) -> Resources {
+    let mut docs = Vec::new();
+    for t in 0..3 {
+        let from = if t == 0 {
+            String::new()
+        } else {
+            format!("  promotesFrom: tier-{}\n", t - 1)
+        };
+        docs.push(format!(
+            "apiVersion: shopset.dev/v1alpha1\nkind: Tier\nmetadata: {{name: tier-{t}}}\nspec:\n{from}  app: {{url: /nonexistent/app.git}}\n  system: {{url: /nonexistent/system.git}}\n"
+        ));
+    }
+    docs.push("apiVersion: shopset.dev/v1alpha1\nkind: Configuration\nmetadata: {name: plan}\nspec: {inline: {values: {A: \"1\"}}}\n".into());
+    for i in 0..n {
+        docs.push(format!(
+            "apiVersion: shopset.dev/v1alpha1\nkind: ShopSet\nmetadata: {{name: shop-{i:05}}}\nspec: {{tier: tier-{}, configuration: plan}}\n",
+            i % 3
+        ));
+    }
+    let mut r = Resources::default();
+    r.add_text("bench.yaml", &docs.join("---\n"));
+    r
+}
+
+fn statuses(resources: &Resources) -> Statuses {
+    let mut out = Statuses::default();
+    for (i, name) in resources.shop_sets.keys().enumerate() {
+        let healthy = if i % 3 == 0 { "Degraded" } else { "Healthy" };
+        let status: shopset_crds::ShopSetStatus = serde_json::from_value(serde_json::json!({
+            "failureDomain": if i % 2 == 0 { "east" } else { "west" },
+            "branch": format!("tier-{}", i % 3),
+            "path": format!("shopsets/{name}"),
+            "systemCommit": "a".repeat(40),
+            "sync": "Synced",
+            "health": healthy,
+            "conditions": [
+                {"type": "Synced", "status": "True", "reason": "Synced", "message": "synced",
+                 "lastTransitionTime": "2026-12-05T00:00:00Z"},
+                {"type": "Healthy", "status": if i % 3 == 0 { "False" } else { "True" },
+                 "reason": healthy, "message": "as Argo CD reports it",
+                 "lastTransitionTime": "2026-12-05T00:00:00Z"},
+            ],
+        }))
+        .expect("a status");
+        out.shop_sets.insert(name.clone(), status);
+    }
+    out
+}
+
+/// The first response's time (the best of `rounds`) and size.
+fn first_response(port: u16, path: &str, rounds: usize) -> (Duration, usize) {
+    let mut best = Duration::MAX;
+    let mut size = 0;
+    for _ in 0..rounds {
+        let started = Instant::now();
+        let (code, body) = request(port, "GET", path, &[], b"");
+        best = best.min(started.elapsed());
+        assert_eq!(code, 200, "{path}");
+        size = body.len();
+    }
+    (best, size)
+}
+
+fn main() {
+    let n: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(10_000);
+    let resources = resources(n);
+    assert_eq!(
+        resources.shop_sets.len(),
+        n,
+        "{:?}",
+        resources.errors.first()
+    );
+    let statuses = statuses(&resources);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut repos = Repos::new(tmp.path());
+    let started = Instant::now();
+    let tiers = shopset_engine::ops::overview::overview(
+        &resources,
+        &statuses,
+        &mut repos,
+        k8s_openapi::jiff::Timestamp::now(),
+    );
+    let view =
+        shopset_dashboard::View::new(&resources, &statuses, tiers, "now".into(), "bench".into());
+    let built = started.elapsed();
+    // The baseline: every row at once.
+    let everything = serde_json::to_string(&view.shop_sets).expect("JSON");
+
+    let shared: shopset_dashboard::Shared = Arc::new(RwLock::new(Arc::new(view)));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("non-blocking");
+    let port = listener.local_addr().expect("address").port();
+    let app = shopset_dashboard::router(shared);
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            let _ = axum::serve(listener, app).await;
+        });
+    });
+    let baseline_started = Instant::now();
+    let baseline_bytes = everything.len();
+    let _ = serde_json::from_str::<serde_json::Value>(&everything).expect("JSON");
+    let baseline_parse = baseline_started.elapsed();
+
+    println!(
+        "dashboard at {n} ShopSets (view built in {:.1} ms, once per batch)",
+        built.as_secs_f64() * 1e3
+    );
+    println!(
+        "baseline, every ShopSet in one answer: {:.0} KiB (parsing it alone: {:.1} ms)",
+        baseline_bytes as f64 / 1024.0,
+        baseline_parse.as_secs_f64() * 1e3
+    );
+    println!(
+        "{:<52} {:>10} {:>10} {:>12}",
+        "page", "first ms", "KiB", "of baseline"
+    );
+    let last = n.div_ceil(50);
+    for path in [
+        "/".to_owned(),
+        "/shopsets".to_owned(),
+        "/shopsets?tier=tier-0&state=NotHealthy".to_owned(),
+        format!("/shopsets?page={last}"),
+        "/shopsets?prefix=shop-099".to_owned(),
+        "/api/v1/tiers".to_owned(),
+        "/api/v1/shopsets".to_owned(),
+        "/api/v1/shopsets?domain=west&size=200".to_owned(),
+        "/api/v1/shopsets/shop-00042".to_owned(),
+    ] {
+        let (time, size) = first_response(port, &path, 5);
+        println!(
+            "{path:<52} {:>10.2} {:>10.1} {:>11.1}%",
+            time.as_secs_f64() * 1e3,
+            size as f64 / 1024.0,
+            100.0 * size as f64 / baseline_bytes as f64
+        );
+    }
+    println!("budgets: each first response <= 200 ms and <= 200 KiB; no page lists every ShopSet");
+}
