@@ -164,6 +164,19 @@ fn engine_sync(
     cache_repo: &Path,
     only: Option<&BTreeSet<String>>,
 ) -> (Figures, Vec<TierPlan>) {
+    engine_sync_changed(resources, repos, cache_repo, only, None)
+}
+
+/// [`engine_sync`], told which ShopSets changed since the last one (as the controller's watch
+/// tells it): planned from the last sync and the change when the engine can
+/// ([`shopset_engine::ops::warm`]).
+fn engine_sync_changed(
+    resources: &Resources,
+    repos: &mut Repos,
+    cache_repo: &Path,
+    only: Option<&BTreeSet<String>>,
+    changed: Option<&BTreeSet<String>>,
+) -> (Figures, Vec<TierPlan>) {
     reset_peak_rss();
     let objects_before = if cache_repo.exists() {
         count_objects(cache_repo)
@@ -177,7 +190,11 @@ fn engine_sync(
     }
     let fetch = start.elapsed().as_secs_f64();
     let start = Instant::now();
-    let plan = shopset_engine::plan_tiers(resources, repos, only);
+    let plan = match changed {
+        Some(changed) => shopset_engine::ops::warm::plan(resources, repos, only, changed)
+            .unwrap_or_else(|why| panic!("not planned from the change: {why}")),
+        None => shopset_engine::plan_tiers(resources, repos, only),
+    };
     assert!(plan.problems.is_empty(), "{:?}", plan.problems);
     let render = start.elapsed().as_secs_f64();
     let author = Author {
@@ -224,6 +241,27 @@ fn engine_sync(
         repos.keep_inputs(commit, std::sync::Arc::clone(inputs));
     }
     let push = start.elapsed().as_secs_f64();
+    // As the sync does: what the next sync may build on.
+    let written = plan
+        .tiers
+        .iter()
+        .map(|t| {
+            let commit = created
+                .iter()
+                .find(|c| c.2 == t.branch)
+                .map(|c| c.1.clone())
+                .or_else(|| t.previous_tip.clone());
+            (t.tier.clone(), commit, std::sync::Arc::clone(&t.inputs))
+        })
+        .collect();
+    shopset_engine::ops::warm::remember(
+        repos,
+        resources,
+        plan.quiet,
+        &plan.migrations,
+        written,
+        changed,
+    );
     let objects = count_objects(cache_repo).saturating_sub(objects_before);
     (
         Figures {
@@ -451,6 +489,30 @@ fn main() {
     rounds.sort_by(|a, b| (a.0.render + a.0.commit).total_cmp(&(b.0.render + b.0.commit)));
     let (warm, hand) = &rounds[rounds.len() / 2];
     row("one changed, warm", warm, *hand);
+
+    // The same, told which ShopSet changed (as the controller's watch tells the engine): only
+    // it is planned, from the last sync.
+    let mut rounds = Vec::new();
+    for round in 0..5 {
+        let shop_set = n / 2 + 16 + 3 * round;
+        changed.push(shop_set);
+        let text = resources_text(n, &app_url, &system_url, None, &changed);
+        let resources = load(&text);
+        let only: BTreeSet<String> = [format!("tier-{}", shop_set % 3)].into();
+        let named: BTreeSet<String> = [format!("shop-{shop_set:06}")].into();
+        repos.forget_all();
+        let (warm, plans) =
+            engine_sync_changed(&resources, &mut repos, &cache_repo, Some(&only), Some(&named));
+        assert_eq!(warm.commits, 1, "one tier written");
+        let hand = hand_baseline(baseline, &plans, &clones);
+        if std::env::var_os("SHOPSET_BENCH_ROUNDS").is_some() {
+            row(&format!("  change round {round}"), &warm, hand);
+        }
+        rounds.push((warm, hand));
+    }
+    rounds.sort_by(|a, b| (a.0.render + a.0.commit).total_cmp(&(b.0.render + b.0.commit)));
+    let (warm, hand) = &rounds[rounds.len() / 2];
+    row("one changed, told", warm, *hand);
 
     // The base gitlink moved: tier-0 pinned to another app commit.
     let repo = shopset_git::Repo::open(&app_url).unwrap();

@@ -21,7 +21,7 @@ fn placements(dir: &Path) -> BTreeMap<String, String> {
         let inputs = shopset_render::parse_inputs(&String::from_utf8_lossy(&shown.stdout))
             .expect("recorded inputs");
         for (name, placed) in inputs.shop_sets {
-            out.insert(name, placed.failure_domain);
+            out.insert(name, placed.failure_domain.clone());
         }
     }
     out

@@ -500,3 +500,150 @@ fn a_commit_marked_as_a_rendering_by_another_layout_is_checked_again() {
     assert!(result.ok(), "{:?}", result.problems);
     check("edited again", &world, &system, &cache, true);
 }
+
+/// A running engine told which ShopSets changed plans only them, from its last sync, and
+/// writes what a full plan writes (debug builds also compare every such plan with the full
+/// plan); whatever it cannot plan that way (a ShopSet moving tier, a person's commit at the
+/// tip) is planned whole.
+#[test]
+fn told_changes_plan_only_them_and_write_what_full_plans_write() {
+    let World {
+        _tmp,
+        dir,
+        system,
+        cache,
+        app: a,
+        system_url: s,
+    } = world();
+    // 1,100 ShopSets over two tiers: each tier records its ShopSets in shards.
+    let n = 1_100;
+    let overrides = |picked: &'static [usize]| {
+        move |i: usize, d: &mut String| {
+            if picked.contains(&i) {
+                d.push_str(&format!("  overrides: {{values: {{B: \"{i}\"}}}}\n"));
+            }
+        }
+    };
+    let mut repos = Repos::new(&cache);
+    let author = author();
+    let mut sync = |text: &str, only: Option<&[&str]>, changed: Option<&[&str]>| {
+        let resources = load(text);
+        repos.forget_all();
+        let options = SyncOptions {
+            tiers: only.map(|o| o.iter().map(|t| (*t).to_owned()).collect()),
+            changed: changed.map(|c| c.iter().map(|t| (*t).to_owned()).collect()),
+            ..SyncOptions::default()
+        };
+        let result = shopset_engine::sync(&resources, &mut repos, &author, &options);
+        assert!(result.ok(), "{:?}", result.problems);
+        result
+    };
+    let cold = sync(&text(&a, &s, n, &|_, _| {}), None, None);
+    assert!(!cold.from_change);
+    let repo = shopset_git::Repo::open(&s).unwrap();
+    let is_full_render = |step: &str, result: &shopset_engine::SyncResult| {
+        for tier in &result.tiers {
+            let tip = repo.tip(&tier.plan.branch).unwrap().unwrap();
+            let full = repo.write_tree(&tier.plan.full_tree().unwrap()).unwrap();
+            assert_eq!(repo.tree_id(&tip).unwrap(), full, "{step}: {}", tier.plan.tier);
+        }
+    };
+    let changed_files = |from: &str, to: &str| -> Vec<String> {
+        let out = git(&system, &["diff", "--name-only", from, to]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+
+    let listed = git(&system, &["ls-tree", "-r", "--name-only", "tier-0"]);
+    let recorded = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .filter(|p| p.starts_with(".shopset/shopsets-"))
+        .count();
+    assert!(recorded > 100, "{recorded} files of recorded ShopSets");
+
+    // One ShopSet's overrides: planned from the change; the commit changes its overlay and
+    // the one file of recorded ShopSets of its shard, nothing else.
+    let before = repo.tip("tier-0").unwrap().unwrap();
+    let one = sync(
+        &text(&a, &s, n, &overrides(&[8])),
+        None,
+        Some(&["shop-008"]),
+    );
+    assert!(one.from_change, "planned from the change");
+    is_full_render("one override", &one);
+    let after = repo.tip("tier-0").unwrap().unwrap();
+    let files = changed_files(&before, &after);
+    let shard = shopset_render::layout::shard("shop-008");
+    assert!(
+        files.contains(&format!(".shopset/shopsets-{shard}.yaml")),
+        "{files:?}"
+    );
+    assert!(
+        files
+            .iter()
+            .all(|f| f.contains("shop-008") || f == &format!(".shopset/shopsets-{shard}.yaml")),
+        "only the ShopSet's files: {files:?}"
+    );
+    assert_eq!(
+        one.tiers
+            .iter()
+            .filter(|t| matches!(t.outcome, TierOutcome::Committed { .. }))
+            .count(),
+        1,
+        "one tier written"
+    );
+
+    // A change in a tier that is not synced this time is planned with the next sync of its
+    // tier.
+    let later = sync(
+        &text(&a, &s, n, &overrides(&[8, 9])),
+        Some(&["tier-0"]),
+        Some(&["shop-009"]),
+    );
+    assert!(later.from_change);
+    let tier1 = repo.tip("tier-1").unwrap().unwrap();
+    let then = sync(
+        &text(&a, &s, n, &overrides(&[8, 9])),
+        Some(&["tier-1"]),
+        Some(&[]),
+    );
+    assert!(then.from_change);
+    is_full_render("pending change", &then);
+    assert!(
+        changed_files(&tier1, "tier-1")
+            .iter()
+            .any(|f| f.contains("shop-009")),
+        "shop-009 rendered at last"
+    );
+
+    // A ShopSet moving tier is planned whole.
+    let moved_tier = text(&a, &s, n, &overrides(&[8, 9])).replace(
+        "name: shop-011}\nspec:\n  tier: tier-1",
+        "name: shop-011}\nspec:\n  tier: tier-0",
+    );
+    let moved = sync(&moved_tier, None, Some(&["shop-011"]));
+    assert!(!moved.from_change, "a tier change is planned whole");
+    is_full_render("moved tier", &moved);
+
+    // A person's commit at the tip: planned whole, and the next change from it again.
+    let clone = dir.join("clone");
+    ok(&git(
+        &dir,
+        &["clone", "--quiet", "--branch", "tier-0", &s, &clone.display().to_string()],
+    ));
+    std::fs::write(clone.join("README.md"), "edited by hand\n").unwrap();
+    ok(&git(&clone, &["commit", "--quiet", "-am", "by hand"]));
+    ok(&git(&clone, &["push", "--quiet", "origin", "HEAD:tier-0"]));
+    let restored = sync(&moved_tier, None, Some(&[]));
+    assert!(!restored.from_change, "the branch moved: planned whole");
+    is_full_render("restored", &restored);
+    let again = sync(
+        &moved_tier.replace("B: \"8\"", "B: \"eight\""),
+        None,
+        Some(&["shop-008"]),
+    );
+    assert!(again.from_change);
+    is_full_render("after a person's commit", &again);
+}

@@ -244,7 +244,8 @@ fn one_shop_set(config: Value) -> shopset_render::TierInputs {
         shopset_render::inputs::PlacedShopSet::new(
             "zone-a".into(),
             spec(json!({"tier": "tier-0", "configuration": "plan"})),
-        ),
+        )
+        .into(),
     );
     inputs
 }

@@ -227,7 +227,10 @@ fn placements(w: &World) -> BTreeMap<String, (String, Option<String>)> {
     let mut out = BTreeMap::new();
     for branch in BRANCHES {
         for (name, placed) in w.recorded(branch).shop_sets {
-            out.insert(name, (placed.failure_domain, placed.migrated_by));
+            out.insert(
+                name,
+                (placed.failure_domain.clone(), placed.migrated_by.clone()),
+            );
         }
     }
     out

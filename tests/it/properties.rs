@@ -14,7 +14,6 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Value, json};
 use shopset_engine::{Author, Repos, Resources, SyncOptions, SyncResult, TierOutcome};
-use shopset_render::inputs::PlacedShopSet;
 use shopset_render::{Tree, yaml};
 
 /// The quickstart's resources, as documents, and its repositories.
@@ -58,7 +57,7 @@ impl World {
     }
 
     /// Every ShopSet recorded on every tier branch, with its placement and spec.
-    fn rendered(&self) -> BTreeMap<String, BTreeMap<String, PlacedShopSet>> {
+    fn rendered(&self) -> BTreeMap<String, shopset_render::inputs::ShopSetEntries> {
         let repo = self.system();
         let mut out = BTreeMap::new();
         for tier in ["tier-0", "tier-1", "tier-2"] {

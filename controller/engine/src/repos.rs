@@ -29,6 +29,8 @@ pub struct Repos {
     packing: BTreeMap<String, std::process::Child>,
     /// How many loose objects a cache may gather before they are packed.
     loose_threshold: usize,
+    /// What the last sync leaves for the next one to plan from ([`crate::ops::warm`]).
+    pub(crate) warm: Option<crate::ops::warm::Warm>,
 }
 
 /// How many parsed inputs [`Repos`] keeps (a few per tier branch is plenty).
@@ -69,6 +71,7 @@ impl Repos {
             catalogs: BTreeMap::new(),
             packing: BTreeMap::new(),
             loose_threshold: shopset_git::DEFAULT_LOOSE_THRESHOLD,
+            warm: None,
         }
     }
 

@@ -31,9 +31,10 @@ pub struct TierInputs {
     /// The failure domains the tier's ShopSets are placed in.
     #[serde(default)]
     pub failure_domains: BTreeMap<String, FailureDomainSpec>,
-    /// The tier's ShopSets with their placement.
+    /// The tier's ShopSets with their placement (shared: a plan that changes one ShopSet
+    /// copies the others' entries by reference).
     #[serde(default)]
-    pub shop_sets: BTreeMap<String, PlacedShopSet>,
+    pub shop_sets: ShopSetEntries,
     /// The shops the tier's ShopSets serve, with their assignment: the record that makes an
     /// assignment sticky, and the source of the routing table.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -43,6 +44,11 @@ pub struct TierInputs {
     /// [`crate::record`]). Always empty once read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shop_shards: Vec<String>,
+    /// In a recorded file only: the ShopSets are not in it but in
+    /// `.shopset/shopsets-<xx>.yaml`, one file per hash prefix listed here (a tier of more
+    /// than [`crate::record::MAX_INLINE_SHOP_SETS`] ShopSets). Always empty once read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shop_set_shards: Vec<String>,
     /// Set on a preview's branch (`preview/pr-<number>`): whose preview it is. Its root
     /// Application then has Argo CD's resources finalizer, so deleting it removes the
     /// preview's Applications and, with them, everything they applied.
@@ -88,6 +94,7 @@ impl TierInputs {
             shop_sets: BTreeMap::new(),
             shops: BTreeMap::new(),
             shop_shards: Vec::new(),
+            shop_set_shards: Vec::new(),
             preview: None,
         }
     }
@@ -246,6 +253,9 @@ pub struct Migrating {
 /// branches' record, the plan, each tier's inputs): at 100,000 shops a sync copies only
 /// pointers, and an unchanged row is the same allocation from one sync to the next.
 pub type ShopRows = BTreeMap<String, Arc<AssignedShop>>;
+
+/// The ShopSets of a tier, by name.
+pub type ShopSetEntries = BTreeMap<String, Arc<PlacedShopSet>>;
 
 /// A shop and the ShopSet that serves it.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]

@@ -32,9 +32,9 @@ use shopset_crds::names;
 
 /// The version of the rendered layout: it changes whenever the same inputs render to other
 /// bytes (2: a tier's shop rows in shards above 256 KiB, the routing table sharded by an
-/// estimate of its size). A commit known to be a rendering of another version is checked
+/// estimate of its size; 3: a tier's ShopSets in shards above 512). A commit known to be a rendering of another version is checked
 /// again, by rendering it, before it is edited in place.
-pub const LAYOUT_VERSION: &str = "2";
+pub const LAYOUT_VERSION: &str = "3";
 
 pub use error::RenderError;
 pub use inputs::TierInputs;
@@ -418,6 +418,9 @@ pub struct Touched<'a> {
     /// The shards (hash prefixes of shop names) holding a shop row that changed: of a sharded
     /// record or routing table, only their files are written.
     pub shop_shards: Option<&'a std::collections::BTreeSet<String>>,
+    /// The shards (hash prefixes of ShopSet names) holding a recorded ShopSet entry that
+    /// changed: of a sharded record, only their files are written.
+    pub shop_set_shards: Option<&'a std::collections::BTreeSet<String>>,
 }
 
 /// [`render_common`], with only the parts `touched` names: an edit that adds or removes no
@@ -454,7 +457,11 @@ pub fn render_common_with(inputs: &TierInputs, touched: &Touched<'_>) -> Result<
         ),
     )?;
     tree.insert_gitlink(layout::BASE.to_owned(), inputs.app_commit.clone())?;
-    for (path, text) in record::files(inputs, touched.shop_shards) {
+    let recorded = record::TouchedShards {
+        shops: touched.shop_shards,
+        shop_sets: touched.shop_set_shards,
+    };
+    for (path, text) in record::files(inputs, recorded) {
         tree.insert(path, text)?;
     }
     tree.insert("README.md".to_owned(), readme::readme(inputs))?;

@@ -45,6 +45,15 @@ pub(crate) fn readme(inputs: &TierInputs) -> String {
             layout::INPUTS
         );
     }
+    if crate::record::shop_sets_sharded(inputs) {
+        let _ = writeln!(
+            s,
+            "- recorded ShopSets: in `.shopset/shopsets-<xx>.yaml`, one file per hash prefix of \
+             the ShopSet's name, listed by `shopSetShards` in `{}` (a change to one ShopSet \
+             writes one of them again; `shopctl render --inputs` reads them from beside it)",
+            layout::INPUTS
+        );
+    }
     if crate::record::sharded(inputs) {
         let _ = writeln!(
             s,

@@ -21,6 +21,7 @@ pub mod status;
 pub mod sync;
 pub mod verdict;
 pub mod verify;
+pub mod warm;
 
 /// Every action of the product, whoever takes it: the controller on its own, or a person with
 /// `shopctl` (or git and kubectl). Each is decided by one engine function that both binaries

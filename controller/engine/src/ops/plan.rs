@@ -103,16 +103,22 @@ pub struct SyncPlan {
     pub problems: Vec<Problem>,
     /// Each Migration's status after this sync.
     pub migrations: BTreeMap<String, shopset_crds::MigrationStatus>,
+    /// Nothing in this plan waits for time or for Argo CD, and nothing is wrong: no problem,
+    /// no migration under way, every shop assigned and none moving, no Deployment leaving
+    /// canary release. Only such a plan is built on by the next one
+    /// ([`crate::ops::warm`]).
+    pub quiet: bool,
 }
 
+/// A tier branch as it is before the plan.
 #[derive(Clone)]
-struct Previous {
-    tip: Option<String>,
-    inputs: Option<Arc<TierInputs>>,
+pub(super) struct Previous {
+    pub(super) tip: Option<String>,
+    pub(super) inputs: Option<Arc<TierInputs>>,
     /// The tip's tree.
-    tree_id: Option<String>,
+    pub(super) tree_id: Option<String>,
     /// The tip is our own commit (its tree is a pure rendering of its inputs), not a person's.
-    ours: bool,
+    pub(super) ours: bool,
 }
 
 /// Plans a sync of every Tier in `resources`.
@@ -292,6 +298,17 @@ pub fn plan_tiers(
         if !tiers.iter().any(stranded) {
             plan.tiers = tiers;
             plan.problems.extend(problems);
+            plan.quiet = plan.problems.is_empty()
+                && migrations.states.is_empty()
+                && migrations.statuses.values().all(|s| {
+                    matches!(s.phase.as_deref(), Some("Succeeded" | "Aborted"))
+                })
+                && shop_plan.waiting.is_empty()
+                && shop_plan
+                    .assigned
+                    .values()
+                    .all(|r| r.phase() == shopset_crds::ShopPhase::Assigned)
+                && plan.tiers.iter().all(|t| t.summary.rollouts_leaving.is_empty());
             plan.migrations = migrations.statuses;
             break;
         }
@@ -383,7 +400,11 @@ struct TierContext<'a> {
     migrations: &'a crate::ops::migrate::MigrationPlan,
 }
 
-fn read_previous(repos: &mut Repos, url: &str, branch: &str) -> Result<Previous, String> {
+pub(super) fn read_previous(
+    repos: &mut Repos,
+    url: &str,
+    branch: &str,
+) -> Result<Previous, String> {
     let Some(repo) = repos.system(url, false).map_err(|e| e.to_string())? else {
         return Ok(Previous {
             tip: None,
@@ -440,7 +461,7 @@ fn read_previous(repos: &mut Repos, url: &str, branch: &str) -> Result<Previous,
     })
 }
 
-fn resolve_config(
+pub(super) fn resolve_config(
     resources: &Resources,
     repos: &mut Repos,
     name: &str,
@@ -622,11 +643,22 @@ fn plan_tier(
         .map(|(previous, _)| {
             shopset_render::record::changed_shards(&previous.shops, &inputs.shops)
         });
+    // Of a record whose ShopSets are in shards, only the shards with an entry that changed.
+    let shop_set_shards = incremental_base
+        .as_ref()
+        .filter(|(previous, _)| {
+            shopset_render::record::shop_sets_sharded(previous)
+                == shopset_render::record::shop_sets_sharded(&inputs)
+        })
+        .map(|(previous, _)| {
+            shopset_render::record::changed_shards(&previous.shop_sets, &inputs.shop_sets)
+        });
     let common = shopset_render::render_common_with(
         &inputs,
         &shopset_render::Touched {
             application_shards: touched.as_ref(),
             shop_shards: shop_shards.as_ref(),
+            shop_set_shards: shop_set_shards.as_ref(),
         },
     )
     .map_err(of_tier)?;
@@ -671,7 +703,7 @@ fn plan_tier(
 }
 
 /// The app commit a tier renders: its pin, else the tip of its app branch.
-fn app_commit(
+pub(super) fn app_commit(
     repos: &mut Repos,
     tier: &str,
     spec: &TierSpec,
@@ -697,7 +729,7 @@ fn app_commit(
 
 /// The files of the base kustomization at `app_commit`, each problem named on the field that
 /// chose it.
-fn base_catalog(
+pub(super) fn base_catalog(
     repos: &mut Repos,
     tier: &str,
     spec: &TierSpec,
@@ -864,13 +896,13 @@ fn gather(
         }
         candidates.push((
             name.clone(),
-            PlacedShopSet {
+            Arc::new(PlacedShopSet {
                 failure_domain: domain.to_owned(),
                 spec: s.spec.clone(),
                 migrated_by,
                 migrating,
                 rollouts_leaving: BTreeSet::new(),
-            },
+            }),
         ));
     }
     inputs.shop_sets = candidates.into_iter().collect();
@@ -1187,7 +1219,7 @@ fn added_and_removed<'a>(
 
 /// The edits that turn the previous tree into the new one; `removed` are the ShopSets of
 /// `previous` that `inputs` no longer has.
-fn edits(
+pub(super) fn edits(
     previous: &TierInputs,
     inputs: &TierInputs,
     removed: &[&String],
@@ -1421,7 +1453,7 @@ mod tests {
                     .expect("a ShopSet spec");
             i.shop_sets.insert(
                 (*name).to_owned(),
-                PlacedShopSet::new((*fd).to_owned(), spec),
+                PlacedShopSet::new((*fd).to_owned(), spec).into(),
             );
         }
         i

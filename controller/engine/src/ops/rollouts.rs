@@ -55,8 +55,10 @@ pub(crate) fn advance(
             let names: Vec<&str> = leaving.iter().map(String::as_str).collect();
             waiting.push(format!("{name} ({})", names.join(", ")));
         }
-        if let Some(placed) = inputs.shop_sets.get_mut(&name) {
-            placed.rollouts_leaving = leaving;
+        if let Some(placed) = inputs.shop_sets.get_mut(&name)
+            && placed.rollouts_leaving != leaving
+        {
+            std::sync::Arc::make_mut(placed).rollouts_leaving = leaving;
         }
     }
     waiting

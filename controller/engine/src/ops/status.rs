@@ -753,7 +753,7 @@ mod tests {
         for name in ["shop-a", "shop-b"] {
             inputs.shop_sets.insert(
                 name.into(),
-                PlacedShopSet::new("eu-1".into(), shop_set.clone()),
+                PlacedShopSet::new("eu-1".into(), shop_set.clone()).into(),
             );
             resources.shop_sets.insert(
                 name.into(),

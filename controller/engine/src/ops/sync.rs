@@ -9,7 +9,7 @@ use shopset_git::{CommitMeta, PushOutcome, Signer};
 use shopset_render::layout;
 
 use crate::fault::{self, fault};
-use crate::ops::plan::{Content, Summary, TierPlan, plan_tiers};
+use crate::ops::plan::{Content, Summary, SyncPlan, TierPlan, plan_tiers};
 use crate::problem::Problem;
 use crate::repos::Repos;
 use crate::resources::Resources;
@@ -137,6 +137,10 @@ pub struct SyncOptions {
     /// Write nothing after this instant (the controller's lease on the branches ends then):
     /// a tier reached later fails, transiently, without pushing.
     pub deadline: Option<std::time::Instant>,
+    /// What changed since the last sync through the same [`Repos`], when the caller knows it
+    /// (a watch): only the specs of these ShopSets. The sync then plans from the last one and
+    /// the change alone when it can ([`crate::ops::warm`]). `None`: anything may have changed.
+    pub changed: Option<BTreeSet<String>>,
 }
 
 impl Default for SyncOptions {
@@ -149,6 +153,7 @@ impl Default for SyncOptions {
             confirmed_removals: BTreeMap::new(),
             tiers: None,
             deadline: None,
+            changed: None,
         }
     }
 }
@@ -175,6 +180,9 @@ pub struct SyncResult {
     pub retries: u32,
     /// Each Migration's status, as planned (DESIGN: migration).
     pub migrations: std::collections::BTreeMap<String, shopset_crds::MigrationStatus>,
+    /// The first plan was made from the last sync and the change alone
+    /// ([`SyncOptions::changed`]), not of everything.
+    pub from_change: bool,
 }
 
 impl SyncResult {
@@ -522,11 +530,14 @@ pub fn sync(
     let mut result = SyncResult::default();
     let mut done: std::collections::BTreeMap<String, TierResult> =
         std::collections::BTreeMap::new();
+    let mut quiet;
     loop {
         result.attempts += 1;
-        let plan = plan_tiers(resources, repos, options.tiers.as_ref());
+        let (plan, from_change) = plan_from_change(resources, repos, options, result.attempts);
+        result.from_change |= from_change;
         result.problems = plan.problems;
         result.migrations = plan.migrations;
+        quiet = plan.quiet;
         let mut retry = Vec::new();
         for tier in plan.tiers {
             let earlier = done.get(&tier.tier).map(|r| r.outcome.clone());
@@ -646,7 +657,59 @@ pub fn sync(
         std::thread::sleep(std::time::Duration::from_millis(delay));
     }
     result.tiers = done.into_values().collect();
+    if options.dry_run {
+        repos.warm = None;
+    } else {
+        let written = result
+            .tiers
+            .iter()
+            .map(|r| {
+                let commit = match &r.outcome {
+                    TierOutcome::Committed { commit, .. } => Some(commit.clone()),
+                    TierOutcome::Unchanged { commit } => commit.clone(),
+                    _ => None,
+                };
+                (r.plan.tier.clone(), commit, std::sync::Arc::clone(&r.plan.inputs))
+            })
+            .collect();
+        crate::ops::warm::remember(
+            repos,
+            resources,
+            quiet,
+            &result.migrations,
+            written,
+            options.changed.as_ref(),
+        );
+    }
     result
+}
+
+/// The plan of one attempt: from the last sync and the change when the options name it and
+/// it is the first attempt (a retry means a branch moved), else of everything. In debug
+/// builds, a plan made from the change is checked against the full plan.
+fn plan_from_change(
+    resources: &Resources,
+    repos: &mut Repos,
+    options: &SyncOptions,
+    attempt: u32,
+) -> (SyncPlan, bool) {
+    let only = options.tiers.as_ref();
+    let Some(changed) = options.changed.as_ref().filter(|_| attempt == 1) else {
+        return (plan_tiers(resources, repos, only), false);
+    };
+    match crate::ops::warm::plan(resources, repos, only, changed) {
+        Ok(plan) => {
+            if cfg!(debug_assertions) {
+                let full = plan_tiers(resources, repos, only);
+                crate::ops::warm::assert_same(&plan, &full);
+            }
+            (plan, true)
+        }
+        Err(why) => {
+            tracing::debug!(%why, "planning every ShopSet");
+            (plan_tiers(resources, repos, only), false)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -684,7 +747,7 @@ mod tests {
             let spec = serde_json::from_value(json!({"tier": "prod", "configuration": "c"}))
                 .expect("a ShopSet spec");
             i.shop_sets
-                .insert(format!("s{n:02}"), PlacedShopSet::new("x".into(), spec));
+                .insert(format!("s{n:02}"), PlacedShopSet::new("x".into(), spec).into());
         }
         i
     }

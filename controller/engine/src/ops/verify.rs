@@ -842,7 +842,7 @@ mod tests {
         after.shop_sets.remove("b");
         let mut c = after.shop_sets["a"].clone();
         after.shop_sets.insert("c".into(), c.clone());
-        c.spec.maintenance = true;
+        std::sync::Arc::make_mut(&mut c).spec.maintenance = true;
         after.shop_sets.insert("a".into(), c);
         let summary = Summary {
             added: vec!["c".into()],
