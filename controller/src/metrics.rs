@@ -36,6 +36,7 @@ pub struct Metrics {
     shop_sets: Family<Labels, Gauge>,
     webhooks: Family<Labels, Counter>,
     leases_held: Gauge,
+    plans: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -54,6 +55,7 @@ impl Default for Metrics {
             shop_sets: Family::default(),
             webhooks: Family::default(),
             leases_held: Gauge::default(),
+            plans: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -72,6 +74,11 @@ impl Default for Metrics {
             "push_retries",
             "Pushes refused because the branch moved, then retried",
             m.push_retries.clone(),
+        );
+        registry.register(
+            "plans",
+            "Syncs planned, by what they planned from: the change the watch named, or everything",
+            m.plans.clone(),
         );
         registry.register(
             "push_rejections",
@@ -144,6 +151,12 @@ impl Metrics {
     /// Pushes were refused because the branch moved.
     pub fn retried(&self, n: u32) {
         self.push_retries.inc_by(u64::from(n));
+    }
+
+    /// A sync was planned from the change alone (`true`), or of everything.
+    pub fn planned(&self, from_change: bool) {
+        let from = if from_change { "change" } else { "everything" };
+        self.plans.get_or_create(&label(&[("from", from)])).inc();
     }
 
     /// A push or write failed for good.

@@ -23,6 +23,11 @@ pub struct Batch {
     pub previews: BTreeSet<String>,
     /// Every PreviewPolicy is polled (at start).
     pub previews_all: bool,
+    /// The ShopSets whose spec changed, as the watch reported them.
+    pub changed_shop_sets: BTreeSet<String>,
+    /// Something else changed, or may have (another kind, a relist, a resync, the directory):
+    /// the sync plans everything.
+    pub unknown_change: bool,
 }
 
 impl Batch {
@@ -85,9 +90,30 @@ impl Queue {
         });
     }
 
-    /// Every tier needs a sync.
+    /// Every tier needs a sync: something changed that the batch cannot name (a
+    /// Configuration, a FailureDomain, a relist, a resync, the directory).
     pub fn sync_all(&self) {
-        self.with(|w| w.sync_all = true);
+        self.with(|w| {
+            w.sync_all = true;
+            w.unknown_change = true;
+        });
+    }
+
+    /// A ShopSet's spec changed: its tier needs a sync, and the sync may plan it alone.
+    pub fn shop_set_changed(&self, tier: &str, name: &str) {
+        self.with(|w| {
+            w.sync.insert(tier.to_owned());
+            w.changed_shop_sets.insert(name.to_owned());
+        });
+    }
+
+    /// A resource changed that the sync cannot plan from its name alone (a Tier, a Shop, a
+    /// Migration): the tier needs a sync of everything.
+    pub fn changed(&self, tier: &str) {
+        self.with(|w| {
+            w.sync.insert(tier.to_owned());
+            w.unknown_change = true;
+        });
     }
 
     /// A PreviewPolicy is polled.

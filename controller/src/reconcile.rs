@@ -68,6 +68,9 @@ pub struct Worker {
     previews: Mutex<BTreeMap<String, preview::Memory>>,
     /// Where mounted Secrets are (a PreviewPolicy's GitHub token).
     secrets_dir: Option<std::path::PathBuf>,
+    /// What changed since the last sync, gathered over the batches that did not sync (a tier
+    /// whose lease another replica holds): whether something unnamed did, and the ShopSets.
+    changes: Mutex<(bool, BTreeSet<String>)>,
 }
 
 impl Worker {
@@ -89,6 +92,7 @@ impl Worker {
             last: Mutex::new(BTreeMap::new()),
             metrics,
             previews: Mutex::new(BTreeMap::new()),
+            changes: Mutex::new((false, BTreeSet::new())),
             secrets_dir: None,
         }
     }
@@ -253,10 +257,23 @@ impl Worker {
         let write_until = to_sync.iter().filter_map(branch_deadline).min();
         to_sync.retain(|t| branch_deadline(t).is_some());
         status_only.retain(|t| branch_deadline(t).is_some());
+        // What changed reaches the next sync, whichever batch it comes with.
+        let changed = {
+            let mut changes = self.changes.lock().unwrap_or_else(PoisonError::into_inner);
+            changes.0 |= batch.unknown_change;
+            changes.1.extend(batch.changed_shop_sets.iter().cloned());
+            if to_sync.is_empty() {
+                None
+            } else {
+                let (unknown, names) = std::mem::take(&mut *changes);
+                (!unknown).then_some(names)
+            }
+        };
         Work {
             to_sync,
             status_only,
             write_until,
+            changed,
         }
     }
 
@@ -271,6 +288,7 @@ impl Worker {
         let options = SyncOptions {
             tiers: Some(work.to_sync.clone()),
             deadline: work.write_until,
+            changed: work.changed.clone(),
             ..self.options.clone()
         };
         let repos = self.repos.clone();
@@ -291,6 +309,7 @@ impl Worker {
         };
         let seconds = git_started.elapsed().as_secs_f64();
         self.metrics.retried(result.retries);
+        self.metrics.planned(result.from_change);
         for tier in &result.tiers {
             self.metrics.git(&tier.plan.tier, seconds);
             self.count(tier);
@@ -560,6 +579,8 @@ struct Work {
     status_only: BTreeSet<String>,
     /// The earliest lease deadline of the tiers synced.
     write_until: Option<Instant>,
+    /// The ShopSets the watch says changed, when it can say so ([`SyncOptions::changed`]).
+    changed: Option<BTreeSet<String>>,
 }
 
 /// Records each verdict on the status of the tier promoted from, with the promotions made

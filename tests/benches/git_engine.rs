@@ -501,8 +501,13 @@ fn main() {
         let only: BTreeSet<String> = [format!("tier-{}", shop_set % 3)].into();
         let named: BTreeSet<String> = [format!("shop-{shop_set:06}")].into();
         repos.forget_all();
-        let (warm, plans) =
-            engine_sync_changed(&resources, &mut repos, &cache_repo, Some(&only), Some(&named));
+        let (warm, plans) = engine_sync_changed(
+            &resources,
+            &mut repos,
+            &cache_repo,
+            Some(&only),
+            Some(&named),
+        );
         assert_eq!(warm.commits, 1, "one tier written");
         let hand = hand_baseline(baseline, &plans, &clones);
         if std::env::var_os("SHOPSET_BENCH_ROUNDS").is_some() {

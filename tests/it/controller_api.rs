@@ -187,6 +187,24 @@ fn api_mode_writes_what_directory_mode_writes_and_reports_argo_cd_state() {
         Some(&json!("tier-0"))
     );
 
+    // One ShopSet's own settings change: the watch names it, and the sync plans it alone,
+    // from the last one (debug builds also compare that plan with the full plan).
+    let mut canary = api
+        .get_object("shopset.dev", "shopsets", NS, "canary")
+        .expect("canary");
+    canary["spec"]["overrides"] = json!({"values": {"BANNER": "sale"}});
+    canary.as_object_mut().expect("an object").remove("status");
+    api.apply_object(canary);
+    let tip0 = eventually(Duration::from_secs(30), || {
+        tip(&w.system, "tier-0").filter(|t| *t != tip0)
+    })
+    .unwrap_or_else(|| panic!("the change was not committed; log:\n{}", c.log_text()));
+    let (_, metrics) = c.get("/metrics");
+    assert!(
+        metrics.contains("shopset_plans_total{from=\"change\"} 1"),
+        "planned from the change: {metrics}"
+    );
+
     // Argo CD reports: canary healthy at the commit, staff-shops degraded.
     api.apply_object(application("canary", &tip0, "Synced", "Healthy"));
     api.apply_object(application("staff-shops", &tip0, "Synced", "Degraded"));

@@ -545,7 +545,12 @@ fn told_changes_plan_only_them_and_write_what_full_plans_write() {
         for tier in &result.tiers {
             let tip = repo.tip(&tier.plan.branch).unwrap().unwrap();
             let full = repo.write_tree(&tier.plan.full_tree().unwrap()).unwrap();
-            assert_eq!(repo.tree_id(&tip).unwrap(), full, "{step}: {}", tier.plan.tier);
+            assert_eq!(
+                repo.tree_id(&tip).unwrap(),
+                full,
+                "{step}: {}",
+                tier.plan.tier
+            );
         }
     };
     let changed_files = |from: &str, to: &str| -> Vec<String> {
@@ -631,7 +636,14 @@ fn told_changes_plan_only_them_and_write_what_full_plans_write() {
     let clone = dir.join("clone");
     ok(&git(
         &dir,
-        &["clone", "--quiet", "--branch", "tier-0", &s, &clone.display().to_string()],
+        &[
+            "clone",
+            "--quiet",
+            "--branch",
+            "tier-0",
+            &s,
+            &clone.display().to_string(),
+        ],
     ));
     std::fs::write(clone.join("README.md"), "edited by hand\n").unwrap();
     ok(&git(&clone, &["commit", "--quiet", "-am", "by hand"]));

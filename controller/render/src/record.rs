@@ -471,7 +471,10 @@ mod tests {
         assert!(head.contains("shop-00003"), "the rows stay in the head");
         assert_eq!(
             paths(&many),
-            written.iter().map(|(p, _)| p.clone()).collect::<BTreeSet<_>>()
+            written
+                .iter()
+                .map(|(p, _)| p.clone())
+                .collect::<BTreeSet<_>>()
         );
         let back = read(head, &mut reader(&written)).expect("reads back");
         assert_eq!(back, many);

@@ -401,7 +401,7 @@ fn on_event(kind: &str, event: &watcher::Event<Value>, queue: &Queue, seen: &Mut
             ]
             .join("\n");
             let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
-            let key = (kind.to_owned(), name);
+            let key = (kind.to_owned(), name.clone());
             let now = (generation, tier.clone(), annotations);
             let before = if deleted {
                 seen.objects.remove(&key)
@@ -414,12 +414,16 @@ fn on_event(kind: &str, event: &watcher::Event<Value>, queue: &Queue, seen: &Mut
             }
             match kind {
                 "ShopSet" | "Tier" => {
-                    queue.sync(&tier);
+                    if kind == "ShopSet" && !deleted {
+                        queue.shop_set_changed(&tier, &name);
+                    } else {
+                        queue.changed(&tier);
+                    }
                     if let Some((_, old_tier, _)) = before
                         && old_tier != tier
                         && !old_tier.is_empty()
                     {
-                        queue.sync(&old_tier);
+                        queue.changed(&old_tier);
                     }
                 }
                 _ => queue.sync_all(),

@@ -300,15 +300,19 @@ pub fn plan_tiers(
             plan.problems.extend(problems);
             plan.quiet = plan.problems.is_empty()
                 && migrations.states.is_empty()
-                && migrations.statuses.values().all(|s| {
-                    matches!(s.phase.as_deref(), Some("Succeeded" | "Aborted"))
-                })
+                && migrations
+                    .statuses
+                    .values()
+                    .all(|s| matches!(s.phase.as_deref(), Some("Succeeded" | "Aborted")))
                 && shop_plan.waiting.is_empty()
                 && shop_plan
                     .assigned
                     .values()
                     .all(|r| r.phase() == shopset_crds::ShopPhase::Assigned)
-                && plan.tiers.iter().all(|t| t.summary.rollouts_leaving.is_empty());
+                && plan
+                    .tiers
+                    .iter()
+                    .all(|t| t.summary.rollouts_leaving.is_empty());
             plan.migrations = migrations.statuses;
             break;
         }

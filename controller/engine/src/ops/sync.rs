@@ -669,7 +669,11 @@ pub fn sync(
                     TierOutcome::Unchanged { commit } => commit.clone(),
                     _ => None,
                 };
-                (r.plan.tier.clone(), commit, std::sync::Arc::clone(&r.plan.inputs))
+                (
+                    r.plan.tier.clone(),
+                    commit,
+                    std::sync::Arc::clone(&r.plan.inputs),
+                )
             })
             .collect();
         crate::ops::warm::remember(
@@ -746,8 +750,10 @@ mod tests {
         for n in 0..count {
             let spec = serde_json::from_value(json!({"tier": "prod", "configuration": "c"}))
                 .expect("a ShopSet spec");
-            i.shop_sets
-                .insert(format!("s{n:02}"), PlacedShopSet::new("x".into(), spec).into());
+            i.shop_sets.insert(
+                format!("s{n:02}"),
+                PlacedShopSet::new("x".into(), spec).into(),
+            );
         }
         i
     }

@@ -154,8 +154,14 @@ pub fn plan(
             continue;
         }
         let names = by_tier.remove(tier.as_str()).unwrap_or_default();
-        out.tiers
-            .push(plan_tier(resources, repos, &warm, tier, &sourced.spec, &names)?);
+        out.tiers.push(plan_tier(
+            resources,
+            repos,
+            &warm,
+            tier,
+            &sourced.spec,
+            &names,
+        )?);
     }
     Ok(out)
 }
@@ -166,7 +172,7 @@ fn own_settings_only(old: &ShopSetSpec, new: &ShopSetSpec) -> bool {
     same.overrides.clone_from(&old.overrides);
     same.maintenance = old.maintenance;
     same.suspend = old.suspend;
-    same.workload_deletion = old.workload_deletion.clone();
+    same.workload_deletion = old.workload_deletion;
     &same == old
 }
 
@@ -227,10 +233,14 @@ fn plan_tier(
             .get_mut(*name)
             .ok_or_else(|| format!("ShopSet {name} came to tier {tier}"))?;
         if !own_settings_only(&old.spec, new) {
-            return Err(format!("ShopSet {name}: more than its own settings changed"));
+            return Err(format!(
+                "ShopSet {name}: more than its own settings changed"
+            ));
         }
         if old.migrating.is_some() || !old.rollouts_leaving.is_empty() {
-            return Err(format!("ShopSet {name} is migrating or leaving canary release"));
+            return Err(format!(
+                "ShopSet {name} is migrating or leaving canary release"
+            ));
         }
         if !shopset_render::progressive_workloads(recorded, name).is_empty() {
             return Err(format!("ShopSet {name} releases by canary"));
@@ -239,8 +249,8 @@ fn plan_tier(
     }
     let mut rendered = BTreeMap::new();
     if !names.is_empty() {
-        let catalog = plan::base_catalog(repos, tier, spec, &inputs.app_commit)
-            .map_err(|p| p.to_string())?;
+        let catalog =
+            plan::base_catalog(repos, tier, spec, &inputs.app_commit).map_err(|p| p.to_string())?;
         for name in names {
             let hosts = shopset_render::inputs::hosts_of(&inputs.shops, name);
             let files = shopset_render::render_shopset_with(&inputs, name, Some(&catalog), &hosts)
@@ -248,7 +258,10 @@ fn plan_tier(
             rendered.insert((*name).to_owned(), files);
         }
     }
-    let touched: BTreeSet<String> = names.iter().map(|n| shopset_render::layout::shard(n)).collect();
+    let touched: BTreeSet<String> = names
+        .iter()
+        .map(|n| shopset_render::layout::shard(n))
+        .collect();
     let none = BTreeSet::new();
     let common = shopset_render::render_common_with(
         &inputs,
@@ -260,8 +273,7 @@ fn plan_tier(
     )
     .map_err(|e| e.to_string())?;
     let summary = plan::summarize(Some(recorded), &inputs, &rendered, Vec::new());
-    let edits =
-        plan::edits(recorded, &inputs, &[], common, rendered).map_err(|e| e.to_string())?;
+    let edits = plan::edits(recorded, &inputs, &[], common, rendered).map_err(|e| e.to_string())?;
     let inputs = if names.is_empty() {
         Arc::clone(recorded)
     } else {
