@@ -25,6 +25,8 @@ pub struct Batch {
     pub previews_all: bool,
     /// The ShopSets whose spec changed, as the watch reported them.
     pub changed_shop_sets: BTreeSet<String>,
+    /// The Shops created or changed, as the watch reported them.
+    pub changed_shops: BTreeSet<String>,
     /// Something else changed, or may have (another kind, a relist, a resync, the directory):
     /// the sync plans everything.
     pub unknown_change: bool,
@@ -104,6 +106,15 @@ impl Queue {
         self.with(|w| {
             w.sync.insert(tier.to_owned());
             w.changed_shop_sets.insert(name.to_owned());
+        });
+    }
+
+    /// A Shop was created or its spec changed: every tier needs a sync (the rule may give a
+    /// new shop any ShopSet), and the sync may plan it alone.
+    pub fn shop_changed(&self, name: &str) {
+        self.with(|w| {
+            w.sync_all = true;
+            w.changed_shops.insert(name.to_owned());
         });
     }
 

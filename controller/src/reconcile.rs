@@ -70,7 +70,7 @@ pub struct Worker {
     secrets_dir: Option<std::path::PathBuf>,
     /// What changed since the last sync, gathered over the batches that did not sync (a tier
     /// whose lease another replica holds): whether something unnamed did, and the ShopSets.
-    changes: Mutex<(bool, BTreeSet<String>)>,
+    changes: Mutex<(bool, shopset_engine::ops::warm::Changed)>,
 }
 
 impl Worker {
@@ -92,7 +92,7 @@ impl Worker {
             last: Mutex::new(BTreeMap::new()),
             metrics,
             previews: Mutex::new(BTreeMap::new()),
-            changes: Mutex::new((false, BTreeSet::new())),
+            changes: Mutex::new((false, shopset_engine::ops::warm::Changed::default())),
             secrets_dir: None,
         }
     }
@@ -261,7 +261,11 @@ impl Worker {
         let changed = {
             let mut changes = self.changes.lock().unwrap_or_else(PoisonError::into_inner);
             changes.0 |= batch.unknown_change;
-            changes.1.extend(batch.changed_shop_sets.iter().cloned());
+            changes
+                .1
+                .shop_sets
+                .extend(batch.changed_shop_sets.iter().cloned());
+            changes.1.shops.extend(batch.changed_shops.iter().cloned());
             if to_sync.is_empty() {
                 None
             } else {
@@ -579,8 +583,8 @@ struct Work {
     status_only: BTreeSet<String>,
     /// The earliest lease deadline of the tiers synced.
     write_until: Option<Instant>,
-    /// The ShopSets the watch says changed, when it can say so ([`SyncOptions::changed`]).
-    changed: Option<BTreeSet<String>>,
+    /// What the watch says changed, when it can say so ([`SyncOptions::changed`]).
+    changed: Option<shopset_engine::ops::warm::Changed>,
 }
 
 /// Records each verdict on the status of the tier promoted from, with the promotions made

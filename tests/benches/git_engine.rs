@@ -175,7 +175,7 @@ fn engine_sync_changed(
     repos: &mut Repos,
     cache_repo: &Path,
     only: Option<&BTreeSet<String>>,
-    changed: Option<&BTreeSet<String>>,
+    changed: Option<&shopset_engine::ops::warm::Changed>,
 ) -> (Figures, Vec<TierPlan>) {
     reset_peak_rss();
     let objects_before = if cache_repo.exists() {
@@ -254,14 +254,12 @@ fn engine_sync_changed(
             (t.tier.clone(), commit, std::sync::Arc::clone(&t.inputs))
         })
         .collect();
-    shopset_engine::ops::warm::remember(
-        repos,
-        resources,
-        plan.quiet,
-        &plan.migrations,
-        written,
-        changed,
-    );
+    let state = shopset_engine::ops::warm::PlanState {
+        quiet: plan.quiet,
+        migrations: plan.migrations.clone(),
+        loads: plan.loads.clone(),
+    };
+    shopset_engine::ops::warm::remember(repos, resources, state, written, changed);
     let objects = count_objects(cache_repo).saturating_sub(objects_before);
     (
         Figures {
@@ -499,7 +497,10 @@ fn main() {
         let text = resources_text(n, &app_url, &system_url, None, &changed);
         let resources = load(&text);
         let only: BTreeSet<String> = [format!("tier-{}", shop_set % 3)].into();
-        let named: BTreeSet<String> = [format!("shop-{shop_set:06}")].into();
+        let named = shopset_engine::ops::warm::Changed {
+            shop_sets: [format!("shop-{shop_set:06}")].into(),
+            ..Default::default()
+        };
         repos.forget_all();
         let (warm, plans) = engine_sync_changed(
             &resources,
@@ -592,6 +593,31 @@ fn main() {
         let hand = hand_baseline(baseline, &plans, &clones);
         row("one shop added, warm", &one, hand);
 
+        // Another, told (as the controller's watch tells the engine a Shop was created): only
+        // it is assigned and planned, from the last sync.
+        let added = format!(
+            "{added}---\napiVersion: shopset.dev/v1alpha1\nkind: Shop\nmetadata: {{name: s-new-2}}\nspec: {{hosts: [s-new-2.example.com]}}\n"
+        );
+        let text = resources_with_shops(
+            n,
+            &app_url,
+            &system_url,
+            Some(&next_app),
+            &changed,
+            &shops_text(m, &added),
+        );
+        let resources = load(&text);
+        repos.forget_all();
+        let told = shopset_engine::ops::warm::Changed {
+            shops: ["s-new-2".to_owned()].into(),
+            ..Default::default()
+        };
+        let (one, plans) =
+            engine_sync_changed(&resources, &mut repos, &cache_repo, None, Some(&told));
+        assert_eq!(one.commits, 1, "the new shop's tier only");
+        let hand = hand_baseline(baseline, &plans, &clones);
+        row("one shop added, told", &one, hand);
+
         // s-000000 moves to another ShopSet of its tier.
         let (tier, from) = plans
             .iter()
@@ -607,7 +633,7 @@ fn main() {
             .find(|p| p.tier == tier)
             .and_then(|p| p.inputs.shop_sets.keys().find(|k| **k != from).cloned())
             .expect("another ShopSet in the tier");
-        let pinned = shops_text(m, added).replacen(
+        let pinned = shops_text(m, &added).replacen(
             "{hosts: [s-000000.example.com]}",
             &format!("{{hosts: [s-000000.example.com], shopSet: {to}}}"),
             1,
@@ -620,6 +646,53 @@ fn main() {
         assert_eq!(moved.commits, 1, "the shop's tier only");
         let hand = hand_baseline(baseline, &plans, &clones);
         row("one shop moved, warm", &moved, hand);
+
+        // Another shop moved, told: s-000001 pinned to a ShopSet of its tier. The last plan
+        // has a move under way, so first a plan of everything settles the engine's memory
+        // (the move of s-000000 called off), then the told move.
+        let settled = resources_with_shops(
+            n,
+            &app_url,
+            &system_url,
+            Some(&next_app),
+            &changed,
+            &shops_text(m, &added),
+        );
+        let resources = load(&settled);
+        repos.forget_all();
+        let _ = engine_sync(&resources, &mut repos, &cache_repo, None);
+        let (tier, from) = plans
+            .iter()
+            .find_map(|p| {
+                Some((
+                    p.tier.clone(),
+                    p.inputs.shops.get("s-000001")?.shop_set.clone(),
+                ))
+            })
+            .expect("s-000001 is assigned");
+        let to = plans
+            .iter()
+            .find(|p| p.tier == tier)
+            .and_then(|p| p.inputs.shop_sets.keys().find(|k| **k != from).cloned())
+            .expect("another ShopSet in the tier");
+        let pinned = shops_text(m, &added).replacen(
+            "{hosts: [s-000001.example.com]}",
+            &format!("{{hosts: [s-000001.example.com], shopSet: {to}}}"),
+            1,
+        );
+        let text =
+            resources_with_shops(n, &app_url, &system_url, Some(&next_app), &changed, &pinned);
+        let resources = load(&text);
+        repos.forget_all();
+        let told = shopset_engine::ops::warm::Changed {
+            shops: ["s-000001".to_owned()].into(),
+            ..Default::default()
+        };
+        let (moved, plans) =
+            engine_sync_changed(&resources, &mut repos, &cache_repo, None, Some(&told));
+        assert_eq!(moved.commits, 1, "the shop's tier only");
+        let hand = hand_baseline(baseline, &plans, &clones);
+        row("one shop moved, told", &moved, hand);
         return;
     }
 

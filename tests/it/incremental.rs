@@ -531,7 +531,10 @@ fn told_changes_plan_only_them_and_write_what_full_plans_write() {
         repos.forget_all();
         let options = SyncOptions {
             tiers: only.map(|o| o.iter().map(|t| (*t).to_owned()).collect()),
-            changed: changed.map(|c| c.iter().map(|t| (*t).to_owned()).collect()),
+            changed: changed.map(|c| shopset_engine::ops::warm::Changed {
+                shop_sets: c.iter().map(|t| (*t).to_owned()).collect(),
+                ..Default::default()
+            }),
             ..SyncOptions::default()
         };
         let result = shopset_engine::sync(&resources, &mut repos, &author, &options);
@@ -658,4 +661,127 @@ fn told_changes_plan_only_them_and_write_what_full_plans_write() {
     );
     assert!(again.from_change);
     is_full_render("after a person's commit", &again);
+}
+
+/// A running engine told that Shops were created assigns them by the rule on the loads its
+/// tiers record and plans only their tiers' rows and ShopSets: the same as the full plan
+/// (which debug builds compare on every such sync), whether the rows are in `inputs.yaml` or
+/// in shards.
+#[test]
+fn told_new_shops_are_assigned_and_planned_alone() {
+    let World {
+        _tmp,
+        dir: _,
+        system: _,
+        cache,
+        app: a,
+        system_url: s,
+    } = world();
+    let base = text(&a, &s, 12, &|_, _| {});
+    let mut repos = Repos::new(&cache);
+    let author = author();
+    let mut sync = |text: &str, shops: &[&str]| {
+        let resources = load(text);
+        repos.forget_all();
+        let options = SyncOptions {
+            changed: Some(shopset_engine::ops::warm::Changed {
+                shops: shops.iter().map(|s| (*s).to_owned()).collect(),
+                ..Default::default()
+            }),
+            ..SyncOptions::default()
+        };
+        let result = shopset_engine::sync(&resources, &mut repos, &author, &options);
+        assert!(result.ok(), "{:?}", result.problems);
+        result
+    };
+    let repo = std::cell::OnceCell::new();
+    let is_full_render = |step: &str, result: &shopset_engine::SyncResult| {
+        let repo = repo.get_or_init(|| shopset_git::Repo::open(&s).unwrap());
+        for tier in &result.tiers {
+            let tip = repo.tip(&tier.plan.branch).unwrap().unwrap();
+            let full = repo.write_tree(&tier.plan.full_tree().unwrap()).unwrap();
+            assert_eq!(
+                repo.tree_id(&tip).unwrap(),
+                full,
+                "{step}: {}",
+                tier.plan.tier
+            );
+        }
+    };
+    let extra = |names: &[&str], pin: Option<&str>| -> String {
+        names
+            .iter()
+            .map(|n| {
+                let pin = pin.map(|p| format!(", shopSet: {p}")).unwrap_or_default();
+                format!(
+                    "---\napiVersion: shopset.dev/v1alpha1\nkind: Shop\nmetadata: {{name: {n}}}\nspec: {{hosts: [{n}.example.com]{pin}}}\n"
+                )
+            })
+            .collect()
+    };
+    for (count, label) in [(300, "rows in inputs.yaml"), (6_000, "rows in shards")] {
+        let first = sync(&with_shops(&base, count, &|_| None), &[]);
+        is_full_render(label, &first);
+        let mut text = with_shops(&base, count, &|_| None);
+        text.push_str(&extra(&["zz-new-1", "zz-new-2"], None));
+        let two = sync(&text, &["zz-new-1", "zz-new-2"]);
+        assert!(two.from_change, "{label}: planned from the change");
+        is_full_render(label, &two);
+        let rows: usize = two
+            .tiers
+            .iter()
+            .filter(|t| t.plan.inputs.shops.contains_key("zz-new-1"))
+            .count();
+        assert_eq!(rows, 1, "{label}: the new shop is in one tier's rows");
+        // A pinned new shop is planned whole.
+        text.push_str(&extra(&["zz-pinned"], Some("shop-003")));
+        let pinned = sync(&text, &["zz-pinned"]);
+        assert!(!pinned.from_change, "{label}: a pin is planned whole");
+        is_full_render(label, &pinned);
+        // A shop pinned to another ShopSet of its tier: the move's first step (warm) is
+        // planned from the change; the next steps wait for Argo CD, so the next plan is whole.
+        let (tier, from) = pinned
+            .tiers
+            .iter()
+            .find_map(|t| {
+                let row = t.plan.inputs.shops.get("zz-new-1")?;
+                Some((t.plan.tier.clone(), row.shop_set.clone()))
+            })
+            .expect("zz-new-1 is served");
+        let to = pinned
+            .tiers
+            .iter()
+            .find(|t| t.plan.tier == tier)
+            .and_then(|t| {
+                t.plan
+                    .inputs
+                    .shop_sets
+                    .keys()
+                    .find(|k| **k != from)
+                    .cloned()
+            })
+            .expect("another ShopSet in its tier");
+        let moved_text = text.replace(
+            "{hosts: [zz-new-1.example.com]}",
+            &format!("{{hosts: [zz-new-1.example.com], shopSet: {to}}}"),
+        );
+        let moved = sync(&moved_text, &["zz-new-1"]);
+        assert!(
+            moved.from_change,
+            "{label}: a move's first step from the change"
+        );
+        is_full_render(label, &moved);
+        let row = moved
+            .tiers
+            .iter()
+            .find_map(|t| t.plan.inputs.shops.get("zz-new-1").cloned())
+            .expect("a row");
+        assert_eq!(
+            row.warming.as_deref(),
+            Some(to.as_str()),
+            "{label}: warming"
+        );
+        let next = sync(&moved_text, &[]);
+        assert!(!next.from_change, "{label}: a move under way plans whole");
+    }
 }

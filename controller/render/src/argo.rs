@@ -169,16 +169,27 @@ pub(crate) fn applications_kustomizations(
     inputs: &TierInputs,
     only: Option<&std::collections::BTreeSet<String>>,
 ) -> Vec<(String, Value)> {
-    let mut shards: std::collections::BTreeMap<String, Vec<String>> =
-        std::collections::BTreeMap::new();
+    // Every shard is listed; only the lists of the shards in `only` are made (at 33,000
+    // ShopSets, a name and a file name each for all of them was most of an edit's time).
+    let mask = only.map(layout::shard_mask);
+    let mut shards: std::collections::BTreeMap<u8, Vec<String>> = std::collections::BTreeMap::new();
+    let mut seen = [false; 256];
     for (name, placed) in &inputs.shop_sets {
-        let files = shards.entry(layout::shard(name)).or_default();
+        let shard = layout::shard_index(name);
+        seen[usize::from(shard)] = true;
+        if mask.is_some_and(|m| !m[usize::from(shard)]) {
+            continue;
+        }
+        let files = shards.entry(shard).or_default();
         for side in placed.sides(name) {
             files.push(format!("{}.yaml", side.name));
         }
     }
 
-    let mut listed: Vec<String> = shards.keys().cloned().collect();
+    let mut listed: Vec<String> = (0..=u8::MAX)
+        .filter(|s| seen[usize::from(*s)])
+        .map(|s| format!("{s:02x}"))
+        .collect();
     if app_project(inputs).is_some() {
         listed.push(PROJECT_FILE.to_owned());
     }
@@ -189,13 +200,10 @@ pub(crate) fn applications_kustomizations(
         format!("{}/kustomization.yaml", layout::APPLICATIONS),
         kustomization(&listed),
     )];
-    for (shard, files) in shards
-        .iter()
-        .filter(|(shard, _)| only.is_none_or(|only| only.contains(*shard)))
-    {
+    for (shard, files) in &shards {
         let path = format!(
             "{}/kustomization.yaml",
-            layout::application_shard_dir(shard)
+            layout::application_shard_dir(&format!("{shard:02x}"))
         );
         out.push((path, kustomization(files)));
     }

@@ -197,16 +197,44 @@ pub fn assign_in_order<'a>(
             Err(problem) => outcome.problem = Some(problem),
         }
     }
-    // 2. and 3. New shops, in name order.
+    let arrived = assign_arrivals(&new, shop_sets, &mut load);
+    (merge_in_order(stay, arrived), load.into_map())
+}
+
+/// The outcomes of new shops (in name order, none recorded) on ShopSets already carrying
+/// `loads` (by ShopSet: the weights of the shops they serve): what [`assign_in_order`] gives
+/// them when every other shop stays where it is recorded, without walking those shops.
+#[must_use]
+pub fn assign_new<'a>(
+    new: &[(&'a str, ShopRequest<'a>)],
+    shop_sets: &'a BTreeMap<String, Candidate<'a>>,
+    loads: &BTreeMap<&str, u64>,
+) -> Vec<(&'a str, Outcome<'a>)> {
+    let mut load = Loads::new(shop_sets);
+    for (name, used) in loads {
+        if let Some(name) = load.name_of(name) {
+            load.add(name, *used);
+        }
+    }
+    let new: Vec<(&'a str, &ShopRequest<'a>)> = new.iter().map(|(n, r)| (*n, r)).collect();
+    assign_arrivals(&new, shop_sets, &mut load)
+}
+
+/// Steps 2 and 3 of assignment: new shops, in name order, each counted before the next.
+fn assign_arrivals<'a>(
+    new: &[(&'a str, &ShopRequest<'a>)],
+    shop_sets: &'a BTreeMap<String, Candidate<'a>>,
+    load: &mut Loads<'a>,
+) -> Vec<(&'a str, Outcome<'a>)> {
     let mut arrived = Vec::with_capacity(new.len());
-    for (shop, request) in new {
+    for &(shop, request) in new {
         let outcome = match wanted(shop, request, shop_sets) {
             Some(target) => match load.name_of(target) {
                 None => Err(Unassigned::UnknownShopSet(target.to_owned())),
-                Some(target) => room(shop, request, target, &shop_sets[target], &load)
+                Some(target) => room(shop, request, target, &shop_sets[target], load)
                     .map(|()| (target, AssignedBy::Pin)),
             },
-            None => by_rule(shop, request, shop_sets, &load).map(|s| (s, AssignedBy::Rule)),
+            None => by_rule(shop, request, shop_sets, load).map(|s| (s, AssignedBy::Rule)),
         };
         let outcome = match outcome {
             Ok((shop_set, by)) => {
@@ -227,7 +255,7 @@ pub fn assign_in_order<'a>(
         };
         arrived.push((shop, outcome));
     }
-    (merge_in_order(stay, arrived), load.into_map())
+    arrived
 }
 
 /// Two lists in name order (no name in both), as one.
@@ -360,6 +388,21 @@ fn room(
     candidate: &Candidate<'_>,
     load: &Loads<'_>,
 ) -> Result<(), Unassigned> {
+    may_take(shop, request.weight, target, candidate, load.get(target))
+}
+
+/// Whether `target`, carrying `used` load units, can take `shop` of `weight` now: what a pin or
+/// a move asks of it.
+///
+/// # Errors
+/// Why not.
+pub fn may_take(
+    shop: &str,
+    weight: u32,
+    target: &str,
+    candidate: &Candidate<'_>,
+    used: u64,
+) -> Result<(), Unassigned> {
     let refused = |why: String| {
         Err(Unassigned::Refused {
             shop_set: target.to_owned(),
@@ -374,8 +417,7 @@ fn room(
     {
         return refused(format!("it is dedicated to shop {owner:?}"));
     }
-    let used = load.get(target);
-    let weight = u64::from(request.weight);
+    let weight = u64::from(weight);
     if used + weight > u64::from(candidate.capacity) {
         return refused(format!(
             "its load {used} plus the shop's weight {weight} is over its capacity {}",
@@ -532,6 +574,43 @@ mod tests {
 
     fn where_<'a>(a: &Assignments<'a>, shop: &str) -> Option<&'a str> {
         a.shops[shop].assigned.as_ref().map(|x| x.shop_set)
+    }
+
+    #[test]
+    fn new_shops_on_known_loads_go_where_a_whole_assignment_sends_them() {
+        let sets = sets(12, 40);
+        // 300 shops assigned and recorded, then 20 more arrive (one pinned, one heavy).
+        let recorded = shops(300);
+        let first = assign(&recorded, &sets);
+        let names: Vec<String> = (0..320).map(|i| format!("shop-{i:05}")).collect();
+        let mut all = BTreeMap::new();
+        for (i, name) in names.iter().enumerate() {
+            let mut request = shop("default", if i == 310 { 5 } else { 1 });
+            if i == 305 {
+                request.pin = Some("ss-003");
+            }
+            request.recorded = first.shops.get(name.as_str()).map(|o| {
+                let a = o.assigned.as_ref().expect("room for all");
+                (a.shop_set, a.epoch)
+            });
+            all.insert(name.clone(), request);
+        }
+        let whole = assign(&all, &sets);
+        let new: Vec<(&str, ShopRequest<'_>)> = all
+            .iter()
+            .filter(|(_, r)| r.recorded.is_none())
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
+        assert_eq!(new.len(), 20);
+        let loads: BTreeMap<&str, u64> = first.load.clone();
+        let alone = assign_new(&new, &sets, &loads);
+        for (name, outcome) in &alone {
+            assert_eq!(Some(outcome), whole.shops.get(name), "{name}");
+        }
+        // Loads that differ change the choice: the outcome depends on them.
+        let full: BTreeMap<&str, u64> = sets.keys().map(|k| (k.as_str(), 40)).collect();
+        let none_fit = assign_new(&new[..1], &sets, &full);
+        assert!(none_fit[0].1.assigned.is_none(), "no room anywhere");
     }
 
     #[test]

@@ -90,12 +90,19 @@ pub fn from_inputs_with(
     if inputs.shops.is_empty() {
         return Vec::new();
     }
-    let shops = route_refs(
-        inputs
-            .shops
-            .iter()
-            .map(|(n, s)| (n, s.epoch, s.hosts.as_slice(), s.shop_set.as_str())),
-    );
+    let tables = match touched {
+        // A sharded table, a few shards written: only their rows are gathered.
+        Some(touched) if sharded(inputs) => touched_tables(inputs, touched),
+        _ => shop_tables(
+            &route_refs(
+                inputs
+                    .shops
+                    .iter()
+                    .map(|(n, s)| (n, s.epoch, s.hosts.as_slice(), s.shop_set.as_str())),
+            ),
+            touched,
+        ),
+    };
     let shop_sets = inputs
         .shop_sets
         .iter()
@@ -126,7 +133,7 @@ pub fn from_inputs_with(
             )
         })
         .collect();
-    let mut out = with_shop_sets(&inputs.tier.name, shop_tables(&shops, touched), &shop_sets);
+    let mut out = with_shop_sets(&inputs.tier.name, tables, &shop_sets);
     if let Some(app) = crate::argo::routing_application(inputs) {
         out.push((
             routing_application_path(),
@@ -273,6 +280,43 @@ fn with_shop_sets(
     ));
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
+}
+
+/// [`shop_tables`] of a sharded table, writing the `touched` shards only: one walk of the rows
+/// that hashes each name and gathers only the rows of those shards.
+fn touched_tables(inputs: &crate::TierInputs, touched: &BTreeSet<String>) -> Tables {
+    let mask = crate::layout::shard_mask(touched);
+    let mut seen = [false; 256];
+    let mut shards: BTreeMap<u8, BTreeMap<&str, RouteRef<'_>>> = BTreeMap::new();
+    for (name, row) in &inputs.shops {
+        let shard = crate::layout::shard_index(name);
+        seen[usize::from(shard)] = true;
+        if mask[usize::from(shard)] {
+            shards.entry(shard).or_default().insert(
+                name,
+                RouteRef {
+                    epoch: row.epoch,
+                    hosts: &row.hosts,
+                    shop_set: &row.shop_set,
+                },
+            );
+        }
+    }
+    Tables {
+        written: shards
+            .into_iter()
+            .map(|(shard, rows)| {
+                (
+                    format!("{DIR}/shops-{shard:02x}.yaml"),
+                    yaml::to_string(&json!({ "shops": rows })).into_bytes(),
+                )
+            })
+            .collect(),
+        names: (0..=u8::MAX)
+            .filter(|s| seen[usize::from(*s)])
+            .map(|s| format!("shops-{s:02x}.yaml"))
+            .collect(),
+    }
 }
 
 /// The shop table files written, and the names (in `routing/`) of every table file.

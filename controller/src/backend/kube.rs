@@ -426,6 +426,7 @@ fn on_event(kind: &str, event: &watcher::Event<Value>, queue: &Queue, seen: &Mut
                         queue.changed(&old_tier);
                     }
                 }
+                "Shop" if !deleted => queue.shop_changed(&name),
                 _ => queue.sync_all(),
             }
         }

@@ -108,6 +108,8 @@ pub struct SyncPlan {
     /// canary release. Only such a plan is built on by the next one
     /// ([`crate::ops::warm`]).
     pub quiet: bool,
+    /// Every ShopSet's load (the weights of the shops it serves) after this plan.
+    pub loads: BTreeMap<String, u64>,
 }
 
 /// A tier branch as it is before the plan.
@@ -314,6 +316,7 @@ pub fn plan_tiers(
                     .iter()
                     .all(|t| t.summary.rollouts_leaving.is_empty());
             plan.migrations = migrations.statuses;
+            plan.loads = shop_plan.loads;
             break;
         }
         unplannable.extend(failed);

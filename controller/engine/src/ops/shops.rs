@@ -23,6 +23,8 @@ pub struct ShopPlan {
     pub problems: Vec<Problem>,
     /// Moving shops, by name: what the next step of the move waits for.
     pub waiting: BTreeMap<String, String>,
+    /// Every ShopSet's load after assignment: the weights of the shops it serves.
+    pub loads: BTreeMap<String, u64>,
 }
 
 impl ShopPlan {
@@ -224,8 +226,11 @@ pub fn plan(
 ) -> ShopPlan {
     let requests = requests(resources, recorded);
     let candidates = candidates(resources, unusable, gates);
-    let (assignments, _) = assignment::assign_in_order(&requests, &candidates);
-    let mut out = ShopPlan::default();
+    let (assignments, loads) = assignment::assign_in_order(&requests, &candidates);
+    let mut out = ShopPlan {
+        loads: loads.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        ..ShopPlan::default()
+    };
     let steps = Steps { resources, gates };
     // Moves this sync would start, by the ShopSet they leave.
     let mut starting: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -376,7 +381,7 @@ static DEFAULT_SETTINGS: std::sync::LazyLock<shopset_crds::ShopSettings> =
     std::sync::LazyLock::new(shopset_crds::ShopSettings::default);
 
 /// Every ShopSet, as assignment sees it; `unusable` says which may take no shop now.
-fn candidates<'a>(
+pub(crate) fn candidates<'a>(
     resources: &'a Resources,
     unusable: &dyn Fn(&str) -> bool,
     gates: &MoveGates,

@@ -138,9 +138,9 @@ pub struct SyncOptions {
     /// a tier reached later fails, transiently, without pushing.
     pub deadline: Option<std::time::Instant>,
     /// What changed since the last sync through the same [`Repos`], when the caller knows it
-    /// (a watch): only the specs of these ShopSets. The sync then plans from the last one and
+    /// (a watch): only the specs of these ShopSets, and these Shops created. The sync then plans from the last one and
     /// the change alone when it can ([`crate::ops::warm`]). `None`: anything may have changed.
-    pub changed: Option<BTreeSet<String>>,
+    pub changed: Option<crate::ops::warm::Changed>,
 }
 
 impl Default for SyncOptions {
@@ -530,14 +530,18 @@ pub fn sync(
     let mut result = SyncResult::default();
     let mut done: std::collections::BTreeMap<String, TierResult> =
         std::collections::BTreeMap::new();
-    let mut quiet;
+    let mut state;
     loop {
         result.attempts += 1;
         let (plan, from_change) = plan_from_change(resources, repos, options, result.attempts);
         result.from_change |= from_change;
         result.problems = plan.problems;
         result.migrations = plan.migrations;
-        quiet = plan.quiet;
+        state = crate::ops::warm::PlanState {
+            quiet: plan.quiet,
+            migrations: result.migrations.clone(),
+            loads: plan.loads,
+        };
         let mut retry = Vec::new();
         for tier in plan.tiers {
             let earlier = done.get(&tier.tier).map(|r| r.outcome.clone());
@@ -676,14 +680,7 @@ pub fn sync(
                 )
             })
             .collect();
-        crate::ops::warm::remember(
-            repos,
-            resources,
-            quiet,
-            &result.migrations,
-            written,
-            options.changed.as_ref(),
-        );
+        crate::ops::warm::remember(repos, resources, state, written, options.changed.as_ref());
     }
     result
 }
