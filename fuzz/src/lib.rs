@@ -79,7 +79,7 @@ pub fn tier_inputs(resources: &Resources) -> BTreeMap<String, TierInputs> {
             }
             inputs.shop_sets.insert(
                 (*name).to_owned(),
-                PlacedShopSet::new((*domain).to_owned(), shop.spec.clone()),
+                PlacedShopSet::new((*domain).to_owned(), shop.spec.clone()).into(),
             );
         }
         out.insert(tier.clone(), inputs);

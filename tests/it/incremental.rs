@@ -571,6 +571,54 @@ fn told_changes_plan_only_them_and_write_what_full_plans_write() {
         .count();
     assert!(recorded > 100, "{recorded} files of recorded ShopSets");
 
+    // `shopctl render --inputs` reads the ShopSets' shards beside inputs.yaml: byte for byte
+    // the same tree.
+    let res = dir.join("resources");
+    std::fs::create_dir_all(&res).unwrap();
+    std::fs::write(res.join("all.yaml"), text(&a, &s, n, &|_, _| {})).unwrap();
+    let (out_a, out_b) = (dir.join("render-a"), dir.join("render-b"));
+    let cache_arg = cache.display().to_string();
+    ok(&shopset_tests::run_shopctl([
+        "--cache-dir",
+        &cache_arg,
+        "render",
+        "-f",
+        &res.display().to_string(),
+        "--out",
+        &out_a.display().to_string(),
+    ]));
+    ok(&shopset_tests::run_shopctl([
+        "--cache-dir",
+        &cache_arg,
+        "render",
+        "--inputs",
+        &out_a
+            .join("tier-1/.shopset/inputs.yaml")
+            .display()
+            .to_string(),
+        "--out",
+        &out_b.display().to_string(),
+    ]));
+    let diff = std::process::Command::new("diff")
+        .args(["-r", "--brief"])
+        .arg(out_a.join("tier-1"))
+        .arg(out_b.join("tier-1"))
+        .output()
+        .unwrap();
+    assert!(
+        diff.status.success(),
+        "{}",
+        String::from_utf8_lossy(&diff.stdout)
+    );
+    assert!(
+        out_b
+            .join("tier-1/.shopset")
+            .read_dir()
+            .unwrap()
+            .filter_map(Result::ok)
+            .any(|e| e.file_name().to_string_lossy().starts_with("shopsets-"))
+    );
+
     // One ShopSet's overrides: planned from the change; the commit changes its overlay and
     // the one file of recorded ShopSets of its shard, nothing else.
     let before = repo.tip("tier-0").unwrap().unwrap();
