@@ -309,6 +309,11 @@ impl Worker {
             report
                 .problems
                 .push(shopset_engine::Problem::general("the sync task panicked"));
+            // What this sync was told is lost with it: the next one plans everything.
+            self.changes
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .0 = true;
             return None;
         };
         let seconds = git_started.elapsed().as_secs_f64();
@@ -512,10 +517,12 @@ impl Worker {
             let mut repos = repos.lock().unwrap_or_else(PoisonError::into_inner);
             let tiers =
                 shopset_engine::ops::overview::overview(&resources, &statuses, &mut repos, now);
+            let shops = shopset_engine::ops::shops::report(&resources, &mut repos);
             shopset_dashboard::View::new(
                 &resources,
                 &statuses,
                 tiers,
+                &shops,
                 now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
                 "as the controller computed them after its last batch".into(),
             )

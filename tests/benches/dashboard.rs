@@ -98,8 +98,14 @@ fn main() {
         &mut repos,
         k8s_openapi::jiff::Timestamp::now(),
     );
-    let view =
-        shopset_dashboard::View::new(&resources, &statuses, tiers, "now".into(), "bench".into());
+    let view = shopset_dashboard::View::new(
+        &resources,
+        &statuses,
+        tiers,
+        &shopset_engine::ops::shops::ShopsReport::default(),
+        "now".into(),
+        "bench".into(),
+    );
     let built = started.elapsed();
     // The baseline: every row at once.
     let everything = serde_json::to_string(&view.shop_sets).expect("JSON");

@@ -274,6 +274,21 @@ fn in_a_real_browser_each_page_loads_cleanly_shows_the_json_numbers_and_pages() 
     let api = served.json("/api/v1/tiers");
     let shots = shopset_tests::root().join("target/dashboard-screenshots");
     std::fs::create_dir_all(&shots).expect("screenshots directory");
+    // A shop of the example, looked up by one of its hosts (in capitals: hosts match in any
+    // case).
+    let shops = served.json("/api/v1/shops?size=200");
+    let shop = shops["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["shopSet"].is_string())
+        .expect("an assigned shop")
+        .clone();
+    let host = shop["hosts"][0]
+        .as_str()
+        .expect("a host")
+        .to_ascii_uppercase();
+    let by_host = format!("/shops?q={host}");
     for (name, path) in [
         ("tiers", "/"),
         ("shopsets", "/shopsets"),
@@ -281,6 +296,8 @@ fn in_a_real_browser_each_page_loads_cleanly_shows_the_json_numbers_and_pages() 
             "shopsets-tier-0-page-2",
             "/shopsets?tier=tier-0&size=1&page=2",
         ),
+        ("shop-by-host", by_host.as_str()),
+        ("failure-domains", "/failure-domains"),
     ] {
         let url = format!("{base}{path}");
         let (dom, log) = chromium(&["--dump-dom"], &url);
@@ -324,6 +341,58 @@ fn in_a_real_browser_each_page_loads_cleanly_shows_the_json_numbers_and_pages() 
                         assert_eq!(shown, want, "{tier}: {field}");
                     }
                 }
+            }
+            "shop-by-host" => {
+                // The shop found by its host, and the ShopSet serving it, as the JSON says.
+                let found = served.json(&format!("/api/v1/shops?q={host}"));
+                assert_eq!(found["byHost"]["name"], shop["name"], "{found}");
+                let serving = shop["shopSet"].as_str().expect("its ShopSet");
+                assert!(
+                    dom.contains(&format!(
+                        "<p class=\"by-host\">served by ShopSet <strong>{serving}</strong>"
+                    )),
+                    "{dom}"
+                );
+                let name = shop["name"].as_str().expect("a name");
+                assert!(dom.contains(&format!("data-shop=\"{name}\"")), "{dom}");
+            }
+            "failure-domains" => {
+                // Each domain's counts, as shown, are the JSON's; together they hold every
+                // placed ShopSet.
+                let api = served.json("/api/v1/failure-domains");
+                let domains = api["failureDomains"].as_array().expect("domains");
+                assert!(!domains.is_empty());
+                assert_eq!(dom.matches("<tr data-domain=").count(), domains.len());
+                for d in domains {
+                    let name = d["name"].as_str().expect("a name");
+                    let row = dom
+                        .split(&format!("data-domain=\"{name}\""))
+                        .nth(1)
+                        .and_then(|r| r.split("</tr>").next())
+                        .expect("its row");
+                    for (class, field) in [("placed", "shopSets"), ("shops", "shops")] {
+                        let shown = row
+                            .split(&format!("class=\"{class}\">"))
+                            .nth(1)
+                            .and_then(|s| s.split('<').next())
+                            .expect("shown");
+                        assert_eq!(shown, d[field].to_string(), "{name}: {field}");
+                    }
+                }
+                let placed: u64 = domains
+                    .iter()
+                    .map(|d| d["shopSets"].as_u64().unwrap_or(0))
+                    .sum();
+                let all = served.json("/api/v1/shopsets");
+                let with_domain = all["facets"]["domains"]
+                    .as_object()
+                    .expect("domains")
+                    .iter()
+                    .filter(|(k, _)| !k.is_empty())
+                    .map(|(_, v)| v.as_u64().unwrap_or(0))
+                    .sum::<u64>();
+                assert_eq!(placed, with_domain);
+                assert!(placed >= 8, "the example's ShopSets are placed: {api}");
             }
             "shopsets" => {
                 let all = served.json("/api/v1/shopsets");

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::view::{Page, Query, TierCard, View};
+use crate::view::{Page, Query, ShopPage, ShopQuery, TierCard, View};
 
 /// `text` with `&`, `<`, `>`, `"` and `'` escaped.
 #[must_use]
@@ -39,6 +39,7 @@ fn page(title: &str, view: &View, body: &str) -> String {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <link rel=\"icon\" href=\"data:,\"><style>{STYLE}</style></head>\
          <body><header><strong>shopset</strong><a href=\"/\">Tiers</a><a href=\"/shopsets\">ShopSets</a>\
+         <a href=\"/shops\">Shops</a><a href=\"/failure-domains\">Failure domains</a>\
          <span class=\"when\">{source}, {generated}</span></header><main>{body}</main></body></html>\n",
         title = escape(title),
         source = escape(&view.source),
@@ -244,6 +245,122 @@ pub fn shop_sets(view: &View, query: &Query, found: &Page<'_>) -> String {
     }
     body.push_str("</div>");
     page("ShopSets", view, &body)
+}
+
+/// The Shop lookup: a host or a name prefix, the Shop with that host, one page of names.
+#[must_use]
+pub fn shops(view: &View, query: &ShopQuery, found: &ShopPage<'_>) -> String {
+    let q = query.q.as_deref().unwrap_or_default();
+    let mut body = format!(
+        "<form method=\"get\" action=\"/shops\"><input name=\"q\" size=\"40\" \
+         placeholder=\"host, or the start of a Shop's name\" value=\"{}\"><button>Find</button></form>",
+        escape(q)
+    );
+    let row = |s: &crate::view::ShopRow, out: &mut String| {
+        let _ = write!(
+            out,
+            "<tr data-shop=\"{name}\"><td>{name}</td><td>{hosts}</td><td>{shop_set}</td><td>{tier}</td>\
+             <td>{domain}</td><td title=\"{message}\">{phase}</td><td>{epoch}</td><td>{pool}</td><td>{weight}</td></tr>",
+            name = escape(&s.name),
+            hosts = escape(&s.hosts.join(", ")),
+            shop_set = s.shop_set.as_deref().map_or_else(
+                || "-".to_owned(),
+                |ss| format!(
+                    "<a href=\"/shopsets?prefix={}\">{}</a>",
+                    percent(ss),
+                    escape(ss)
+                )
+            ),
+            tier = escape(s.tier.as_deref().unwrap_or("-")),
+            domain = escape(s.failure_domain.as_deref().unwrap_or("-")),
+            message = escape(&s.message),
+            phase = escape(&s.phase),
+            epoch = s.epoch,
+            pool = escape(&s.pool),
+            weight = s.weight,
+        );
+    };
+    let head = "<table><thead><tr><th>Shop</th><th>hosts</th><th>ShopSet</th><th>tier</th>\
+                <th>domain</th><th>phase</th><th>epoch</th><th>pool</th><th>weight</th></tr></thead><tbody>";
+    if let Some(s) = found.by_host {
+        let _ = write!(
+            body,
+            "<h2>Host <code>{}</code></h2><p class=\"by-host\">served by ShopSet <strong>{}</strong></p>{head}",
+            escape(q),
+            escape(s.shop_set.as_deref().unwrap_or("(none yet)"))
+        );
+        row(s, &mut body);
+        body.push_str("</tbody></table>");
+    }
+    let _ = write!(
+        body,
+        "<p><span class=\"matched\">{}</span> of <span class=\"total\">{}</span> Shops by name; \
+         page <span class=\"page\">{}</span> of <span class=\"pages\">{}</span></p>{head}",
+        found.matched, found.total, found.page, found.pages
+    );
+    for s in &found.items {
+        row(s, &mut body);
+    }
+    body.push_str("</tbody></table><div class=\"pager\">");
+    let link = |page: usize| {
+        let size = query
+            .size
+            .map(|s| format!("&amp;size={s}"))
+            .unwrap_or_default();
+        format!("/shops?q={}{size}&amp;page={page}", percent(q))
+    };
+    if found.page > 1 {
+        let _ = write!(
+            body,
+            "<a rel=\"prev\" href=\"{}\">previous</a>",
+            link(found.page - 1)
+        );
+    }
+    if found.page < found.pages {
+        let _ = write!(
+            body,
+            "<a rel=\"next\" href=\"{}\">next</a>",
+            link(found.page + 1)
+        );
+    }
+    body.push_str("</div>");
+    page("Shops", view, &body)
+}
+
+/// The failure domains: what each holds, and the migrations from or to it.
+#[must_use]
+pub fn failure_domains(view: &View) -> String {
+    let mut body = String::from(
+        "<table><thead><tr><th>failure domain</th><th>destination</th><th>ShopSets</th>\
+         <th>capacity</th><th>not ready</th><th>Shops</th><th>cordoned</th><th>migrations</th></tr></thead><tbody>",
+    );
+    for d in &view.failure_domains {
+        let _ = write!(
+            body,
+            "<tr data-domain=\"{name}\"><td><a href=\"/shopsets?domain={link}\">{name}</a></td>\
+             <td><code>{destination}</code></td><td class=\"placed\">{placed}</td><td>{capacity}</td>\
+             <td class=\"not-ready\">{not_ready}</td><td class=\"shops\">{shops}</td><td>{cordoned}</td><td>{migrations}</td></tr>",
+            name = escape(&d.name),
+            link = percent(&d.name),
+            destination = escape(&d.destination),
+            placed = d.shop_sets,
+            capacity = d.capacity.map_or_else(|| "-".to_owned(), |c| c.to_string()),
+            not_ready = d.not_ready,
+            shops = d.shops,
+            cordoned = if d.cordoned { "yes" } else { "no" },
+            migrations = if d.migrations.is_empty() {
+                "-".to_owned()
+            } else {
+                d.migrations
+                    .iter()
+                    .map(|m| escape(m))
+                    .collect::<Vec<_>>()
+                    .join("<br>")
+            },
+        );
+    }
+    body.push_str("</tbody></table>");
+    page("Failure domains", view, &body)
 }
 
 #[cfg(test)]

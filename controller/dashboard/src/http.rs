@@ -1,6 +1,7 @@
-//! The routes: `/` (tiers), `/shopsets` (filtered and paged), and the JSON API under
-//! [`crate::API`]: `tiers`, `shopsets` (the same query) and `shopsets/<name>`. Every answer
-//! comes from the [`View`] in memory.
+//! The routes: `/` (tiers), `/shopsets` (filtered and paged), `/shops` (a host or a name
+//! prefix), `/failure-domains`, and the JSON API under [`crate::API`]: `tiers`, `shopsets`
+//! (the same query), `shopsets/<name>`, `shops` (the same query) and `failure-domains`. Every
+//! answer comes from the [`View`] in memory.
 
 use std::sync::{Arc, RwLock};
 
@@ -12,7 +13,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
-use crate::view::{self, Query, View};
+use crate::view::{self, Query, ShopQuery, View};
 
 /// The view the routes answer from; replaced whole when a new one is computed.
 pub type Shared = Arc<RwLock<Arc<View>>>;
@@ -32,6 +33,10 @@ pub fn router(shared: Shared) -> Router {
         .route("/api/v1/tiers", get(api_tiers))
         .route("/api/v1/shopsets", get(api_list))
         .route("/api/v1/shopsets/{name}", get(api_one))
+        .route("/shops", get(shops))
+        .route("/api/v1/shops", get(api_shops))
+        .route("/failure-domains", get(domains))
+        .route("/api/v1/failure-domains", get(api_domains))
         .with_state(shared)
 }
 
@@ -43,6 +48,26 @@ async fn list(State(s): State<Shared>, QueryParams(q): QueryParams<Query>) -> Ht
     let v = current(&s);
     let found = view::query(&v, &q);
     Html(crate::html::shop_sets(&v, &q, &found))
+}
+
+async fn shops(State(s): State<Shared>, QueryParams(q): QueryParams<ShopQuery>) -> Html<String> {
+    let v = current(&s);
+    let found = view::shops(&v, &q);
+    Html(crate::html::shops(&v, &q, &found))
+}
+
+async fn api_shops(State(s): State<Shared>, QueryParams(q): QueryParams<ShopQuery>) -> Response {
+    let v = current(&s);
+    Json(view::shops(&v, &q)).into_response()
+}
+
+async fn domains(State(s): State<Shared>) -> Html<String> {
+    Html(crate::html::failure_domains(&current(&s)))
+}
+
+async fn api_domains(State(s): State<Shared>) -> Json<serde_json::Value> {
+    let v = current(&s);
+    Json(json!({ "failureDomains": v.failure_domains }))
 }
 
 async fn api_tiers(State(s): State<Shared>) -> Json<serde_json::Value> {

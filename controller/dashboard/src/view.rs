@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use shopset_engine::Resources;
 use shopset_engine::ops::overview::TierOverview;
+use shopset_engine::ops::shops::ShopsReport;
 use shopset_engine::ops::status::Statuses;
 
 /// The rows a page holds by default, and at most.
@@ -84,20 +85,77 @@ pub struct View {
     /// Every ShopSet, by name: served a page at a time, never whole.
     #[serde(skip)]
     pub shop_sets: Vec<ShopSetRow>,
+    /// Every Shop, in name order.
+    pub shops: Vec<ShopRow>,
+    /// Each host, with the place of its Shop in `shops`.
+    #[serde(skip)]
+    pub hosts: BTreeMap<String, usize>,
+    /// Every FailureDomain, in name order.
+    pub failure_domains: Vec<DomainRow>,
+}
+
+/// One Shop, as the dashboard lists it.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShopRow {
+    /// `metadata.name`.
+    pub name: String,
+    /// Its hosts.
+    pub hosts: Vec<String>,
+    /// Its pool.
+    pub pool: String,
+    /// Its weight.
+    pub weight: u32,
+    /// The ShopSet serving it (status).
+    pub shop_set: Option<String>,
+    /// Its tier (status).
+    pub tier: Option<String>,
+    /// The failure domain of its ShopSet.
+    pub failure_domain: Option<String>,
+    /// Its phase (`Assigned`, `Warming`, `Pending`, ...).
+    pub phase: String,
+    /// One more for each move.
+    pub epoch: u64,
+    /// The messages of its conditions that are not True.
+    pub message: String,
+}
+
+/// One FailureDomain, with what is placed in it and the migrations that concern it.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DomainRow {
+    /// `metadata.name`.
+    pub name: String,
+    /// The Argo CD destination (a cluster's name or server).
+    pub destination: String,
+    /// How many ShopSets it may hold, if limited.
+    pub capacity: Option<i64>,
+    /// New ShopSets are not placed in it.
+    pub cordoned: bool,
+    /// ShopSets placed in it.
+    pub shop_sets: usize,
+    /// Shops their ShopSets serve.
+    pub shops: usize,
+    /// Their ShopSets not Ready.
+    pub not_ready: usize,
+    /// Migrations from or to it: `name: phase (moved/selected), from -> to`.
+    pub migrations: Vec<String>,
 }
 
 impl View {
-    /// The view of `tiers` (the overview) and of the ShopSets of `resources` with their
-    /// `statuses`.
+    /// The view of `tiers` (the overview), of the ShopSets of `resources` with their
+    /// `statuses`, and of `shops` (the shops and placements as the tier branches record
+    /// them: a ShopSet without a status still shows its failure domain).
     #[must_use]
     pub fn new(
         resources: &Resources,
         statuses: &Statuses,
         tiers: Vec<TierOverview>,
+        shops: &ShopsReport,
         generated: String,
         source: String,
     ) -> Self {
-        let shop_sets = resources
+        let shop_sets: Vec<ShopSetRow> = resources
             .shop_sets
             .iter()
             .map(|(name, s)| {
@@ -106,7 +164,9 @@ impl View {
                 ShopSetRow {
                     name: name.clone(),
                     tier: s.spec.tier.clone(),
-                    failure_domain: status.and_then(|s| s.failure_domain.clone()),
+                    failure_domain: status
+                        .and_then(|s| s.failure_domain.clone())
+                        .or_else(|| shops.placed.get(name).cloned()),
                     path: status.and_then(|s| s.path.clone()),
                     system_commit: status.and_then(|s| s.system_commit.clone()),
                     sync: status.and_then(|s| s.sync.clone()),
@@ -116,6 +176,45 @@ impl View {
                 }
             })
             .collect();
+        let shops: Vec<ShopRow> = shops
+            .shops
+            .iter()
+            .map(|line| {
+                let status = statuses.shops.get(&line.shop);
+                let phase = match (&line.warming, &line.draining) {
+                    (Some(to), _) => format!("Warming ({to})"),
+                    (_, Some(from)) => format!("Draining ({from})"),
+                    _ => format!("{:?}", line.phase),
+                };
+                ShopRow {
+                    name: line.shop.clone(),
+                    hosts: line.hosts.clone(),
+                    pool: line.pool.clone().unwrap_or_default(),
+                    weight: line.weight,
+                    shop_set: line.shop_set.clone(),
+                    tier: line.tier.clone(),
+                    failure_domain: line.failure_domain.clone(),
+                    phase,
+                    epoch: line.epoch,
+                    message: status
+                        .map(|s| {
+                            s.conditions
+                                .iter()
+                                .filter(|c| c.status != "True")
+                                .map(|c| c.message.clone())
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        })
+                        .unwrap_or_default(),
+                }
+            })
+            .collect();
+        let hosts = shops
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| s.hosts.iter().map(move |h| (h.to_ascii_lowercase(), i)))
+            .collect();
+        let failure_domains = domains(resources, statuses, &shop_sets, &shops);
         let tiers = tiers
             .into_iter()
             .map(|mut overview| {
@@ -134,7 +233,136 @@ impl View {
             source,
             tiers,
             shop_sets,
+            shops,
+            hosts,
+            failure_domains,
         }
+    }
+}
+
+/// Each FailureDomain's row: one walk of the ShopSets and one of the Shops.
+fn domains(
+    resources: &Resources,
+    statuses: &Statuses,
+    shop_sets: &[ShopSetRow],
+    shops: &[ShopRow],
+) -> Vec<DomainRow> {
+    let mut rows: BTreeMap<&str, DomainRow> = resources
+        .failure_domains
+        .iter()
+        .map(|(name, fd)| {
+            let d = &fd.spec.destination;
+            let destination = d
+                .name
+                .clone()
+                .or_else(|| d.server.clone())
+                .unwrap_or_default();
+            (
+                name.as_str(),
+                DomainRow {
+                    name: name.clone(),
+                    destination,
+                    capacity: fd.spec.capacity,
+                    cordoned: fd.spec.cordoned,
+                    ..DomainRow::default()
+                },
+            )
+        })
+        .collect();
+    for s in shop_sets {
+        if let Some(row) = s.failure_domain.as_deref().and_then(|d| rows.get_mut(d)) {
+            row.shop_sets += 1;
+            row.not_ready += usize::from(s.state != "Ready");
+        }
+    }
+    for s in shops {
+        if let Some(row) = s.failure_domain.as_deref().and_then(|d| rows.get_mut(d)) {
+            row.shops += 1;
+        }
+    }
+    for (name, m) in &resources.migrations {
+        let status = statuses.migrations.get(name);
+        let line = format!(
+            "{name}: {} ({}/{} moved), {} -> {}",
+            status.and_then(|s| s.phase.as_deref()).unwrap_or("Pending"),
+            status.map_or(0, |s| s.moved),
+            status.map_or(0, |s| s.selected),
+            m.spec.from,
+            m.spec.to
+        );
+        for d in [&m.spec.from, &m.spec.to] {
+            if let Some(row) = rows.get_mut(d.as_str()) {
+                row.migrations.push(line.clone());
+            }
+        }
+    }
+    rows.into_values().collect()
+}
+
+/// What a Shop lookup asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShopQuery {
+    /// A host (exact, any case) or the start of a Shop's name.
+    #[serde(default)]
+    pub q: Option<String>,
+    /// The page, from 1.
+    #[serde(default)]
+    pub page: Option<usize>,
+    /// Rows a page (default [`PAGE_SIZE`], at most [`MAX_PAGE_SIZE`]).
+    #[serde(default)]
+    pub size: Option<usize>,
+}
+
+/// One page of Shops.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShopPage<'a> {
+    /// Shops in all.
+    pub total: usize,
+    /// Shops found.
+    pub matched: usize,
+    /// This page, from 1.
+    pub page: usize,
+    /// Pages in all (at least 1).
+    pub pages: usize,
+    /// Rows a page.
+    pub size: usize,
+    /// The Shop whose host is exactly the one asked for, when there is one.
+    pub by_host: Option<&'a ShopRow>,
+    /// This page's rows.
+    pub items: Vec<&'a ShopRow>,
+}
+
+/// The Shops `query` finds: the one with that host (looked up, not searched), or those whose
+/// name starts with it (a range of the name-ordered list: no walk of every Shop).
+#[must_use]
+pub fn shops<'a>(view: &'a View, query: &ShopQuery) -> ShopPage<'a> {
+    let size = query.size.unwrap_or(PAGE_SIZE).clamp(1, MAX_PAGE_SIZE);
+    let page = query.page.unwrap_or(1).max(1);
+    let q = query.q.as_deref().unwrap_or("").trim();
+    // An exact host, else the wildcard `*.parent` that covers it.
+    let host = q.to_ascii_lowercase();
+    let by_host = view
+        .hosts
+        .get(&host)
+        .or_else(|| {
+            let parent = host.split_once('.')?.1;
+            view.hosts.get(&format!("*.{parent}"))
+        })
+        .map(|i| &view.shops[*i]);
+    let start = view.shops.partition_point(|s| s.name.as_str() < q);
+    let end = start + view.shops[start..].partition_point(|s| s.name.starts_with(q));
+    let found = &view.shops[start..end];
+    let skip = ((page - 1) * size).min(found.len());
+    ShopPage {
+        total: view.shops.len(),
+        matched: found.len(),
+        page,
+        pages: found.len().div_ceil(size).max(1),
+        size,
+        by_host,
+        items: found[skip..].iter().take(size).collect(),
     }
 }
 
@@ -297,6 +525,49 @@ mod tests {
             shop_sets,
             ..View::default()
         }
+    }
+
+    #[test]
+    fn shops_are_found_by_host_or_name_prefix_a_page_at_a_time() {
+        let mut v = view(0);
+        v.shops = (0..500)
+            .map(|i| ShopRow {
+                name: format!("s-{i:04}"),
+                hosts: vec![
+                    format!("s-{i:04}.example.com"),
+                    format!("WWW.Shop{i}.example"),
+                ],
+                shop_set: Some(format!("set-{}", i % 7)),
+                ..ShopRow::default()
+            })
+            .collect();
+        v.hosts = v
+            .shops
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| s.hosts.iter().map(move |h| (h.to_ascii_lowercase(), i)))
+            .collect();
+        let found = |q: &str, page: usize| {
+            shops(
+                &v,
+                &ShopQuery {
+                    q: Some(q.into()),
+                    page: Some(page),
+                    size: Some(20),
+                },
+            )
+        };
+        let p = found("www.shop42.example", 1);
+        assert_eq!(p.by_host.map(|s| s.name.as_str()), Some("s-0042"));
+        assert_eq!(p.matched, 0, "no name starts with a host");
+        let p = found("s-01", 2);
+        assert_eq!((p.matched, p.pages, p.items.len()), (100, 5, 20));
+        assert_eq!(p.items[0].name, "s-0120");
+        assert!(p.by_host.is_none());
+        let p = found("", 1);
+        assert_eq!((p.total, p.matched, p.items.len()), (500, 500, 20));
+        let p = found("nothing", 3);
+        assert_eq!((p.matched, p.items.len()), (0, 0));
     }
 
     #[test]

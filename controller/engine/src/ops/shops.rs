@@ -748,6 +748,9 @@ pub struct ShopsReport {
     pub capacity: Vec<CapacityLine>,
     /// Branches that could not be read.
     pub problems: Vec<Problem>,
+    /// Each ShopSet's failure domain, as the tier branches record it.
+    #[serde(skip)]
+    pub placed: BTreeMap<String, String>,
 }
 
 impl ShopsReport {
@@ -776,6 +779,8 @@ pub fn report(resources: &Resources, repos: &mut crate::Repos) -> ShopsReport {
         match tip_inputs(repos, &sourced.spec.system.url, branch) {
             Ok(Some(inputs)) => {
                 for (name, placed) in &inputs.shop_sets {
+                    out.placed
+                        .insert(name.clone(), placed.failure_domain.clone());
                     let owned = placed
                         .spec
                         .shops

@@ -25,10 +25,12 @@ pub fn run(
     } = ctx.statuses(source, status_file)?;
     let now = k8s_openapi::jiff::Timestamp::now();
     let tiers = overview::overview(&resources, &statuses, &mut repos, now);
+    let shops = shopset_engine::ops::shops::report(&resources, &mut repos);
     let view = shopset_dashboard::View::new(
         &resources,
         &statuses,
         tiers,
+        &shops,
         now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
         from.to_string(),
     );
