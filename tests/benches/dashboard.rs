@@ -4,7 +4,7 @@
 //! answer, what a dashboard that does not page would send. It prints figures; it asserts
 //! nothing about time.
 //!
-//! `cargo bench -p shopset-tests --bench dashboard -- 10000` (ShopSets).
+//! `cargo bench -p shopset-tests --bench dashboard -- 10000` (ShopSets; ten shops each).
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -26,6 +26,11 @@ fn resources(n: usize) -> Resources {
         ));
     }
     docs.push("apiVersion: shopset.dev/v1alpha1\nkind: Configuration\nmetadata: {name: plan}\nspec: {inline: {values: {A: \"1\"}}}\n".into());
+    for fd in ["east", "west"] {
+        docs.push(format!(
+            "apiVersion: shopset.dev/v1alpha1\nkind: FailureDomain\nmetadata: {{name: {fd}}}\nspec: {{destination: {{name: {fd}-1}}}}\n"
+        ));
+    }
     for i in 0..n {
         docs.push(format!(
             "apiVersion: shopset.dev/v1alpha1\nkind: ShopSet\nmetadata: {{name: shop-{i:05}}}\nspec: {{tier: tier-{}, configuration: plan}}\n",
@@ -62,6 +67,34 @@ fn statuses(resources: &Resources) -> Statuses {
     out
 }
 
+/// Ten shops a ShopSet, as the tier branches would record them.
+fn shops(resources: &Resources) -> shopset_engine::ops::shops::ShopsReport {
+    let mut report = shopset_engine::ops::shops::ShopsReport::default();
+    for (i, (name, s)) in resources.shop_sets.iter().enumerate() {
+        let domain = if i % 2 == 0 { "east" } else { "west" };
+        report.placed.insert(name.clone(), domain.to_owned());
+        for k in 0..10 {
+            let shop = format!("s-{:07}", i * 10 + k);
+            report.shops.push(shopset_engine::ops::shops::ShopLine {
+                hosts: vec![format!("{shop}.example.com")],
+                shop,
+                shop_set: Some(name.clone()),
+                tier: Some(s.spec.tier.clone()),
+                failure_domain: Some(domain.to_owned()),
+                epoch: 0,
+                by: Some(shopset_crds::AssignedBy::Rule),
+                phase: shopset_crds::ShopPhase::Assigned,
+                pool: Some("default".into()),
+                weight: 1,
+                warming: None,
+                draining: None,
+            });
+        }
+    }
+    report.shops.sort_by(|a, b| a.shop.cmp(&b.shop));
+    report
+}
+
 /// The first response's time (the best of `rounds`) and size.
 fn first_response(port: u16, path: &str, rounds: usize) -> (Duration, usize) {
     let mut best = Duration::MAX;
@@ -91,6 +124,8 @@ fn main() {
     let statuses = statuses(&resources);
     let tmp = tempfile::tempdir().expect("tmp");
     let mut repos = Repos::new(tmp.path());
+    // What the tier branches record (read by the caller; here made up front).
+    let report = shops(&resources);
     let started = Instant::now();
     let tiers = shopset_engine::ops::overview::overview(
         &resources,
@@ -102,7 +137,7 @@ fn main() {
         &resources,
         &statuses,
         tiers,
-        &shopset_engine::ops::shops::ShopsReport::default(),
+        &report,
         "now".into(),
         "bench".into(),
     );
@@ -131,7 +166,8 @@ fn main() {
     let baseline_parse = baseline_started.elapsed();
 
     println!(
-        "dashboard at {n} ShopSets (view built in {:.1} ms, once per batch)",
+        "dashboard at {n} ShopSets and {} shops (view built in {:.1} ms, once per batch)",
+        n * 10,
         built.as_secs_f64() * 1e3
     );
     println!(
@@ -154,6 +190,12 @@ fn main() {
         "/api/v1/shopsets".to_owned(),
         "/api/v1/shopsets?domain=west&size=200".to_owned(),
         "/api/v1/shopsets/shop-00042".to_owned(),
+        "/shops".to_owned(),
+        "/shops?q=S-0042042.EXAMPLE.COM".to_owned(),
+        "/shops?q=s-00420".to_owned(),
+        "/failure-domains".to_owned(),
+        "/api/v1/shops?q=s-0042042.example.com".to_owned(),
+        "/api/v1/failure-domains".to_owned(),
     ] {
         let (time, size) = first_response(port, &path, 5);
         println!(

@@ -212,7 +212,7 @@ impl View {
         let hosts = shops
             .iter()
             .enumerate()
-            .flat_map(|(i, s)| s.hosts.iter().map(move |h| (h.to_ascii_lowercase(), i)))
+            .flat_map(|(i, s)| s.hosts.iter().map(move |h| (h.clone(), i)))
             .collect();
         let failure_domains = domains(resources, statuses, &shop_sets, &shops);
         let tiers = tiers
@@ -341,7 +341,8 @@ pub fn shops<'a>(view: &'a View, query: &ShopQuery) -> ShopPage<'a> {
     let size = query.size.unwrap_or(PAGE_SIZE).clamp(1, MAX_PAGE_SIZE);
     let page = query.page.unwrap_or(1).max(1);
     let q = query.q.as_deref().unwrap_or("").trim();
-    // An exact host, else the wildcard `*.parent` that covers it.
+    // An exact host (hosts are lower case: the schema refuses others), else the wildcard
+    // `*.parent` that covers it.
     let host = q.to_ascii_lowercase();
     let by_host = view
         .hosts
