@@ -199,11 +199,14 @@ fn api_mode_writes_what_directory_mode_writes_and_reports_argo_cd_state() {
         tip(&w.system, "tier-0").filter(|t| *t != tip0)
     })
     .unwrap_or_else(|| panic!("the change was not committed; log:\n{}", c.log_text()));
-    let (_, metrics) = c.get("/metrics");
-    assert!(
-        metrics.contains("shopset_plans_total{from=\"change\"} 1"),
-        "planned from the change: {metrics}"
-    );
+    // The metrics are counted once the sync returns, just after its push.
+    eventually(Duration::from_secs(30), || {
+        let (_, metrics) = c.get("/metrics");
+        metrics
+            .contains("shopset_plans_total{from=\"change\"} 1")
+            .then_some(())
+    })
+    .unwrap_or_else(|| panic!("not planned from the change: {}", c.get("/metrics").1));
 
     // Argo CD reports: canary healthy at the commit, staff-shops degraded.
     api.apply_object(application("canary", &tip0, "Synced", "Healthy"));

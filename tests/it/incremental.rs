@@ -90,6 +90,50 @@ fn git_with_input(dir: &Path, args: &[&str], input: &[u8]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// Renders `text` with `shopctl render -f`, then renders `tier` again from the inputs that
+/// rendering recorded (`shopctl render --inputs`, which reads the shards beside
+/// `inputs.yaml`), and asserts both trees are byte for byte the same; returns the second.
+fn render_back_from_inputs(dir: &Path, cache: &Path, text: &str, tier: &str) -> std::path::PathBuf {
+    let res = dir.join("resources");
+    std::fs::create_dir_all(&res).unwrap();
+    std::fs::write(res.join("all.yaml"), text).unwrap();
+    let (out_a, out_b) = (dir.join("render-a"), dir.join("render-b"));
+    let cache_arg = cache.display().to_string();
+    ok(&shopset_tests::run_shopctl([
+        "--cache-dir",
+        &cache_arg,
+        "render",
+        "-f",
+        &res.display().to_string(),
+        "--out",
+        &out_a.display().to_string(),
+    ]));
+    ok(&shopset_tests::run_shopctl([
+        "--cache-dir",
+        &cache_arg,
+        "render",
+        "--inputs",
+        &out_a
+            .join(format!("{tier}/.shopset/inputs.yaml"))
+            .display()
+            .to_string(),
+        "--out",
+        &out_b.display().to_string(),
+    ]));
+    let diff = std::process::Command::new("diff")
+        .args(["-r", "--brief"])
+        .arg(out_a.join(tier))
+        .arg(out_b.join(tier))
+        .output()
+        .unwrap();
+    assert!(
+        diff.status.success(),
+        "{}",
+        String::from_utf8_lossy(&diff.stdout)
+    );
+    out_b.join(tier)
+}
+
 fn check(step: &str, text: &str, system: &Path, cache: &Path, expect_edits: bool) {
     let resources = load(text);
     let url = system.display().to_string();
@@ -337,44 +381,8 @@ fn edits_of_many_shops_equal_full_renders_and_touch_only_their_shards() {
     );
 
     // `shopctl render --inputs` reads the shards beside inputs.yaml: byte for byte the same.
-    let res = dir.join("resources");
-    std::fs::create_dir_all(&res).unwrap();
-    std::fs::write(res.join("all.yaml"), with_shops(&base, 6000, &none)).unwrap();
-    let (out_a, out_b) = (dir.join("render-a"), dir.join("render-b"));
-    let cache_arg = cache.display().to_string();
-    ok(&shopset_tests::run_shopctl([
-        "--cache-dir",
-        &cache_arg,
-        "render",
-        "-f",
-        &res.display().to_string(),
-        "--out",
-        &out_a.display().to_string(),
-    ]));
-    ok(&shopset_tests::run_shopctl([
-        "--cache-dir",
-        &cache_arg,
-        "render",
-        "--inputs",
-        &out_a
-            .join("tier-0/.shopset/inputs.yaml")
-            .display()
-            .to_string(),
-        "--out",
-        &out_b.display().to_string(),
-    ]));
-    let diff = std::process::Command::new("diff")
-        .args(["-r", "--brief"])
-        .arg(out_a.join("tier-0"))
-        .arg(out_b.join("tier-0"))
-        .output()
-        .unwrap();
-    assert!(
-        diff.status.success(),
-        "{}",
-        String::from_utf8_lossy(&diff.stdout)
-    );
-    assert!(out_b.join("tier-0/.shopset").read_dir().unwrap().count() > 200);
+    let rendered = render_back_from_inputs(dir, &cache, &with_shops(&base, 6000, &none), "tier-0");
+    assert!(rendered.join(".shopset").read_dir().unwrap().count() > 200);
 
     // One shop added, one moved (warm), one removed: each an edit, equal to a full render.
     let added = with_shops(&base, 6001, &none);
@@ -573,46 +581,10 @@ fn told_changes_plan_only_them_and_write_what_full_plans_write() {
 
     // `shopctl render --inputs` reads the ShopSets' shards beside inputs.yaml: byte for byte
     // the same tree.
-    let res = dir.join("resources");
-    std::fs::create_dir_all(&res).unwrap();
-    std::fs::write(res.join("all.yaml"), text(&a, &s, n, &|_, _| {})).unwrap();
-    let (out_a, out_b) = (dir.join("render-a"), dir.join("render-b"));
-    let cache_arg = cache.display().to_string();
-    ok(&shopset_tests::run_shopctl([
-        "--cache-dir",
-        &cache_arg,
-        "render",
-        "-f",
-        &res.display().to_string(),
-        "--out",
-        &out_a.display().to_string(),
-    ]));
-    ok(&shopset_tests::run_shopctl([
-        "--cache-dir",
-        &cache_arg,
-        "render",
-        "--inputs",
-        &out_a
-            .join("tier-1/.shopset/inputs.yaml")
-            .display()
-            .to_string(),
-        "--out",
-        &out_b.display().to_string(),
-    ]));
-    let diff = std::process::Command::new("diff")
-        .args(["-r", "--brief"])
-        .arg(out_a.join("tier-1"))
-        .arg(out_b.join("tier-1"))
-        .output()
-        .unwrap();
+    let rendered = render_back_from_inputs(&dir, &cache, &text(&a, &s, n, &|_, _| {}), "tier-1");
     assert!(
-        diff.status.success(),
-        "{}",
-        String::from_utf8_lossy(&diff.stdout)
-    );
-    assert!(
-        out_b
-            .join("tier-1/.shopset")
+        rendered
+            .join(".shopset")
             .read_dir()
             .unwrap()
             .filter_map(Result::ok)

@@ -302,27 +302,37 @@ fn touched_tables(inputs: &crate::TierInputs, touched: &BTreeSet<String>) -> Tab
             );
         }
     }
-    Tables {
-        written: shards
-            .into_iter()
-            .map(|(shard, rows)| {
-                (
-                    format!("{DIR}/shops-{shard:02x}.yaml"),
-                    yaml::to_string(&json!({ "shops": rows })).into_bytes(),
-                )
-            })
-            .collect(),
-        names: (0..=u8::MAX)
-            .filter(|s| seen[usize::from(*s)])
-            .map(|s| format!("shops-{s:02x}.yaml"))
-            .collect(),
-    }
+    Tables::of_shards(shards, &seen)
 }
 
 /// The shop table files written, and the names (in `routing/`) of every table file.
 struct Tables {
     written: Vec<(String, Vec<u8>)>,
     names: Vec<String>,
+}
+
+impl Tables {
+    /// The files of the shards gathered, and the names of every shard `seen`.
+    fn of_shards<R: Serialize>(
+        shards: BTreeMap<u8, BTreeMap<&str, R>>,
+        seen: &[bool; 256],
+    ) -> Self {
+        Self {
+            written: shards
+                .into_iter()
+                .map(|(shard, rows)| {
+                    (
+                        format!("{DIR}/shops-{shard:02x}.yaml"),
+                        yaml::to_string(&json!({ "shops": rows })).into_bytes(),
+                    )
+                })
+                .collect(),
+            names: (0..=u8::MAX)
+                .filter(|s| seen[usize::from(*s)])
+                .map(|s| format!("shops-{s:02x}.yaml"))
+                .collect(),
+        }
+    }
 }
 
 /// `shops.yaml`, or its shards when it would be larger than [`MAX_TABLE_BYTES`] (estimated
@@ -341,29 +351,15 @@ fn shop_tables(shops: &BTreeMap<&str, RouteRef<'_>>, touched: Option<&BTreeSet<S
     // The same two-hex-digit hash prefix as the ShopSet directories.
     let touched = touched.map(crate::layout::shard_mask);
     let mut shards: BTreeMap<u8, BTreeMap<&str, &RouteRef<'_>>> = BTreeMap::new();
-    let mut names = BTreeSet::new();
+    let mut seen = [false; 256];
     for (name, row) in shops {
         let shard = crate::layout::shard_index(name);
         if touched.is_none_or(|t| t[usize::from(shard)]) {
             shards.entry(shard).or_default().insert(name, row);
         }
-        names.insert(shard);
+        seen[usize::from(shard)] = true;
     }
-    Tables {
-        written: shards
-            .into_iter()
-            .map(|(shard, rows)| {
-                (
-                    format!("{DIR}/shops-{shard:02x}.yaml"),
-                    yaml::to_string(&json!({ "shops": rows })).into_bytes(),
-                )
-            })
-            .collect(),
-        names: names
-            .into_iter()
-            .map(|s| format!("shops-{s:02x}.yaml"))
-            .collect(),
-    }
+    Tables::of_shards(shards, &seen)
 }
 
 /// A routing table as a router holds it.
