@@ -32,8 +32,9 @@ use shopset_crds::names;
 
 /// The version of the rendered layout: it changes whenever the same inputs render to other
 /// bytes (2: a tier's shop rows in shards above 256 KiB, the routing table sharded by an
-/// estimate of its size; 3: a tier's ShopSets in shards above 512). A commit known to be a rendering of another version is checked
-/// again, by rendering it, before it is edited in place.
+/// estimate of its size; 3: a tier's ShopSets in shards above 512). A commit known to be a
+/// rendering of another version is checked again, by rendering it, before it is edited in
+/// place.
 pub const LAYOUT_VERSION: &str = "3";
 
 pub use error::RenderError;

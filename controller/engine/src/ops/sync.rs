@@ -138,8 +138,9 @@ pub struct SyncOptions {
     /// a tier reached later fails, transiently, without pushing.
     pub deadline: Option<std::time::Instant>,
     /// What changed since the last sync through the same [`Repos`], when the caller knows it
-    /// (a watch): only the specs of these ShopSets, and these Shops created. The sync then plans from the last one and
-    /// the change alone when it can ([`crate::ops::warm`]). `None`: anything may have changed.
+    /// (a watch): only the specs of these ShopSets and these Shops. The sync then plans from
+    /// the last one and the change alone when it can ([`crate::ops::warm`]). `None`: anything
+    /// may have changed.
     pub changed: Option<crate::ops::warm::Changed>,
 }
 
