@@ -134,6 +134,22 @@ fn render_back_from_inputs(dir: &Path, cache: &Path, text: &str, tier: &str) -> 
     out_b.join(tier)
 }
 
+/// Asserts that each tier `result` synced has at its tip exactly the full rendering of its
+/// inputs.
+fn assert_tips_are_full_renders(url: &str, step: &str, result: &shopset_engine::SyncResult) {
+    let repo = shopset_git::Repo::open(url).unwrap();
+    for tier in &result.tiers {
+        let tip = repo.tip(&tier.plan.branch).unwrap().unwrap();
+        let full = repo.write_tree(&tier.plan.full_tree().unwrap()).unwrap();
+        assert_eq!(
+            repo.tree_id(&tip).unwrap(),
+            full,
+            "{step}: {} tree equals a full render",
+            tier.plan.tier
+        );
+    }
+}
+
 fn check(step: &str, text: &str, system: &Path, cache: &Path, expect_edits: bool) {
     let resources = load(text);
     let url = system.display().to_string();
@@ -158,22 +174,14 @@ fn check(step: &str, text: &str, system: &Path, cache: &Path, expect_edits: bool
         },
     );
     assert!(result.ok(), "{step}: {:?}", result.problems);
-    let repo = shopset_git::Repo::open(&url).unwrap();
     for tier in &result.tiers {
         assert!(
             !matches!(tier.outcome, TierOutcome::Failed { .. }),
             "{step}: {:?}",
             tier.outcome
         );
-        let tip = repo.tip(&tier.plan.branch).unwrap().unwrap();
-        let full = repo.write_tree(&tier.plan.full_tree().unwrap()).unwrap();
-        assert_eq!(
-            repo.tree_id(&tip).unwrap(),
-            full,
-            "{step}: {} tree equals a full render",
-            tier.plan.tier
-        );
     }
+    assert_tips_are_full_renders(&url, step, &result);
 }
 
 #[test]
@@ -552,18 +560,6 @@ fn told_changes_plan_only_them_and_write_what_full_plans_write() {
     let cold = sync(&text(&a, &s, n, &|_, _| {}), None, None);
     assert!(!cold.from_change);
     let repo = shopset_git::Repo::open(&s).unwrap();
-    let is_full_render = |step: &str, result: &shopset_engine::SyncResult| {
-        for tier in &result.tiers {
-            let tip = repo.tip(&tier.plan.branch).unwrap().unwrap();
-            let full = repo.write_tree(&tier.plan.full_tree().unwrap()).unwrap();
-            assert_eq!(
-                repo.tree_id(&tip).unwrap(),
-                full,
-                "{step}: {}",
-                tier.plan.tier
-            );
-        }
-    };
     let changed_files = |from: &str, to: &str| -> Vec<String> {
         let out = git(&system, &["diff", "--name-only", from, to]);
         String::from_utf8_lossy(&out.stdout)
@@ -600,7 +596,7 @@ fn told_changes_plan_only_them_and_write_what_full_plans_write() {
         Some(&["shop-008"]),
     );
     assert!(one.from_change, "planned from the change");
-    is_full_render("one override", &one);
+    assert_tips_are_full_renders(&s, "one override", &one);
     let after = repo.tip("tier-0").unwrap().unwrap();
     let files = changed_files(&before, &after);
     let shard = shopset_render::layout::shard("shop-008");
@@ -638,7 +634,7 @@ fn told_changes_plan_only_them_and_write_what_full_plans_write() {
         Some(&[]),
     );
     assert!(then.from_change);
-    is_full_render("pending change", &then);
+    assert_tips_are_full_renders(&s, "pending change", &then);
     assert!(
         changed_files(&tier1, "tier-1")
             .iter()
@@ -653,7 +649,7 @@ fn told_changes_plan_only_them_and_write_what_full_plans_write() {
     );
     let moved = sync(&moved_tier, None, Some(&["shop-011"]));
     assert!(!moved.from_change, "a tier change is planned whole");
-    is_full_render("moved tier", &moved);
+    assert_tips_are_full_renders(&s, "moved tier", &moved);
 
     // A person's commit at the tip: planned whole, and the next change from it again.
     let clone = dir.join("clone");
@@ -673,14 +669,14 @@ fn told_changes_plan_only_them_and_write_what_full_plans_write() {
     ok(&git(&clone, &["push", "--quiet", "origin", "HEAD:tier-0"]));
     let restored = sync(&moved_tier, None, Some(&[]));
     assert!(!restored.from_change, "the branch moved: planned whole");
-    is_full_render("restored", &restored);
+    assert_tips_are_full_renders(&s, "restored", &restored);
     let again = sync(
         &moved_tier.replace("B: \"8\"", "B: \"eight\""),
         None,
         Some(&["shop-008"]),
     );
     assert!(again.from_change);
-    is_full_render("after a person's commit", &again);
+    assert_tips_are_full_renders(&s, "after a person's commit", &again);
 }
 
 /// A running engine told that Shops were created assigns them by the rule on the loads its
@@ -714,20 +710,6 @@ fn told_new_shops_are_assigned_and_planned_alone() {
         assert!(result.ok(), "{:?}", result.problems);
         result
     };
-    let repo = std::cell::OnceCell::new();
-    let is_full_render = |step: &str, result: &shopset_engine::SyncResult| {
-        let repo = repo.get_or_init(|| shopset_git::Repo::open(&s).unwrap());
-        for tier in &result.tiers {
-            let tip = repo.tip(&tier.plan.branch).unwrap().unwrap();
-            let full = repo.write_tree(&tier.plan.full_tree().unwrap()).unwrap();
-            assert_eq!(
-                repo.tree_id(&tip).unwrap(),
-                full,
-                "{step}: {}",
-                tier.plan.tier
-            );
-        }
-    };
     let extra = |names: &[&str], pin: Option<&str>| -> String {
         names
             .iter()
@@ -741,12 +723,12 @@ fn told_new_shops_are_assigned_and_planned_alone() {
     };
     for (count, label) in [(300, "rows in inputs.yaml"), (6_000, "rows in shards")] {
         let first = sync(&with_shops(&base, count, &|_| None), &[]);
-        is_full_render(label, &first);
+        assert_tips_are_full_renders(&s, label, &first);
         let mut text = with_shops(&base, count, &|_| None);
         text.push_str(&extra(&["zz-new-1", "zz-new-2"], None));
         let two = sync(&text, &["zz-new-1", "zz-new-2"]);
         assert!(two.from_change, "{label}: planned from the change");
-        is_full_render(label, &two);
+        assert_tips_are_full_renders(&s, label, &two);
         let rows: usize = two
             .tiers
             .iter()
@@ -757,7 +739,7 @@ fn told_new_shops_are_assigned_and_planned_alone() {
         text.push_str(&extra(&["zz-pinned"], Some("shop-003")));
         let pinned = sync(&text, &["zz-pinned"]);
         assert!(!pinned.from_change, "{label}: a pin is planned whole");
-        is_full_render(label, &pinned);
+        assert_tips_are_full_renders(&s, label, &pinned);
         // A shop pinned to another ShopSet of its tier: the move's first step (warm) is
         // planned from the change; the next steps wait for Argo CD, so the next plan is whole.
         let (tier, from) = pinned
@@ -790,7 +772,7 @@ fn told_new_shops_are_assigned_and_planned_alone() {
             moved.from_change,
             "{label}: a move's first step from the change"
         );
-        is_full_render(label, &moved);
+        assert_tips_are_full_renders(&s, label, &moved);
         let row = moved
             .tiers
             .iter()
