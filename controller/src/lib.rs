@@ -14,6 +14,7 @@ pub mod backend;
 pub mod http;
 pub mod lease;
 pub mod metrics;
+pub mod notify;
 pub mod queue;
 pub mod reconcile;
 pub mod run;

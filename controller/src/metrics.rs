@@ -37,6 +37,7 @@ pub struct Metrics {
     webhooks: Family<Labels, Counter>,
     leases_held: Gauge,
     plans: Family<Labels, Counter>,
+    notifications: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -56,6 +57,7 @@ impl Default for Metrics {
             webhooks: Family::default(),
             leases_held: Gauge::default(),
             plans: Family::default(),
+            notifications: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -109,6 +111,11 @@ impl Default for Metrics {
             "webhooks",
             "Webhook deliveries, by result",
             m.webhooks.clone(),
+        );
+        registry.register(
+            "notifications",
+            "Notification messages, by channel and result (sent, failed)",
+            m.notifications.clone(),
         );
         registry.register(
             "leases_held",
@@ -198,6 +205,13 @@ impl Metrics {
     pub fn webhook(&self, result: &str) {
         self.webhooks
             .get_or_create(&label(&[("result", result)]))
+            .inc();
+    }
+
+    /// A notification message to `channel` ended with `result` (`sent`, `failed`).
+    pub fn notification(&self, channel: &str, result: &str) {
+        self.notifications
+            .get_or_create(&label(&[("channel", channel), ("result", result)]))
             .inc();
     }
 

@@ -52,6 +52,8 @@ pub struct Report {
     pub apply_applications: Vec<serde_json::Value>,
     /// Previews' root Applications to delete (`namespace`, `name`), after the batch.
     pub delete_applications: Vec<(String, String)>,
+    /// The NotificationPolicies' records that changed (what was sent), as their status.
+    pub notifications: BTreeMap<String, shopset_crds::NotificationPolicyStatus>,
 }
 
 /// The controller's writer: it owns the repository caches and remembers each tier's last
@@ -71,6 +73,8 @@ pub struct Worker {
     /// What changed since the last sync, gathered over the batches that did not sync (a tier
     /// whose lease another replica holds): whether something unnamed did, and the ShopSets.
     changes: Mutex<(bool, shopset_engine::ops::warm::Changed)>,
+    /// Sends the notifications.
+    notifier: crate::notify::Notifier,
 }
 
 impl Worker {
@@ -94,12 +98,21 @@ impl Worker {
             previews: Mutex::new(BTreeMap::new()),
             changes: Mutex::new((false, shopset_engine::ops::warm::Changed::default())),
             secrets_dir: None,
+            notifier: crate::notify::Notifier::default(),
         }
+    }
+
+    /// How hard each notification delivery tries.
+    #[must_use]
+    pub fn with_notification_retry(mut self, retry: shopset_engine::ops::notify::Retry) -> Self {
+        self.notifier.retry = retry;
+        self
     }
 
     /// Reads PreviewPolicies' GitHub tokens from `<dir>/<secretRef name>/token`.
     #[must_use]
     pub fn with_secrets_dir(mut self, dir: Option<std::path::PathBuf>) -> Self {
+        self.notifier.secrets_dir.clone_from(&dir);
         self.secrets_dir = dir;
         self
     }
@@ -126,6 +139,7 @@ impl Worker {
             shop_statuses,
             migration_generations,
             migration_statuses,
+            notification_statuses,
         } = snapshot;
         let resources = if work.to_sync.is_empty() {
             resources
@@ -184,8 +198,13 @@ impl Worker {
         };
         current.shop_sets.extend(computed.shop_sets.clone());
         current.tiers.extend(computed.tiers.clone());
+        let mut notify =
+            crate::notify::Input::new(&resources, &report.synced, &results, &current.shop_sets);
         let (resources, gates) = self.gates(resources, current, deadline, &now).await;
         record_verdicts(gates, &mut computed, &tier_statuses, &mut report, &now);
+        if let Some(n) = &mut notify {
+            n.gates(&computed.tiers);
+        }
         let policies = batch.policies_to_poll(resources.preview_policies.keys());
         if !policies.is_empty() {
             self.previews(resources, policies, deadline, &now, &mut report)
@@ -198,6 +217,11 @@ impl Worker {
             migrations: migration_statuses,
         };
         changed_statuses(computed, &stored, &mut report);
+        if let Some(n) = notify {
+            self.notifier
+                .run(n, notification_statuses, &mut report, &self.metrics, &now)
+                .await;
+        }
         self.metrics.batch(started.elapsed().as_secs_f64());
         report
     }

@@ -30,6 +30,8 @@ pub struct Snapshot {
     pub migration_generations: BTreeMap<String, i64>,
     /// The Migration statuses stored now.
     pub migration_statuses: BTreeMap<String, shopset_crds::MigrationStatus>,
+    /// The NotificationPolicies' records (what was sent) stored now.
+    pub notification_statuses: BTreeMap<String, shopset_crds::NotificationPolicyStatus>,
 }
 
 fn text<'a>(doc: &'a Value, pointer: &str) -> Option<&'a str> {
@@ -81,6 +83,11 @@ impl Snapshot {
                     out.migration_generations.insert(name.clone(), generation);
                     if let Some(s) = status.and_then(|s| serde_json::from_value(s).ok()) {
                         out.migration_statuses.insert(name, s);
+                    }
+                }
+                "NotificationPolicy" => {
+                    if let Some(s) = status.and_then(|s| serde_json::from_value(s).ok()) {
+                        out.notification_statuses.insert(name, s);
                     }
                 }
                 "Tier" => {

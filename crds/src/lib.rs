@@ -1,5 +1,5 @@
-//! The shopset API: `Tier`, `Configuration`, `ShopSet`, `FailureDomain`, `Shop`, `Migration`
-//! and `PreviewPolicy` in the group `shopset.dev`, version `v1alpha1`.
+//! The shopset API: `Tier`, `Configuration`, `ShopSet`, `FailureDomain`, `Shop`, `Migration`,
+//! `PreviewPolicy` and `NotificationPolicy` in the group `shopset.dev`, version `v1alpha1`.
 //!
 //! Room: types only. The Rust types are the source of truth for the CRD schemas (`all_crds`); the
 //! committed YAML in `crds/yaml/` is `shopctl crds` output and CI fails when it drifts.
@@ -15,6 +15,7 @@ pub mod failure_domain;
 pub mod isolation;
 pub mod migration;
 pub mod names;
+pub mod notification;
 pub mod preview;
 pub mod shop;
 pub mod shopset;
@@ -29,6 +30,11 @@ pub use failure_domain::{Destination, FailureDomain, FailureDomainSpec};
 pub use migration::{
     MigratingShopSet, Migration, MigrationSpec, MigrationStatus, MigrationStep, SidePhase,
     Singletons,
+};
+pub use notification::{
+    GitHubChannel, NotificationChannel, NotificationPolicy, NotificationPolicySpec,
+    NotificationPolicyStatus, NotificationRule, RolloutRecord, SentMessage, Severity, SlackChannel,
+    WebhookChannel,
 };
 pub use preview::{
     GitHubSource, PreviewEntry, PreviewPolicy, PreviewPolicySpec, PreviewPolicyStatus,
@@ -48,7 +54,7 @@ pub const VERSION: &str = "v1alpha1";
 /// `apiVersion` as it appears in manifests.
 pub const API_VERSION: &str = "shopset.dev/v1alpha1";
 
-/// The CustomResourceDefinitions of the seven kinds, in a fixed order.
+/// The CustomResourceDefinitions of the eight kinds, in a fixed order.
 #[must_use]
 pub fn all_crds()
 -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>
@@ -62,5 +68,6 @@ pub fn all_crds()
         Shop::crd(),
         Migration::crd(),
         PreviewPolicy::crd(),
+        NotificationPolicy::crd(),
     ]
 }

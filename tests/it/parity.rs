@@ -26,7 +26,7 @@ const BRANCHES: [&str; 3] = ["tier-0", "tier-1", "tier-2"];
 const NS: &str = "shopset-system";
 
 /// The kinds of shopset resources, as the API server names them.
-const PLURALS: [&str; 7] = [
+const PLURALS: [&str; 8] = [
     "tiers",
     "configurations",
     "shopsets",
@@ -34,6 +34,7 @@ const PLURALS: [&str; 7] = [
     "shops",
     "migrations",
     "previewpolicies",
+    "notificationpolicies",
 ];
 
 struct World {

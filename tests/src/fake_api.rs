@@ -70,6 +70,7 @@ pub const KINDS: &[KindInfo] = &[
     kind("shopset.dev", "v1alpha1", "shops", "Shop", true),
     kind("shopset.dev", "v1alpha1", "migrations", "Migration", true),
     kind("shopset.dev", "v1alpha1", "previewpolicies", "PreviewPolicy", true),
+    kind("shopset.dev", "v1alpha1", "notificationpolicies", "NotificationPolicy", true),
     kind("argoproj.io", "v1alpha1", "applications", "Application", false),
     kind("coordination.k8s.io", "v1", "leases", "Lease", false),
     kind("events.k8s.io", "v1", "events", "Event", false),

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use shopset_crds::{
-    ConfigurationSpec, FailureDomainSpec, MigrationSpec, PreviewPolicySpec, ShopSetSpec, ShopSpec,
-    TierSpec, names,
+    ConfigurationSpec, FailureDomainSpec, MigrationSpec, NotificationPolicySpec, PreviewPolicySpec,
+    ShopSetSpec, ShopSpec, TierSpec, names,
 };
 use shopset_render::yaml;
 
@@ -64,6 +64,8 @@ pub struct Resources {
     pub migrations: BTreeMap<String, Sourced<MigrationSpec>>,
     /// Preview policies.
     pub preview_policies: BTreeMap<String, Sourced<PreviewPolicySpec>>,
+    /// Notification policies.
+    pub notification_policies: BTreeMap<String, Sourced<NotificationPolicySpec>>,
     /// PreviewPolicy annotations (a preview kept until a time), by PreviewPolicy.
     pub preview_annotations: BTreeMap<String, BTreeMap<String, String>>,
     /// The previews among the Tiers, by (synthetic) tier: never read from a file, set by
@@ -97,7 +99,7 @@ pub struct Resources {
 }
 
 /// The kinds.
-pub const KINDS: [&str; 7] = [
+pub const KINDS: [&str; 8] = [
     "Tier",
     "Configuration",
     "FailureDomain",
@@ -105,6 +107,7 @@ pub const KINDS: [&str; 7] = [
     "Shop",
     "Migration",
     "PreviewPolicy",
+    "NotificationPolicy",
 ];
 
 fn typed<T: DeserializeOwned>(value: &Value, prefix: &str) -> Result<T, (String, String)> {
@@ -207,6 +210,10 @@ impl Resources {
             "Shop" => self.shops.get(name).map(|s| s.file.as_str()),
             "Migration" => self.migrations.get(name).map(|s| s.file.as_str()),
             "PreviewPolicy" => self.preview_policies.get(name).map(|s| s.file.as_str()),
+            "NotificationPolicy" => self
+                .notification_policies
+                .get(name)
+                .map(|s| s.file.as_str()),
             _ => self.shop_sets.get(name).map(|s| s.file.as_str()),
         }
     }
@@ -234,6 +241,9 @@ impl Resources {
             "PreviewPolicy" => {
                 self.preview_policies.remove(name);
                 self.preview_annotations.remove(name);
+            }
+            "NotificationPolicy" => {
+                self.notification_policies.remove(name);
             }
             _ => {
                 self.shop_sets.remove(name);
@@ -495,6 +505,12 @@ impl Resources {
                 self.preview_policies
                     .insert(name.to_owned(), Sourced::new(file, spec));
             }
+            "NotificationPolicy" => {
+                let spec: NotificationPolicySpec = typed(&spec, "spec")?;
+                check_notification_policy(&spec)?;
+                self.notification_policies
+                    .insert(name.to_owned(), Sourced::new(file, spec));
+            }
             "Shop" => {
                 let spec: ShopSpec = typed(&spec, "spec")?;
                 check_shop(&spec)?;
@@ -617,6 +633,80 @@ fn annotations(doc: &Value) -> BTreeMap<String, String> {
 /// What the Migration schema checks at admission, for Migrations read from files.
 /// The names a preview's synthetic tier starts with (`preview-pr-12`).
 pub const PREVIEW_TIER_PREFIX: &str = "preview-pr-";
+
+/// What the NotificationPolicy schema says, for policies read from files: each channel is one
+/// kind, names are unique DNS labels, and every rule names channels that exist and events
+/// that are known.
+fn check_notification_policy(spec: &NotificationPolicySpec) -> Result<(), (String, String)> {
+    let check = |field: &str, r: Result<(), String>| r.map_err(|m| (field.to_owned(), m));
+    if spec.channels.is_empty() {
+        return Err((
+            "spec.channels".into(),
+            "expected at least one channel".into(),
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, c) in spec.channels.iter().enumerate() {
+        check(
+            &format!("spec.channels[{i}].name"),
+            names::dns_label(&c.name),
+        )?;
+        if !seen.insert(c.name.as_str()) {
+            return Err((
+                format!("spec.channels[{i}].name"),
+                format!("expected a name of its own, {:?} is used twice", c.name),
+            ));
+        }
+        let kinds = [c.slack.is_some(), c.webhook.is_some(), c.github.is_some()];
+        if kinds.iter().filter(|k| **k).count() != 1 {
+            return Err((
+                format!("spec.channels[{i}]"),
+                "expected exactly one of slack, webhook, github".into(),
+            ));
+        }
+        let urls = [
+            c.slack.as_ref().and_then(|s| s.api.as_deref()),
+            c.webhook.as_ref().map(|w| w.url.as_str()),
+            c.github.as_ref().and_then(|g| g.api.as_deref()),
+        ];
+        for url in urls.into_iter().flatten() {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err((
+                    format!("spec.channels[{i}]"),
+                    format!("expected an http:// or https:// URL, got {url:?}"),
+                ));
+            }
+        }
+    }
+    for (i, rule) in spec.rules.iter().enumerate() {
+        if rule.channels.is_empty() {
+            return Err((
+                format!("spec.rules[{i}].channels"),
+                "expected at least one channel".into(),
+            ));
+        }
+        for (j, name) in rule.channels.iter().enumerate() {
+            if !seen.contains(name.as_str()) {
+                return Err((
+                    format!("spec.rules[{i}].channels[{j}]"),
+                    format!("expected one of the channels {seen:?}, got {name:?}"),
+                ));
+            }
+        }
+        for (j, event) in rule.events.iter().enumerate() {
+            if !crate::ops::notify::Event::matches_any(event) {
+                return Err((
+                    format!("spec.rules[{i}].events[{j}]"),
+                    format!(
+                        "expected one of {:?} (or a family such as rollout.*), got {event:?}",
+                        crate::ops::notify::EVENTS
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
 
 /// What the PreviewPolicy schema says, for policies read from files.
 fn check_preview_policy(spec: &PreviewPolicySpec) -> Result<(), (String, String)> {

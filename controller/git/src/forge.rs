@@ -257,6 +257,37 @@ impl GitHub {
         }
     }
 
+    /// Sets the commit status `context` of `sha` (`pending`, `success`, `failure`, `error`),
+    /// its description cut to GitHub's 140 characters.
+    ///
+    /// # Errors
+    /// GitHub refused or could not be reached.
+    pub fn set_status(
+        &self,
+        sha: &str,
+        state: &str,
+        description: &str,
+        context: &str,
+        target_url: Option<&str>,
+    ) -> Result<(), ForgeError> {
+        let description: String = description.chars().take(140).collect();
+        let mut body = json!({
+            "state": state,
+            "description": description,
+            "context": context,
+        });
+        if let Some(url) = target_url {
+            body["target_url"] = json!(url);
+        }
+        self.call(
+            "set commit status",
+            "POST",
+            &format!("/statuses/{sha}"),
+            Some(&body),
+        )?;
+        Ok(())
+    }
+
     /// Every open pull request (100 a page, at most `max_pages` pages).
     ///
     /// # Errors

@@ -293,6 +293,11 @@ pub enum Command {
         #[command(subcommand)]
         what: PreviewCommand,
     },
+    /// Notifications (NotificationPolicy): send a test message to a channel.
+    Notify {
+        #[command(subcommand)]
+        what: NotifyCommand,
+    },
     /// Serve the read-only dashboard (tiers, ShopSets filtered and paged, and its JSON API
     /// under /api/v1) from the repositories and the resources, as the controller would, for
     /// when it is down. Stops on Ctrl-C.
@@ -406,6 +411,24 @@ pub enum MigrateCommand {
         migration: String,
         #[command(flatten)]
         edit: EditArgs,
+    },
+}
+
+/// `shopctl notify ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum NotifyCommand {
+    /// Send a test message to CHANNEL of a NotificationPolicy (nothing is recorded). Its
+    /// Secret is read from `--secrets-dir` (`<dir>/<name>/token` or `secret`). A GitHub
+    /// channel checks that its token reads the API (a commit status needs a commit).
+    Test {
+        /// The channel's name.
+        channel: String,
+        /// The NotificationPolicy (default: the only one).
+        #[arg(long)]
+        policy: Option<String>,
+        /// Resource files or directories (default: the cluster's resources).
+        #[arg(short = 'f', long = "filename")]
+        files: Vec<PathBuf>,
     },
 }
 

@@ -50,6 +50,7 @@ fn resource(kind: &str) -> anyhow::Result<ApiResource> {
         "Shop" => ApiResource::erase::<shopset_crds::Shop>(&()),
         "Migration" => ApiResource::erase::<shopset_crds::Migration>(&()),
         "PreviewPolicy" => ApiResource::erase::<shopset_crds::PreviewPolicy>(&()),
+        "NotificationPolicy" => ApiResource::erase::<shopset_crds::NotificationPolicy>(&()),
         other => anyhow::bail!("no resource kind {other}"),
     })
 }

@@ -42,6 +42,8 @@ struct StatusFile {
     shops: BTreeMap<String, shopset_crds::ShopStatus>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     preview_policies: BTreeMap<String, shopset_crds::PreviewPolicyStatus>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    notification_policies: BTreeMap<String, shopset_crds::NotificationPolicyStatus>,
     #[serde(default)]
     events: Vec<Value>,
 }
@@ -95,6 +97,7 @@ impl DirBackend {
         snapshot.shop_set_statuses = status.shop_sets;
         snapshot.tier_statuses = status.tiers;
         snapshot.shop_statuses = status.shops;
+        snapshot.notification_statuses = status.notification_policies;
         snapshot
     }
 
@@ -109,6 +112,7 @@ impl DirBackend {
             && report.statuses.shops.is_empty()
             && report.notes.is_empty()
             && report.previews.is_empty()
+            && report.notifications.is_empty()
         {
             return Ok(());
         }
@@ -117,6 +121,8 @@ impl DirBackend {
         file.tiers.extend(report.statuses.tiers.clone());
         file.shops.extend(report.statuses.shops.clone());
         file.preview_policies.extend(report.previews.clone());
+        file.notification_policies
+            .extend(report.notifications.clone());
         // No cluster here: what a preview's Application needs is said, for a person (or a
         // script) to do; the Application documents of the directory are Argo CD's view.
         let by_hand = report

@@ -33,9 +33,9 @@ pub fn application_resource() -> ApiResource {
     ))
 }
 
-/// The seven kinds, read untyped: one malformed object must never break the list of the others
+/// The eight kinds, read untyped: one malformed object must never break the list of the others
 /// (the engine reports it on itself).
-fn kinds() -> [(&'static str, ApiResource); 7] {
+fn kinds() -> [(&'static str, ApiResource); 8] {
     [
         ("Tier", ApiResource::erase::<Tier>(&())),
         ("Configuration", ApiResource::erase::<Configuration>(&())),
@@ -46,6 +46,10 @@ fn kinds() -> [(&'static str, ApiResource); 7] {
         (
             "PreviewPolicy",
             ApiResource::erase::<shopset_crds::PreviewPolicy>(&()),
+        ),
+        (
+            "NotificationPolicy",
+            ApiResource::erase::<shopset_crds::NotificationPolicy>(&()),
         ),
     ]
 }
@@ -239,6 +243,15 @@ impl KubeBackend {
         self.patch_statuses(
             ApiResource::erase::<shopset_crds::PreviewPolicy>(&()),
             previews,
+        )
+        .await;
+        let notifications = report
+            .notifications
+            .iter()
+            .map(|(n, s)| (n, serde_json::to_value(s)));
+        self.patch_statuses(
+            ApiResource::erase::<shopset_crds::NotificationPolicy>(&()),
+            notifications,
         )
         .await;
         let events = report.notes.iter().filter_map(|note| {

@@ -6,6 +6,7 @@ pub mod edit;
 pub mod freeze;
 pub mod log;
 pub mod migrate;
+pub mod notify;
 pub mod observe;
 pub mod overview;
 pub mod pin;

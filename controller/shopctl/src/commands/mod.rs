@@ -7,6 +7,7 @@ mod diff;
 mod edit;
 mod log;
 mod migrate;
+mod notify;
 mod preview;
 mod promote;
 mod quickstart;
@@ -200,6 +201,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Done> {
             listen,
         } => dashboard::run(&ctx, &source(files)?, status_file.as_deref(), *listen),
         Command::Preview { what } => preview::run(&ctx, format, what, &cli.cluster, &source),
+        Command::Notify { what } => notify::run(&ctx, format, what, &source),
         Command::Status { files, status_file } => {
             status::run(&ctx, format, &source(files)?, status_file.as_deref())
         }
