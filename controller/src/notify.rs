@@ -18,13 +18,11 @@ use shopset_engine::{Resources, TierOutcome, TierResult};
 use crate::metrics::Metrics;
 use crate::reconcile::{Note, Report};
 
-/// What the notifier keeps between batches: each policy's record, as last written, and the
-/// ShopSets of the rollouts under way.
+/// What the notifier keeps between batches: each policy's record, as last written.
 #[derive(Default)]
 struct State {
     loaded: bool,
     records: BTreeMap<String, NotificationPolicyStatus>,
-    members: BTreeMap<String, notify::Members>,
 }
 
 /// The controller's notifier.
@@ -203,13 +201,13 @@ impl Notifier {
                 input.messages.push(m);
             }
         }
-        let (mut records, mut members) = {
+        let mut records = {
             let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
             if !state.loaded {
                 state.loaded = true;
                 state.records = stored;
             }
-            (state.records.clone(), std::mem::take(&mut state.members))
+            state.records.clone()
         };
         let secrets_dir = self.secrets_dir.clone();
         let retry = self.retry;
@@ -224,16 +222,15 @@ impl Notifier {
             for (name, spec) in &input.policies {
                 let record = records.entry(name.clone()).or_default();
                 let before = record.clone();
-                let mine = members.entry(name.clone()).or_default();
-                let mut messages = notify::track(record, mine, &input.facts);
+                let mut messages = notify::track(record, &input.facts);
                 messages.extend(input.messages.iter().cloned());
                 let delivered = notify::deliver(spec, record, &messages, &secrets, &retry, &at);
                 out.push((name.clone(), before, delivered));
             }
-            (records, members, out)
+            (records, out)
         })
         .await;
-        let Ok((records, members, out)) = joined else {
+        let Ok((records, out)) = joined else {
             report.problems.push(shopset_engine::Problem::general(
                 "the notification task panicked",
             ));
@@ -280,6 +277,5 @@ impl Notifier {
         for (name, r) in &report.notifications {
             state.records.insert(name.clone(), r.clone());
         }
-        state.members = members;
     }
 }

@@ -189,6 +189,10 @@ pub struct RolloutRecord {
     pub phase: String,
     /// The ShopSets whose rendering it changed.
     pub shop_sets: u32,
+    /// Their names, when there are at most 1,000 of them (otherwise empty, and every ShopSet
+    /// of the tier counts as part of it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<String>,
     /// Of them, Synced and Healthy at `to`.
     #[serde(default)]
     pub done: u32,

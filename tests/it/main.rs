@@ -20,6 +20,7 @@ mod incremental;
 mod isolation;
 mod kustomize;
 mod migration;
+mod notifications;
 mod parity;
 mod previews;
 mod promote;

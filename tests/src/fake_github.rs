@@ -26,6 +26,8 @@ struct Store {
     failing: Option<u16>,
     /// (id, pull request, text).
     comments: Vec<(u64, u64, String)>,
+    /// Commit statuses set: `owner/repo`, commit, and the request's body.
+    statuses: Vec<(String, String, Value)>,
 }
 
 struct Shared {
@@ -182,6 +184,13 @@ impl FakeGitHub {
         self.store().log.clone()
     }
 
+    /// The commit statuses set, in order: `owner/repo`, commit, body (`state`, `context`,
+    /// `description`, `target_url`).
+    #[must_use]
+    pub fn statuses(&self) -> Vec<(String, String, Value)> {
+        self.store().statuses.clone()
+    }
+
     /// Every pull request.
     #[must_use]
     pub fn pulls(&self) -> Vec<Value> {
@@ -249,8 +258,8 @@ async fn handle(State(s): State<Arc<Shared>>, method: Method, uri: Uri, body: By
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     // /repos/<owner>/<repo>/<rest>
     let parts: Vec<&str> = path.trim_start_matches('/').splitn(4, '/').collect();
-    let (owner, rest) = match parts[..] {
-        ["repos", owner, _, rest] => (owner.to_owned(), rest.to_owned()),
+    let (owner, name, rest) = match parts[..] {
+        ["repos", owner, name, rest] => (owner.to_owned(), name.to_owned(), rest.to_owned()),
         _ => return not_found(),
     };
     let repo = &s.repo;
@@ -261,6 +270,24 @@ async fn handle(State(s): State<Arc<Shared>>, method: Method, uri: Uri, body: By
             .map(str::to_owned)
     };
     match (method.as_str(), rest.as_str()) {
+        ("POST", r) if r.starts_with("statuses/") => {
+            let sha = r["statuses/".len()..].to_owned();
+            let state = body["state"].as_str().unwrap_or_default();
+            let description = body["description"].as_str().unwrap_or_default();
+            // GitHub's own limits: four states, 140 characters.
+            if !["pending", "success", "failure", "error"].contains(&state)
+                || description.chars().count() > 140
+            {
+                return answer(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &json!({ "message": "Validation Failed" }),
+                );
+            }
+            store
+                .statuses
+                .push((format!("{owner}/{name}"), sha, body.clone()));
+            answer(StatusCode::CREATED, &body)
+        }
         ("GET", r) if r.starts_with("git/ref/heads/") => {
             let branch = &r["git/ref/heads/".len()..];
             match git(

@@ -5,6 +5,7 @@
 
 pub mod controller;
 pub mod fake_api;
+pub mod fake_chat;
 pub mod fake_github;
 pub mod servers;
 

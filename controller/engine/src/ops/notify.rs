@@ -298,19 +298,11 @@ pub struct TierFacts {
     pub shop_sets: BTreeMap<String, Progress>,
 }
 
-/// What a rollout's record says beyond [`RolloutRecord`]: the ShopSets in it. Kept in the
-/// record's id-keyed side map, bounded by [`NAMED_SHOP_SETS`].
-pub type Members = BTreeMap<String, Vec<String>>;
-
 /// Follows each tier's rollout through one batch: starts one for a commit that changed
 /// ShopSets under new app or configuration commits, lets a later commit join the one under
 /// way, counts its ShopSets and ends it. Returns the rollouts' messages (one per rollout
 /// under way or ended in this batch: [`deliver`] sends only what changed).
-pub fn track(
-    record: &mut NotificationPolicyStatus,
-    members: &mut Members,
-    facts: &[TierFacts],
-) -> Vec<Message> {
+pub fn track(record: &mut NotificationPolicyStatus, facts: &[TierFacts]) -> Vec<Message> {
     let mut out = Vec::new();
     for f in facts {
         let configurations: BTreeMap<String, String> = f
@@ -331,21 +323,19 @@ pub fn track(
             if same {
                 let r = &mut record.rollouts[open.unwrap_or_default()];
                 r.to.clone_from(&c.to);
-                let names = members.entry(r.id.clone()).or_default();
-                let mut all: BTreeSet<String> = names.drain(..).collect();
+                let named = !r.members.is_empty();
+                let mut all: BTreeSet<String> = r.members.drain(..).collect();
                 all.extend(c.changed.iter().cloned());
-                r.shop_sets = u32::try_from(all.len())
-                    .unwrap_or(u32::MAX)
-                    .max(r.shop_sets);
-                if all.len() <= NAMED_SHOP_SETS {
-                    names.extend(all);
+                r.shop_sets = count(all.len()).max(r.shop_sets);
+                if named && all.len() <= NAMED_SHOP_SETS {
+                    r.members.extend(all);
                 }
             } else {
                 if let Some(i) = open {
                     let old = &mut record.rollouts[i];
                     old.phase = "Superseded".into();
                     let old = old.clone();
-                    out.push(rollout_message(&old, f, &members_of(members, &old, f)));
+                    out.push(rollout_message(&old, f, &members_of(&old, f)));
                 }
                 let mut id = format!("{}@{}", f.tier, short(&f.app_commit));
                 if !configurations.is_empty() {
@@ -366,13 +356,15 @@ pub fn track(
                     from: c.from.clone(),
                     to: c.to.clone(),
                     phase: "Progressing".into(),
-                    shop_sets: u32::try_from(changed.len()).unwrap_or(u32::MAX),
+                    shop_sets: count(changed.len()),
+                    members: if changed.len() <= NAMED_SHOP_SETS {
+                        changed.into_iter().collect()
+                    } else {
+                        Vec::new()
+                    },
                     done: 0,
                     degraded: 0,
                 });
-                if changed.len() <= NAMED_SHOP_SETS {
-                    members.insert(id, changed.into_iter().collect());
-                }
             }
         }
         let Some(i) = record
@@ -382,7 +374,7 @@ pub fn track(
         else {
             continue;
         };
-        let names = members_of(members, &record.rollouts[i], f);
+        let names = members_of(&record.rollouts[i], f);
         let r = &mut record.rollouts[i];
         let states: Vec<Progress> = names
             .iter()
@@ -420,7 +412,7 @@ pub fn track(
         }
         out.push(rollout_message(&r, f, &names));
     }
-    bound_rollouts(record, members);
+    bound_rollouts(record);
     out
 }
 
@@ -430,14 +422,15 @@ fn count(n: usize) -> u32 {
 
 /// The ShopSets of a rollout: those its record names, or every ShopSet of the tier when it
 /// was too large to name them.
-fn members_of(members: &Members, r: &RolloutRecord, f: &TierFacts) -> Vec<String> {
-    members
-        .get(&r.id)
-        .cloned()
-        .unwrap_or_else(|| f.shop_sets.keys().cloned().collect())
+fn members_of(r: &RolloutRecord, f: &TierFacts) -> Vec<String> {
+    if r.members.is_empty() {
+        f.shop_sets.keys().cloned().collect()
+    } else {
+        r.members.clone()
+    }
 }
 
-fn bound_rollouts(record: &mut NotificationPolicyStatus, members: &mut Members) {
+fn bound_rollouts(record: &mut NotificationPolicyStatus) {
     let mut per_tier: BTreeMap<String, usize> = BTreeMap::new();
     let mut keep = vec![true; record.rollouts.len()];
     for (i, r) in record.rollouts.iter().enumerate().rev() {
@@ -450,8 +443,6 @@ fn bound_rollouts(record: &mut NotificationPolicyStatus, members: &mut Members) 
         i += 1;
         keep[i - 1]
     });
-    let ids: BTreeSet<&str> = record.rollouts.iter().map(|r| r.id.as_str()).collect();
-    members.retain(|id, _| ids.contains(id.as_str()));
 }
 
 /// The message of a rollout in its current phase.
@@ -491,11 +482,16 @@ fn rollout_message(r: &RolloutRecord, f: &TierFacts, names: &[String]) -> Messag
             let _ = write!(text, " and {} more", names.len() - shown.len());
         }
     }
+    // One status per commit: configurations read from one repository share theirs.
     let mut commits = vec![StatusTarget {
         url: f.app_url.clone(),
         commit: r.app_commit.clone(),
     }];
-    commits.extend(f.configurations.values().cloned());
+    for c in f.configurations.values() {
+        if !commits.contains(c) {
+            commits.push(c.clone());
+        }
+    }
     Message {
         event,
         key: format!("rollout/{}", r.id),
@@ -731,17 +727,12 @@ mod tests {
     #[test]
     fn a_rollout_starts_counts_and_succeeds_under_one_key() {
         let mut record = NotificationPolicyStatus::default();
-        let mut members = Members::new();
         let all = [
             ("a", false, false, false),
             ("b", false, false, false),
             ("c", false, false, false),
         ];
-        let m = track(
-            &mut record,
-            &mut members,
-            &[facts(Some(vec!["a", "b"]), &all)],
-        );
+        let m = track(&mut record, &[facts(Some(vec!["a", "b"]), &all)]);
         assert_eq!(m.len(), 1);
         assert_eq!(m[0].event, Event::RolloutStarted);
         assert_eq!(
@@ -755,7 +746,7 @@ mod tests {
             ("b", false, false, false),
             ("c", false, false, false),
         ];
-        let m = track(&mut record, &mut members, &[facts(None, &half)]);
+        let m = track(&mut record, &[facts(None, &half)]);
         assert_eq!(
             (m[0].event, m[0].key.as_str()),
             (Event::RolloutStarted, key.as_str())
@@ -766,24 +757,23 @@ mod tests {
             ("b", true, true, false),
             ("c", false, false, false),
         ];
-        let m = track(&mut record, &mut members, &[facts(None, &done)]);
+        let m = track(&mut record, &[facts(None, &done)]);
         assert_eq!(
             (m[0].event, m[0].key.as_str()),
             (Event::RolloutSucceeded, key.as_str())
         );
-        let m = track(&mut record, &mut members, &[facts(None, &done)]);
+        let m = track(&mut record, &[facts(None, &done)]);
         assert!(m.is_empty(), "an ended rollout says nothing more: {m:?}");
     }
 
     #[test]
     fn degraded_fails_and_a_new_app_commit_supersedes() {
         let mut record = NotificationPolicyStatus::default();
-        let mut members = Members::new();
         let none = [("a", false, false, false)];
-        track(&mut record, &mut members, &[facts(Some(vec!["a"]), &none)]);
+        track(&mut record, &[facts(Some(vec!["a"]), &none)]);
         let mut next = facts(Some(vec!["a"]), &none);
         next.app_commit = "b".repeat(40);
-        let m = track(&mut record, &mut members, &[next]);
+        let m = track(&mut record, &[next]);
         let events: Vec<(Event, &str)> = m
             .iter()
             .map(|m| (m.event, record_phase(&record, &m.key)))
@@ -797,7 +787,7 @@ mod tests {
         );
         let mut bad = facts(None, &[("a", true, false, true)]);
         bad.app_commit = "b".repeat(40);
-        let m = track(&mut record, &mut members, &[bad]);
+        let m = track(&mut record, &[bad]);
         assert_eq!(m[0].event, Event::RolloutFailed);
         assert_eq!(m[0].github_state(), Some("failure"));
     }
