@@ -539,15 +539,11 @@ impl Worker {
         let now = now.0;
         tokio::task::spawn_blocking(move || {
             let mut repos = repos.lock().unwrap_or_else(PoisonError::into_inner);
-            let tiers =
-                shopset_engine::ops::overview::overview(&resources, &statuses, &mut repos, now);
-            let shops = shopset_engine::ops::shops::report(&resources, &mut repos);
-            shopset_dashboard::View::new(
+            shopset_dashboard::View::build(
                 &resources,
                 &statuses,
-                tiers,
-                &shops,
-                now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                &mut repos,
+                now,
                 "as the controller computed them after its last batch".into(),
             )
         })

@@ -298,6 +298,9 @@ fn in_a_real_browser_each_page_loads_cleanly_shows_the_json_numbers_and_pages() 
         ),
         ("shop-by-host", by_host.as_str()),
         ("failure-domains", "/failure-domains"),
+        ("shopset-canary", "/shopsets/canary"),
+        ("activity", "/activity"),
+        ("previews", "/previews"),
     ] {
         let url = format!("{base}{path}");
         let (dom, log) = chromium(&["--dump-dom"], &url);
@@ -393,6 +396,54 @@ fn in_a_real_browser_each_page_loads_cleanly_shows_the_json_numbers_and_pages() 
                     .sum::<u64>();
                 assert_eq!(placed, with_domain);
                 assert!(placed >= 8, "the example's ShopSets are placed: {api}");
+            }
+            "shopset-canary" => {
+                // Its files and history, as the JSON lists them.
+                let f = served.json("/api/v1/shopsets/canary/files");
+                let files = f["files"].as_array().expect("files");
+                assert!(!files.is_empty(), "{f}");
+                let shown = dom
+                    .split("<span class=\"files\">")
+                    .nth(1)
+                    .and_then(|s| s.split('<').next())
+                    .expect("the count");
+                assert_eq!(shown, files.len().to_string());
+                for file in files {
+                    let path = file["path"].as_str().expect("a path");
+                    assert!(dom.contains(&format!("data-file=\"{path}\"")), "{path}");
+                }
+                assert!(
+                    files.iter().any(|f| f["path"]
+                        .as_str()
+                        .is_some_and(|p| p.ends_with("canary/kustomization.yaml"))),
+                    "{f}"
+                );
+                let history = f["history"].as_array().expect("history");
+                assert!(!history.is_empty(), "the commit that added it: {f}");
+                assert_eq!(dom.matches("<tr class=\"change\">").count(), history.len());
+            }
+            "activity" => {
+                let a = served.json("/api/v1/activity");
+                let rows = a["activity"].as_array().expect("activity");
+                // The quickstart commits to each of the three tier branches.
+                let tiers: std::collections::BTreeSet<&str> =
+                    rows.iter().filter_map(|r| r["tier"].as_str()).collect();
+                assert_eq!(tiers.len(), 3, "{a}");
+                assert_eq!(dom.matches("<tr class=\"activity\"").count(), rows.len());
+                let times: Vec<i64> = rows.iter().filter_map(|r| r["time"].as_i64()).collect();
+                assert!(
+                    times.windows(2).all(|w| w[0] >= w[1]),
+                    "newest first: {times:?}"
+                );
+            }
+            "previews" => {
+                let p = served.json("/api/v1/previews");
+                let n = p["previews"].as_array().expect("previews").len();
+                assert!(
+                    dom.contains(&format!("<span class=\"previews\">{n}</span>")),
+                    "{dom}"
+                );
+                assert_eq!(dom.matches("<tr data-preview=").count(), n);
             }
             "shopsets" => {
                 let all = served.json("/api/v1/shopsets");

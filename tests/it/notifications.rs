@@ -369,3 +369,76 @@ fn a_failing_channel_is_retried_reported_and_the_promotion_goes_on() {
             .then_some(())
     });
 }
+
+#[test]
+fn shopctl_notify_test_sends_through_the_same_code() {
+    let w = world();
+    let chat = FakeChat::start();
+    let github = FakeGitHub::start(&w.dir.join("app.git"));
+    std::fs::write(
+        w.resources.join("notifications.yaml"),
+        policy(&chat, &github, "[]"),
+    )
+    .expect("write");
+    let secrets = w.dir.join("secrets").display().to_string();
+    let resources = w.resources.display().to_string();
+    let out = shopset_tests::run_shopctl([
+        "notify",
+        "test",
+        "chat",
+        "-f",
+        &resources,
+        "--secrets-dir",
+        &secrets,
+    ]);
+    let text = shopset_tests::ok(&out);
+    assert!(text.contains("sent a test message to chat"), "{text}");
+    let posted = chat.received("/api/chat.postMessage");
+    assert_eq!(posted.len(), 1);
+    assert!(
+        posted[0].json()["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("a test message"))
+    );
+    let out = shopset_tests::run_shopctl([
+        "notify",
+        "test",
+        "hook",
+        "-f",
+        &resources,
+        "--secrets-dir",
+        &secrets,
+    ]);
+    shopset_tests::ok(&out);
+    verify(&chat.received("/hook")[0]);
+    // A channel that fails, and one that does not exist: a clear error, exit code 1.
+    chat.fail_with(Some(500));
+    let out = shopset_tests::run_shopctl([
+        "notify",
+        "test",
+        "hook",
+        "-f",
+        &resources,
+        "--secrets-dir",
+        &secrets,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("HTTP 500") && err.contains("channel hook"),
+        "{err}"
+    );
+    assert!(!err.contains(HOOK_KEY));
+    let out = shopset_tests::run_shopctl(["notify", "test", "pager", "-f", &resources]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("no channel \"pager\"") && err.contains("\"chat\""),
+        "{err}"
+    );
+    // Without the Secret, the error names it.
+    let out = shopset_tests::run_shopctl(["notify", "test", "chat", "-f", &resources]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Secret \"slack\" has no key \"token\""),
+        "{err}"
+    );
+}

@@ -3,7 +3,9 @@
 
 use std::fmt::Write as _;
 
-use crate::view::{Page, Query, ShopPage, ShopQuery, TierCard, View};
+use shopset_engine::ops::log::ShopSetFiles;
+
+use crate::view::{Page, Query, ShopPage, ShopQuery, ShopSetRow, TierCard, View};
 
 /// `text` with `&`, `<`, `>`, `"` and `'` escaped.
 #[must_use]
@@ -40,6 +42,7 @@ fn page(title: &str, view: &View, body: &str) -> String {
          <link rel=\"icon\" href=\"data:,\"><style>{STYLE}</style></head>\
          <body><header><strong>shopset</strong><a href=\"/\">Tiers</a><a href=\"/shopsets\">ShopSets</a>\
          <a href=\"/shops\">Shops</a><a href=\"/failure-domains\">Failure domains</a>\
+         <a href=\"/previews\">Previews</a><a href=\"/activity\">Activity</a>\
          <span class=\"when\">{source}, {generated}</span></header><main>{body}</main></body></html>\n",
         title = escape(title),
         source = escape(&view.source),
@@ -214,10 +217,11 @@ pub fn shop_sets(view: &View, query: &Query, found: &Page<'_>) -> String {
     for row in &found.items {
         let _ = write!(
             body,
-            "<tr data-shopset=\"{name}\"><td>{name}</td><td>{tier}</td><td>{domain}</td>\
+            "<tr data-shopset=\"{name}\"><td><a href=\"/shopsets/{link}\">{name}</a></td><td>{tier}</td><td>{domain}</td>\
              <td title=\"{message}\">{state}</td><td>{sync}</td><td>{health}</td><td>{commit}</td>\
              <td><code>{path}</code></td></tr>",
             name = escape(&row.name),
+            link = percent(&row.name),
             tier = escape(&row.tier),
             domain = escape(row.failure_domain.as_deref().unwrap_or("-")),
             message = escape(&row.message),
@@ -361,6 +365,158 @@ pub fn failure_domains(view: &View) -> String {
     }
     body.push_str("</tbody></table>");
     page("Failure domains", view, &body)
+}
+
+/// One ShopSet: its row, its rendered files (each text folded under its path) and the
+/// commits that changed them.
+#[must_use]
+pub fn shop_set(view: &View, row: &ShopSetRow, files: &Result<ShopSetFiles, String>) -> String {
+    let mut body = format!(
+        "<h1 data-shopset=\"{name}\">{name}</h1><dl>\
+         <dt>tier</dt><dd>{tier}</dd><dt>failure domain</dt><dd>{domain}</dd>\
+         <dt>state</dt><dd class=\"state\">{state}</dd><dt>why</dt><dd>{message}</dd>\
+         <dt>sync</dt><dd>{sync}</dd><dt>health</dt><dd>{health}</dd>\
+         <dt>commit</dt><dd>{commit}</dd><dt>path</dt><dd><code>{path}</code></dd></dl>",
+        name = escape(&row.name),
+        tier = escape(&row.tier),
+        domain = escape(row.failure_domain.as_deref().unwrap_or("-")),
+        state = escape(&row.state),
+        message = escape(if row.message.is_empty() {
+            "-"
+        } else {
+            &row.message
+        }),
+        sync = escape(row.sync.as_deref().unwrap_or("-")),
+        health = escape(row.health.as_deref().unwrap_or("-")),
+        commit = short(row.system_commit.as_ref()),
+        path = escape(
+            &row.path
+                .clone()
+                .unwrap_or_else(|| shopset_render::layout::shopset_dir(&row.name))
+        ),
+    );
+    match files {
+        Err(why) => {
+            let _ = write!(body, "<p class=\"no\">Files not read: {}</p>", escape(why));
+        }
+        Ok(f) => {
+            let _ = write!(
+                body,
+                "<h2>Rendered files</h2><p>at <code>{}</code>: <span class=\"files\">{}</span> files</p>",
+                escape(f.commit.get(..12).unwrap_or(&f.commit)),
+                f.files.len()
+            );
+            for file in &f.files {
+                match &file.text {
+                    Some(text) => {
+                        let _ = write!(
+                            body,
+                            "<details data-file=\"{path}\"><summary><code>{path}</code> ({size} bytes)</summary><pre>{text}</pre></details>",
+                            path = escape(&file.path),
+                            size = file.size,
+                            text = escape(text),
+                        );
+                    }
+                    None => {
+                        let _ = write!(
+                            body,
+                            "<p data-file=\"{path}\"><code>{path}</code> ({size} bytes, not shown)</p>",
+                            path = escape(&file.path),
+                            size = file.size,
+                        );
+                    }
+                }
+            }
+            body.push_str(
+                "<h2>History</h2><table><thead><tr><th>when</th><th>commit</th><th>app</th>\
+                 <th>what</th><th>by</th></tr></thead><tbody>",
+            );
+            for d in &f.history {
+                let _ = write!(
+                    body,
+                    "<tr class=\"change\"><td>{date}</td><td>{commit}</td><td>{app}</td><td>{subject}</td><td>{author}</td></tr>",
+                    date = escape(&d.date),
+                    commit = short(Some(&d.commit)),
+                    app = short(d.app_commit.as_ref()),
+                    subject = escape(&d.subject),
+                    author = escape(&d.author),
+                );
+            }
+            body.push_str("</tbody></table>");
+            if f.truncated {
+                let _ = write!(
+                    body,
+                    "<p>The last {} commits of the branch were read; <code>shopctl log {}</code> \
+                     reads further.</p>",
+                    f.walked,
+                    escape(&row.tier)
+                );
+            }
+        }
+    }
+    page(&row.name, view, &body)
+}
+
+/// The activity of the tier branches, newest first.
+#[must_use]
+pub fn activity(view: &View) -> String {
+    let mut body = String::from(
+        "<table><thead><tr><th>when</th><th>tier</th><th>what</th><th>commit</th><th>app</th>\
+         <th>summary</th><th>by</th></tr></thead><tbody>",
+    );
+    for a in &view.activity {
+        let _ = write!(
+            body,
+            "<tr class=\"activity\" data-kind=\"{kind}\"><td>{date}</td><td>{tier}</td><td>{kind}</td>\
+             <td>{commit}</td><td>{app}</td><td>{summary}</td><td>{author}</td></tr>",
+            date = escape(&a.date),
+            tier = escape(&a.tier),
+            kind = escape(a.kind),
+            commit = short(Some(&a.commit)),
+            app = short(a.app_commit.as_ref()),
+            summary = escape(&a.summary),
+            author = escape(&a.author),
+        );
+    }
+    body.push_str("</tbody></table>");
+    let _ = write!(
+        body,
+        "<p>The last {} commits of each tier branch; <code>shopctl log TIER</code> reads further.</p>",
+        crate::view::ACTIVITY_PER_TIER
+    );
+    page("Activity", view, &body)
+}
+
+/// The previews of pull requests.
+#[must_use]
+pub fn previews(view: &View) -> String {
+    let mut body = format!(
+        "<p><span class=\"previews\">{}</span> previews</p><table><thead><tr><th>policy</th><th>pull request</th>\
+         <th>commit</th><th>host</th><th>deployed</th><th>last push</th><th>expires</th><th>asleep</th></tr></thead><tbody>",
+        view.previews.len()
+    );
+    for p in &view.previews {
+        let _ = write!(
+            body,
+            "<tr data-preview=\"{number}\"><td>{policy}</td><td>{pr}</td><td>{commit}</td>\
+             <td><code>{host}</code></td><td>{deployed}</td><td>{pushed}</td><td>{expires}</td><td>{asleep}</td></tr>",
+            number = p.number,
+            policy = escape(&p.policy),
+            pr = if p.pull_request.is_empty() {
+                format!("#{}", p.number)
+            } else {
+                format!("<a href=\"{}\">#{}</a>", escape(&p.pull_request), p.number)
+            },
+            commit = short(Some(&p.commit)),
+            host = escape(&p.host),
+            deployed = escape(&p.deployed),
+            pushed = escape(&p.pushed),
+            expires = escape(&p.expires),
+            asleep = if p.asleep { "yes" } else { "no" },
+        );
+    }
+    body.push_str("</tbody></table>");
+    page("Previews", view, &body)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use shopset_engine::Resources;
+use shopset_engine::ops::log::Activity;
 use shopset_engine::ops::overview::TierOverview;
 use shopset_engine::ops::shops::ShopsReport;
 use shopset_engine::ops::status::Statuses;
@@ -92,6 +93,48 @@ pub struct View {
     pub hosts: BTreeMap<String, usize>,
     /// Every FailureDomain, in name order.
     pub failure_domains: Vec<DomainRow>,
+    /// What happened on the tier branches, newest first (the last commits of each).
+    pub activity: Vec<Activity>,
+    /// The previews the preview branches hold.
+    pub previews: Vec<PreviewRow>,
+    /// Where each tier branch is read for the ShopSet pages, by tier.
+    #[serde(skip)]
+    pub branches: BTreeMap<String, BranchAt>,
+}
+
+/// A tier branch as the view saw it: the repository on disk (read with a handle of its own,
+/// beside the writer) and the tip then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BranchAt {
+    /// The repository (the system repository itself when local, else its cache).
+    pub repository: std::path::PathBuf,
+    /// The branch's tip when the view was built.
+    pub commit: String,
+}
+
+/// A preview, as the previews page lists it.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviewRow {
+    /// Its PreviewPolicy.
+    pub policy: String,
+    /// The pull request's number.
+    pub number: u64,
+    /// The pull request's page.
+    pub pull_request: String,
+    /// The head commit deployed.
+    pub commit: String,
+    /// Its host.
+    pub host: String,
+    /// First deployed (RFC 3339).
+    pub deployed: String,
+    /// Its head commit deployed (RFC 3339).
+    pub pushed: String,
+    /// When it goes, by the policy's rules (RFC 3339; the keep label is GitHub's and not
+    /// counted here).
+    pub expires: String,
+    /// Scaled to zero.
+    pub asleep: bool,
 }
 
 /// One Shop, as the dashboard lists it.
@@ -236,8 +279,81 @@ impl View {
             shops,
             hosts,
             failure_domains,
+            activity: Vec::new(),
+            previews: Vec::new(),
+            branches: BTreeMap::new(),
         }
     }
+
+    /// The whole view, read from the repositories: the tiers' overview, the shops, the
+    /// activity of the last [`ACTIVITY_PER_TIER`] commits of each tier branch, the previews,
+    /// and where the ShopSet pages read their files. What the controller builds after each
+    /// batch and `shopctl dashboard` once.
+    #[must_use]
+    pub fn build(
+        resources: &Resources,
+        statuses: &Statuses,
+        repos: &mut shopset_engine::Repos,
+        now: jiff::Timestamp,
+        source: String,
+    ) -> Self {
+        let tiers = shopset_engine::ops::overview::overview(resources, statuses, repos, now);
+        let shops = shopset_engine::ops::shops::report(resources, repos);
+        let mut view = Self::new(
+            resources,
+            statuses,
+            tiers,
+            &shops,
+            now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            source,
+        );
+        view.activity = shopset_engine::ops::log::activity(resources, repos, ACTIVITY_PER_TIER);
+        view.previews = previews(resources, repos);
+        for (tier, t) in &resources.tiers {
+            let url = &t.spec.system.url;
+            let branch = t.spec.branch_or(tier);
+            if let Ok(Some(commit)) = repos.tip(url, branch) {
+                let repository = repos.location_of(url);
+                view.branches
+                    .insert(tier.clone(), BranchAt { repository, commit });
+            }
+        }
+        view
+    }
+}
+
+/// The commits of each tier branch the activity page shows.
+pub const ACTIVITY_PER_TIER: usize = 20;
+
+fn previews(resources: &Resources, repos: &mut shopset_engine::Repos) -> Vec<PreviewRow> {
+    use shopset_engine::ops::preview;
+    let mut out = Vec::new();
+    for (name, policy) in &resources.preview_policies {
+        let Ok(existing) = preview::existing(resources, repos, name) else {
+            continue;
+        };
+        let annotations = resources.preview_annotations.get(name);
+        for e in &existing {
+            let p = e.preview();
+            out.push(PreviewRow {
+                policy: name.clone(),
+                number: e.number,
+                pull_request: p.pull_request.clone(),
+                commit: e.head_sha().to_owned(),
+                host: p.host.clone(),
+                deployed: preview::timestamp(e.deployed_at),
+                pushed: preview::timestamp(e.pushed_at),
+                expires: preview::timestamp(preview::expires_at(
+                    &policy.spec,
+                    annotations,
+                    e,
+                    false,
+                )),
+                asleep: p.asleep,
+            });
+        }
+    }
+    out
 }
 
 /// Each FailureDomain's row: one walk of the ShopSets and one of the Shops.

@@ -207,6 +207,18 @@ impl Repos {
         self.read(url).map(Some)
     }
 
+    /// Where the repository of `url` is read: itself when it is local, its cache otherwise
+    /// (to open a handle of one's own, for reading beside the writer).
+    #[must_use]
+    pub fn location_of(&self, url: &str) -> std::path::PathBuf {
+        if is_local(url)
+            && let Ok(path) = shopset_git::local_path(url)
+        {
+            return path;
+        }
+        self.cache.path_of(url)
+    }
+
     /// The inputs recorded in the system commit `commit`, if parsed before.
     #[must_use]
     pub fn parsed_inputs(&self, commit: &str) -> Option<Arc<TierInputs>> {

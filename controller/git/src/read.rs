@@ -72,6 +72,24 @@ impl Repo {
         Ok(Some(blob.content().to_vec()))
     }
 
+    /// The id of what `path` names in `commit` (a tree, a blob, a gitlink), or `None` when
+    /// nothing is there: two commits hold the same content at `path` exactly when the ids are
+    /// equal.
+    ///
+    /// # Errors
+    /// No such commit.
+    pub fn path_id(&self, commit: &str, path: &str) -> Result<Option<String>, GitError> {
+        let tree = self
+            .find_commit(commit)?
+            .tree()
+            .map_err(self.op(format!("read tree of {commit}")))?;
+        match tree.get_path(std::path::Path::new(path)) {
+            Ok(entry) => Ok(Some(entry.id().to_string())),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(source) => Err(self.op(format!("look up {path} at {commit}"))(source)),
+        }
+    }
+
     /// Every file under directory `dir` (empty: the root) in `commit`, recursively, in path order.
     /// Submodules are skipped; symlinks are listed as such.
     ///

@@ -202,6 +202,166 @@ pub fn log(
     Ok(out)
 }
 
+/// One line of the activity feed: a tier branch's commit, read as what happened.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Activity {
+    /// When, in seconds since the epoch.
+    pub time: i64,
+    /// The same, as RFC 3339 in UTC.
+    pub date: String,
+    /// The tier.
+    pub tier: String,
+    /// `release` (a new app commit in a tier that promotes from none), `promotion` (a new app
+    /// commit in a tier that does), `rollback` (the app commit the tier is pinned to),
+    /// `configuration` (new configuration commits), `render` (the branch's first commit, or
+    /// ShopSets added, changed or removed), `by hand` (a person's commit).
+    pub kind: &'static str,
+    /// The system commit.
+    pub commit: String,
+    /// The app commit it renders.
+    pub app_commit: Option<String>,
+    /// What it says.
+    pub summary: String,
+    /// Who made it.
+    pub author: String,
+}
+
+/// The activity of every tier: the last `per_tier` commits of each tier branch, newest first
+/// across tiers. A tier whose branch cannot be read is left out.
+#[must_use]
+pub fn activity(resources: &Resources, repos: &mut Repos, per_tier: usize) -> Vec<Activity> {
+    let mut out = Vec::new();
+    for (tier, spec) in &resources.tiers {
+        let Ok(log) = log(resources, repos, tier, per_tier + 1) else {
+            continue;
+        };
+        let pinned = spec.spec.pin.as_ref().map(|p| p.app_commit.as_str());
+        for (i, d) in log.entries.iter().enumerate().take(per_tier) {
+            let older = log.entries.get(i + 1);
+            let kind = if d.by_hand {
+                "by hand"
+            } else if older.is_none() && !log.truncated {
+                // The branch's first commit.
+                "render"
+            } else if d.base_from.is_some() || older.is_some_and(|o| o.app_commit != d.app_commit) {
+                if pinned.is_some() && pinned == d.app_commit.as_deref() {
+                    "rollback"
+                } else if spec.spec.promotes_from.is_some() {
+                    "promotion"
+                } else {
+                    "release"
+                }
+            } else if older.is_some_and(|o| o.config_commits != d.config_commits) {
+                "configuration"
+            } else {
+                "render"
+            };
+            let summary = d.subject.clone();
+            out.push(Activity {
+                time: d.time,
+                date: d.date.clone(),
+                tier: tier.clone(),
+                kind,
+                commit: d.commit.clone(),
+                app_commit: d.app_commit.clone(),
+                summary,
+                author: d.author.clone(),
+            });
+        }
+    }
+    out.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| a.tier.cmp(&b.tier)));
+    out
+}
+
+/// A rendered file of a ShopSet.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RenderedFile {
+    /// Its path in the tier branch.
+    pub path: String,
+    /// Its size in bytes.
+    pub size: usize,
+    /// Its text, when it is text and the page has room for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+/// A ShopSet's rendered files and the commits that changed them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShopSetFiles {
+    /// The system commit read.
+    pub commit: String,
+    /// Its files, in path order.
+    pub files: Vec<RenderedFile>,
+    /// The commits that changed its directory, newest first.
+    pub history: Vec<Deployment>,
+    /// The history walked this many commits and stopped before the branch's first.
+    pub walked: usize,
+    /// More commits exist beyond those walked.
+    pub truncated: bool,
+}
+
+/// The files under `dir` at `commit` (the text of each, while the texts total at most
+/// `max_text` bytes) and the commits among the last `max_walk` first parents that changed
+/// `dir`, at most `max_history` of them. Reads git only.
+///
+/// # Errors
+/// The commit or an object cannot be read.
+pub fn shop_set_files(
+    repo: &shopset_git::Repo,
+    commit: &str,
+    dir: &str,
+    max_text: usize,
+    max_walk: usize,
+    max_history: usize,
+) -> Result<ShopSetFiles, shopset_git::GitError> {
+    let mut out = ShopSetFiles {
+        commit: commit.to_owned(),
+        ..ShopSetFiles::default()
+    };
+    if repo.path_id(commit, dir)?.is_some() {
+        let mut room = max_text;
+        for entry in repo.read_dir(commit, dir)? {
+            if let shopset_git::FileEntry::File { path, bytes } = entry {
+                let text = (bytes.len() <= room)
+                    .then(|| String::from_utf8(bytes.clone()).ok())
+                    .flatten();
+                if text.is_some() {
+                    room -= bytes.len();
+                }
+                out.files.push(RenderedFile {
+                    path: format!("{dir}/{path}"),
+                    size: bytes.len(),
+                    text,
+                });
+            }
+        }
+    }
+    let mut next = Some(commit.to_owned());
+    let mut id = repo.path_id(commit, dir)?;
+    while let Some(c) = next {
+        if out.walked >= max_walk || out.history.len() >= max_history {
+            out.truncated = true;
+            break;
+        }
+        out.walked += 1;
+        let info = repo.commit_info(&c)?;
+        let parent = info.parents.first().cloned();
+        let before = match &parent {
+            Some(p) => repo.path_id(p, dir)?,
+            None => None,
+        };
+        if before != id {
+            out.history.push(deployment(&info));
+        }
+        id = before;
+        next = parent;
+    }
+    Ok(out)
+}
+
 /// The trailers of a message: its last paragraph, when every line of it is `Key: value`.
 fn trailers(message: &str) -> Vec<(&str, &str)> {
     let Some(last) = message.trim_end().rsplit("\n\n").next() else {

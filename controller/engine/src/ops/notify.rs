@@ -169,26 +169,26 @@ pub struct Message {
     pub text: String,
     /// For a rollout: the commits GitHub statuses go on.
     pub commits: Vec<StatusTarget>,
+    /// For a rollout: the state of those commit statuses (`pending`, `success`, `failure`;
+    /// `error` when superseded).
+    pub status: Option<&'static str>,
 }
 
 impl Message {
     /// The state of a GitHub commit status for this message, when it has one.
     #[must_use]
     pub fn github_state(&self) -> Option<&'static str> {
-        match self.event {
-            Event::RolloutStarted => Some("pending"),
-            Event::RolloutSucceeded => Some("success"),
-            Event::RolloutFailed => Some("failure"),
-            _ => None,
-        }
+        self.status
     }
 
     /// What decides whether a channel already has this message: Slack shows the text (an
-    /// edit when it changes), a webhook and GitHub hear each event once.
+    /// edit when it changes), a webhook hears each event once, GitHub each state once.
     #[must_use]
     pub fn digest_for(&self, channel: &NotificationChannel) -> String {
         if channel.slack.is_some() {
             digest(&format!("{}\n{}", self.title, self.text))
+        } else if channel.github.is_some() {
+            self.status.unwrap_or_default().to_owned()
         } else {
             self.event.name().to_owned()
         }
@@ -408,6 +408,7 @@ pub fn track(record: &mut NotificationPolicyStatus, facts: &[TierFacts]) -> Vec<
                 ),
                 text: String::new(),
                 commits: Vec::new(),
+                status: None,
             });
         }
         out.push(rollout_message(&r, f, &names));
@@ -500,6 +501,12 @@ fn rollout_message(r: &RolloutRecord, f: &TierFacts, names: &[String]) -> Messag
         title,
         text,
         commits,
+        status: Some(match r.phase.as_str() {
+            "Succeeded" => "success",
+            "Failed" => "failure",
+            "Superseded" => "error",
+            _ => "pending",
+        }),
     }
 }
 
@@ -542,6 +549,7 @@ pub fn from_note(
         title: format!("{kind} {name}: {}", event.name()),
         text: message.to_owned(),
         commits: Vec::new(),
+        status: None,
     })
 }
 
@@ -571,6 +579,7 @@ pub fn gate_messages(tier: &str, reasons: &str) -> Vec<Message> {
                 title: format!("{tier}: {}", event.name()),
                 text: r.to_owned(),
                 commits: Vec::new(),
+                status: None,
             })
         })
         .collect()
@@ -587,6 +596,7 @@ pub fn removals_message(tier: &str, reason: &str) -> Message {
         title: format!("{tier}: removals wait for a person's confirmation"),
         text: reason.to_owned(),
         commits: Vec::new(),
+        status: None,
     }
 }
 
@@ -785,6 +795,8 @@ mod tests {
                 (Event::RolloutStarted, "Progressing")
             ]
         );
+        let states: Vec<Option<&str>> = m.iter().map(Message::github_state).collect();
+        assert_eq!(states, vec![Some("error"), Some("pending")]);
         let mut bad = facts(None, &[("a", true, false, true)]);
         bad.app_commit = "b".repeat(40);
         let m = track(&mut record, &[bad]);
@@ -811,6 +823,7 @@ mod tests {
             title: "t".into(),
             text: String::new(),
             commits: Vec::new(),
+            status: None,
         };
         let names = |m: &Message| {
             route(&spec, m)
@@ -839,6 +852,7 @@ mod tests {
             title: "1 done".into(),
             text: String::new(),
             commits: Vec::new(),
+            status: None,
         }];
         let sends = plan(&spec, &record, &m);
         assert_eq!(sends.len(), 1);

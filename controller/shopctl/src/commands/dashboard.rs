@@ -6,7 +6,6 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use anyhow::Context as _;
-use shopset_engine::ops::overview;
 
 use super::Context;
 use crate::load::Source;
@@ -24,16 +23,8 @@ pub fn run(
         from,
     } = ctx.statuses(source, status_file)?;
     let now = k8s_openapi::jiff::Timestamp::now();
-    let tiers = overview::overview(&resources, &statuses, &mut repos, now);
-    let shops = shopset_engine::ops::shops::report(&resources, &mut repos);
-    let view = shopset_dashboard::View::new(
-        &resources,
-        &statuses,
-        tiers,
-        &shops,
-        now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        from.to_string(),
-    );
+    let view =
+        shopset_dashboard::View::build(&resources, &statuses, &mut repos, now, from.to_string());
     let shared: shopset_dashboard::Shared = Arc::new(RwLock::new(Arc::new(view)));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -151,6 +151,7 @@ pub fn test(
         title: format!("shopset: a test message to {channel} ({now})"),
         text: "If you read this, the channel works.".into(),
         commits: Vec::new(),
+        status: None,
     };
     if found.github.is_some() {
         // A commit status needs a commit: the test checks the token can read the API.
