@@ -4,6 +4,10 @@
 //! answer, what a dashboard that does not page would send. It prints figures; it asserts
 //! nothing about time.
 //!
+//! A ShopSet's page reads its files and history from git per request: for it, tier-0's branch
+//! is a real repository (made with `git fast-import`) of its ShopSets, four files each, and 200
+//! commits that change one ShopSet at a time.
+//!
 //! `cargo bench -p shopset-tests --bench dashboard -- 10000` (ShopSets; ten shops each).
 
 use std::sync::{Arc, RwLock};
@@ -109,6 +113,90 @@ fn first_response(port: u16, path: &str, rounds: usize) -> (Duration, usize) {
     (best, size)
 }
 
+/// A bare repository whose branch `tier-0` holds `names`' directories (`shopsets/<name>`, four
+/// files each), then `commits` commits that each change one ShopSet's value (`shop-00042` one
+/// in ten). Returns its path and the branch's tip.
+fn branch(
+    dir: &std::path::Path,
+    names: &[&String],
+    commits: usize,
+) -> (std::path::PathBuf, String) {
+    use std::fmt::Write as _;
+    use std::io::Write as _;
+    let repo = dir.join("system.git");
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(&repo)
+            .args(args)
+            .output()
+            .expect("git runs")
+    };
+    let init = std::process::Command::new("git")
+        .args(["init", "--quiet", "--bare"])
+        .arg(&repo)
+        .status()
+        .expect("git init");
+    assert!(init.success());
+    let mut script = String::new();
+    let file = |s: &mut String, path: &str, text: &str| {
+        let _ = write!(s, "M 100644 inline {path}\ndata {}\n{text}\n", text.len());
+    };
+    for c in 0..=commits {
+        let _ = write!(
+            script,
+            "commit refs/heads/tier-0\ncommitter bench <bench@example.com> {} +0000\ndata 16\nbench commit {c:04}\n",
+            1_700_000_000 + c
+        );
+        if c == 0 {
+            for name in names {
+                let dir = format!("shopsets/{name}");
+                let kustomization = format!(
+                    "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: {name}\nresources:\n- ../../base\n- isolation/namespace.yaml\nconfigMapGenerator:\n- name: shop-config\n  files:\n  - values/A\n  - values/B\n"
+                );
+                file(
+                    &mut script,
+                    &format!("{dir}/kustomization.yaml"),
+                    &kustomization,
+                );
+                file(&mut script, &format!("{dir}/values/A"), "1");
+                file(&mut script, &format!("{dir}/values/B"), "two");
+                let ns = format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n");
+                file(&mut script, &format!("{dir}/isolation/namespace.yaml"), &ns);
+            }
+        } else {
+            let name = if c % 10 == 0 {
+                "shop-00042".to_owned()
+            } else {
+                names[(c * 7919) % names.len()].clone()
+            };
+            file(
+                &mut script,
+                &format!("shopsets/{name}/values/A"),
+                &c.to_string(),
+            );
+        }
+    }
+    let mut import = std::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(&repo)
+        .args(["fast-import", "--quiet"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("git fast-import");
+    import
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(script.as_bytes())
+        .expect("the import");
+    assert!(import.wait().expect("fast-import ends").success());
+    let tip = String::from_utf8_lossy(&git(&["rev-parse", "tier-0"]).stdout)
+        .trim()
+        .to_owned();
+    (repo, tip)
+}
+
 fn main() {
     let n: usize = std::env::args()
         .skip(1)
@@ -142,6 +230,24 @@ fn main() {
         "bench".into(),
     );
     let built = started.elapsed();
+    let mut view = view;
+    let tier0: Vec<&String> = resources
+        .shop_sets
+        .iter()
+        .filter(|(_, s)| s.spec.tier == "tier-0")
+        .map(|(name, _)| name)
+        .collect();
+    let import = Instant::now();
+    let (repository, commit) = branch(tmp.path(), &tier0, 200);
+    println!(
+        "tier-0's branch: {} ShopSets, 201 commits, made in {:.1} s",
+        tier0.len(),
+        import.elapsed().as_secs_f64()
+    );
+    view.branches.insert(
+        "tier-0".into(),
+        shopset_dashboard::view::BranchAt { repository, commit },
+    );
     // The baseline: every row at once.
     let everything = serde_json::to_string(&view.shop_sets).expect("JSON");
 
@@ -190,6 +296,11 @@ fn main() {
         "/api/v1/shopsets".to_owned(),
         "/api/v1/shopsets?domain=west&size=200".to_owned(),
         "/api/v1/shopsets/shop-00042".to_owned(),
+        "/shopsets/shop-00042".to_owned(),
+        "/api/v1/shopsets/shop-00042/files".to_owned(),
+        "/shopsets/shop-00003".to_owned(),
+        "/activity".to_owned(),
+        "/previews".to_owned(),
         "/shops".to_owned(),
         "/shops?q=S-0042042.EXAMPLE.COM".to_owned(),
         "/shops?q=s-00420".to_owned(),

@@ -12,7 +12,7 @@ fn committed_crds_equal_shopctl_crds() {
     ]));
     let generated = read_dir_files(tmp.path());
     let committed = read_dir_files(&root().join("crds/yaml"));
-    assert_eq!(generated.len(), 8, "seven CRDs and a kustomization");
+    assert_eq!(generated.len(), 9, "eight CRDs and a kustomization");
     assert_eq!(
         committed.keys().collect::<Vec<_>>(),
         generated.keys().collect::<Vec<_>>(),

@@ -442,3 +442,74 @@ fn shopctl_notify_test_sends_through_the_same_code() {
         "{err}"
     );
 }
+
+#[test]
+fn in_api_mode_the_record_is_the_policys_status_and_a_new_replica_sends_nothing_twice() {
+    use shopset_tests::fake_api::FakeApi;
+    const NS: &str = "shopset-system";
+    let w = world();
+    let chat = FakeChat::start();
+    let github = FakeGitHub::start(&w.dir.join("app.git"));
+    // A new system repository: the first batch commits every tier, each a rollout.
+    let tiers = w.resources.join("tiers.yaml");
+    let text = std::fs::read_to_string(&tiers).expect("tiers");
+    std::fs::write(&tiers, text.replace("system.git", "system-new.git")).expect("write");
+    std::fs::write(
+        w.resources.join("notifications.yaml"),
+        policy(&chat, &github, "[]"),
+    )
+    .expect("write");
+    let api = FakeApi::start();
+    api.load_resources(&w.resources, NS);
+    let secrets = w.dir.join("secrets").display().to_string();
+    let args = ["--debounce-ms", "300", "--secrets-dir", &secrets];
+    let mut a = Controller::start_in_cluster(&api, &w.dir, "a", NS, &args);
+    let sent = |api: &FakeApi| {
+        api.get_object("shopset.dev", "notificationpolicies", NS, "releases")
+            .and_then(|p| p.pointer("/status/sent").and_then(Value::as_array).cloned())
+            .unwrap_or_default()
+    };
+    let keys = wait(&a, "each tier's rollout recorded in the status", || {
+        let keys: Vec<String> = sent(&api)
+            .iter()
+            .filter(|m| m["channel"] == "chat")
+            .filter_map(|m| m["key"].as_str().map(str::to_owned))
+            .collect();
+        (["tier-0", "tier-1", "tier-2"]
+            .iter()
+            .all(|t| keys.iter().any(|k| k.starts_with(&format!("rollout/{t}@")))))
+        .then_some(keys)
+    });
+    let posted = chat.received("/api/chat.postMessage").len();
+    assert_eq!(
+        posted,
+        keys.len(),
+        "one Slack message per rollout: {keys:?}"
+    );
+    a.kill();
+    // Another replica reads the record from the status: nothing is posted again.
+    let b = Controller::start_in_cluster(&api, &w.dir, "b", NS, &args);
+    wait(&b, "replica b's first batches", || {
+        b.get("/metrics")
+            .1
+            .contains("shopset_plans_total")
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(chat.received("/api/chat.postMessage").len(), posted);
+    // Every call was allowed by the controller's RBAC with the notifications' part.
+    let both = w.dir.join("rbac-with-notifications.yaml");
+    let root = shopset_tests::root();
+    let text = std::fs::read_to_string(root.join("deploy/rbac.yaml")).expect("rbac")
+        + "---\n"
+        + &std::fs::read_to_string(root.join("deploy/rbac-notifications.yaml")).expect("rbac");
+    std::fs::write(&both, text).expect("write");
+    let requests = api.requests();
+    assert!(
+        requests.iter().any(|r| r.resource == "notificationpolicies"
+            && r.subresource.as_deref() == Some("status")
+            && r.verb == "patch"),
+        "the status was patched"
+    );
+    shopset_tests::check_rbac(&both, NS, &requests, false);
+}
