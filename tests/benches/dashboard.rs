@@ -53,7 +53,7 @@ fn statuses(resources: &Resources) -> Statuses {
         let status: shopset_crds::ShopSetStatus = serde_json::from_value(serde_json::json!({
             "failureDomain": if i % 2 == 0 { "east" } else { "west" },
             "branch": format!("tier-{}", i % 3),
-            "path": format!("shopsets/{name}"),
+            "path": shopset_render::layout::shopset_dir(name),
             "systemCommit": "a".repeat(40),
             "sync": "Synced",
             "health": healthy,
@@ -113,8 +113,8 @@ fn first_response(port: u16, path: &str, rounds: usize) -> (Duration, usize) {
     (best, size)
 }
 
-/// A bare repository whose branch `tier-0` holds `names`' directories (`shopsets/<name>`, four
-/// files each), then `commits` commits that each change one ShopSet's value (`shop-00042` one
+/// A bare repository whose branch `tier-0` holds `names`' directories (where a tier branch
+/// puts them, `shopsets/<shard>/<name>`, four files each), then `commits` commits that each change one ShopSet's value (`shop-00042` one
 /// in ten). Returns its path and the branch's tip.
 fn branch(
     dir: &std::path::Path,
@@ -143,14 +143,16 @@ fn branch(
         let _ = write!(s, "M 100644 inline {path}\ndata {}\n{text}\n", text.len());
     };
     for c in 0..=commits {
+        let message = format!("bench commit {c:04}");
         let _ = write!(
             script,
-            "commit refs/heads/tier-0\ncommitter bench <bench@example.com> {} +0000\ndata 16\nbench commit {c:04}\n",
-            1_700_000_000 + c
+            "commit refs/heads/tier-0\ncommitter bench <bench@example.com> {} +0000\ndata {}\n{message}\n",
+            1_700_000_000 + c,
+            message.len()
         );
         if c == 0 {
             for name in names {
-                let dir = format!("shopsets/{name}");
+                let dir = shopset_render::layout::shopset_dir(name);
                 let kustomization = format!(
                     "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: {name}\nresources:\n- ../../base\n- isolation/namespace.yaml\nconfigMapGenerator:\n- name: shop-config\n  files:\n  - values/A\n  - values/B\n"
                 );
@@ -170,11 +172,8 @@ fn branch(
             } else {
                 names[(c * 7919) % names.len()].clone()
             };
-            file(
-                &mut script,
-                &format!("shopsets/{name}/values/A"),
-                &c.to_string(),
-            );
+            let dir = shopset_render::layout::shopset_dir(&name);
+            file(&mut script, &format!("{dir}/values/A"), &c.to_string());
         }
     }
     let mut import = std::process::Command::new("git")
