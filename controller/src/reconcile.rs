@@ -636,7 +636,7 @@ fn record_verdicts(
         if let Some(Ok(())) = &gate.promoted {
             report.promoted.push(gate.verdict.to.clone());
         }
-        report.notes.extend(promotion_note(&gate));
+        report.notes.extend(promotion_notes(&gate));
     }
     for (name, s) in &mut computed.tiers {
         if judged.contains(name) {
@@ -707,8 +707,8 @@ fn changed<S: PartialEq>(
     }
 }
 
-/// The event of an automatic promotion, when one was attempted.
-fn promotion_note(gate: &Judged) -> Option<Note> {
+/// The events of an automatic promotion, when one was attempted: it began, and how it ended.
+fn promotion_notes(gate: &Judged) -> Vec<Note> {
     let v = &gate.verdict;
     let note = |warning: bool, reason: &str, message: String| Note {
         kind: "Tier",
@@ -717,19 +717,22 @@ fn promotion_note(gate: &Judged) -> Option<Note> {
         reason: reason.into(),
         message,
     };
-    match &gate.promoted {
-        Some(Ok(())) => Some(note(
+    let candidate = v.candidate().unwrap_or_default();
+    let ended = match &gate.promoted {
+        Some(Ok(())) => note(
             false,
             status::reasons::PROMOTED,
-            format!(
-                "{} promoted from {}",
-                v.candidate().unwrap_or_default(),
-                v.from
-            ),
-        )),
-        Some(Err(e)) => Some(note(true, status::reasons::PROMOTION_FAILED, e.to_string())),
-        None => None,
-    }
+            format!("{candidate} promoted from {}", v.from),
+        ),
+        Some(Err(e)) => note(true, status::reasons::PROMOTION_FAILED, e.to_string()),
+        None => return Vec::new(),
+    };
+    let started = note(
+        false,
+        status::reasons::PROMOTION_STARTED,
+        format!("promoting {candidate} from {}: the gate holds", v.from),
+    );
+    vec![started, ended]
 }
 
 /// One event per condition whose status or reason changed.

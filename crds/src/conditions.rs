@@ -73,6 +73,8 @@ pub mod reasons {
     pub const ROOM_FOUND: &str = "RoomFound";
     /// The ShopSet a shop asks for cannot take it now, or the move is not allowed.
     pub const MOVE_REFUSED: &str = "MoveRefused";
+    /// Event: an automatic promotion into a tier begins.
+    pub const PROMOTION_STARTED: &str = "PromotionStarted";
     /// Event: a tier was promoted.
     pub const PROMOTED: &str = "Promoted";
     /// Event: an automatic promotion failed.

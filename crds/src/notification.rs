@@ -116,7 +116,8 @@ pub struct NotificationRule {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shop_sets: Vec<String>,
     /// Only these events (empty: every event): `rollout.started`, `rollout.succeeded`,
-    /// `rollout.failed`, `promotion.succeeded`, `promotion.failed`, `promotion.blocked`,
+    /// `rollout.failed`, `promotion.started`, `promotion.succeeded`, `promotion.failed`,
+    /// `promotion.blocked`,
     /// `approval.required`, `freeze.started`, `removals.waiting`, `rollback`, `shop.moved`,
     /// `migration.step`, `preview.ready`, `preview.expiring`; `rollout.*` and the like name a
     /// family.

@@ -341,6 +341,24 @@ fn a_failing_channel_is_retried_reported_and_the_promotion_goes_on() {
         });
         (failed > 0 && event).then_some(())
     });
+    // The promotion's own events are among those that could not be delivered (reported once
+    // the batch that promoted has tried them and written its status).
+    for key in [
+        "promotion.started/Tier/tier-1/",
+        "promotion.succeeded/Tier/tier-1/",
+    ] {
+        wait(&c, key, || {
+            status(&w)["events"]
+                .as_array()
+                .is_some_and(|e| {
+                    e.iter().any(|e| {
+                        e["reason"] == "NotificationFailed"
+                            && e["message"].as_str().is_some_and(|m| m.starts_with(key))
+                    })
+                })
+                .then_some(())
+        });
+    }
     let tries = chat.received("/hook").len();
     assert!(tries >= 3, "retried: {tries} requests");
     let ready = status(&w)

@@ -28,10 +28,11 @@ use shopset_crds::{
 pub use deliver::{Delivered, Failure, Retry, Secrets, deliver, test};
 
 /// The events, by name, in the order the error messages list them.
-pub const EVENTS: [&str; 14] = [
+pub const EVENTS: [&str; 15] = [
     "rollout.started",
     "rollout.succeeded",
     "rollout.failed",
+    "promotion.started",
     "promotion.succeeded",
     "promotion.failed",
     "promotion.blocked",
@@ -62,6 +63,8 @@ pub enum Event {
     RolloutSucceeded,
     /// A ShopSet of a rollout is Degraded.
     RolloutFailed,
+    /// An automatic promotion begins (the gate into a tier holds for a new candidate).
+    PromotionStarted,
     /// A tier was promoted.
     PromotionSucceeded,
     /// An automatic promotion failed.
@@ -125,10 +128,11 @@ impl Event {
     }
 }
 
-const ALL: [Event; 14] = [
+const ALL: [Event; 15] = [
     Event::RolloutStarted,
     Event::RolloutSucceeded,
     Event::RolloutFailed,
+    Event::PromotionStarted,
     Event::PromotionSucceeded,
     Event::PromotionFailed,
     Event::PromotionBlocked,
@@ -524,6 +528,7 @@ pub fn from_note(
 ) -> Option<Message> {
     use shopset_crds::conditions::reasons;
     let event = match (kind, reason) {
+        ("Tier", reasons::PROMOTION_STARTED) => Event::PromotionStarted,
         ("Tier", reasons::PROMOTED) => Event::PromotionSucceeded,
         ("Tier", reasons::PROMOTION_FAILED) => Event::PromotionFailed,
         ("Shop", reasons::MOVING) => Event::ShopMoved,
@@ -903,6 +908,19 @@ mod tests {
             assert!(Event::matches_any(name));
         }
         assert!(!Event::matches_any("rollout.finished"));
+        let started = from_note(
+            "Tier",
+            "prod",
+            "PromotionStarted",
+            "promoting abc",
+            None,
+            "now",
+        );
+        assert_eq!(
+            started.map(|m| (m.event, m.tier)),
+            Some((Event::PromotionStarted, None))
+        );
+        assert!(from_note("Tier", "prod", "Ready", "Ready is True", None, "now").is_none());
         assert!(Event::matches_any("promotion.*"));
     }
 }
