@@ -117,10 +117,9 @@ pub struct NotificationRule {
     pub shop_sets: Vec<String>,
     /// Only these events (empty: every event): `rollout.started`, `rollout.succeeded`,
     /// `rollout.failed`, `promotion.started`, `promotion.succeeded`, `promotion.failed`,
-    /// `promotion.blocked`,
-    /// `approval.required`, `freeze.started`, `removals.waiting`, `rollback`, `shop.moved`,
-    /// `migration.step`, `preview.ready`, `preview.expiring`; `rollout.*` and the like name a
-    /// family.
+    /// `promotion.blocked`, `approval.required`, `freeze.started`, `removals.waiting`,
+    /// `rollback`, `shop.moved`, `migration.step`, `preview.ready`, `preview.expiring`;
+    /// `rollout.*` and the like name a family.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<String>,
     /// The least severity sent (`info`, `warning`, `error`).
