@@ -30,6 +30,11 @@ pub struct Batch {
     /// Something else changed, or may have (another kind, a relist, a resync, the directory):
     /// the sync plans everything.
     pub unknown_change: bool,
+    /// The repositories are fetched again (a poll, a webhook, a lease taken, a promotion,
+    /// something unnamed changed). A batch of named ShopSet and Shop changes alone renders
+    /// against the app and configuration commits last fetched and pushes onto the branch tip
+    /// last seen: a push refused because the branch moved fetches it and plans again.
+    pub fetch: bool,
 }
 
 impl Batch {
@@ -85,20 +90,28 @@ impl Queue {
         self.notify.notify_one();
     }
 
-    /// A tier needs a sync.
+    /// A tier needs a sync, with its repositories fetched again.
     pub fn sync(&self, tier: &str) {
         self.with(|w| {
             w.sync.insert(tier.to_owned());
+            w.fetch = true;
         });
     }
 
     /// Every tier needs a sync: something changed that the batch cannot name (a
-    /// Configuration, a FailureDomain, a relist, a resync, the directory).
+    /// Configuration, a FailureDomain, a relist, a resync).
     pub fn sync_all(&self) {
         self.with(|w| {
             w.sync_all = true;
             w.unknown_change = true;
+            w.fetch = true;
         });
+    }
+
+    /// The resource directory changed: every tier needs a sync, and the batch's snapshot
+    /// says what changed (`SinceLast`).
+    pub fn directory_changed(&self) {
+        self.with(|w| w.sync_all = true);
     }
 
     /// A ShopSet's spec changed: its tier needs a sync, and the sync may plan it alone.
@@ -124,6 +137,7 @@ impl Queue {
         self.with(|w| {
             w.sync.insert(tier.to_owned());
             w.unknown_change = true;
+            w.fetch = true;
         });
     }
 
@@ -131,12 +145,16 @@ impl Queue {
     pub fn preview(&self, policy: &str) {
         self.with(|w| {
             w.previews.insert(policy.to_owned());
+            w.fetch = true;
         });
     }
 
     /// Every PreviewPolicy is polled.
     pub fn preview_all(&self) {
-        self.with(|w| w.previews_all = true);
+        self.with(|w| {
+            w.previews_all = true;
+            w.fetch = true;
+        });
     }
 
     /// A tier's status needs recomputing.

@@ -73,6 +73,10 @@ pub struct Worker {
     /// What changed since the last sync, gathered over the batches that did not sync (a tier
     /// whose lease another replica holds): whether something unnamed did, and the ShopSets.
     changes: Mutex<(bool, shopset_engine::ops::warm::Changed)>,
+    /// Per tier, its branch's last commits as the last sync left them (for the statuses).
+    histories: Mutex<BTreeMap<String, Vec<String>>>,
+    /// A batch asked for the repositories to be fetched and no sync has done it yet.
+    fetch: std::sync::atomic::AtomicBool,
     /// Sends the notifications.
     notifier: crate::notify::Notifier,
 }
@@ -97,6 +101,8 @@ impl Worker {
             metrics,
             previews: Mutex::new(BTreeMap::new()),
             changes: Mutex::new((false, shopset_engine::ops::warm::Changed::default())),
+            fetch: true.into(),
+            histories: Mutex::new(BTreeMap::new()),
             secrets_dir: None,
             notifier: crate::notify::Notifier::default(),
         }
@@ -140,6 +146,7 @@ impl Worker {
             migration_generations,
             migration_statuses,
             notification_statuses,
+            since_last: _,
         } = snapshot;
         let resources = if work.to_sync.is_empty() {
             resources
@@ -149,6 +156,7 @@ impl Worker {
                 None => return report,
             }
         };
+        let synced_at = started.elapsed();
         let results = self.results(&report.synced, &work);
         let observed = Observed {
             generations,
@@ -160,8 +168,14 @@ impl Worker {
                 .collect(),
             previous_tiers: tier_statuses.iter().map(|(k, v)| (k.clone(), v)).collect(),
             previous_shops: shop_statuses.iter().map(|(k, v)| (k.clone(), v)).collect(),
+            histories: self
+                .histories
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
         };
         let mut computed = status::compute(&resources, &results, &report.problems, &observed, &now);
+        let computed_at = started.elapsed();
         // A Migration's status comes from the sync that planned its phases: a batch that did
         // not sync leaves it as stored.
         computed.migrations = std::mem::take(&mut report.migrations)
@@ -200,7 +214,9 @@ impl Worker {
         current.tiers.extend(computed.tiers.clone());
         let mut notify =
             crate::notify::Input::new(&resources, &report.synced, &results, &current.shop_sets);
+        let notify_input_at = started.elapsed();
         let (resources, gates) = self.gates(resources, current, deadline, &now).await;
+        let gates_at = started.elapsed();
         record_verdicts(gates, &mut computed, &tier_statuses, &mut report, &now);
         if let Some(n) = &mut notify {
             n.gates(&computed.tiers);
@@ -222,6 +238,14 @@ impl Worker {
                 .run(n, notification_statuses, &mut report, &self.metrics, &now)
                 .await;
         }
+        tracing::debug!(
+            sync_ms = synced_at.as_millis(),
+            status_ms = (computed_at - synced_at).as_millis(),
+            notify_input_ms = (notify_input_at - computed_at).as_millis(),
+            gates_ms = (gates_at - notify_input_at).as_millis(),
+            rest_ms = (started.elapsed() - gates_at).as_millis(),
+            "batch phases"
+        );
         self.metrics.batch(started.elapsed().as_secs_f64());
         report
     }
@@ -297,11 +321,16 @@ impl Worker {
                 (!unknown).then_some(names)
             }
         };
+        use std::sync::atomic::Ordering;
+        self.fetch
+            .fetch_or(batch.fetch || batch.unknown_change, Ordering::Relaxed);
+        let fetch = !to_sync.is_empty() && self.fetch.swap(false, Ordering::Relaxed);
         Work {
             to_sync,
             status_only,
             write_until,
             changed,
+            fetch,
         }
     }
 
@@ -321,15 +350,19 @@ impl Worker {
         };
         let repos = self.repos.clone();
         let author = self.author.clone();
+        let fetch = work.fetch;
         let git_started = Instant::now();
         let joined = tokio::task::spawn_blocking(move || {
             let mut repos = repos.lock().unwrap_or_else(PoisonError::into_inner);
-            repos.forget_all();
+            if fetch {
+                repos.forget_all();
+            }
             let result = shopset_engine::sync(&resources, &mut repos, &author, &options);
-            (resources, result)
+            let histories = status::histories(&mut repos, &result.tiers);
+            (resources, result, histories)
         })
         .await;
-        let Ok((resources, result)) = joined else {
+        let Ok((resources, result, histories)) = joined else {
             report
                 .problems
                 .push(shopset_engine::Problem::general("the sync task panicked"));
@@ -340,6 +373,10 @@ impl Worker {
                 .0 = true;
             return None;
         };
+        self.histories
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(histories);
         let seconds = git_started.elapsed().as_secs_f64();
         self.metrics.retried(result.retries);
         self.metrics.planned(result.from_change);
@@ -612,6 +649,8 @@ struct Work {
     write_until: Option<Instant>,
     /// What the watch says changed, when it can say so ([`SyncOptions::changed`]).
     changed: Option<shopset_engine::ops::warm::Changed>,
+    /// Fetch the repositories first ([`Batch::fetch`]).
+    fetch: bool,
 }
 
 /// Records each verdict on the status of the tier promoted from, with the promotions made

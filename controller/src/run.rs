@@ -22,6 +22,7 @@ use crate::lease::KubeLeases;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
 use crate::reconcile::{Report, Worker, condition_counts};
+use crate::snapshot::SinceLast;
 
 /// Resolves on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
@@ -285,7 +286,7 @@ async fn serve(
     let debounce = Duration::from_millis(args.debounce_ms);
     tokio::pin!(shutdown);
     loop {
-        let batch = tokio::select! {
+        let mut batch = tokio::select! {
             batch = queue.next(debounce) => batch,
             () = &mut shutdown => break,
         };
@@ -294,6 +295,17 @@ async fn serve(
         let started = Instant::now();
         let snapshot = backend.snapshot().await;
         let read = started.elapsed();
+        match &snapshot.since_last {
+            SinceLast::Watched => {}
+            SinceLast::Unknown => {
+                batch.unknown_change = true;
+                batch.fetch = true;
+            }
+            SinceLast::Changed(c) => {
+                batch.changed_shop_sets.extend(c.shop_sets.iter().cloned());
+                batch.changed_shops.extend(c.shops.iter().cloned());
+            }
+        }
         // What the dashboard shows after this batch: the resources, and the statuses stored
         // now with this batch's changes.
         let for_dashboard = dashboard.as_ref().map(|_| {
@@ -336,7 +348,9 @@ async fn serve(
                 tracing::info!(kind = n.kind, name = %n.name, reason = %n.reason, message = %n.message, "event");
             }
         }
+        let write_started = Instant::now();
         backend.write(&report, &now).await;
+        let status_write = write_started.elapsed();
         if let (Some(shared), Some((resources, mut current))) = (&dashboard, for_dashboard) {
             current.shop_sets.extend(report.statuses.shop_sets.clone());
             current.tiers.extend(report.statuses.tiers.clone());
@@ -351,6 +365,8 @@ async fn serve(
             read_ms = read.as_millis(),
             sync_and_status_ms = (worked - read).as_millis(),
             write_ms = (started.elapsed() - worked).as_millis(),
+            status_write_ms = status_write.as_millis(),
+            problems = report.problems.len(),
             synced = report.synced.len(),
             statuses = report.statuses.shop_sets.len(),
             "batch done"

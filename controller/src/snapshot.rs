@@ -32,6 +32,20 @@ pub struct Snapshot {
     pub migration_statuses: BTreeMap<String, shopset_crds::MigrationStatus>,
     /// The NotificationPolicies' records (what was sent) stored now.
     pub notification_statuses: BTreeMap<String, shopset_crds::NotificationPolicyStatus>,
+    /// What changed since the backend's previous snapshot, when it reads that way.
+    pub since_last: SinceLast,
+}
+
+/// What a backend knows of the change between two of its snapshots.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub enum SinceLast {
+    /// Its watches name the changes to the queue (API mode).
+    #[default]
+    Watched,
+    /// It cannot say: anything may have changed.
+    Unknown,
+    /// Exactly these ShopSets and Shops changed, and nothing else but Argo CD's view.
+    Changed(shopset_engine::ops::warm::Changed),
 }
 
 fn text<'a>(doc: &'a Value, pointer: &str) -> Option<&'a str> {

@@ -296,9 +296,271 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
+/// Reads the same paths again and again (the controller's directory mode), parsing only the
+/// documents whose text changed since the last read, and saying what changed.
+///
+/// A file is cut into its documents at the lines that start with `---` (YAML forbids such a
+/// line inside a document's content, so the cut is where any reader cuts). Each document's text
+/// is parsed once and kept; a read parses only texts it has not kept. A file whose documents
+/// cannot be parsed one by one (a directive, an anchor in more than one document, an error) is
+/// parsed whole, as [`read_documents`] does, with the same documents and errors.
+#[derive(Debug, Default)]
+pub struct DocumentReader {
+    /// Each document text of the last read, parsed, with how many times it appeared.
+    kept: std::collections::HashMap<String, (std::sync::Arc<Vec<Value>>, usize)>,
+    /// Whether a read happened (the first one cannot say what changed).
+    read_once: bool,
+}
+
+/// One resource as the difference of two reads names it.
+type Key = (String, String, String);
+
+fn key(doc: &Value) -> Key {
+    let text = |p: &str| {
+        doc.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    (text("/apiVersion"), text("/kind"), text("/metadata/name"))
+}
+
+/// Cuts a YAML stream at its document markers: each piece starts at a `---` line (but the
+/// first) and the pieces joined are the text.
+fn cut_documents(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        let marker = line
+            .strip_prefix("---")
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\n', '\r']));
+        if marker && at > start {
+            out.push(&text[start..at]);
+            start = at;
+        }
+        at += line.len();
+    }
+    if at > start {
+        out.push(&text[start..]);
+    }
+    out
+}
+
+impl DocumentReader {
+    /// Reads every YAML document under `paths` (leaving out `skip`), as [`read_documents`]
+    /// does, and what changed since the last read: `None` when it cannot say (the first read,
+    /// a file that cannot be read, a resource added or deleted, a kind other than ShopSet,
+    /// Shop and Argo CD's Application changed), else the ShopSets and Shops whose documents
+    /// changed (Applications are Argo CD's view, not inputs).
+    pub fn read(
+        &mut self,
+        paths: &[PathBuf],
+        skip: &[PathBuf],
+    ) -> (Documents, Option<crate::ops::warm::Changed>) {
+        let mut out = Documents::default();
+        let mut files = Vec::new();
+        for path in paths {
+            collect(path, skip, &mut files, &mut out.unreadable);
+        }
+        let mut kept = std::collections::HashMap::new();
+        let mut whole_files = false;
+        for file in files {
+            let name = file.display().to_string();
+            let text = match std::fs::read_to_string(&file) {
+                Ok(text) => text,
+                Err(e) => {
+                    out.unreadable.push((name, e.to_string()));
+                    continue;
+                }
+            };
+            match self.parse_cut(&text, &mut kept) {
+                Some(docs) => out
+                    .documents
+                    .extend(docs.into_iter().map(|d| (name.clone(), d))),
+                None => {
+                    whole_files = true;
+                    match yaml::parse_documents(&text) {
+                        Ok(docs) => out
+                            .documents
+                            .extend(docs.into_iter().map(|d| (name.clone(), d))),
+                        Err(e) => out.unreadable.push((name, e.to_string())),
+                    }
+                }
+            }
+        }
+        let before = std::mem::replace(&mut self.kept, kept);
+        let first = !std::mem::replace(&mut self.read_once, true);
+        if first || whole_files || !out.unreadable.is_empty() {
+            return (out, None);
+        }
+        (out, self.changes(&before))
+    }
+
+    /// The documents of `text` from its pieces, each parsed unless kept; `None` when the text
+    /// must be parsed whole.
+    fn parse_cut(
+        &self,
+        text: &str,
+        kept: &mut std::collections::HashMap<String, (std::sync::Arc<Vec<Value>>, usize)>,
+    ) -> Option<Vec<Value>> {
+        if text.len() > yaml::MAX_INPUT_BYTES || text.starts_with('%') {
+            return None;
+        }
+        let pieces = cut_documents(text);
+        // Anchors are the budget's concern (alias bombs): parsed piece by piece, each piece
+        // would have a budget of its own, so at most one may hold them.
+        if pieces.iter().filter(|p| p.contains('&')).count() > 1 {
+            return None;
+        }
+        let mut docs = Vec::new();
+        let mut parsed = Vec::new();
+        for piece in &pieces {
+            let known = kept
+                .get(*piece)
+                .map(|(d, _)| d.clone())
+                .or_else(|| self.kept.get(*piece).map(|(d, _)| d.clone()));
+            let piece_docs = match known {
+                Some(d) => d,
+                None => std::sync::Arc::new(yaml::parse_documents(piece).ok()?),
+            };
+            docs.extend(piece_docs.iter().cloned());
+            parsed.push(((*piece).to_owned(), piece_docs));
+        }
+        for (piece, piece_docs) in parsed {
+            kept.entry(piece).or_insert((piece_docs, 0)).1 += 1;
+        }
+        Some(docs)
+    }
+
+    /// What differs between the documents read before and now.
+    fn changes(
+        &self,
+        before: &std::collections::HashMap<String, (std::sync::Arc<Vec<Value>>, usize)>,
+    ) -> Option<crate::ops::warm::Changed> {
+        let mut gone = std::collections::BTreeSet::new();
+        let mut came = std::collections::BTreeSet::new();
+        for (piece, (docs, n)) in before {
+            if self.kept.get(piece).is_none_or(|(_, m)| m != n) {
+                gone.extend(docs.iter().map(key));
+            }
+        }
+        for (piece, (docs, n)) in &self.kept {
+            if before.get(piece).is_none_or(|(_, m)| m != n) {
+                came.extend(docs.iter().map(key));
+            }
+        }
+        let mut changed = crate::ops::warm::Changed::default();
+        let argo = |k: &Key| k.0.starts_with("argoproj.io/");
+        for k in &came {
+            if argo(k) {
+                continue;
+            }
+            if k.0 != shopset_crds::API_VERSION {
+                return None;
+            }
+            match k.1.as_str() {
+                "ShopSet" if gone.contains(k) => {
+                    changed.shop_sets.insert(k.2.clone());
+                }
+                "Shop" => {
+                    changed.shops.insert(k.2.clone());
+                }
+                _ => return None,
+            }
+        }
+        // Deleted, or its document changed identity.
+        if gone.iter().any(|k| !argo(k) && !came.contains(k)) {
+            return None;
+        }
+        Some(changed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reader_parses_only_changed_documents_and_names_what_changed() {
+        let dir = std::env::temp_dir().join(format!("shopset-reader-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("r.yaml");
+        let shop_set = |name: &str, extra: &str| {
+            format!(
+                "---\napiVersion: shopset.dev/v1alpha1\nkind: ShopSet\nmetadata:\n  name: {name}\nspec:\n  tier: t\n  configuration: c{extra}\n"
+            )
+        };
+        let write = |texts: &[String]| std::fs::write(&file, texts.concat()).expect("write");
+        let paths = std::slice::from_ref(&dir);
+        let mut reader = DocumentReader::default();
+        let mut texts = vec![
+            "# a comment before the first document\n".to_owned(),
+            shop_set("a", ""),
+            shop_set("b", ""),
+            "--- # a Tier\napiVersion: shopset.dev/v1alpha1\nkind: Tier\nmetadata:\n  name: t\nspec: {}\n".to_owned(),
+        ];
+        write(&texts);
+        let whole = |reader_docs: &Documents| {
+            let expected = read_documents(paths, &[]);
+            assert_eq!(reader_docs.documents, expected.documents);
+            assert_eq!(reader_docs.unreadable, expected.unreadable);
+        };
+        let (docs, changed) = reader.read(paths, &[]);
+        whole(&docs);
+        assert_eq!(docs.documents.len(), 3);
+        assert_eq!(changed, None, "the first read cannot say");
+        let (docs, changed) = reader.read(paths, &[]);
+        whole(&docs);
+        assert_eq!(changed, Some(crate::ops::warm::Changed::default()));
+        // One ShopSet's spec changes.
+        texts[2] = shop_set("b", "\n  maintenance: true");
+        write(&texts);
+        let (docs, changed) = reader.read(paths, &[]);
+        whole(&docs);
+        let changed = changed.expect("known");
+        assert_eq!(changed.shop_sets.iter().collect::<Vec<_>>(), ["b"]);
+        // A new ShopSet, a deleted one, a changed Tier, an unparsable file: unknown.
+        for (i, text) in [
+            (4, shop_set("c", "")),
+            (1, String::new()),
+            (3, "---\napiVersion: shopset.dev/v1alpha1\nkind: Tier\nmetadata:\n  name: t\nspec: {hold: x}\n".to_owned()),
+            (1, "---\nkind: [\n".to_owned()),
+        ] {
+            let mut t = texts.clone();
+            if i == texts.len() {
+                t.push(text);
+            } else {
+                t[i] = text;
+            }
+            write(&t);
+            let (docs, changed) = reader.read(paths, &[]);
+            whole(&docs);
+            assert_eq!(changed, None, "{}", t.concat());
+            write(&texts);
+            reader.read(paths, &[]);
+        }
+        // Argo CD's view is not an input; an anchor in two documents parses the file whole.
+        let app =
+            "---\napiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: x\n"
+                .to_owned();
+        texts.push(app);
+        write(&texts);
+        assert_eq!(
+            reader.read(paths, &[]).1,
+            Some(crate::ops::warm::Changed::default())
+        );
+        texts.push(
+            "---\nkind: A\nmetadata: &m {name: m}\n---\nkind: B\nmetadata: &n {name: n}\n"
+                .to_owned(),
+        );
+        write(&texts);
+        let (docs, changed) = reader.read(paths, &[]);
+        whole(&docs);
+        assert_eq!(changed, None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn one_document_changes_and_the_rest_stays() {

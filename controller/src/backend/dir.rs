@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use shopset_crds::{ShopSetStatus, TierStatus};
 
 use crate::reconcile::Report;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{SinceLast, Snapshot};
 
 /// The status file's name, inside the resources directory unless given.
 pub const STATUS_FILE: &str = "shopset-status.json";
@@ -28,6 +28,8 @@ pub struct DirBackend {
     /// The status file as last read or written: only this process writes it, so it is read
     /// from disk once.
     cached: std::sync::Arc<std::sync::Mutex<Option<StatusFile>>>,
+    /// The documents of the last read, to parse only those that changed.
+    reader: std::sync::Arc<std::sync::Mutex<shopset_engine::files::DocumentReader>>,
 }
 
 /// What the status file holds.
@@ -57,6 +59,7 @@ impl DirBackend {
             dir,
             status_file,
             cached: std::sync::Arc::default(),
+            reader: std::sync::Arc::default(),
         }
     }
 
@@ -81,15 +84,21 @@ impl DirBackend {
             .clone()
     }
 
-    /// Reads every resource now.
+    /// Reads every resource now (parsing again only the documents that changed), with what
+    /// changed since the last snapshot.
     #[must_use]
     pub fn snapshot(&self) -> Snapshot {
-        let docs = shopset_engine::files::read_documents(
-            std::slice::from_ref(&self.dir),
-            std::slice::from_ref(&self.status_file),
-        );
+        let (docs, changed) = self
+            .reader
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .read(
+                std::slice::from_ref(&self.dir),
+                std::slice::from_ref(&self.status_file),
+            );
         let mut snapshot =
             Snapshot::from_objects(docs.documents.iter().map(|(file, doc)| (file.clone(), doc)));
+        snapshot.since_last = changed.map_or(SinceLast::Unknown, SinceLast::Changed);
         for (file, message) in &docs.unreadable {
             snapshot.resources.add_unreadable(file, message);
         }

@@ -76,7 +76,7 @@ impl Backend for Directory {
                 let now = dir.fingerprint();
                 if now != last {
                     last = now;
-                    queue.sync_all();
+                    queue.directory_changed();
                 }
             }
         });

@@ -129,6 +129,7 @@ pub fn observe(
             .collect(),
         previous_tiers: previous.tiers.iter().map(|(k, v)| (k.clone(), v)).collect(),
         previous_shops: previous.shops.iter().map(|(k, v)| (k.clone(), v)).collect(),
+        histories: status::histories(repos, &results),
     };
     let mut computed = status::compute(resources, &results, &planned.problems, &observed, now);
     let mut current = previous.clone();

@@ -497,27 +497,47 @@ fn pull_request_text(
 }
 
 /// The rendering of tier `from` at its branch tip: the tip and its recorded inputs.
+/// The system repository of the Tier `from`, fetched.
+fn system_repo<'r>(
+    repos: &'r mut Repos,
+    from: &str,
+    spec: &TierSpec,
+) -> Result<&'r shopset_git::Repo, PromotionError> {
+    repos
+        .system(&spec.system.url, false)
+        .map_err(|e| PromotionError::Repository(format!("Tier {from:?}: system repository: {e}")))?
+        .ok_or_else(|| PromotionError::NotRendered {
+            tier: from.to_owned(),
+            why: "the system repository does not exist yet".into(),
+        })
+}
+
 fn rendering(
     repos: &mut Repos,
     from: &str,
     spec: &TierSpec,
     branch: &str,
-) -> Result<(String, TierInputs), PromotionError> {
+) -> Result<(String, std::sync::Arc<TierInputs>), PromotionError> {
     let not_rendered = |why: String| PromotionError::NotRendered {
         tier: from.to_owned(),
         why,
     };
-    let system = repos
-        .system(&spec.system.url, false)
-        .map_err(|e| PromotionError::Repository(format!("Tier {from:?}: system repository: {e}")))?
-        .ok_or_else(|| not_rendered("the system repository does not exist yet".into()))?;
+    let system = system_repo(repos, from, spec)?;
     let tip = system
         .remote_tip(branch)
         .map_err(|e| PromotionError::Repository(e.to_string()))?
         .ok_or_else(|| not_rendered(format!("branch {branch} is not rendered yet")))?;
+    // Parsed once per commit (the sync that wrote it keeps it): a gate is judged at every
+    // batch, and a tier of 3,000 ShopSets records megabytes of inputs.
+    if let Some(inputs) = repos.parsed_inputs(&tip) {
+        return Ok((tip, inputs));
+    }
+    let system = system_repo(repos, from, spec)?;
     let inputs = crate::repos::read_recorded(system, &tip)
         .map_err(|e| not_rendered(format!("{branch}: {}: {e}", layout::INPUTS)))?
         .ok_or_else(|| not_rendered(format!("{branch} ({tip}): no {}", layout::INPUTS)))?;
+    let inputs = std::sync::Arc::new(inputs);
+    repos.keep_inputs(&tip, inputs.clone());
     Ok((tip, inputs))
 }
 

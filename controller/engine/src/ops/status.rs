@@ -100,6 +100,39 @@ pub struct Observed<'a> {
     pub previous_tiers: BTreeMap<String, &'a TierStatus>,
     /// The Shop statuses written last time.
     pub previous_shops: BTreeMap<String, &'a shopset_crds::ShopStatus>,
+    /// Per tier, its branch's last commits, newest (the tip) first ([`histories`]): Argo CD
+    /// at any of them from the one holding a ShopSet's rendering on runs that rendering.
+    pub histories: BTreeMap<String, Vec<String>>,
+}
+
+/// How many commits of a tier branch [`histories`] reads.
+pub const HISTORY: usize = 32;
+
+/// The last [`HISTORY`] commits (first parents, newest first) of each result's tip, read from
+/// the system repository's cache.
+#[must_use]
+pub fn histories(
+    repos: &mut crate::Repos,
+    results: &[TierResult],
+) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for result in results {
+        let Some(tip) = tip_commit(&result.outcome) else {
+            continue;
+        };
+        let Ok(Some(repo)) = repos.system(&result.plan.system_url, false) else {
+            continue;
+        };
+        let mut commits = vec![tip.to_owned()];
+        while commits.len() < HISTORY {
+            match commits.last().map(|c| repo.parent(c)) {
+                Some(Ok(Some(parent))) => commits.push(parent),
+                _ => break,
+            }
+        }
+        out.insert(result.plan.tier.clone(), commits);
+    }
+    out
 }
 
 /// The statuses a batch computes.
@@ -226,11 +259,16 @@ pub fn compute(
     let problems_all = problems;
     let problems = problems_by_shop_set(problems);
 
+    let moved: BTreeMap<&str, Moved<'_>> = results
+        .iter()
+        .map(|r| (r.plan.tier.as_str(), Moved::of(r, observed)))
+        .collect();
     for (name, sourced) in &resources.shop_sets {
-        let Some(result) = by_tier.get(sourced.spec.tier.as_str()) else {
+        let tier = sourced.spec.tier.as_str();
+        let (Some(result), Some(moved)) = (by_tier.get(tier), moved.get(tier)) else {
             continue;
         };
-        let status = shop_set_status(name, result, &problems, observed);
+        let status = shop_set_status(name, result, moved, &problems, observed);
         out.shop_sets.insert(name.clone(), status);
     }
     // ShopSets of a Tier that does not exist: reported on themselves.
@@ -404,11 +442,100 @@ fn tip_commit(outcome: &TierOutcome) -> Option<&str> {
     }
 }
 
-fn shop_set_status(
+/// What a tier's result says of where each ShopSet's rendering is.
+///
+/// A ShopSet's status names the commit holding its current rendering: the one that last
+/// changed it, not the tip, so a commit changing one ShopSet changes one status, not the
+/// tier's. That commit is this result's when its commit changed the ShopSet (or moved the base,
+/// which every ShopSet renders). Otherwise it is the one the stored status names, when the
+/// stored statuses were computed on this result's tip or on the tip it committed over (no
+/// commit of another writer since, which could have changed anything); else the tip.
+struct Moved<'a> {
+    /// The tip, when there is one.
+    tip: Option<&'a str>,
+    /// Every ShopSet's rendering is at the tip (a moved base, another writer's commit, no
+    /// stored statuses to build on).
+    all: bool,
+    /// ShopSets this result's commit added or changed.
+    names: std::collections::HashSet<&'a str>,
+    /// The branch's last commits, newest first.
+    history: &'a [String],
+}
+
+impl<'a> Moved<'a> {
+    fn of(result: &'a TierResult, observed: &'a Observed<'_>) -> Self {
+        let plan = &result.plan;
+        let tip = tip_commit(&result.outcome);
+        let committed = matches!(result.outcome, TierOutcome::Committed { .. });
+        let stored = observed
+            .previous_tiers
+            .get(&plan.tier)
+            .and_then(|t| t.system_commit.as_deref());
+        let built_on = match &result.outcome {
+            TierOutcome::Committed { parent, .. } => parent.as_deref(),
+            _ => tip,
+        };
+        let continuous = stored.is_some() && (stored == tip || stored == built_on);
+        let names = if committed {
+            plan.summary
+                .added
+                .iter()
+                .chain(&plan.summary.changed)
+                .map(String::as_str)
+                .collect()
+        } else {
+            std::collections::HashSet::new()
+        };
+        Self {
+            tip,
+            all: !continuous || (committed && plan.summary.base_from.is_some()),
+            names,
+            // Read at another tip, it says nothing of this one.
+            history: observed
+                .histories
+                .get(&plan.tier)
+                .filter(|h| h.first().map(String::as_str) == tip)
+                .map_or(&[], Vec::as_slice),
+        }
+    }
+
+    /// The commit holding `name`'s rendering, given its stored status.
+    fn commit(&self, name: &str, previous: Option<&'a ShopSetStatus>) -> Option<&'a str> {
+        let tip = self.tip?;
+        if self.all || self.names.contains(name) {
+            return Some(tip);
+        }
+        let kept = previous
+            .filter(|p| is_true(&p.conditions, types::COMMITTED))
+            .and_then(|p| p.system_commit.as_deref());
+        Some(kept.unwrap_or(tip))
+    }
+
+    /// Whether Argo CD at `revision` runs the rendering that `commit` holds: the revision is
+    /// the tip, or `commit`, or a commit of the branch after it.
+    fn runs(&self, revision: Option<&str>, commit: Option<&str>) -> bool {
+        let (Some(revision), Some(commit)) = (revision, commit) else {
+            return false;
+        };
+        if Some(revision) == self.tip || revision == commit {
+            return true;
+        }
+        let at = |c: &str| self.history.iter().position(|h| h == c);
+        match (at(revision), at(commit)) {
+            (Some(r), Some(c)) => r <= c,
+            // The ShopSet's commit is older than the history read: every commit in it is later.
+            (Some(_), None) => true,
+            _ => false,
+        }
+    }
+}
+
+fn shop_set_status<'a>(
     name: &str,
     result: &TierResult,
+    moved: &Moved<'a>,
     problems: &BTreeMap<&str, &Problem>,
-    observed: &Observed<'_>,
+    observed: &Observed<'a>,
 ) -> ShopSetStatus {
     let plan = &result.plan;
     let placed = plan.inputs.shop_sets.get(name);
@@ -446,33 +573,33 @@ fn shop_set_status(
     let rendered_ok = rendered.status == "True";
     status.conditions.push(rendered);
 
-    let commit = tip_commit(&result.outcome).map(str::to_owned);
-    let committed = match (&result.outcome, placed) {
-        (_, None) => condition(
+    let commit = moved
+        .commit(name, observed.previous_shop_sets.get(name).copied())
+        .map(str::to_owned);
+    let committed = match (&result.outcome, placed, &commit) {
+        (_, None, _) => condition(
             types::COMMITTED,
             Some(false),
             reasons::NOT_RENDERED,
             "not in the tier branch".into(),
         ),
         (
-            TierOutcome::Committed { commit, .. }
-            | TierOutcome::Unchanged {
-                commit: Some(commit),
-            },
+            TierOutcome::Committed { .. } | TierOutcome::Unchanged { commit: Some(_) },
             _,
+            Some(commit),
         ) => condition(
             types::COMMITTED,
             Some(true),
             reasons::COMMITTED,
             format!("in {commit} on {}", plan.branch),
         ),
-        (TierOutcome::Blocked { reason }, _) => condition(
+        (TierOutcome::Blocked { reason }, _, _) => condition(
             types::COMMITTED,
             Some(false),
             reasons::REMOVALS_BLOCKED,
             reason.clone(),
         ),
-        (TierOutcome::Failed { error }, _) => condition(
+        (TierOutcome::Failed { error }, _, _) => condition(
             types::COMMITTED,
             Some(false),
             reasons::WRITE_FAILED,
@@ -513,21 +640,24 @@ fn shop_set_status(
                 a.sync.as_deref().unwrap_or("no sync status")
             ),
         ),
-        Some(a) if commit.is_none() || a.revision != commit => condition(
+        Some(a) if !moved.runs(a.revision.as_deref(), commit.as_deref()) => condition(
             types::SYNCED,
             Some(false),
             reasons::WRONG_REVISION,
             format!(
-                "Argo CD synced {}, the branch holds {}",
+                "Argo CD synced {}, its rendering is in {}",
                 a.revision.as_deref().unwrap_or("no revision"),
                 commit.as_deref().unwrap_or("nothing yet")
             ),
         ),
-        Some(a) => condition(
+        Some(_) => condition(
             types::SYNCED,
             Some(true),
             reasons::SYNCED,
-            format!("synced at {}", a.revision.as_deref().unwrap_or_default()),
+            format!(
+                "synced at {} or a later commit",
+                commit.as_deref().unwrap_or_default()
+            ),
         ),
     };
     let synced_ok = synced.status == "True";
@@ -781,6 +911,129 @@ mod tests {
             },
         };
         (resources, result)
+    }
+
+    #[test]
+    fn a_status_names_the_commit_that_last_changed_its_shop_set_and_moves_with_it_only() {
+        const NEXT: &str = "3333333333333333333333333333333333333333";
+        let (resources, result) = world();
+        let now = Time(Timestamp::from_second(1_000).expect("time"));
+        let healthy = |revision: &str| {
+            ["shop-a", "shop-b"]
+                .into_iter()
+                .map(|n| (n.to_owned(), app("Synced", revision, "Healthy")))
+                .collect::<BTreeMap<_, _>>()
+        };
+        // Nothing stored: both are at the tip.
+        let observed = Observed {
+            applications: healthy(TIP),
+            histories: BTreeMap::from([("tier-0".to_owned(), vec![TIP.to_owned()])]),
+            ..Observed::default()
+        };
+        let first = compute(
+            &resources,
+            std::slice::from_ref(&result),
+            &[],
+            &observed,
+            &now,
+        );
+        for s in first.shop_sets.values() {
+            assert_eq!(s.system_commit.as_deref(), Some(TIP));
+            assert!(is_true(&s.conditions, types::READY), "{s:?}");
+        }
+        // A commit over the tip changes shop-a alone; Argo CD has not moved yet.
+        let mut next = result.clone();
+        next.plan.summary.changed = vec!["shop-a".into()];
+        next.outcome = TierOutcome::Committed {
+            parent: Some(TIP.into()),
+            commit: NEXT.into(),
+        };
+        let history = vec![NEXT.to_owned(), TIP.to_owned()];
+        let observed = Observed {
+            applications: healthy(TIP),
+            previous_shop_sets: first
+                .shop_sets
+                .iter()
+                .map(|(k, v)| (k.clone(), v))
+                .collect(),
+            previous_tiers: first.tiers.iter().map(|(k, v)| (k.clone(), v)).collect(),
+            histories: BTreeMap::from([("tier-0".to_owned(), history.clone())]),
+            ..Observed::default()
+        };
+        let second = compute(
+            &resources,
+            std::slice::from_ref(&next),
+            &[],
+            &observed,
+            &now,
+        );
+        let (a, b) = (&second.shop_sets["shop-a"], &second.shop_sets["shop-b"]);
+        assert_eq!(a.system_commit.as_deref(), Some(NEXT));
+        assert!(!is_true(&a.conditions, types::SYNCED), "{a:?}");
+        assert_eq!(
+            b, &first.shop_sets["shop-b"],
+            "shop-b's status does not change"
+        );
+        assert_eq!(second.tiers["tier-0"].system_commit.as_deref(), Some(NEXT));
+        // Argo CD moves every Application to the new tip: shop-b's status still does not change.
+        let mut observed = observed;
+        observed.applications = healthy(NEXT);
+        observed.previous_shop_sets = second
+            .shop_sets
+            .iter()
+            .map(|(k, v)| (k.clone(), v))
+            .collect();
+        observed.previous_tiers = second.tiers.iter().map(|(k, v)| (k.clone(), v)).collect();
+        let third = compute(
+            &resources,
+            std::slice::from_ref(&next),
+            &[],
+            &observed,
+            &now,
+        );
+        assert!(is_true(&third.shop_sets["shop-a"].conditions, types::READY));
+        assert_eq!(third.shop_sets["shop-b"], first.shop_sets["shop-b"]);
+        // Another writer's commit since the stored statuses (the tip is not what they were
+        // computed on): nothing is known of what it changed, so every ShopSet is at the tip.
+        let mut by_hand = result.clone();
+        by_hand.plan.previous_tip = Some("4444444444444444444444444444444444444444".into());
+        by_hand.outcome = TierOutcome::Unchanged {
+            commit: Some("4444444444444444444444444444444444444444".into()),
+        };
+        let fourth = compute(
+            &resources,
+            std::slice::from_ref(&by_hand),
+            &[],
+            &observed,
+            &now,
+        );
+        for s in fourth.shop_sets.values() {
+            assert_eq!(
+                s.system_commit.as_deref(),
+                Some("4444444444444444444444444444444444444444")
+            );
+            assert!(
+                !is_true(&s.conditions, types::SYNCED),
+                "Argo CD is not known to run it: {s:?}"
+            );
+        }
+        // Argo CD at a commit before the one holding shop-a's rendering is not synced.
+        observed.applications = healthy(TIP);
+        let fifth = compute(
+            &resources,
+            std::slice::from_ref(&next),
+            &[],
+            &observed,
+            &now,
+        );
+        assert!(!is_true(
+            &fifth.shop_sets["shop-a"].conditions,
+            types::SYNCED
+        ));
+        assert!(is_true(
+            &fifth.shop_sets["shop-b"].conditions,
+            types::SYNCED
+        ));
     }
 
     fn app(sync: &str, revision: &str, health: &str) -> AppObservation {
