@@ -98,6 +98,13 @@ impl Queue {
         });
     }
 
+    /// A tier needs a sync, its repositories fetched already (by the poll).
+    pub fn sync_fetched(&self, tier: &str) {
+        self.with(|w| {
+            w.sync.insert(tier.to_owned());
+        });
+    }
+
     /// Every tier needs a sync: something changed that the batch cannot name (a
     /// Configuration, a FailureDomain, a relist, a resync).
     pub fn sync_all(&self) {

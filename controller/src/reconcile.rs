@@ -108,6 +108,32 @@ impl Worker {
         }
     }
 
+    /// Fetches the repositories of `tier` (`urls`, its branch `branch`) off the async threads:
+    /// whether it needs a sync (a tip moved, or its last sync did not settle it) or only its
+    /// status (gates, soak and freeze times). The batch loop is not held meanwhile, but a sync
+    /// waits for the fetch in hand.
+    pub async fn poll(&self, tier: String, urls: Vec<String>, branch: String) -> bool {
+        let mut moved = false;
+        // One repository at a time, so a batch waits for one fetch at most.
+        for url in urls {
+            let (repos, branch) = (self.repos.clone(), branch.clone());
+            moved |= tokio::task::spawn_blocking(move || {
+                let mut repos = repos.lock().unwrap_or_else(PoisonError::into_inner);
+                repos.fetch_moved(std::slice::from_ref(&url), &branch)
+            })
+            .await
+            .unwrap_or(true);
+        }
+        let repos = self.repos.clone();
+        let settled = tokio::task::spawn_blocking(move || {
+            let repos = repos.lock().unwrap_or_else(PoisonError::into_inner);
+            repos.settled(&tier)
+        })
+        .await
+        .unwrap_or(false);
+        moved || !settled
+    }
+
     /// How hard each notification delivery tries.
     #[must_use]
     pub fn with_notification_retry(mut self, retry: shopset_engine::ops::notify::Retry) -> Self {

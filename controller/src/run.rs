@@ -95,7 +95,7 @@ pub async fn run(
             tracing::error!(error = %e, "HTTP server stopped");
         }
     });
-    let worker = worker(&args, metrics.clone())?;
+    let worker = Arc::new(worker(&args, metrics.clone())?);
     let dashboard = match args.dashboard_listen {
         Some(address) => Some(serve_dashboard(address).await?),
         None => None,
@@ -194,11 +194,14 @@ fn worker(args: &Args, metrics: Arc<Metrics>) -> anyhow::Result<Worker> {
     )
 }
 
-/// Each tier is synced again when its poll interval (spec.pollInterval, else --poll-seconds)
-/// has passed: that is how moved app and configuration branches are seen without a webhook.
+/// Each tier's repositories are fetched again when its poll interval (spec.pollInterval, else
+/// --poll-seconds) has passed: that is how moved app and configuration branches are seen
+/// without a webhook. The fetch runs beside the batch loop, not in a batch: a tier whose tips
+/// moved (or whose last sync did not settle) is then synced, the others only get their status
+/// again (gates, soak and freeze times), so a resync that finds nothing delays no change.
 /// Each PreviewPolicy is polled every `spec.source.pollInterval` (GitHub is asked once per
 /// interval; a `pull_request` webhook polls it at once).
-fn spawn_poll_timer(shared: Arc<Shared>, default: Duration) {
+fn spawn_poll_timer(shared: Arc<Shared>, default: Duration, worker: Arc<Worker>) {
     tokio::spawn(async move {
         let mut due: BTreeMap<String, Instant> = BTreeMap::new();
         let mut previews_due: BTreeMap<String, Instant> = BTreeMap::new();
@@ -231,7 +234,7 @@ fn spawn_poll_timer(shared: Arc<Shared>, default: Duration) {
                     *next = now + every;
                 }
             }
-            let tiers: Vec<(String, Duration)> = shared
+            let tiers: Vec<(String, Duration, String, Vec<String>)> = shared
                 .routing
                 .read()
                 .map(|r| {
@@ -244,18 +247,27 @@ fn spawn_poll_timer(shared: Arc<Shared>, default: Duration) {
                                 .as_deref()
                                 .and_then(shopset_crds::names::duration_seconds)
                                 .map_or(default, Duration::from_secs);
-                            (name.clone(), every)
+                            let branch = t.spec.branch_or(name).to_owned();
+                            let urls = shopset_engine::webhook::urls_of(name, &r);
+                            (name.clone(), every, branch, urls)
                         })
                         .collect()
                 })
                 .unwrap_or_default();
             let now = Instant::now();
-            due.retain(|t, _| tiers.iter().any(|(n, _)| n == t));
-            for (tier, every) in tiers {
+            due.retain(|t, _| tiers.iter().any(|(n, ..)| n == t));
+            for (tier, every, branch, urls) in tiers {
                 let next = due.entry(tier.clone()).or_insert(now + every);
                 if now >= *next {
-                    shared.queue.sync(&tier);
                     *next = now + every;
+                    let (shared, worker) = (shared.clone(), worker.clone());
+                    tokio::spawn(async move {
+                        if worker.poll(tier.clone(), urls, branch).await {
+                            shared.queue.sync_fetched(&tier);
+                        } else {
+                            shared.queue.status(&tier);
+                        }
+                    });
                 }
             }
         }
@@ -267,7 +279,7 @@ async fn serve(
     backend: &impl Backend,
     args: &Args,
     shared: &Arc<Shared>,
-    worker: &Worker,
+    worker: &Arc<Worker>,
     dashboard: Option<shopset_dashboard::Shared>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
@@ -278,6 +290,7 @@ async fn serve(
     spawn_poll_timer(
         shared.clone(),
         Duration::from_secs(args.poll_seconds.max(1)),
+        worker.clone(),
     );
     backend.watch(queue.clone(), metrics.clone());
 

@@ -299,17 +299,48 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
 /// Reads the same paths again and again (the controller's directory mode), parsing only the
 /// documents whose text changed since the last read, and saying what changed.
 ///
-/// A file is cut into its documents at the lines that start with `---` (YAML forbids such a
-/// line inside a document's content, so the cut is where any reader cuts). Each document's text
-/// is parsed once and kept; a read parses only texts it has not kept. A file whose documents
-/// cannot be parsed one by one (a directive, an anchor in more than one document, an error) is
-/// parsed whole, as [`read_documents`] does, with the same documents and errors.
+/// A file whose size and modification time are as last read (and not modified within the last
+/// two seconds, which a coarse clock could hide) is not read again. A file that is read is cut
+/// into its documents at the lines that start with `---` (YAML forbids such a line inside a
+/// document's content, so the cut is where any reader cuts), and only the documents whose text
+/// it did not hold before are parsed. A file whose documents cannot be parsed one by one (a
+/// directive, anchors in more than one document, an error) is parsed whole, as
+/// [`read_documents`] does, with the same documents and errors.
 #[derive(Debug, Default)]
 pub struct DocumentReader {
-    /// Each document text of the last read, parsed, with how many times it appeared.
-    kept: std::collections::HashMap<String, (std::sync::Arc<Vec<Value>>, usize)>,
+    files: std::collections::BTreeMap<PathBuf, FileEntry>,
     /// Whether a read happened (the first one cannot say what changed).
     read_once: bool,
+}
+
+/// One file as last read.
+#[derive(Debug, Clone)]
+struct FileEntry {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    /// Its documents, piece by piece (text, documents); `None` when parsed whole.
+    pieces: Option<Vec<(Arc<str>, Arc<Vec<Value>>)>>,
+    /// Its documents.
+    documents: Arc<Vec<Value>>,
+}
+
+use std::sync::Arc;
+
+/// What a [`DocumentReader`] read: each file's documents, shared with the reader.
+#[derive(Debug, Default)]
+pub struct ReadDocuments {
+    files: Vec<(String, Arc<Vec<Value>>)>,
+    /// Files that could not be read or parsed, with why.
+    pub unreadable: Vec<(String, String)>,
+}
+
+impl ReadDocuments {
+    /// Each document with the file it came from, in the order [`read_documents`] gives.
+    pub fn documents(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.files
+            .iter()
+            .flat_map(|(file, docs)| docs.iter().map(move |d| (file.as_str(), d)))
+    }
 }
 
 /// One resource as the difference of two reads names it.
@@ -347,134 +378,176 @@ fn cut_documents(text: &str) -> Vec<&str> {
     out
 }
 
+/// The documents of `text` from its pieces, each parsed unless `known` holds it; `None` when
+/// the text must be parsed whole.
+fn parse_cut(text: &str, known: Option<&FileEntry>) -> Option<Vec<(Arc<str>, Arc<Vec<Value>>)>> {
+    if text.len() > yaml::MAX_INPUT_BYTES || text.starts_with('%') {
+        return None;
+    }
+    let pieces = cut_documents(text);
+    // Anchors are the budget's concern (alias bombs): parsed piece by piece, each piece would
+    // have a budget of its own, so at most one may hold them.
+    if pieces.iter().filter(|p| p.contains('&')).count() > 1 {
+        return None;
+    }
+    let before: std::collections::HashMap<&str, &(Arc<str>, Arc<Vec<Value>>)> = known
+        .and_then(|k| k.pieces.as_ref())
+        .map(|p| p.iter().map(|e| (&*e.0, e)).collect())
+        .unwrap_or_default();
+    pieces
+        .into_iter()
+        .map(|piece| match before.get(piece) {
+            Some(e) => Some((*e).clone()),
+            None => Some((
+                Arc::from(piece),
+                Arc::new(yaml::parse_documents(piece).ok()?),
+            )),
+        })
+        .collect()
+}
+
+/// Adds to `out` the key of every document of `pieces` that `other` does not hold as often.
+fn differing(
+    pieces: &[(Arc<str>, Arc<Vec<Value>>)],
+    other: &[(Arc<str>, Arc<Vec<Value>>)],
+    out: &mut std::collections::BTreeSet<Key>,
+) {
+    let mut counts: std::collections::HashMap<&str, isize> = std::collections::HashMap::new();
+    for (text, _) in other {
+        *counts.entry(text).or_default() += 1;
+    }
+    for (text, docs) in pieces {
+        let n = counts.entry(text).or_default();
+        if *n > 0 {
+            *n -= 1;
+        } else {
+            out.extend(docs.iter().map(key));
+        }
+    }
+}
+
 impl DocumentReader {
     /// Reads every YAML document under `paths` (leaving out `skip`), as [`read_documents`]
     /// does, and what changed since the last read: `None` when it cannot say (the first read,
-    /// a file that cannot be read, a resource added or deleted, a kind other than ShopSet,
-    /// Shop and Argo CD's Application changed), else the ShopSets and Shops whose documents
-    /// changed (Applications are Argo CD's view, not inputs).
+    /// a file that cannot be read or is parsed whole, a resource added or deleted, a kind other
+    /// than ShopSet, Shop and Argo CD's Application changed), else the ShopSets and Shops whose
+    /// documents changed (Applications are Argo CD's view, not inputs).
     pub fn read(
         &mut self,
         paths: &[PathBuf],
         skip: &[PathBuf],
-    ) -> (Documents, Option<crate::ops::warm::Changed>) {
-        let mut out = Documents::default();
+    ) -> (ReadDocuments, Option<crate::ops::warm::Changed>) {
+        let mut out = ReadDocuments::default();
         let mut files = Vec::new();
         for path in paths {
             collect(path, skip, &mut files, &mut out.unreadable);
         }
-        let mut kept = std::collections::HashMap::new();
-        let mut whole_files = false;
+        let recent = std::time::SystemTime::now() - std::time::Duration::from_secs(2);
+        let mut known = true;
+        let mut came = std::collections::BTreeSet::new();
+        let mut gone = std::collections::BTreeSet::new();
+        let mut entries = std::collections::BTreeMap::new();
         for file in files {
             let name = file.display().to_string();
-            let text = match std::fs::read_to_string(&file) {
-                Ok(text) => text,
-                Err(e) => {
-                    out.unreadable.push((name, e.to_string()));
-                    continue;
+            let meta = std::fs::metadata(&file).ok();
+            let (len, modified) = (
+                meta.as_ref().map_or(0, std::fs::Metadata::len),
+                meta.and_then(|m| m.modified().ok()),
+            );
+            let before = self.files.remove(&file);
+            let unchanged = before.as_ref().is_some_and(|b| {
+                b.len == len && b.modified == modified && modified.is_some_and(|m| m < recent)
+            });
+            let entry = match before {
+                Some(b) if unchanged => b,
+                before => {
+                    let text = match std::fs::read_to_string(&file) {
+                        Ok(text) => text,
+                        Err(e) => {
+                            out.unreadable.push((name, e.to_string()));
+                            continue;
+                        }
+                    };
+                    let entry = match parse_cut(&text, before.as_ref()) {
+                        Some(pieces) => FileEntry {
+                            len,
+                            modified,
+                            documents: Arc::new(
+                                pieces.iter().flat_map(|(_, d)| d.iter().cloned()).collect(),
+                            ),
+                            pieces: Some(pieces),
+                        },
+                        None => match yaml::parse_documents(&text) {
+                            Ok(docs) => FileEntry {
+                                len,
+                                modified,
+                                pieces: None,
+                                documents: Arc::new(docs),
+                            },
+                            Err(e) => {
+                                out.unreadable.push((name, e.to_string()));
+                                continue;
+                            }
+                        },
+                    };
+                    match (
+                        before.as_ref().and_then(|b| b.pieces.as_ref()),
+                        &entry.pieces,
+                    ) {
+                        (Some(old), Some(new)) => {
+                            differing(new, old, &mut came);
+                            differing(old, new, &mut gone);
+                        }
+                        (None, Some(new)) if before.is_none() => differing(new, &[], &mut came),
+                        _ => known = false,
+                    }
+                    entry
                 }
             };
-            match self.parse_cut(&text, &mut kept) {
-                Some(docs) => out
-                    .documents
-                    .extend(docs.into_iter().map(|d| (name.clone(), d))),
-                None => {
-                    whole_files = true;
-                    match yaml::parse_documents(&text) {
-                        Ok(docs) => out
-                            .documents
-                            .extend(docs.into_iter().map(|d| (name.clone(), d))),
-                        Err(e) => out.unreadable.push((name, e.to_string())),
-                    }
-                }
-            }
+            out.files.push((name, entry.documents.clone()));
+            entries.insert(file, entry);
         }
-        let before = std::mem::replace(&mut self.kept, kept);
+        // Files gone since the last read.
+        for entry in std::mem::replace(&mut self.files, entries).into_values() {
+            gone.extend(entry.documents.iter().map(key));
+        }
         let first = !std::mem::replace(&mut self.read_once, true);
-        if first || whole_files || !out.unreadable.is_empty() {
+        if first || !known || !out.unreadable.is_empty() {
             return (out, None);
         }
-        (out, self.changes(&before))
+        (out, changes(&came, &gone))
     }
+}
 
-    /// The documents of `text` from its pieces, each parsed unless kept; `None` when the text
-    /// must be parsed whole.
-    fn parse_cut(
-        &self,
-        text: &str,
-        kept: &mut std::collections::HashMap<String, (std::sync::Arc<Vec<Value>>, usize)>,
-    ) -> Option<Vec<Value>> {
-        if text.len() > yaml::MAX_INPUT_BYTES || text.starts_with('%') {
+/// What the documents that came and went say changed.
+fn changes(
+    came: &std::collections::BTreeSet<Key>,
+    gone: &std::collections::BTreeSet<Key>,
+) -> Option<crate::ops::warm::Changed> {
+    let mut changed = crate::ops::warm::Changed::default();
+    let argo = |k: &Key| k.0.starts_with("argoproj.io/");
+    for k in came {
+        if argo(k) {
+            continue;
+        }
+        if k.0 != shopset_crds::API_VERSION {
             return None;
         }
-        let pieces = cut_documents(text);
-        // Anchors are the budget's concern (alias bombs): parsed piece by piece, each piece
-        // would have a budget of its own, so at most one may hold them.
-        if pieces.iter().filter(|p| p.contains('&')).count() > 1 {
-            return None;
+        match k.1.as_str() {
+            "ShopSet" if gone.contains(k) => {
+                changed.shop_sets.insert(k.2.clone());
+            }
+            "Shop" => {
+                changed.shops.insert(k.2.clone());
+            }
+            _ => return None,
         }
-        let mut docs = Vec::new();
-        let mut parsed = Vec::new();
-        for piece in &pieces {
-            let known = kept
-                .get(*piece)
-                .map(|(d, _)| d.clone())
-                .or_else(|| self.kept.get(*piece).map(|(d, _)| d.clone()));
-            let piece_docs = match known {
-                Some(d) => d,
-                None => std::sync::Arc::new(yaml::parse_documents(piece).ok()?),
-            };
-            docs.extend(piece_docs.iter().cloned());
-            parsed.push(((*piece).to_owned(), piece_docs));
-        }
-        for (piece, piece_docs) in parsed {
-            kept.entry(piece).or_insert((piece_docs, 0)).1 += 1;
-        }
-        Some(docs)
     }
-
-    /// What differs between the documents read before and now.
-    fn changes(
-        &self,
-        before: &std::collections::HashMap<String, (std::sync::Arc<Vec<Value>>, usize)>,
-    ) -> Option<crate::ops::warm::Changed> {
-        let mut gone = std::collections::BTreeSet::new();
-        let mut came = std::collections::BTreeSet::new();
-        for (piece, (docs, n)) in before {
-            if self.kept.get(piece).is_none_or(|(_, m)| m != n) {
-                gone.extend(docs.iter().map(key));
-            }
-        }
-        for (piece, (docs, n)) in &self.kept {
-            if before.get(piece).is_none_or(|(_, m)| m != n) {
-                came.extend(docs.iter().map(key));
-            }
-        }
-        let mut changed = crate::ops::warm::Changed::default();
-        let argo = |k: &Key| k.0.starts_with("argoproj.io/");
-        for k in &came {
-            if argo(k) {
-                continue;
-            }
-            if k.0 != shopset_crds::API_VERSION {
-                return None;
-            }
-            match k.1.as_str() {
-                "ShopSet" if gone.contains(k) => {
-                    changed.shop_sets.insert(k.2.clone());
-                }
-                "Shop" => {
-                    changed.shops.insert(k.2.clone());
-                }
-                _ => return None,
-            }
-        }
-        // Deleted, or its document changed identity.
-        if gone.iter().any(|k| !argo(k) && !came.contains(k)) {
-            return None;
-        }
-        Some(changed)
+    // Deleted, or its document changed identity.
+    if gone.iter().any(|k| !argo(k) && !came.contains(k)) {
+        return None;
     }
+    Some(changed)
 }
 
 #[cfg(test)]
@@ -502,15 +575,29 @@ mod tests {
             "--- # a Tier\napiVersion: shopset.dev/v1alpha1\nkind: Tier\nmetadata:\n  name: t\nspec: {}\n".to_owned(),
         ];
         write(&texts);
-        let whole = |reader_docs: &Documents| {
+        let whole = |reader_docs: &ReadDocuments| {
             let expected = read_documents(paths, &[]);
-            assert_eq!(reader_docs.documents, expected.documents);
+            let got: Vec<(String, Value)> = reader_docs
+                .documents()
+                .map(|(f, d)| (f.to_owned(), d.clone()))
+                .collect();
+            assert_eq!(got, expected.documents);
             assert_eq!(reader_docs.unreadable, expected.unreadable);
         };
         let (docs, changed) = reader.read(paths, &[]);
         whole(&docs);
-        assert_eq!(docs.documents.len(), 3);
+        assert_eq!(docs.documents().count(), 3);
         assert_eq!(changed, None, "the first read cannot say");
+        let (docs, changed) = reader.read(paths, &[]);
+        whole(&docs);
+        assert_eq!(changed, Some(crate::ops::warm::Changed::default()));
+        // A file not modified for a while is not read again.
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .and_then(|f| f.set_modified(old))
+            .expect("set the time");
         let (docs, changed) = reader.read(paths, &[]);
         whole(&docs);
         assert_eq!(changed, Some(crate::ops::warm::Changed::default()));

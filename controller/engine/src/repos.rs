@@ -176,6 +176,29 @@ impl Repos {
         self.fetched.clear();
     }
 
+    /// Whether the last sync left `tier` settled: planned quietly (nothing waiting for time or
+    /// for Argo CD, no problem) and written or found unchanged. A settled tier whose
+    /// repositories did not move has nothing to sync.
+    #[must_use]
+    pub fn settled(&self, tier: &str) -> bool {
+        self.warm.as_ref().is_some_and(|w| w.knows(tier))
+    }
+
+    /// Fetches the branch `branch` of each of `urls` again, and says whether any tip moved
+    /// (or could not be read: the sync then says why).
+    pub fn fetch_moved(&mut self, urls: &[String], branch: &str) -> bool {
+        let mut moved = false;
+        for url in urls {
+            let before = self.tip(url, branch).ok().flatten();
+            self.forget(url);
+            match self.tip(url, branch) {
+                Ok(after) => moved |= after != before,
+                Err(_) => moved = true,
+            }
+        }
+        moved
+    }
+
     /// Fetches `url` again (the next [`Repos::read`] sees the new tips).
     pub fn forget(&mut self, url: &str) {
         self.fetched.remove(url);

@@ -183,6 +183,24 @@ pub fn tiers_for(push: &Push, resources: &Resources) -> Vec<String> {
         .collect()
 }
 
+/// The repositories a tier renders from or writes to, each once: its system and app
+/// repositories and every Configuration's source (what [`tiers_for`] matches a push against).
+#[must_use]
+pub fn urls_of(tier: &str, resources: &Resources) -> Vec<String> {
+    let Some(t) = resources.tiers.get(tier) else {
+        return Vec::new();
+    };
+    let mut out = vec![t.spec.system.url.clone(), t.spec.app.url.clone()];
+    for c in resources.configurations.values() {
+        if let Some(source) = &c.spec.source {
+            out.push(source.url.clone());
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -97,7 +97,7 @@ impl DirBackend {
                 std::slice::from_ref(&self.status_file),
             );
         let mut snapshot =
-            Snapshot::from_objects(docs.documents.iter().map(|(file, doc)| (file.clone(), doc)));
+            Snapshot::from_objects(docs.documents().map(|(file, doc)| (file.to_owned(), doc)));
         snapshot.since_last = changed.map_or(SinceLast::Unknown, SinceLast::Changed);
         for (file, message) in &docs.unreadable {
             snapshot.resources.add_unreadable(file, message);

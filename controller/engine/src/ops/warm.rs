@@ -67,6 +67,14 @@ pub struct Warm {
     pending: BTreeSet<String>,
 }
 
+impl Warm {
+    /// Whether the last sync planned `tier` and knows its branch's commit.
+    #[must_use]
+    pub fn knows(&self, tier: &str) -> bool {
+        self.tiers.contains_key(tier)
+    }
+}
+
 /// What a plan leaves that the next one builds on.
 #[derive(Debug, Clone, Default)]
 pub struct PlanState {
