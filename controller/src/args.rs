@@ -26,7 +26,7 @@ pub struct Args {
     /// How long a tier branch lease lasts without renewal, in seconds.
     #[arg(long, env = "SHOPSET_LEASE_SECONDS", default_value_t = 15)]
     pub lease_seconds: u64,
-    /// Changes are batched into one commit per tier while they keep arriving (less than 40 ms
+    /// Changes are batched into one commit per tier while they keep arriving (less than 25 ms
     /// apart), for at most this many milliseconds after the first.
     #[arg(long, env = "SHOPSET_DEBOUNCE_MS", default_value_t = 500)]
     pub debounce_ms: u64,

@@ -78,7 +78,7 @@ pub struct Queue {
 }
 
 /// A batch is taken once no change arrived for this long (or the debounce passed).
-pub const QUIET: Duration = Duration::from_millis(40);
+pub const QUIET: Duration = Duration::from_millis(25);
 
 impl Queue {
     fn with(&self, f: impl FnOnce(&mut Batch)) {

@@ -751,7 +751,7 @@ fn changed_statuses(computed: Statuses, stored: &Statuses, report: &mut Report) 
 }
 
 /// The statuses of one kind that differ from the stored ones go into the report, with an
-/// event per condition that changed.
+/// event per condition that changed (of a first status, the warnings only).
 fn changed<S: PartialEq>(
     kind: &'static str,
     computed: BTreeMap<String, S>,
@@ -767,7 +767,11 @@ fn changed<S: PartialEq>(
         }
         let previous = before.map_or(&[][..], |b| conditions(b).as_slice());
         let notes = transition_notes(kind, &name, previous, conditions(&s));
-        report.notes.extend(notes);
+        // A first status is no transition: only what needs a person is said (10,000 new
+        // ShopSets would otherwise be 50,000 events).
+        report
+            .notes
+            .extend(notes.into_iter().filter(|n| before.is_some() || n.warning));
         into(report).insert(name, s);
     }
 }

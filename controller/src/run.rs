@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use shopset_engine::{Author, Repos, Resources, SyncOptions};
+use shopset_engine::{Author, Repos, Resources, SyncOptions, TierOutcome};
 use shopset_git::{Credentials, Secret, Signer};
 
 use crate::args::Args;
@@ -23,6 +23,9 @@ use crate::metrics::Metrics;
 use crate::queue::Queue;
 use crate::reconcile::{Report, Worker, condition_counts};
 use crate::snapshot::SinceLast;
+
+/// How long a tier whose write failed for a passing reason waits before it is tried again.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// Resolves on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
@@ -296,6 +299,8 @@ async fn serve(
 
     let mut statuses = BTreeMap::new();
     let mut problems: BTreeSet<String> = BTreeSet::new();
+    // Per tier, how many batches in a row failed to write it for a passing reason.
+    let mut failures: BTreeMap<String, u32> = BTreeMap::new();
     let debounce = Duration::from_millis(args.debounce_ms);
     tokio::pin!(shutdown);
     loop {
@@ -387,6 +392,24 @@ async fn serve(
         // A promoted tier's branch now moves to the candidate: render it at once.
         for tier in &report.promoted {
             queue.sync(tier);
+        }
+        // A tier not written for a passing reason (its lease lapsed during a long batch, the
+        // remote did not answer) is tried again soon, not at its next poll: after 1 s, then
+        // twice as long each time it fails again, up to a minute.
+        for r in &report.synced {
+            let tier = &r.plan.tier;
+            if !matches!(&r.outcome, TierOutcome::Failed { error } if error.transient()) {
+                failures.remove(tier);
+                continue;
+            }
+            let n = failures.entry(tier.clone()).or_insert(0);
+            let delay = (RETRY_AFTER * 2u32.saturating_pow(*n)).min(Duration::from_secs(60));
+            *n = (*n + 1).min(16);
+            let (queue, tier) = (queue.clone(), tier.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                queue.sync(&tier);
+            });
         }
         statuses.extend(report.statuses.shop_sets.clone());
         metrics.conditions(&condition_counts(&statuses));

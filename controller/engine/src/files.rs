@@ -3,6 +3,7 @@
 //! skipped silently: they make a resource set incomplete.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::Value;
 use shopset_render::yaml;
@@ -313,23 +314,30 @@ pub struct DocumentReader {
     read_once: bool,
 }
 
+/// A document's text, and what it parses to.
+type Piece = (Arc<str>, Arc<Vec<Value>>);
+
 /// One file as last read.
 #[derive(Debug, Clone)]
 struct FileEntry {
     len: u64,
     modified: Option<std::time::SystemTime>,
     /// Its documents, piece by piece (text, documents); `None` when parsed whole.
-    pieces: Option<Vec<(Arc<str>, Arc<Vec<Value>>)>>,
-    /// Its documents.
-    documents: Arc<Vec<Value>>,
+    pieces: Option<Vec<Piece>>,
+    /// Its documents, in parts (one a piece, or one for the whole file).
+    parts: Vec<Arc<Vec<Value>>>,
 }
 
-use std::sync::Arc;
+impl FileEntry {
+    fn documents(&self) -> impl Iterator<Item = &Value> {
+        self.parts.iter().flat_map(|p| p.iter())
+    }
+}
 
 /// What a [`DocumentReader`] read: each file's documents, shared with the reader.
 #[derive(Debug, Default)]
 pub struct ReadDocuments {
-    files: Vec<(String, Arc<Vec<Value>>)>,
+    files: Vec<(String, Vec<Arc<Vec<Value>>>)>,
     /// Files that could not be read or parsed, with why.
     pub unreadable: Vec<(String, String)>,
 }
@@ -337,9 +345,11 @@ pub struct ReadDocuments {
 impl ReadDocuments {
     /// Each document with the file it came from, in the order [`read_documents`] gives.
     pub fn documents(&self) -> impl Iterator<Item = (&str, &Value)> {
-        self.files
-            .iter()
-            .flat_map(|(file, docs)| docs.iter().map(move |d| (file.as_str(), d)))
+        self.files.iter().flat_map(|(file, parts)| {
+            parts
+                .iter()
+                .flat_map(move |docs| docs.iter().map(move |d| (file.as_str(), d)))
+        })
     }
 }
 
@@ -380,7 +390,7 @@ fn cut_documents(text: &str) -> Vec<&str> {
 
 /// The documents of `text` from its pieces, each parsed unless `known` holds it; `None` when
 /// the text must be parsed whole.
-fn parse_cut(text: &str, known: Option<&FileEntry>) -> Option<Vec<(Arc<str>, Arc<Vec<Value>>)>> {
+fn parse_cut(text: &str, known: Option<&FileEntry>) -> Option<Vec<Piece>> {
     if text.len() > yaml::MAX_INPUT_BYTES || text.starts_with('%') {
         return None;
     }
@@ -390,7 +400,7 @@ fn parse_cut(text: &str, known: Option<&FileEntry>) -> Option<Vec<(Arc<str>, Arc
     if pieces.iter().filter(|p| p.contains('&')).count() > 1 {
         return None;
     }
-    let before: std::collections::HashMap<&str, &(Arc<str>, Arc<Vec<Value>>)> = known
+    let before: std::collections::HashMap<&str, &Piece> = known
         .and_then(|k| k.pieces.as_ref())
         .map(|p| p.iter().map(|e| (&*e.0, e)).collect())
         .unwrap_or_default();
@@ -407,11 +417,7 @@ fn parse_cut(text: &str, known: Option<&FileEntry>) -> Option<Vec<(Arc<str>, Arc
 }
 
 /// Adds to `out` the key of every document of `pieces` that `other` does not hold as often.
-fn differing(
-    pieces: &[(Arc<str>, Arc<Vec<Value>>)],
-    other: &[(Arc<str>, Arc<Vec<Value>>)],
-    out: &mut std::collections::BTreeSet<Key>,
-) {
+fn differing(pieces: &[Piece], other: &[Piece], out: &mut std::collections::BTreeSet<Key>) {
     let mut counts: std::collections::HashMap<&str, isize> = std::collections::HashMap::new();
     for (text, _) in other {
         *counts.entry(text).or_default() += 1;
@@ -472,9 +478,7 @@ impl DocumentReader {
                         Some(pieces) => FileEntry {
                             len,
                             modified,
-                            documents: Arc::new(
-                                pieces.iter().flat_map(|(_, d)| d.iter().cloned()).collect(),
-                            ),
+                            parts: pieces.iter().map(|(_, d)| d.clone()).collect(),
                             pieces: Some(pieces),
                         },
                         None => match yaml::parse_documents(&text) {
@@ -482,7 +486,7 @@ impl DocumentReader {
                                 len,
                                 modified,
                                 pieces: None,
-                                documents: Arc::new(docs),
+                                parts: vec![Arc::new(docs)],
                             },
                             Err(e) => {
                                 out.unreadable.push((name, e.to_string()));
@@ -504,12 +508,12 @@ impl DocumentReader {
                     entry
                 }
             };
-            out.files.push((name, entry.documents.clone()));
+            out.files.push((name, entry.parts.clone()));
             entries.insert(file, entry);
         }
         // Files gone since the last read.
         for entry in std::mem::replace(&mut self.files, entries).into_values() {
-            gone.extend(entry.documents.iter().map(key));
+            gone.extend(entry.documents().map(key));
         }
         let first = !std::mem::replace(&mut self.read_once, true);
         if first || !known || !out.unreadable.is_empty() {

@@ -20,6 +20,8 @@ pub struct Repos {
     /// Recorded inputs already parsed, by the system commit that holds them: a commit never
     /// changes, so an entry is never stale. A long-running process plans on them warm.
     inputs: BTreeMap<String, Arc<TierInputs>>,
+    /// The commits of `inputs` (with their tier), oldest first.
+    inputs_order: Vec<(String, String)>,
     /// Whether a system commit's tree is a pure rendering of its recorded inputs, by commit.
     renderings: BTreeMap<String, bool>,
     /// What the base holds, by app repository, commit and path (a commit never changes).
@@ -35,6 +37,9 @@ pub struct Repos {
 
 /// How many parsed inputs [`Repos`] keeps (a few per tier branch is plenty).
 const INPUTS_KEPT: usize = 64;
+
+/// How many parsed inputs of one tier [`Repos`] keeps.
+const INPUTS_KEPT_A_TIER: usize = 2;
 
 impl std::fmt::Debug for Repos {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -67,6 +72,7 @@ impl Repos {
             credentials: BTreeMap::new(),
             fetched: BTreeMap::new(),
             inputs: BTreeMap::new(),
+            inputs_order: Vec::new(),
             renderings: BTreeMap::new(),
             catalogs: BTreeMap::new(),
             packing: BTreeMap::new(),
@@ -248,12 +254,25 @@ impl Repos {
         self.inputs.get(commit).cloned()
     }
 
-    /// Keeps the inputs recorded in the system commit `commit` (read, or just written).
+    /// Keeps the inputs recorded in the system commit `commit` (read, or just written), with
+    /// the newest of the same tier before it ([`INPUTS_KEPT_A_TIER`] in all): at 100,000
+    /// ShopSets a tier's inputs weigh about 100 MB, and only its tip and the one before serve.
     pub fn keep_inputs(&mut self, commit: &str, inputs: Arc<TierInputs>) {
         if self.inputs.len() >= INPUTS_KEPT {
             self.inputs.clear();
+            self.inputs_order.clear();
         }
-        self.inputs.insert(commit.to_owned(), inputs);
+        let tier = inputs.tier.name.clone();
+        if self.inputs.insert(commit.to_owned(), inputs).is_none() {
+            self.inputs_order.push((tier.clone(), commit.to_owned()));
+        }
+        let same: Vec<usize> = (0..self.inputs_order.len())
+            .filter(|i| self.inputs_order[*i].0 == tier)
+            .collect();
+        if same.len() > INPUTS_KEPT_A_TIER {
+            let (_, oldest) = self.inputs_order.remove(same[0]);
+            self.inputs.remove(&oldest);
+        }
     }
 
     /// What the base at `path` of the app repository `url` holds at `commit`.
