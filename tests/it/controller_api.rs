@@ -239,6 +239,27 @@ fn api_mode_writes_what_directory_mode_writes_and_reports_argo_cd_state() {
             api.list_objects("events.k8s.io", "events")
         )
     });
+    // Degraded again after a recovery: the same Event again, which the recorder counts on the
+    // first one (a patch of its series) instead of making another.
+    api.apply_object(application("staff-shops", &tip0, "Synced", "Healthy"));
+    eventually(Duration::from_secs(30), || {
+        let s = api.get_object("shopset.dev", "shopsets", NS, "staff-shops")?;
+        has(&s, "Healthy", "True", None).then_some(())
+    })
+    .unwrap_or_else(|| panic!("recovery not seen; log:\n{}", c.log_text()));
+    api.apply_object(application("staff-shops", &tip0, "Synced", "Degraded"));
+    eventually(Duration::from_secs(30), || {
+        api.requests()
+            .iter()
+            .any(|r| r.verb == "patch" && r.resource == "events")
+            .then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the repeated Degraded event was not counted: {:#?}",
+            api.list_objects("events.k8s.io", "events")
+        )
+    });
     // Healthy at the wrong revision is not synced.
     api.apply_object(application(
         "canary",
