@@ -43,8 +43,10 @@ pub struct ShopSetSpec {
     #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"), length(max = 63))]
     pub namespace: Option<String>,
     /// Its own settings, layered over the configuration and the failure domain.
+    // Boxed: a layer is a kilobyte inline, most ShopSets have none, and a controller holds
+    // every spec (100,000 of them, some in several copies).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub overrides: Option<ConfigLayer>,
+    pub overrides: Option<Box<ConfigLayer>>,
     /// Maintenance mode: the merged `maintenance` layer is applied on top.
     #[serde(default)]
     pub maintenance: bool,

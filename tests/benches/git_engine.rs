@@ -454,6 +454,10 @@ fn main() {
         );
     }
 
+    // Each row starts from what the last one left (a shadowed binding would live to the end
+    // of `main` and count in every later row's peak RSS).
+    drop((plans, resources, text, repos));
+
     // One ShopSet changed, in a new process: every tier planned, the recorded inputs read
     // from git (the repository caches on disk are kept).
     let text = resources_text(n, &app_url, &system_url, None, &[n / 2]);
@@ -462,6 +466,7 @@ fn main() {
     let (one, plans) = engine_sync(&resources, &mut repos, &cache_repo, None);
     let hand = hand_baseline(baseline, &plans, &clones);
     row("one ShopSet changed", &one, hand);
+    drop((plans, resources, text));
 
     // Another ShopSet changed, as the running controller does it: the same engine (the inputs
     // it wrote are still parsed), and only the changed ShopSet's tier, which the watch event
@@ -543,7 +548,7 @@ fn main() {
     git(&app, &["branch", "bench-next", &next_app]);
     let text = resources_text(n, &app_url, &system_url, Some(&next_app), &changed);
     let resources = load(&text);
-    let mut repos = Repos::new(&cache_dir);
+    repos = Repos::new(&cache_dir);
     let (base, plans) = engine_sync(&resources, &mut repos, &cache_repo, None);
     let hand = hand_baseline(baseline, &plans, &clones);
     row("base gitlink moved", &base, hand);
@@ -556,6 +561,7 @@ fn main() {
             .and_then(|m| m.parse::<usize>().ok())
     });
     if let Some(m) = shops {
+        drop((text, resources, plans));
         let text = resources_with_shops(
             n,
             &app_url,
@@ -578,6 +584,7 @@ fn main() {
         println!("  largest generated file: {} KiB", largest / 1024);
 
         let added = "---\napiVersion: shopset.dev/v1alpha1\nkind: Shop\nmetadata: {name: s-new}\nspec: {hosts: [s-new.example.com]}\n";
+        drop((text, resources, plans));
         let text = resources_with_shops(
             n,
             &app_url,
@@ -598,6 +605,7 @@ fn main() {
         let added = format!(
             "{added}---\napiVersion: shopset.dev/v1alpha1\nkind: Shop\nmetadata: {{name: s-new-2}}\nspec: {{hosts: [s-new-2.example.com]}}\n"
         );
+        drop((text, resources, plans));
         let text = resources_with_shops(
             n,
             &app_url,
@@ -638,6 +646,7 @@ fn main() {
             &format!("{{hosts: [s-000000.example.com], shopSet: {to}}}"),
             1,
         );
+        drop((text, resources, plans));
         let text =
             resources_with_shops(n, &app_url, &system_url, Some(&next_app), &changed, &pinned);
         let resources = load(&text);
@@ -658,6 +667,7 @@ fn main() {
             &changed,
             &shops_text(m, &added),
         );
+        drop(resources);
         let resources = load(&settled);
         repos.forget_all();
         let _ = engine_sync(&resources, &mut repos, &cache_repo, None);
@@ -680,6 +690,7 @@ fn main() {
             &format!("{{hosts: [s-000001.example.com], shopSet: {to}}}"),
             1,
         );
+        drop((text, resources, plans));
         let text =
             resources_with_shops(n, &app_url, &system_url, Some(&next_app), &changed, &pinned);
         let resources = load(&text);
@@ -697,7 +708,8 @@ fn main() {
     }
 
     // No-op.
-    let mut repos = Repos::new(&cache_dir);
+    drop(plans);
+    repos = Repos::new(&cache_dir);
     let (noop, plans) = engine_sync(&resources, &mut repos, &cache_repo, None);
     let start = Instant::now();
     for tier in plans.iter().filter(|_| baseline) {

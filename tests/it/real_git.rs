@@ -78,7 +78,7 @@ fn quickstart_branches_clone_with_submodules_and_build() {
                 .as_ref();
             let mut layers = vec![config];
             layers.extend(domain);
-            layers.extend(placed.spec.overrides.as_ref());
+            layers.extend(placed.spec.overrides.as_deref());
             let expected =
                 shopset_render::layers::effective(&layers, placed.spec.maintenance).unwrap();
 

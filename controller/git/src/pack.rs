@@ -199,35 +199,40 @@ impl<'a> PackBuffer<'a> {
         self.objects.len()
     }
 
-    /// The pack of the queued objects, each compressed on one of `threads` threads (the
-    /// bytes do not depend on how many), and its index entries: (id, CRC-32 of the packed
-    /// entry, offset), in the pack's order.
-    fn pack(&self, threads: usize) -> (Vec<u8>, Vec<(Oid, u32, u64)>) {
-        let entries = parallel_map(&self.objects, threads, |(kind, bytes, _)| {
-            let e = entry(*kind, bytes);
-            let mut crc = flate2::Crc::new();
-            crc.update(&e);
-            (e, crc.sum())
-        });
-        let mut out = Vec::with_capacity(entries.iter().map(|(e, _)| e.len()).sum::<usize>() + 32);
-        out.extend_from_slice(b"PACK");
-        out.extend_from_slice(&2u32.to_be_bytes());
-        out.extend_from_slice(
+    /// Writes the pack of the queued objects to `out`, each compressed on one of `threads`
+    /// threads (the bytes do not depend on how many), a chunk of objects at a time so that
+    /// only one chunk's compressed entries are in memory. Returns the pack's checksum and its
+    /// index entries: (id, CRC-32 of the packed entry, offset), in the pack's order.
+    fn pack_into(
+        &self,
+        out: impl std::io::Write,
+        threads: usize,
+    ) -> std::io::Result<([u8; 20], Vec<IndexEntry>)> {
+        let mut out = Summed::new(out);
+        out.write_all(b"PACK")?;
+        out.write_all(&2u32.to_be_bytes())?;
+        out.write_all(
             &u32::try_from(self.objects.len())
                 .unwrap_or(u32::MAX)
                 .to_be_bytes(),
-        );
-        let mut index = Vec::with_capacity(entries.len());
-        for ((e, crc), (_, _, oid)) in entries.into_iter().zip(&self.objects) {
-            index.push((*oid, crc, out.len() as u64));
-            out.extend_from_slice(&e);
+        )?;
+        let mut index = Vec::with_capacity(self.objects.len());
+        for chunk in self.objects.chunks(PACK_CHUNK) {
+            let entries = parallel_map(chunk, threads, |(kind, bytes, _)| {
+                let e = entry(*kind, bytes);
+                let mut crc = flate2::Crc::new();
+                crc.update(&e);
+                (e, crc.sum())
+            });
+            for ((e, crc), (_, _, oid)) in entries.into_iter().zip(chunk) {
+                index.push((*oid, crc, out.written));
+                out.write_all(&e)?;
+            }
         }
-        let digest = {
-            use sha1::Digest as _;
-            sha1::Sha1::digest(&out)
-        };
-        out.extend_from_slice(&digest);
-        (out, index)
+        let (mut inner, checksum) = out.finish();
+        inner.write_all(&checksum)?;
+        inner.flush()?;
+        Ok((checksum, index))
     }
 
     /// Writes the queued objects as one pack and its index into `objects/pack` (nothing when
@@ -244,30 +249,82 @@ impl<'a> PackBuffer<'a> {
         if self.objects.is_empty() {
             return Ok(());
         }
-        let (pack, mut index) = self.pack(threads);
-        let checksum = &pack[pack.len() - 20..];
-        index.sort_unstable_by_key(|(oid, _, _)| *oid);
-        let idx = index_bytes(&index, checksum);
         let dir = repo.path().join("objects").join("pack");
         let io = |e: std::io::Error| git2::Error::from_str(&format!("write the pack: {e}"));
         std::fs::create_dir_all(&dir).map_err(io)?;
-        let name = format!("pack-{}", Oid::from_bytes(checksum)?);
-        for (ext, bytes) in [("pack", &pack), ("idx", &idx)] {
-            let tmp = dir.join(format!("tmp_{name}_{}.{ext}", std::process::id()));
-            let written = std::fs::write(&tmp, bytes)
-                .and_then(|()| std::fs::rename(&tmp, dir.join(format!("{name}.{ext}"))));
-            if let Err(e) = written {
-                let _ = std::fs::remove_file(&tmp);
+        // Written under a temporary name (unique among live processes and within this one),
+        // then named after its checksum.
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp_pack = dir.join(format!("tmp_pack_{}_{n}", std::process::id()));
+        let written = std::fs::File::create(&tmp_pack).and_then(|file| {
+            self.pack_into(std::io::BufWriter::with_capacity(1 << 20, file), threads)
+        });
+        let (checksum, mut index) = match written {
+            Ok(done) => done,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp_pack);
                 return Err(io(e));
             }
+        };
+        index.sort_unstable_by_key(|(oid, _, _)| *oid);
+        let idx = index_bytes(&index, &checksum);
+        let name = format!("pack-{}", Oid::from_bytes(&checksum)?);
+        let tmp_idx = dir.join(format!("tmp_idx_{}_{n}", std::process::id()));
+        let placed = std::fs::rename(&tmp_pack, dir.join(format!("{name}.pack")))
+            .and_then(|()| std::fs::write(&tmp_idx, &idx))
+            .and_then(|()| std::fs::rename(&tmp_idx, dir.join(format!("{name}.idx"))));
+        if let Err(e) = placed {
+            let _ = std::fs::remove_file(&tmp_pack);
+            let _ = std::fs::remove_file(&tmp_idx);
+            return Err(io(e));
         }
         odb.refresh()
     }
 }
 
+/// A pack index entry: the object's id, the CRC-32 of its packed entry, its offset.
+type IndexEntry = (Oid, u32, u64);
+
+/// How many objects are compressed before their entries are written out: enough to keep
+/// every core busy, few enough that a large tree's compressed pack is never whole in memory.
+const PACK_CHUNK: usize = 4096;
+
+/// A writer that counts and hashes (SHA-1) what passes through it: a pack's offsets and its
+/// trailing checksum.
+struct Summed<W> {
+    inner: W,
+    hasher: sha1::Sha1,
+    written: u64,
+}
+
+impl<W: std::io::Write> Summed<W> {
+    fn new(inner: W) -> Self {
+        use sha1::Digest as _;
+        Self {
+            inner,
+            hasher: sha1::Sha1::new(),
+            written: 0,
+        }
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        use sha1::Digest as _;
+        self.inner.write_all(bytes)?;
+        self.hasher.update(bytes);
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn finish(self) -> (W, [u8; 20]) {
+        use sha1::Digest as _;
+        (self.inner, self.hasher.finalize().into())
+    }
+}
+
 /// A version-2 pack index: the fan-out table, the sorted ids, their CRC-32s, their offsets
 /// (those past 2 GiB in a table of their own), the pack's checksum, and its own.
-fn index_bytes(sorted: &[(Oid, u32, u64)], pack_checksum: &[u8]) -> Vec<u8> {
+fn index_bytes(sorted: &[IndexEntry], pack_checksum: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(8 + 256 * 4 + sorted.len() * 28 + 40);
     out.extend_from_slice(b"\xfftOc");
     out.extend_from_slice(&2u32.to_be_bytes());

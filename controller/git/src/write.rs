@@ -617,11 +617,12 @@ mod tests {
     fn a_pack_written_on_every_core_is_one_git_verifies() {
         let base = std::env::temp_dir().join(format!("shopset-cores-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
+        // More objects than one chunk of the pack writer (`PACK_CHUNK`), some blobs shared.
         let mut tree = Tree::default();
-        for i in 0..3_000 {
+        for i in 0..6_000 {
             tree.insert(
                 format!("s/{:02x}/f{i}", i % 256),
-                format!("content {}\n", i % 1_000),
+                format!("content {}\n", i % 5_000),
             )
             .unwrap();
         }

@@ -241,7 +241,7 @@ pub fn progressive_workloads(
         if let Some(domain) = inputs.failure_domains.get(&side.failure_domain) {
             layers.extend(domain.config.as_ref());
         }
-        layers.extend(placed.spec.overrides.as_ref());
+        layers.extend(placed.spec.overrides.as_deref());
         if !delivery::mentioned(&layers) {
             continue;
         }
@@ -301,7 +301,7 @@ pub fn render_shopset_with(
             })?;
         let mut layers = vec![&config.document];
         layers.extend(domain.config.as_ref());
-        layers.extend(spec.overrides.as_ref());
+        layers.extend(spec.overrides.as_deref());
         let settings = layers::effective(&layers, spec.maintenance).map_err(|m| {
             err(
                 "spec.overrides",
