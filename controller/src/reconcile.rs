@@ -149,13 +149,13 @@ impl Worker {
         self
     }
 
-    /// Runs one batch on `snapshot`. `deadline` says until when this replica may write a
-    /// tier branch (it holds its lease), `None` when it may not.
+    /// Runs one batch on `snapshot`. `deadline` says until when this replica may write each
+    /// tier branch (it holds its lease); the sync asks it again before each tier it writes.
     pub async fn run(
         &self,
         batch: &Batch,
         snapshot: Snapshot,
-        deadline: &(dyn Fn(&str) -> Option<Instant> + Sync),
+        deadline: &shopset_engine::Deadline,
         now: Time,
     ) -> Report {
         let started = Instant::now();
@@ -283,7 +283,7 @@ impl Worker {
         &self,
         batch: &Batch,
         snapshot: &Snapshot,
-        deadline: &(dyn Fn(&str) -> Option<Instant> + Sync),
+        deadline: &shopset_engine::Deadline,
     ) -> Work {
         let known = snapshot.tiers();
         let mut to_sync = batch.tiers_to_sync(&known);
@@ -320,17 +320,16 @@ impl Worker {
                 to_sync.insert(t);
             }
         }
-        let branch_deadline = |t: &String| {
+        let writable = |t: &String| {
             let branch = snapshot
                 .resources
                 .tiers
                 .get(t)
                 .map_or(t.as_str(), |s| s.spec.branch_or(t));
-            deadline(branch)
+            deadline.allows(branch)
         };
-        let write_until = to_sync.iter().filter_map(branch_deadline).min();
-        to_sync.retain(|t| branch_deadline(t).is_some());
-        status_only.retain(|t| branch_deadline(t).is_some());
+        to_sync.retain(writable);
+        status_only.retain(writable);
         // What changed reaches the next sync, whichever batch it comes with.
         let changed = {
             let mut changes = self.changes.lock().unwrap_or_else(PoisonError::into_inner);
@@ -354,7 +353,7 @@ impl Worker {
         Work {
             to_sync,
             status_only,
-            write_until,
+            deadline: deadline.clone(),
             changed,
             fetch,
         }
@@ -370,7 +369,7 @@ impl Worker {
     ) -> Option<shopset_engine::Resources> {
         let options = SyncOptions {
             tiers: Some(work.to_sync.clone()),
-            deadline: work.write_until,
+            deadline: Some(work.deadline.clone()),
             changed: work.changed.clone(),
             ..self.options.clone()
         };
@@ -461,7 +460,7 @@ impl Worker {
         &self,
         resources: shopset_engine::Resources,
         policies: Vec<String>,
-        deadline: &(dyn Fn(&str) -> Option<Instant> + Sync),
+        deadline: &shopset_engine::Deadline,
         now: &Time,
         report: &mut Report,
     ) {
@@ -475,7 +474,7 @@ impl Worker {
                 resources
                     .tiers
                     .get(tier)
-                    .is_some_and(|t| deadline(t.spec.branch_or(tier)).is_some())
+                    .is_some_and(|t| deadline.allows(t.spec.branch_or(tier)))
             })
             .collect();
         if mine.is_empty() {
@@ -639,14 +638,14 @@ impl Worker {
         &self,
         resources: shopset_engine::Resources,
         current: Statuses,
-        deadline: &(dyn Fn(&str) -> Option<Instant> + Sync),
+        deadline: &shopset_engine::Deadline,
         now: &Time,
     ) -> (shopset_engine::Resources, Vec<Judged>) {
         let targets: Vec<(String, bool)> = resources
             .tiers
             .iter()
             .filter(|(_, t)| t.spec.promotes_from.is_some())
-            .filter(|(name, t)| deadline(t.spec.branch_or(name)).is_some())
+            .filter(|(name, t)| deadline.allows(t.spec.branch_or(name)))
             .map(|(name, t)| (name.clone(), t.spec.promotion.auto))
             .collect();
         if targets.is_empty() {
@@ -671,8 +670,8 @@ struct Work {
     to_sync: BTreeSet<String>,
     /// Only their status computed again, from their last result.
     status_only: BTreeSet<String>,
-    /// The earliest lease deadline of the tiers synced.
-    write_until: Option<Instant>,
+    /// Until when each branch may be written: asked again before each tier is written.
+    deadline: shopset_engine::Deadline,
     /// What the watch says changed, when it can say so ([`SyncOptions::changed`]).
     changed: Option<shopset_engine::ops::warm::Changed>,
     /// Fetch the repositories first ([`Batch::fetch`]).

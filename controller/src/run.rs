@@ -347,7 +347,7 @@ async fn serve(
             ));
         }
         let report: Report = worker
-            .run(&batch, snapshot, &|b| backend.deadline(b), now.clone())
+            .run(&batch, snapshot, &backend.deadline(), now.clone())
             .await;
         let worked = started.elapsed();
         // Problems are logged when they appear, not again at every resync.

@@ -116,4 +116,8 @@ fn main() {
         times[2], times[4]
     );
     drop(controller);
+    // `SHOPSET_BENCH_LOG=FILE` keeps the controller's log (for the timeline of its batches).
+    if let Some(keep) = std::env::var_os("SHOPSET_BENCH_LOG") {
+        let _ = std::fs::copy(dir.join("a.log"), keep);
+    }
 }

@@ -296,3 +296,103 @@ fn racing_writers_lose_nothing() {
         assert!(updates >= HUMAN_COMMITS + 2, "{updates} updates");
     });
 }
+
+/// The sync asks its deadline again before each tier it writes: a lease renewed during the
+/// sync lets it go on, a branch whose lease is gone is not written (a transient failure).
+#[test]
+fn the_deadline_is_asked_again_before_each_tier() {
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let app = dir.join("app.git");
+    app_repo_from_dir(
+        &app,
+        &fixtures().join("apps/podinfo"),
+        &["tier-0", "tier-1"],
+    );
+    let system = dir.join("system.git");
+    bare_repo(&system);
+    let (app, system_url) = (app.display().to_string(), system.display().to_string());
+    let tiers = format!(
+        "apiVersion: shopset.dev/v1alpha1\nkind: Tier\nmetadata: {{name: tier-0}}\nspec:\n  app: {{url: \"{app}\", path: kustomize}}\n  system: {{url: \"{system_url}\"}}\n---\napiVersion: shopset.dev/v1alpha1\nkind: Tier\nmetadata: {{name: tier-1}}\nspec:\n  promotesFrom: tier-0\n  app: {{url: \"{app}\", path: kustomize}}\n  system: {{url: \"{system_url}\"}}\n---\napiVersion: shopset.dev/v1alpha1\nkind: Configuration\nmetadata: {{name: plan}}\nspec:\n  inline: {{values: {{A: \"1\"}}}}\n"
+    );
+    std::fs::write(dir.join("tiers.yaml"), &tiers).unwrap();
+    for (i, tier) in ["tier-0", "tier-1"].iter().enumerate() {
+        std::fs::write(
+            dir.join(format!("s{i}.yaml")),
+            format!("apiVersion: shopset.dev/v1alpha1\nkind: ShopSet\nmetadata: {{name: s{i}}}\nspec:\n  tier: {tier}\n  configuration: plan\n"),
+        )
+        .unwrap();
+    }
+    let resources = load(dir);
+    assert!(resources.errors.is_empty(), "{:?}", resources.errors);
+    let author = Author {
+        name: "t".into(),
+        email: "t@t".into(),
+        producer: "test".into(),
+        time: Some(1_767_225_600),
+        signer: None,
+    };
+    let outcomes = |deadline: shopset_engine::Deadline| {
+        let result = shopset_engine::sync(
+            &resources,
+            &mut Repos::new(dir.join("cache")),
+            &author,
+            &SyncOptions {
+                deadline: Some(deadline),
+                ..SyncOptions::default()
+            },
+        );
+        result
+            .tiers
+            .into_iter()
+            .map(|t| (t.plan.tier, t.outcome))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let tip = |branch: &str| {
+        shopset_git::Repo::open(&system_url)
+            .unwrap()
+            .tip(branch)
+            .unwrap()
+    };
+
+    // tier-1's lease is gone: tier-0 is written, tier-1 fails, transiently, and is not pushed.
+    let outcome = outcomes(shopset_engine::Deadline::new(|branch| {
+        (branch == "tier-0").then(|| Instant::now() + Duration::from_secs(60))
+    }));
+    assert!(
+        matches!(outcome["tier-0"], TierOutcome::Committed { .. }),
+        "{outcome:?}"
+    );
+    let TierOutcome::Failed { error } = &outcome["tier-1"] else {
+        panic!("tier-1 is not written: {outcome:?}");
+    };
+    assert_eq!(error, &shopset_engine::WriteError::LeaseLapsed);
+    assert!(error.transient());
+    assert!(tip("tier-1").is_none(), "nothing pushed to tier-1");
+
+    // Each tier's branch is asked for when that tier is reached, not once at the start: a
+    // lease that only holds from the moment it is asked (renewed meanwhile) lets each through.
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&asked);
+    let outcome = outcomes(shopset_engine::Deadline::new(move |branch| {
+        log.lock().unwrap().push(branch.to_owned());
+        Some(Instant::now() + Duration::from_secs(60))
+    }));
+    assert!(
+        matches!(outcome["tier-1"], TierOutcome::Committed { .. }),
+        "{outcome:?}"
+    );
+    assert!(
+        matches!(outcome["tier-0"], TierOutcome::Unchanged { .. }),
+        "{outcome:?}"
+    );
+    assert!(tip("tier-1").is_some());
+    assert_eq!(
+        *asked.lock().unwrap(),
+        ["tier-1"],
+        "asked for the tier it writes, when it writes it (an unchanged tier writes nothing)"
+    );
+}

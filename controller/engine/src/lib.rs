@@ -26,8 +26,8 @@ pub mod webhook;
 
 pub use ops::plan::{Content, Summary, SyncPlan, TierPlan, plan_sync, plan_tiers};
 pub use ops::sync::{
-    Author, CONFIRM_REMOVALS_ANNOTATION, SyncOptions, SyncResult, TierOutcome, TierResult,
-    WriteError, commit_message, removal_token, sync,
+    Author, CONFIRM_REMOVALS_ANNOTATION, Deadline, SyncOptions, SyncResult, TierOutcome,
+    TierResult, WriteError, commit_message, removal_token, sync,
 };
 pub use problem::{Problem, Severity, Subject, any_error};
 pub use repos::Repos;

@@ -267,6 +267,17 @@ impl Repo {
             .map_err(self.op("open the object database"))?;
         let mut write =
             |kind, bytes: &[u8]| crate::pack::write_loose(&self.inner, &odb, kind, bytes);
+        let files = edits.upsert.files.len()
+            + edits
+                .replace_dirs
+                .values()
+                .map(|t| t.files.len())
+                .sum::<usize>();
+        if files >= PACK_THRESHOLD {
+            // Many new files (a tier gaining thousands of ShopSets): their objects go into
+            // one pack, as a whole tree's do, rather than thousands of loose files.
+            return self.write_edits_packed(&base_tree, edits, &odb);
+        }
         let objects = self.inner.path().join("objects");
         std::thread::scope(|scope| {
             let mut background = Vec::new();
@@ -328,6 +339,63 @@ impl Repo {
                     .map_err(self.op("write the empty tree")),
             }
         })
+    }
+
+    /// [`Repo::write_tree_edited`] for edits with many files: the blobs and the replaced
+    /// directories' trees are hashed, compressed on every core and written as one pack first;
+    /// then the trees on the changed paths (one per directory) are written loose.
+    fn write_edits_packed(
+        &self,
+        base_tree: &git2::Tree<'_>,
+        edits: &TreeEdits,
+        odb: &git2::Odb<'_>,
+    ) -> Result<String, GitError> {
+        let threads = crate::pack::threads();
+        let mut changes = crate::update::Changes::default();
+        let mut pack = crate::pack::PackBuffer::default();
+        for path in &edits.remove {
+            shopset_render::tree::check_path(path)?;
+            changes.remove(path);
+        }
+        for (dir, content) in &edits.replace_dirs {
+            shopset_render::tree::check_path(dir)?;
+            let root = build_dirs(content)?;
+            let oid = store_dir(&root, &mut |kind, bytes| pack.add(odb, kind, bytes))
+                .map_err(self.op(format!("hash directory {dir}")))?;
+            changes.set(dir, 0o040000, oid);
+        }
+        let blobs: Vec<(&String, &Vec<u8>)> = edits.upsert.files.iter().collect();
+        for (path, _) in &blobs {
+            shopset_render::tree::check_path(path)?;
+        }
+        let ids = crate::pack::parallel_map(&blobs, threads, |(_, bytes)| {
+            crate::pack::object_id(git2::ObjectType::Blob, bytes)
+        });
+        for ((path, bytes), oid) in blobs.into_iter().zip(ids) {
+            pack.add_known(odb, git2::ObjectType::Blob, bytes.as_slice(), oid);
+            changes.set(path, 0o100644, oid);
+        }
+        for (path, commit) in &edits.upsert.gitlinks {
+            shopset_render::tree::check_path(path)?;
+            let oid =
+                git2::Oid::from_str(commit).map_err(self.op(format!("parse gitlink {path}")))?;
+            changes.set(path, 0o160000, oid);
+        }
+        tracing::debug!(objects = pack.len(), threads, "writing a pack of edits");
+        // Written before the trees are updated: a change inside a replaced directory reads it.
+        pack.write(&self.inner, odb, threads)
+            .map_err(self.op("write the pack"))?;
+        let mut write =
+            |kind, bytes: &[u8]| crate::pack::write_loose(&self.inner, odb, kind, bytes);
+        let oid = changes
+            .apply(&self.inner, Some(base_tree), &mut write)
+            .map_err(self.op(format!("update tree {}", base_tree.id())))?;
+        match oid {
+            Some(oid) => Ok(oid.to_string()),
+            None => write(git2::ObjectType::Tree, &[])
+                .map(|oid| oid.to_string())
+                .map_err(self.op("write the empty tree")),
+        }
     }
 
     /// Writes `tree` and returns its id, without committing.
@@ -678,7 +746,18 @@ mod tests {
 
     #[test]
     fn an_edited_tree_is_the_tree_written_whole() {
-        let dir = std::env::temp_dir().join(format!("shopset-edit-{}", std::process::id()));
+        edits_give_the_tree_written_whole(0);
+    }
+
+    #[test]
+    fn many_edits_are_written_as_a_pack_and_give_the_tree_written_whole() {
+        edits_give_the_tree_written_whole(PACK_THRESHOLD);
+    }
+
+    /// Edits of every kind (plus `many` new files, and a file added inside a replaced
+    /// directory) give the tree written whole, and the tree libgit2's own update makes.
+    fn edits_give_the_tree_written_whole(many: usize) {
+        let dir = std::env::temp_dir().join(format!("shopset-edit-{many}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let repo = Repo::open_or_init_bare(&dir).unwrap();
         let mut before = Tree::default();
@@ -733,7 +812,29 @@ mod tests {
                 "2222222222222222222222222222222222222222".into(),
             )
             .unwrap();
+        // Inside a directory replaced above: the edit reads the tree it has just written.
+        edits
+            .upsert
+            .insert("shopsets/02/b/inside.yaml".into(), "i\n")
+            .unwrap();
+        for i in 0..many {
+            edits
+                .upsert
+                .insert(format!("many/{:02x}/f{i}", i % 16), format!("{i}\n"))
+                .unwrap();
+        }
+        let packs = || {
+            std::fs::read_dir(dir.join("objects/pack"))
+                .map(|d| d.count())
+                .unwrap_or(0)
+        };
+        let packs_before = packs();
         let edited = repo.write_tree_edited(&base, &edits).unwrap();
+        assert_eq!(
+            packs() > packs_before,
+            many >= PACK_THRESHOLD,
+            "many new files are written as a pack, few as loose objects"
+        );
 
         let mut expected = Tree::default();
         expected.insert("README.md".into(), "after\n").unwrap();
@@ -756,6 +857,14 @@ mod tests {
             .insert("shopsets/02/b/extra.yaml".into(), "e\n")
             .unwrap();
         expected
+            .insert("shopsets/02/b/inside.yaml".into(), "i\n")
+            .unwrap();
+        for i in 0..many {
+            expected
+                .insert(format!("many/{:02x}/f{i}", i % 16), format!("{i}\n"))
+                .unwrap();
+        }
+        expected
             .insert(
                 "shopsets/02/c/kustomization.yaml".into(),
                 "shopsets/02/c/kustomization.yaml before\n",
@@ -777,11 +886,18 @@ mod tests {
         for path in &edits.remove {
             update.remove(path.as_str());
         }
+        // libgit2's update does not look inside a directory it was given whole: the file
+        // added inside the replaced one is given as part of it.
+        let inside = "shopsets/02/b/inside.yaml";
         for (path, content) in &edits.replace_dirs {
-            let oid = git2::Oid::from_str(&repo.write_tree(content).unwrap()).unwrap();
+            let mut content = content.clone();
+            if let Some(name) = inside.strip_prefix(&format!("{path}/")) {
+                content.insert(name.into(), "i\n").unwrap();
+            }
+            let oid = git2::Oid::from_str(&repo.write_tree(&content).unwrap()).unwrap();
             update.upsert(path.as_str(), oid, git2::FileMode::Tree);
         }
-        for (path, bytes) in &edits.upsert.files {
+        for (path, bytes) in edits.upsert.files.iter().filter(|(p, _)| *p != inside) {
             let oid = repo.inner.blob(bytes).unwrap();
             update.upsert(path.as_str(), oid, git2::FileMode::Blob);
         }

@@ -25,9 +25,9 @@ pub trait Backend: Send + Sync {
     /// Everything a batch needs, read now.
     fn snapshot(&self) -> impl Future<Output = Snapshot> + Send;
 
-    /// Until when this process may write `branch`; `None` when it may not (another replica
-    /// holds its lease).
-    fn deadline(&self, branch: &str) -> Option<Instant>;
+    /// Until when this process may write each branch (`None` when it may not: another
+    /// replica holds its lease), asked again whenever it matters.
+    fn deadline(&self) -> shopset_engine::Deadline;
 
     /// Starts what marks the queue between batches (the directory poller, the lease rounds).
     fn watch(&self, queue: Arc<Queue>, metrics: Arc<Metrics>);
@@ -61,9 +61,11 @@ impl Backend for Directory {
             .unwrap_or_default()
     }
 
-    fn deadline(&self, _branch: &str) -> Option<Instant> {
+    fn deadline(&self) -> shopset_engine::Deadline {
         // One process, no lease: no deadline that could pass during a batch.
-        Some(Instant::now() + Duration::from_secs(365 * 24 * 3600))
+        shopset_engine::Deadline::new(|_| {
+            Some(Instant::now() + Duration::from_secs(365 * 24 * 3600))
+        })
     }
 
     fn watch(&self, queue: Arc<Queue>, _metrics: Arc<Metrics>) {
@@ -115,8 +117,9 @@ impl Backend for Cluster {
         self.backend.snapshot()
     }
 
-    fn deadline(&self, branch: &str) -> Option<Instant> {
-        self.leases.held.deadline(branch)
+    fn deadline(&self) -> shopset_engine::Deadline {
+        let held = self.leases.held.clone();
+        shopset_engine::Deadline::new(move |branch| held.deadline(branch))
     }
 
     fn watch(&self, queue: Arc<Queue>, metrics: Arc<Metrics>) {

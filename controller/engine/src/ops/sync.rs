@@ -117,6 +117,55 @@ impl WriteError {
     }
 }
 
+/// Until when each branch may be written: asked again before every tier is written, so a
+/// lease renewed while a sync runs lets the sync go on, and one lost stops it.
+#[derive(Clone)]
+pub struct Deadline(std::sync::Arc<Until>);
+
+/// Until when a branch may be written (`None`: not now).
+type Until = dyn Fn(&str) -> Option<std::time::Instant> + Send + Sync;
+
+impl Deadline {
+    /// `until(branch)`: until when `branch` may be written, `None` when it may not be now.
+    pub fn new(until: impl Fn(&str) -> Option<std::time::Instant> + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(until))
+    }
+
+    /// Every branch until `instant`.
+    #[must_use]
+    pub fn at(instant: std::time::Instant) -> Self {
+        Self::new(move |_| Some(instant))
+    }
+
+    /// Until when `branch` may be written (`None`: not now).
+    #[must_use]
+    pub fn until(&self, branch: &str) -> Option<std::time::Instant> {
+        (self.0)(branch)
+    }
+
+    /// Whether `branch` may be written now.
+    #[must_use]
+    pub fn allows(&self, branch: &str) -> bool {
+        self.until(branch)
+            .is_some_and(|d| std::time::Instant::now() < d)
+    }
+}
+
+impl std::fmt::Debug for Deadline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Deadline(..)")
+    }
+}
+
+/// Two deadlines are the same when they are the same function.
+impl PartialEq for Deadline {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Deadline {}
+
 /// How a sync runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncOptions {
@@ -134,9 +183,9 @@ pub struct SyncOptions {
     pub confirmed_removals: BTreeMap<String, String>,
     /// Sync only these tiers (all when `None`).
     pub tiers: Option<BTreeSet<String>>,
-    /// Write nothing after this instant (the controller's lease on the branches ends then):
-    /// a tier reached later fails, transiently, without pushing.
-    pub deadline: Option<std::time::Instant>,
+    /// Write a tier's branch only while this allows it (the controller's leases on the
+    /// branches): a tier reached later fails, transiently, without pushing.
+    pub deadline: Option<Deadline>,
     /// What changed since the last sync through the same [`Repos`], when the caller knows it
     /// (a watch): only the specs of these ShopSets and these Shops. The sync then plans from
     /// the last one and the change alone when it can ([`crate::ops::warm`]). `None`: anything
@@ -581,7 +630,8 @@ pub fn sync(
             }
             if options
                 .deadline
-                .is_some_and(|d| std::time::Instant::now() >= d)
+                .as_ref()
+                .is_some_and(|d| !d.allows(&tier.branch))
             {
                 done.insert(
                     tier.tier.clone(),
