@@ -35,7 +35,7 @@ pub struct Args {
     #[arg(long, env = "SHOPSET_POLL_SECONDS", default_value_t = 60)]
     pub poll_seconds: u64,
     /// How often the resources directory is checked for changes, in milliseconds.
-    #[arg(long, env = "SHOPSET_DIR_POLL_MS", default_value_t = 100)]
+    #[arg(long, env = "SHOPSET_DIR_POLL_MS", default_value_t = 25)]
     pub dir_poll_ms: u64,
     /// Address of the HTTP server (metrics, probes, webhooks).
     #[arg(long, env = "SHOPSET_LISTEN", default_value = "0.0.0.0:8080")]

@@ -695,7 +695,7 @@ fn record_verdicts(
             .tiers
             .entry(from.clone())
             .or_insert_with(|| stored.get(from).cloned().unwrap_or_default());
-        verdict::record(status, &gate.verdict, now);
+        verdict::record(status, stored.get(from), &gate.verdict, now);
         judged.insert(from.clone());
         if let Some(Ok(())) = &gate.promoted {
             report.promoted.push(gate.verdict.to.clone());

@@ -85,35 +85,7 @@ pub(crate) struct PackBuffer<'a> {
     queued: BTreeSet<Oid>,
 }
 
-/// How many threads hash and compress a large new tree: every core, up to eight.
-pub(crate) fn threads() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, std::num::NonZeroUsize::get)
-        .min(8)
-}
-
-/// `f` of every item, in order, the items split among `threads` threads.
-pub(crate) fn parallel_map<T: Sync, R: Send>(
-    items: &[T],
-    threads: usize,
-    f: impl Fn(&T) -> R + Sync,
-) -> Vec<R> {
-    if threads <= 1 || items.len() < 2 {
-        return items.iter().map(f).collect();
-    }
-    let chunk = items.len().div_ceil(threads);
-    let f = &f;
-    std::thread::scope(|scope| {
-        let parts: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|p| p.join().expect("a hashing thread panicked"))
-            .collect()
-    })
-}
+pub(crate) use shopset_render::parallel::{parallel_map, threads};
 
 /// One object as a pack entry: its type and size header, then its zlib stream.
 fn entry(kind: ObjectType, bytes: &[u8]) -> Vec<u8> {

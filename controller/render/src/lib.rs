@@ -19,6 +19,7 @@ pub mod isolation;
 pub mod kustomize;
 pub mod layers;
 pub mod layout;
+pub mod parallel;
 pub mod placement;
 mod readme;
 pub mod record;

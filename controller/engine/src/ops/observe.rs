@@ -144,7 +144,7 @@ pub fn observe(
             .tiers
             .entry(from.clone())
             .or_insert_with(|| previous.tiers.get(from).cloned().unwrap_or_default());
-        verdict::record(status, &v, now);
+        verdict::record(status, previous.tiers.get(from), &v, now);
     }
     computed
 }

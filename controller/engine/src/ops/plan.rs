@@ -1002,6 +1002,9 @@ fn carry_over(
 
 /// Renders the ShopSets whose inputs may differ from `base`'s (all of them without a base).
 /// One that does not render is kept at its last version, or left out; either way a problem.
+/// From this many ShopSets to render, they are rendered on every core.
+const PARALLEL_RENDER: usize = 256;
+
 fn render_shop_sets(
     resources: &Resources,
     inputs: &mut TierInputs,
@@ -1039,13 +1042,24 @@ fn render_shop_sets(
                 .map(|(k, v)| (k.to_owned(), own(v)))
                 .collect()
         };
-        for name in todo {
-            let listed: Vec<&str> = hosts
-                .get(&name)
-                .map(|h| h.iter().map(String::as_str).collect())
-                .unwrap_or_default();
-            let e = match shopset_render::render_shopset_with(inputs, &name, Some(catalog), &listed)
-            {
+        // Each ShopSet renders from the inputs alone: many are rendered on every core.
+        let threads = if todo.len() >= PARALLEL_RENDER {
+            shopset_render::parallel::threads()
+        } else {
+            1
+        };
+        let results = {
+            let inputs = &*inputs;
+            shopset_render::parallel::parallel_map(&todo, threads, |name| {
+                let listed: Vec<&str> = hosts
+                    .get(name)
+                    .map(|h| h.iter().map(String::as_str).collect())
+                    .unwrap_or_default();
+                shopset_render::render_shopset_with(inputs, name, Some(catalog), &listed)
+            })
+        };
+        for (name, result) in todo.into_iter().zip(results) {
+            let e = match result {
                 Ok(files) => {
                     rendered.insert(name, files);
                     continue;

@@ -257,13 +257,16 @@ pub fn judge(
 }
 
 /// Records the verdict on the status of the tier promoted from (`promotable` and the
-/// `Promotable` condition, whose transition time stays while its status does).
-pub fn record(status: &mut TierStatus, verdict: &Verdict, now: &Time) {
+/// `Promotable` condition). The condition's transition time stays while its status does: it
+/// is taken from `stored` (the status as recorded before; `status` may be computed afresh,
+/// without the condition), else from `status`.
+pub fn record(status: &mut TierStatus, stored: Option<&TierStatus>, verdict: &Verdict, now: &Time) {
     let judgement = verdict.judgement();
     status.promotable = Some(verdict.promotable());
-    let kept = status
-        .conditions
-        .iter()
+    let kept = stored
+        .into_iter()
+        .chain([&*status])
+        .flat_map(|s| &s.conditions)
         .find(|c| c.type_ == types::PROMOTABLE && c.status == judgement.status)
         .map_or_else(|| now.clone(), |c| c.last_transition_time.clone());
     status.conditions.retain(|c| c.type_ != types::PROMOTABLE);
@@ -380,15 +383,29 @@ mod tests {
             Ok(plan(false, &[])),
             Err(PromotionError::NoConfiguration("tier-0".into())),
         );
-        record(&mut status, &holds, &first);
-        record(&mut status, &holds, &later);
+        record(&mut status, None, &holds, &first);
+        record(&mut status, None, &holds, &later);
         assert_eq!(status.promotable, Some(true));
         assert_eq!(status.conditions.len(), 1);
         assert_eq!(status.conditions[0].last_transition_time, first);
+        // A status computed afresh (without the condition) keeps the stored one's time.
+        let stored = status.clone();
+        let mut fresh = TierStatus::default();
+        record(&mut fresh, Some(&stored), &holds, &later);
+        assert_eq!(
+            fresh, stored,
+            "nothing changed: the same status, to the byte"
+        );
         let closed = verdict(Ok(plan(false, &["held"])), Ok(plan(true, &[])));
-        record(&mut status, &closed, &later);
+        record(&mut status, None, &closed, &later);
         assert_eq!(status.promotable, Some(false));
         assert_eq!(status.conditions[0].last_transition_time, later);
         assert_eq!(status.conditions[0].reason, reasons::GATE_NOT_MET);
+        let mut fresh = TierStatus::default();
+        record(&mut fresh, Some(&stored), &closed, &later);
+        assert_eq!(
+            fresh.conditions[0].last_transition_time, later,
+            "the status moved: a new transition time"
+        );
     }
 }
