@@ -116,10 +116,10 @@ impl Worker {
         let mut moved = false;
         // One repository at a time, so a batch waits for one fetch at most.
         for url in urls {
-            let (repos, branch) = (self.repos.clone(), branch.clone());
+            let (repos, tier, branch) = (self.repos.clone(), tier.clone(), branch.clone());
             moved |= tokio::task::spawn_blocking(move || {
                 let mut repos = repos.lock().unwrap_or_else(PoisonError::into_inner);
-                repos.fetch_moved(std::slice::from_ref(&url), &branch)
+                repos.fetch_moved(&tier, std::slice::from_ref(&url), &branch)
             })
             .await
             .unwrap_or(true);

@@ -97,3 +97,44 @@ fn a_cache_with_too_many_loose_objects_is_packed_beside_its_writes() {
             .is_some()
     );
 }
+
+/// A tier's poll sees its app branch move even when another tier's poll (or a sync) fetched
+/// the new tip first: each poller compares with what it saw itself.
+#[test]
+fn a_poll_sees_a_move_another_fetch_saw_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("app.git");
+    app_repo_from_dir(
+        &app,
+        &fixtures().join("apps/podinfo"),
+        &["tier-0", "tier-1"],
+    );
+    let url = app.display().to_string();
+    let urls = [url.clone()];
+    let mut repos = Repos::new(tmp.path().join("cache"));
+    assert!(
+        repos.fetch_moved("tier-0", &urls, "tier-0"),
+        "a first look counts as a move"
+    );
+    assert!(
+        !repos.fetch_moved("tier-0", &urls, "tier-0"),
+        "nothing moved"
+    );
+
+    let release = shopset_tests::commit_to_branch(
+        &app,
+        "tier-0",
+        &tmp.path().join("work"),
+        ("RELEASE", "1.3.0\n"),
+        &[],
+        &[],
+    );
+    // Another poller fetches the repository first: the cache has the new tip now.
+    assert!(repos.fetch_moved("tier-1", &urls, "tier-0"));
+    assert_eq!(repos.tip(&url, "tier-0").unwrap(), Some(release));
+    assert!(
+        repos.fetch_moved("tier-0", &urls, "tier-0"),
+        "tier-0's poll still sees its branch move"
+    );
+    assert!(!repos.fetch_moved("tier-0", &urls, "tier-0"));
+}

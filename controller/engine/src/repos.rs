@@ -33,6 +33,9 @@ pub struct Repos {
     loose_threshold: usize,
     /// What the last sync leaves for the next one to plan from ([`crate::ops::warm`]).
     pub(crate) warm: Option<crate::ops::warm::Warm>,
+    /// The tip each poller (a tier) saw last, by poller, URL and branch
+    /// ([`Repos::fetch_moved`]).
+    polled: BTreeMap<(String, String, String), Option<String>>,
 }
 
 /// How many parsed inputs [`Repos`] keeps (a few per tier branch is plenty).
@@ -78,6 +81,7 @@ impl Repos {
             packing: BTreeMap::new(),
             loose_threshold: shopset_git::DEFAULT_LOOSE_THRESHOLD,
             warm: None,
+            polled: BTreeMap::new(),
         }
     }
 
@@ -191,14 +195,19 @@ impl Repos {
     }
 
     /// Fetches the branch `branch` of each of `urls` again, and says whether any tip moved
-    /// (or could not be read: the sync then says why).
-    pub fn fetch_moved(&mut self, urls: &[String], branch: &str) -> bool {
+    /// since `poller` (a tier) last looked, or could not be read (the sync then says why). A
+    /// poller's first look counts as a move. Compared with what this poller saw, not with the
+    /// last fetch: another tier's poll or a sync may have fetched the new tip first.
+    pub fn fetch_moved(&mut self, poller: &str, urls: &[String], branch: &str) -> bool {
         let mut moved = false;
         for url in urls {
-            let before = self.tip(url, branch).ok().flatten();
             self.forget(url);
             match self.tip(url, branch) {
-                Ok(after) => moved |= after != before,
+                Ok(now) => {
+                    let key = (poller.to_owned(), url.clone(), branch.to_owned());
+                    let before = self.polled.insert(key, now.clone());
+                    moved |= before != Some(now);
+                }
                 Err(_) => moved = true,
             }
         }
