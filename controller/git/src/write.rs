@@ -281,18 +281,8 @@ impl Repo {
         let objects = self.inner.path().join("objects");
         std::thread::scope(|scope| {
             let mut background = Vec::new();
-            let mut changes = crate::update::Changes::default();
-            for path in &edits.remove {
-                shopset_render::tree::check_path(path)?;
-                changes.remove(path);
-            }
-            for (dir, content) in &edits.replace_dirs {
-                shopset_render::tree::check_path(dir)?;
-                let root = build_dirs(content)?;
-                let oid = store_dir(&root, &mut |kind, bytes| write(kind, &bytes))
-                    .map_err(self.op(format!("write directory {dir}")))?;
-                changes.set(dir, 0o040000, oid);
-            }
+            let mut changes =
+                self.removals_and_dirs(edits, &mut |kind, bytes| write(kind, &bytes))?;
             for (path, bytes) in &edits.upsert.files {
                 shopset_render::tree::check_path(path)?;
                 // Most of these are unchanged: hashed first, written only when new. A large
@@ -341,6 +331,30 @@ impl Repo {
         })
     }
 
+    /// The removals and the replaced directories of `edits`, as tree changes; each replaced
+    /// directory's objects are handed to `add`, which stores them and returns their ids.
+    fn removals_and_dirs<'a>(
+        &self,
+        edits: &'a TreeEdits,
+        add: &mut impl FnMut(
+            git2::ObjectType,
+            std::borrow::Cow<'a, [u8]>,
+        ) -> Result<git2::Oid, git2::Error>,
+    ) -> Result<crate::update::Changes, GitError> {
+        let mut changes = crate::update::Changes::default();
+        for path in &edits.remove {
+            shopset_render::tree::check_path(path)?;
+            changes.remove(path);
+        }
+        for (dir, content) in &edits.replace_dirs {
+            shopset_render::tree::check_path(dir)?;
+            let root = build_dirs(content)?;
+            let oid = store_dir(&root, add).map_err(self.op(format!("write directory {dir}")))?;
+            changes.set(dir, 0o040000, oid);
+        }
+        Ok(changes)
+    }
+
     /// [`Repo::write_tree_edited`] for edits with many files: the blobs and the replaced
     /// directories' trees are hashed, compressed on every core and written as one pack first;
     /// then the trees on the changed paths (one per directory) are written loose.
@@ -351,19 +365,9 @@ impl Repo {
         odb: &git2::Odb<'_>,
     ) -> Result<String, GitError> {
         let threads = crate::pack::threads();
-        let mut changes = crate::update::Changes::default();
         let mut pack = crate::pack::PackBuffer::default();
-        for path in &edits.remove {
-            shopset_render::tree::check_path(path)?;
-            changes.remove(path);
-        }
-        for (dir, content) in &edits.replace_dirs {
-            shopset_render::tree::check_path(dir)?;
-            let root = build_dirs(content)?;
-            let oid = store_dir(&root, &mut |kind, bytes| pack.add(odb, kind, bytes))
-                .map_err(self.op(format!("hash directory {dir}")))?;
-            changes.set(dir, 0o040000, oid);
-        }
+        let mut changes =
+            self.removals_and_dirs(edits, &mut |kind, bytes| pack.add(odb, kind, bytes))?;
         let blobs: Vec<(&String, &Vec<u8>)> = edits.upsert.files.iter().collect();
         for (path, _) in &blobs {
             shopset_render::tree::check_path(path)?;
