@@ -1000,11 +1000,11 @@ fn carry_over(
     kept
 }
 
-/// Renders the ShopSets whose inputs may differ from `base`'s (all of them without a base).
-/// One that does not render is kept at its last version, or left out; either way a problem.
 /// From this many ShopSets to render, they are rendered on every core.
 const PARALLEL_RENDER: usize = 256;
 
+/// Renders the ShopSets whose inputs may differ from `base`'s (all of them without a base).
+/// One that does not render is kept at its last version, or left out; either way a problem.
 fn render_shop_sets(
     resources: &Resources,
     inputs: &mut TierInputs,

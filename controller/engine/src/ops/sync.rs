@@ -131,12 +131,6 @@ impl Deadline {
         Self(std::sync::Arc::new(until))
     }
 
-    /// Every branch until `instant`.
-    #[must_use]
-    pub fn at(instant: std::time::Instant) -> Self {
-        Self::new(move |_| Some(instant))
-    }
-
     /// Until when `branch` may be written (`None`: not now).
     #[must_use]
     pub fn until(&self, branch: &str) -> Option<std::time::Instant> {
