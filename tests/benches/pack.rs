@@ -103,6 +103,13 @@ fn main() {
             }
             .unwrap();
             times.push((start.elapsed().as_secs_f64() * 1000.0, id));
+            if round == 0 && parallel {
+                let packed: u64 = std::fs::read_dir(dir.path().join("r.git/objects/pack"))
+                    .unwrap()
+                    .map(|e| e.unwrap().metadata().unwrap().len())
+                    .sum();
+                println!("pack and index: {:.1} MB", packed as f64 / 1e6);
+            }
         }
         assert_eq!(one[round].1, all[round].1, "the same tree either way");
     }

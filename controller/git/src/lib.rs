@@ -13,6 +13,7 @@
 
 mod cache;
 mod creds;
+mod deflate;
 pub mod forge;
 mod housekeeping;
 mod inspect;

@@ -4,7 +4,7 @@
 //! already has are skipped, and the rest are streamed as a version-2 pack into libgit2's pack
 //! indexer: one file and one index instead of tens of thousands of loose files.
 
-use std::collections::BTreeSet;
+use std::collections::HashSet;
 use std::io::Write as _;
 
 use git2::{ObjectType, Oid};
@@ -63,11 +63,21 @@ pub(crate) fn write_loose_file(
     let written = (|| {
         // The name is unique among live processes (pid) and within this one (counter); a
         // leftover of a crashed process with the same pid is overwritten.
-        let file = std::fs::File::create(&tmp)?;
-        let mut z = flate2::write::ZlibEncoder::new(file, flate2::Compression::fast());
-        z.write_all(format!("{} {}\0", kind.str(), bytes.len()).as_bytes())?;
-        z.write_all(bytes)?;
-        z.finish()?;
+        let header = format!("{} {}\0", kind.str(), bytes.len());
+        if bytes.len() <= crate::deflate::SMALL {
+            let mut object = Vec::with_capacity(header.len() + bytes.len());
+            object.extend_from_slice(header.as_bytes());
+            object.extend_from_slice(bytes);
+            let mut z = Vec::with_capacity(object.len() / 2 + 64);
+            crate::deflate::zlib_small(&object, &mut z);
+            std::fs::write(&tmp, z)?;
+        } else {
+            let file = std::fs::File::create(&tmp)?;
+            let mut z = flate2::write::ZlibEncoder::new(file, flate2::Compression::fast());
+            z.write_all(header.as_bytes())?;
+            z.write_all(bytes)?;
+            z.finish()?;
+        }
         std::fs::rename(&tmp, dir.join(&hex[2..]))
     })();
     if let Err(e) = written {
@@ -81,8 +91,27 @@ pub(crate) fn write_loose_file(
 /// tree being written) or owned (the trees made from them).
 #[derive(Default)]
 pub(crate) struct PackBuffer<'a> {
-    objects: Vec<(ObjectType, std::borrow::Cow<'a, [u8]>, Oid)>,
-    queued: BTreeSet<Oid>,
+    objects: Vec<Queued<'a>>,
+    queued: HashSet<Oid, std::hash::BuildHasherDefault<IdHasher>>,
+}
+
+/// Hashes an object id by its first eight bytes: they are already uniformly spread.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // An id is hashed as its length, then its bytes; only the bytes count.
+        if let Some(head) = bytes.get(..8) {
+            self.0 = u64::from_le_bytes(head.try_into().expect("eight bytes"));
+        }
+    }
+
+    fn write_usize(&mut self, _: usize) {}
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 pub(crate) use shopset_render::parallel::{parallel_map, threads};
@@ -111,7 +140,11 @@ fn entry(kind: ObjectType, bytes: &[u8]) -> Vec<u8> {
         }
         out.push(byte);
     }
-    zlib_into(bytes, &mut out);
+    if bytes.len() <= crate::deflate::SMALL {
+        crate::deflate::zlib_small(bytes, &mut out);
+    } else {
+        zlib_into(bytes, &mut out);
+    }
     out
 }
 
@@ -139,36 +172,29 @@ fn zlib_into(bytes: &[u8], out: &mut Vec<u8>) {
 }
 
 impl<'a> PackBuffer<'a> {
-    /// Queues an object unless the database has it or it is queued; returns its id.
+    /// Queues an object unless it is queued; returns its id. Objects the database already has
+    /// are left out when the pack is written.
     pub(crate) fn add(
         &mut self,
-        odb: &git2::Odb<'_>,
         kind: ObjectType,
         bytes: impl Into<std::borrow::Cow<'a, [u8]>>,
-    ) -> Result<Oid, git2::Error> {
+    ) -> Oid {
         let bytes = bytes.into();
         let oid = object_id(kind, &bytes);
-        Ok(self.add_known(odb, kind, bytes, oid))
+        self.add_known(kind, bytes, oid)
     }
 
     /// As [`PackBuffer::add`], for an object whose id is already known.
     pub(crate) fn add_known(
         &mut self,
-        odb: &git2::Odb<'_>,
         kind: ObjectType,
         bytes: impl Into<std::borrow::Cow<'a, [u8]>>,
         oid: Oid,
     ) -> Oid {
-        if !self.queued.contains(&oid) && !exists(odb, oid) {
-            self.queued.insert(oid);
+        if self.queued.insert(oid) {
             self.objects.push((kind, bytes.into(), oid));
         }
         oid
-    }
-
-    /// How many objects are queued.
-    pub(crate) fn len(&self) -> usize {
-        self.objects.len()
     }
 
     /// Writes the pack of the queued objects to `out`, each compressed on one of `threads`
@@ -189,17 +215,45 @@ impl<'a> PackBuffer<'a> {
                 .to_be_bytes(),
         )?;
         let mut index = Vec::with_capacity(self.objects.len());
-        for chunk in self.objects.chunks(PACK_CHUNK) {
-            let entries = parallel_map(chunk, threads, |(kind, bytes, _)| {
-                let e = entry(*kind, bytes);
-                let mut crc = flate2::Crc::new();
-                crc.update(&e);
-                (e, crc.sum())
-            });
+        let chunks: Vec<&[Queued<'a>]> = self.objects.chunks(PACK_CHUNK).collect();
+        let mut emit = |chunk: &[Queued<'a>], entries: Vec<(Vec<u8>, u32)>| {
             for ((e, crc), (_, _, oid)) in entries.into_iter().zip(chunk) {
                 index.push((*oid, crc, out.written));
                 out.write_all(&e)?;
             }
+            Ok::<_, std::io::Error>(())
+        };
+        if threads <= 1 || chunks.len() < 2 {
+            for chunk in chunks {
+                emit(chunk, compress(chunk))?;
+            }
+        } else {
+            // Each worker compresses every `threads`-th chunk and hands it over in turn, one
+            // chunk ahead at most: the workers live as long as the pack (their compressors
+            // and memory stay warm), and the entries are written in the objects' order.
+            std::thread::scope(|scope| {
+                let handed: Vec<_> = (0..threads)
+                    .map(|worker| {
+                        let (send, receive) = std::sync::mpsc::sync_channel(1);
+                        let chunks = &chunks;
+                        scope.spawn(move || {
+                            for chunk in chunks.iter().skip(worker).step_by(threads) {
+                                if send.send(compress(chunk)).is_err() {
+                                    break; // the writer stopped
+                                }
+                            }
+                        });
+                        receive
+                    })
+                    .collect();
+                for (i, chunk) in chunks.iter().enumerate() {
+                    let entries = handed[i % threads]
+                        .recv()
+                        .expect("a worker thread panicked");
+                    emit(chunk, entries)?;
+                }
+                Ok::<_, std::io::Error>(())
+            })?;
         }
         let (mut inner, checksum) = out.finish();
         inner.write_all(&checksum)?;
@@ -213,11 +267,17 @@ impl<'a> PackBuffer<'a> {
     /// and hash every object again. The pack is renamed into place first, then its index: a
     /// reader sees the pack only once both are whole, as git has it.
     pub(crate) fn write(
-        self,
+        mut self,
         repo: &git2::Repository,
         odb: &git2::Odb<'_>,
         threads: usize,
     ) -> Result<(), git2::Error> {
+        let queued = self.objects.len();
+        let present = parallel_map(&self.objects, threads, |(_, _, oid)| exists(odb, *oid));
+        let mut present = present.into_iter();
+        self.objects
+            .retain(|_| !present.next().expect("one answer per object"));
+        tracing::debug!(queued, new = self.objects.len(), threads, "writing a pack");
         if self.objects.is_empty() {
             return Ok(());
         }
@@ -239,7 +299,7 @@ impl<'a> PackBuffer<'a> {
                 return Err(io(e));
             }
         };
-        index.sort_unstable_by_key(|(oid, _, _)| *oid);
+        index.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         let idx = index_bytes(&index, &checksum);
         let name = format!("pack-{}", Oid::from_bytes(&checksum)?);
         let tmp_idx = dir.join(format!("tmp_idx_{}_{n}", std::process::id()));
@@ -253,6 +313,22 @@ impl<'a> PackBuffer<'a> {
         }
         odb.refresh()
     }
+}
+
+/// An object waiting to be written: its kind, its bytes, its id.
+type Queued<'a> = (ObjectType, std::borrow::Cow<'a, [u8]>, Oid);
+
+/// The pack entries of `chunk` and their CRC-32s.
+fn compress(chunk: &[Queued<'_>]) -> Vec<(Vec<u8>, u32)> {
+    chunk
+        .iter()
+        .map(|(kind, bytes, _)| {
+            let e = entry(*kind, bytes);
+            let mut crc = flate2::Crc::new();
+            crc.update(&e);
+            (e, crc.sum())
+        })
+        .collect()
 }
 
 /// A pack index entry: the object's id, the CRC-32 of its packed entry, its offset.
@@ -340,17 +416,22 @@ fn index_bytes(sorted: &[IndexEntry], pack_checksum: &[u8]) -> Vec<u8> {
 
 /// The bytes of a tree object: entries in git's order (a directory sorts as its name plus `/`).
 pub(crate) fn tree_bytes(mut entries: Vec<(u32, &str, Oid)>) -> Vec<u8> {
-    let key = |mode: u32, name: &str| {
-        if mode == 0o040000 {
-            format!("{name}/")
-        } else {
-            name.to_owned()
-        }
-    };
-    entries.sort_by_key(|e| key(e.0, e.1));
-    let mut out = Vec::new();
+    fn key(mode: u32, name: &str) -> impl Iterator<Item = &u8> {
+        let slash: &[u8] = if mode == 0o040000 { b"/" } else { b"" };
+        name.as_bytes().iter().chain(slash)
+    }
+    entries.sort_unstable_by(|a, b| key(a.0, a.1).cmp(key(b.0, b.1)));
+    let size = entries.iter().map(|(_, name, _)| name.len() + 28).sum();
+    let mut out = Vec::with_capacity(size);
     for (mode, name, oid) in entries {
-        out.extend_from_slice(format!("{mode:o} {name}\0").as_bytes());
+        match mode {
+            0o100644 => out.extend_from_slice(b"100644"),
+            0o040000 => out.extend_from_slice(b"40000"),
+            _ => write!(out, "{mode:o}").expect("writing to memory"),
+        }
+        out.push(b' ');
+        out.extend_from_slice(name.as_bytes());
+        out.push(0);
         out.extend_from_slice(oid.as_bytes());
     }
     out

@@ -109,27 +109,6 @@ pub enum CommitOutcome {
     },
 }
 
-#[derive(Default)]
-struct Dir<'a> {
-    files: BTreeMap<&'a str, &'a [u8]>,
-    links: BTreeMap<&'a str, &'a str>,
-    dirs: BTreeMap<&'a str, Dir<'a>>,
-}
-
-impl<'a> Dir<'a> {
-    fn at(&mut self, path: &'a str) -> (&mut Dir<'a>, &'a str) {
-        let mut dir = self;
-        let mut parts = path.split('/').peekable();
-        loop {
-            let part = parts.next().expect("a checked path has a segment");
-            if parts.peek().is_none() {
-                return (dir, part);
-            }
-            dir = dir.dirs.entry(part).or_default();
-        }
-    }
-}
-
 /// Changes to an existing tree: what a sync writes when only some ShopSets changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TreeEdits {
@@ -147,51 +126,127 @@ const BACKGROUND_BYTES: usize = 256 * 1024;
 /// Above this many files, new objects go into one pack instead of loose files.
 const PACK_THRESHOLD: usize = 512;
 
-fn build_dirs(tree: &Tree) -> Result<Dir<'_>, GitError> {
-    let mut root = Dir::default();
-    for (path, bytes) in &tree.files {
+/// What stores an object of the tree being written and returns its id: its kind, its bytes,
+/// and its id when already computed.
+type AddObject<'f, 'a> = dyn FnMut(
+        git2::ObjectType,
+        std::borrow::Cow<'a, [u8]>,
+        Option<git2::Oid>,
+    ) -> Result<git2::Oid, git2::Error>
+    + 'f;
+
+/// Checks every path of `tree`.
+fn check_paths(tree: &Tree) -> Result<(), GitError> {
+    for path in tree.files.keys().chain(tree.gitlinks.keys()) {
         shopset_render::tree::check_path(path)?;
-        let (dir, name) = root.at(path);
-        dir.files.insert(name, bytes);
     }
-    for (path, commit) in &tree.gitlinks {
-        shopset_render::tree::check_path(path)?;
-        let (dir, name) = root.at(path);
-        dir.links.insert(name, commit);
-    }
-    Ok(root)
+    Ok(())
 }
 
-/// Computes the ids of `dir`'s blobs and trees, bottom up, handing each object to `add`,
-/// which stores it (or not, when the database has it) and returns its id.
-fn store_dir<'a>(
-    dir: &Dir<'a>,
-    add: &mut impl FnMut(git2::ObjectType, std::borrow::Cow<'a, [u8]>) -> Result<git2::Oid, git2::Error>,
+/// A directory being built: its name and its entries so far (mode, name, id).
+struct Open<'a> {
+    name: &'a str,
+    entries: Vec<(u32, &'a str, git2::Oid)>,
+}
+
+/// Computes the ids of `tree`'s blobs and trees (its paths checked), handing each object to
+/// `add`, which stores it (or not, when the database has it) and returns its id; `ids`, when
+/// given, are the files' blob ids in the tree's order. Returns the root tree's id.
+///
+/// One pass over the paths in order: the paths of a directory are consecutive, and in the
+/// order git gives their entries, so each directory is finished, bottom up, as soon as the
+/// paths leave it.
+fn store_tree<'a>(
+    tree: &'a Tree,
+    ids: Option<&[git2::Oid]>,
+    add: &mut AddObject<'_, 'a>,
 ) -> Result<git2::Oid, git2::Error> {
-    let mut entries = Vec::with_capacity(dir.files.len() + dir.links.len() + dir.dirs.len());
-    for (name, bytes) in &dir.files {
-        entries.push((
-            0o100644,
-            *name,
-            add(git2::ObjectType::Blob, (*bytes).into())?,
-        ));
+    enum Item<'a> {
+        File(&'a [u8], Option<git2::Oid>),
+        Link(&'a str),
     }
-    for (name, commit) in &dir.links {
-        entries.push((0o160000, *name, git2::Oid::from_str(commit)?));
+    let mut files = tree
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, (path, bytes))| (path.as_str(), Item::File(bytes, ids.map(|ids| ids[i]))))
+        .peekable();
+    let mut links = tree
+        .gitlinks
+        .iter()
+        .map(|(path, commit)| (path.as_str(), Item::Link(commit)))
+        .peekable();
+    let next = || match (files.peek(), links.peek()) {
+        (Some((f, _)), Some((l, _))) if l < f => links.next(),
+        (Some(_), _) => files.next(),
+        (None, _) => links.next(),
+    };
+    let mut next = next;
+    let close = |stack: &mut Vec<Open<'a>>, add: &mut AddObject<'_, 'a>| {
+        let dir = stack.pop().expect("a directory is open");
+        let oid = add(
+            git2::ObjectType::Tree,
+            crate::pack::tree_bytes(dir.entries).into(),
+            None,
+        )?;
+        if let Some(parent) = stack.last_mut() {
+            parent.entries.push((0o040000, dir.name, oid));
+        }
+        Ok::<_, git2::Error>(oid)
+    };
+    let mut stack = vec![Open {
+        name: "",
+        entries: Vec::new(),
+    }];
+    while let Some((path, item)) = next() {
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+        let mut parts = dir.split('/').filter(|part| !part.is_empty());
+        // How deep the open directories match this path's; the rest are finished.
+        let mut depth = 0;
+        let mut new = None;
+        for part in parts.by_ref() {
+            if stack.get(depth + 1).is_some_and(|open| open.name == part) {
+                depth += 1;
+            } else {
+                new = Some(part);
+                break;
+            }
+        }
+        while stack.len() > depth + 1 {
+            close(&mut stack, add)?;
+        }
+        for part in new.into_iter().chain(parts) {
+            stack.push(Open {
+                name: part,
+                entries: Vec::new(),
+            });
+        }
+        let entry = match item {
+            Item::File(bytes, id) => (
+                0o100644,
+                name,
+                add(git2::ObjectType::Blob, bytes.into(), id)?,
+            ),
+            Item::Link(commit) => (0o160000, name, git2::Oid::from_str(commit)?),
+        };
+        stack
+            .last_mut()
+            .expect("the root is open")
+            .entries
+            .push(entry);
     }
-    for (name, sub) in &dir.dirs {
-        entries.push((0o040000, *name, store_dir(sub, add)?));
+    loop {
+        let oid = close(&mut stack, add)?;
+        if stack.is_empty() {
+            return Ok(oid);
+        }
     }
-    add(
-        git2::ObjectType::Tree,
-        crate::pack::tree_bytes(entries).into(),
-    )
 }
 
-/// Writes `dir` as loose objects (few objects: an edit, a small tree).
-fn write_dir_loose(repo: &git2::Repository, dir: &Dir<'_>) -> Result<git2::Oid, git2::Error> {
+/// Writes `tree` (its paths checked) as loose objects (few objects: an edit, a small tree).
+fn write_tree_loose(repo: &git2::Repository, tree: &Tree) -> Result<git2::Oid, git2::Error> {
     let odb = repo.odb()?;
-    store_dir(dir, &mut |kind, bytes| {
+    store_tree(tree, None, &mut |kind, bytes, _| {
         crate::pack::write_loose(repo, &odb, kind, &bytes)
     })
 }
@@ -205,36 +260,28 @@ impl Repo {
     }
 
     fn write_full_on(&self, tree: &Tree, threads: usize) -> Result<git2::Oid, GitError> {
-        let root = build_dirs(tree)?;
+        check_paths(tree)?;
         if tree.files.len() < PACK_THRESHOLD {
-            return write_dir_loose(&self.inner, &root).map_err(self.op("write the tree"));
+            return write_tree_loose(&self.inner, tree).map_err(self.op("write the tree"));
         }
         let odb = self
             .inner
             .odb()
             .map_err(self.op("open the object database"))?;
-        // The blobs' ids first, on every core; the trees' (few, small) as they are built.
+        // The blobs' ids first, on every core; the trees' (fewer, small) as they are built.
         let blobs: Vec<&[u8]> = tree.files.values().map(Vec::as_slice).collect();
         let ids = crate::pack::parallel_map(&blobs, threads, |b| {
             crate::pack::object_id(git2::ObjectType::Blob, b)
         });
-        let known: std::collections::HashMap<(usize, usize), git2::Oid> = blobs
-            .iter()
-            .zip(ids)
-            .map(|(b, id)| ((b.as_ptr() as usize, b.len()), id))
-            .collect();
+        drop(blobs);
         let mut pack = crate::pack::PackBuffer::default();
-        let oid = store_dir(&root, &mut |kind, bytes| {
-            let key = (bytes.as_ptr() as usize, bytes.len());
-            match known.get(&key) {
-                Some(id) if kind == git2::ObjectType::Blob => {
-                    Ok(pack.add_known(&odb, kind, bytes, *id))
-                }
-                _ => pack.add(&odb, kind, bytes),
-            }
+        let oid = store_tree(tree, Some(&ids), &mut |kind, bytes, id| {
+            Ok(match id {
+                Some(id) => pack.add_known(kind, bytes, id),
+                None => pack.add(kind, bytes),
+            })
         })
         .map_err(self.op("hash the tree"))?;
-        tracing::debug!(objects = pack.len(), threads, "writing a pack");
         pack.write(&self.inner, &odb, threads)
             .map_err(self.op("write the pack"))?;
         Ok(oid)
@@ -282,7 +329,7 @@ impl Repo {
         std::thread::scope(|scope| {
             let mut background = Vec::new();
             let mut changes =
-                self.removals_and_dirs(edits, &mut |kind, bytes| write(kind, &bytes))?;
+                self.removals_and_dirs(edits, &mut |kind, bytes, _| write(kind, &bytes))?;
             for (path, bytes) in &edits.upsert.files {
                 shopset_render::tree::check_path(path)?;
                 // Most of these are unchanged: hashed first, written only when new. A large
@@ -336,10 +383,7 @@ impl Repo {
     fn removals_and_dirs<'a>(
         &self,
         edits: &'a TreeEdits,
-        add: &mut impl FnMut(
-            git2::ObjectType,
-            std::borrow::Cow<'a, [u8]>,
-        ) -> Result<git2::Oid, git2::Error>,
+        add: &mut AddObject<'_, 'a>,
     ) -> Result<crate::update::Changes, GitError> {
         let mut changes = crate::update::Changes::default();
         for path in &edits.remove {
@@ -348,8 +392,9 @@ impl Repo {
         }
         for (dir, content) in &edits.replace_dirs {
             shopset_render::tree::check_path(dir)?;
-            let root = build_dirs(content)?;
-            let oid = store_dir(&root, add).map_err(self.op(format!("write directory {dir}")))?;
+            check_paths(content)?;
+            let oid = store_tree(content, None, add)
+                .map_err(self.op(format!("write directory {dir}")))?;
             changes.set(dir, 0o040000, oid);
         }
         Ok(changes)
@@ -367,7 +412,7 @@ impl Repo {
         let threads = crate::pack::threads();
         let mut pack = crate::pack::PackBuffer::default();
         let mut changes =
-            self.removals_and_dirs(edits, &mut |kind, bytes| pack.add(odb, kind, bytes))?;
+            self.removals_and_dirs(edits, &mut |kind, bytes, _| Ok(pack.add(kind, bytes)))?;
         let blobs: Vec<(&String, &Vec<u8>)> = edits.upsert.files.iter().collect();
         for (path, _) in &blobs {
             shopset_render::tree::check_path(path)?;
@@ -376,7 +421,7 @@ impl Repo {
             crate::pack::object_id(git2::ObjectType::Blob, bytes)
         });
         for ((path, bytes), oid) in blobs.into_iter().zip(ids) {
-            pack.add_known(odb, git2::ObjectType::Blob, bytes.as_slice(), oid);
+            pack.add_known(git2::ObjectType::Blob, bytes.as_slice(), oid);
             changes.set(path, 0o100644, oid);
         }
         for (path, commit) in &edits.upsert.gitlinks {
@@ -385,7 +430,6 @@ impl Repo {
                 git2::Oid::from_str(commit).map_err(self.op(format!("parse gitlink {path}")))?;
             changes.set(path, 0o160000, oid);
         }
-        tracing::debug!(objects = pack.len(), threads, "writing a pack of edits");
         // Written before the trees are updated: a change inside a replaced directory reads it.
         pack.write(&self.inner, odb, threads)
             .map_err(self.op("write the pack"))?;
@@ -589,43 +633,21 @@ fn now() -> i64 {
 
 #[cfg(test)]
 mod tests {
-    /// libgit2's own tree builder: the reference our tree bytes are checked against.
-    fn write_dir_with(
-        repo: &git2::Repository,
-        location: &str,
-        dir: &Dir<'_>,
-        path: &str,
-    ) -> Result<git2::Oid, GitError> {
-        let op = |action: String| {
-            move |source| GitError::Operation {
-                location: location.to_owned(),
-                action,
-                source,
-            }
-        };
-        let mut builder = repo.treebuilder(None).map_err(op("start a tree".into()))?;
-        for (name, bytes) in &dir.files {
-            let oid = repo
-                .blob(bytes)
-                .map_err(op(format!("write blob {path}{name}")))?;
-            builder
-                .insert(name, oid, 0o100644)
-                .map_err(op(format!("add {path}{name}")))?;
+    /// The tree libgit2's own update makes of `tree` from the empty tree: the reference our
+    /// tree bytes are checked against.
+    fn written_by_libgit2(repo: &git2::Repository, tree: &Tree) -> git2::Oid {
+        let mut update = git2::build::TreeUpdateBuilder::new();
+        for (path, bytes) in &tree.files {
+            let oid = repo.blob(bytes).unwrap();
+            update.upsert(path.as_str(), oid, git2::FileMode::Blob);
         }
-        for (name, commit) in &dir.links {
-            let oid =
-                git2::Oid::from_str(commit).map_err(op(format!("parse gitlink {path}{name}")))?;
-            builder
-                .insert(name, oid, 0o160000)
-                .map_err(op(format!("add gitlink {path}{name}")))?;
+        for (path, commit) in &tree.gitlinks {
+            let oid = git2::Oid::from_str(commit).unwrap();
+            update.upsert(path.as_str(), oid, git2::FileMode::Commit);
         }
-        for (name, sub) in &dir.dirs {
-            let oid = write_dir_with(repo, location, sub, &format!("{path}{name}/"))?;
-            builder
-                .insert(name, oid, 0o040000)
-                .map_err(op(format!("add directory {path}{name}")))?;
-        }
-        builder.write().map_err(op(format!("write tree {path}")))
+        let empty = repo.treebuilder(None).unwrap().write().unwrap();
+        let empty = repo.find_tree(empty).unwrap();
+        update.create_updated(repo, &empty).unwrap()
     }
 
     use super::*;
@@ -669,15 +691,22 @@ mod tests {
             "0123456789abcdef0123456789abcdef01234567".into(),
         )
         .unwrap();
-        tree.insert("a-b/c".into(), "x").unwrap();
-        tree.insert("a/b".into(), "y").unwrap();
+        // Names that sort differently as paths and as tree entries, unless a directory is
+        // taken as its name and a slash; a gitlink deep down.
+        for path in [
+            "a-b/c", "a/b", "a.b", "a0", "a/b.c", "a/b-c/d", "a/b0", "a/c/d",
+        ] {
+            tree.insert(path.into(), path).unwrap();
+        }
+        tree.insert_gitlink(
+            "a/c/link".into(),
+            "89abcdef0123456789abcdef0123456789abcdef".into(),
+        )
+        .unwrap();
         let packed = repo.write_tree(&tree).unwrap();
-        let loose = write_dir_with(&repo.inner, "", &build_dirs(&tree).unwrap(), "").unwrap();
-        assert_eq!(
-            write_dir_loose(&repo.inner, &build_dirs(&tree).unwrap()).unwrap(),
-            loose
-        );
-        assert_eq!(packed, loose.to_string());
+        let theirs = written_by_libgit2(&repo.inner, &tree);
+        assert_eq!(write_tree_loose(&repo.inner, &tree).unwrap(), theirs);
+        assert_eq!(packed, theirs.to_string());
         assert_fsck_clean(&dir);
         let _ = std::fs::remove_dir_all(&dir);
     }
