@@ -18,6 +18,7 @@ pub mod forge;
 mod housekeeping;
 mod inspect;
 mod pack;
+mod present;
 mod read;
 mod transport;
 mod update;

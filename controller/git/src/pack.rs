@@ -97,7 +97,7 @@ pub(crate) struct PackBuffer<'a> {
 
 /// Hashes an object id by its first eight bytes: they are already uniformly spread.
 #[derive(Default)]
-struct IdHasher(u64);
+pub(crate) struct IdHasher(u64);
 
 impl std::hash::Hasher for IdHasher {
     fn write(&mut self, bytes: &[u8]) {
@@ -273,7 +273,13 @@ impl<'a> PackBuffer<'a> {
         threads: usize,
     ) -> Result<(), git2::Error> {
         let queued = self.objects.len();
-        let present = parallel_map(&self.objects, threads, |(_, _, oid)| exists(odb, *oid));
+        // What the database has, from its files when it can (no lock, no system call per
+        // object), else from libgit2.
+        let objects = repo.path().join("objects");
+        let present = match crate::present::Present::read(&objects) {
+            Some(has) => parallel_map(&self.objects, threads, |(_, _, oid)| has.has(*oid)),
+            None => parallel_map(&self.objects, threads, |(_, _, oid)| exists(odb, *oid)),
+        };
         let mut present = present.into_iter();
         self.objects
             .retain(|_| !present.next().expect("one answer per object"));
