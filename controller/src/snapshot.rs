@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::Deserialize as _;
 use serde_json::Value;
 use shopset_crds::{ShopSetStatus, TierStatus};
 use shopset_engine::Resources;
@@ -52,12 +53,34 @@ fn text<'a>(doc: &'a Value, pointer: &str) -> Option<&'a str> {
     doc.pointer(pointer).and_then(Value::as_str)
 }
 
+/// What a backend keeps from one snapshot to the next: the ShopSets' specs and statuses as
+/// read, while their values are the same (at 10,000 ShopSets, reading them all again was most
+/// of a one-ShopSet batch).
+#[derive(Debug, Default)]
+pub struct SnapshotMemo {
+    specs: shopset_engine::resources::SpecMemo,
+    statuses: shopset_engine::memo::Memo<Option<ShopSetStatus>>,
+}
+
 impl Snapshot {
     /// Builds a snapshot from objects, each with where it came from (a file, or
     /// `namespace/Kind/name` for the API server).
     pub fn from_objects<'a>(objects: impl IntoIterator<Item = (String, &'a Value)>) -> Self {
+        Self::from_objects_memo(
+            objects.into_iter().map(|(source, doc)| (source, doc, None)),
+            &mut SnapshotMemo::default(),
+        )
+    }
+
+    /// [`Snapshot::from_objects`], reading again only the ShopSets whose specs or statuses
+    /// changed since the last snapshot made with `memo`: each object may come with its version
+    /// (`resourceVersion`), else its values are compared.
+    pub fn from_objects_memo<'a>(
+        objects: impl IntoIterator<Item = (String, &'a Value, Option<&'a str>)>,
+        memo: &mut SnapshotMemo,
+    ) -> Self {
         let mut out = Self::default();
-        for (source, doc) in objects {
+        for (source, doc, version) in objects {
             let kind = text(doc, "/kind").unwrap_or_default();
             let api_version = text(doc, "/apiVersion").unwrap_or_default();
             let name = text(doc, "/metadata/name").unwrap_or_default().to_owned();
@@ -72,7 +95,8 @@ impl Snapshot {
                 out.applications.insert(shop_set, observation);
                 continue;
             }
-            out.resources.add_object(&source, doc);
+            out.resources
+                .add_object_memo(&source, doc, version, &mut memo.specs);
             if api_version != shopset_crds::API_VERSION {
                 continue;
             }
@@ -80,39 +104,45 @@ impl Snapshot {
                 .pointer("/metadata/generation")
                 .and_then(Value::as_i64)
                 .unwrap_or(1);
-            let status = doc.get("status").cloned();
+            let status = || doc.get("status").cloned();
             match kind {
                 "ShopSet" => {
                     out.generations.insert(name.clone(), generation);
-                    if let Some(s) = status.and_then(|s| serde_json::from_value(s).ok()) {
+                    let stored = doc.get("status").and_then(|s| {
+                        memo.statuses
+                            .get(&name, s, version, |s| ShopSetStatus::deserialize(s).ok())
+                    });
+                    if let Some(s) = stored {
                         out.shop_set_statuses.insert(name, s);
                     }
                 }
                 "Shop" => {
-                    if let Some(s) = status.and_then(|s| serde_json::from_value(s).ok()) {
+                    if let Some(s) = status().and_then(|s| serde_json::from_value(s).ok()) {
                         out.shop_statuses.insert(name, s);
                     }
                 }
                 "Migration" => {
                     out.migration_generations.insert(name.clone(), generation);
-                    if let Some(s) = status.and_then(|s| serde_json::from_value(s).ok()) {
+                    if let Some(s) = status().and_then(|s| serde_json::from_value(s).ok()) {
                         out.migration_statuses.insert(name, s);
                     }
                 }
                 "NotificationPolicy" => {
-                    if let Some(s) = status.and_then(|s| serde_json::from_value(s).ok()) {
+                    if let Some(s) = status().and_then(|s| serde_json::from_value(s).ok()) {
                         out.notification_statuses.insert(name, s);
                     }
                 }
                 "Tier" => {
                     out.tier_generations.insert(name.clone(), generation);
-                    if let Some(s) = status.and_then(|s| serde_json::from_value(s).ok()) {
+                    if let Some(s) = status().and_then(|s| serde_json::from_value(s).ok()) {
                         out.tier_statuses.insert(name, s);
                     }
                 }
                 _ => {}
             }
         }
+        memo.specs.round();
+        memo.statuses.round();
         out
     }
 

@@ -85,6 +85,10 @@ fn main() {
         let before = tip(&system, "tier-0");
         api.clear_requests();
         let t = Instant::now();
+        if std::env::var_os("SHOPSET_BENCH_LOG").is_some() {
+            // To line the change up with the kept log's timestamps.
+            eprintln!("change {round} applied at {}", jiff::Timestamp::now());
+        }
         api.apply_object(shop_set(0, Some(round)));
         eventually(Duration::from_secs(60), || {
             (tip(&system, "tier-0") != before).then_some(())

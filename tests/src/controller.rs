@@ -79,7 +79,12 @@ impl Controller {
         let child = Command::new(binary())
             .args(args)
             .args(["--listen", &format!("127.0.0.1:{port}")])
-            .env("RUST_LOG", "info,kube=warn,hyper=warn,tower=warn")
+            // `SHOPSET_TEST_RUST_LOG` gives another filter (a benchmark's timeline).
+            .env(
+                "RUST_LOG",
+                std::env::var("SHOPSET_TEST_RUST_LOG")
+                    .unwrap_or_else(|_| "info,kube=warn,hyper=warn,tower=warn".into()),
+            )
             .envs(envs.iter().copied())
             .stdout(Stdio::null())
             .stderr(file)

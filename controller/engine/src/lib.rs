@@ -18,6 +18,7 @@ pub mod base;
 pub mod checks;
 pub mod fault;
 pub mod files;
+pub mod memo;
 pub mod ops;
 pub mod problem;
 pub mod repos;

@@ -110,6 +110,52 @@ pub const KINDS: [&str; 8] = [
     "NotificationPolicy",
 ];
 
+/// How a ShopSet's spec is read, kept from one reading to the next while it is the same
+/// ([`Resources::add_object_memo`]).
+pub type SpecMemo = crate::memo::Memo<Result<ShopSetSpec, (String, String)>>;
+
+/// Reads a ShopSet's spec, checking every name in it that becomes a path, a branch or an
+/// object name. Depends on the spec alone.
+fn read_shop_set_spec(spec: &Value) -> Result<ShopSetSpec, (String, String)> {
+    let check = |field: &str, r: Result<(), String>| r.map_err(|m| (field.to_owned(), m));
+    let spec: ShopSetSpec = typed(spec, "spec")?;
+
+    check("spec.tier", names::dns_label(&spec.tier))?;
+    check("spec.configuration", names::dns_label(&spec.configuration))?;
+    if let Some(domain) = &spec.failure_domain {
+        check("spec.failureDomain", names::dns_label(domain))?;
+    }
+    if let Some(namespace) = &spec.namespace {
+        check("spec.namespace", names::dns_label(namespace))?;
+    }
+    if let Some(shops) = &spec.shops {
+        check("spec.shops.pool", names::dns_label(&shops.pool))?;
+        if let Some(owner) = &shops.dedicated_to {
+            check("spec.shops.dedicatedTo", names::dns_label(owner))?;
+        }
+        if !is_duration(&shops.settle) {
+            return Err((
+                "spec.shops.settle".into(),
+                format!(
+                    "expected a duration such as 30s, 5m or 1h30m, got {:?}",
+                    shops.settle
+                ),
+            ));
+        }
+        if let Some(upstream) = &shops.upstream
+            && (!(upstream.starts_with("http://") || upstream.starts_with("https://"))
+                || upstream.chars().any(char::is_whitespace)
+                || upstream.len() > 2048)
+        {
+            return Err((
+                "spec.shops.upstream".into(),
+                format!("expected an http:// or https:// URL, got {upstream:?}"),
+            ));
+        }
+    }
+    Ok(spec)
+}
+
 fn typed<T: DeserializeOwned>(value: &Value, prefix: &str) -> Result<T, (String, String)> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
@@ -132,7 +178,7 @@ impl Resources {
         match yaml::parse_documents(text) {
             Ok(docs) => {
                 for doc in docs {
-                    self.add_document(file, &doc);
+                    self.add_document(file, &doc, None);
                 }
             }
             Err(e) => {
@@ -163,7 +209,20 @@ impl Resources {
     /// Reads one object, already parsed (from the API server, for example); `file` says where
     /// it came from in errors.
     pub fn add_object(&mut self, file: &str, doc: &Value) {
-        self.add_document(file, doc);
+        self.add_document(file, doc, None);
+    }
+
+    /// [`Resources::add_object`], a ShopSet's spec read through `memo`: the spec read before
+    /// from the same object `version` (the API server's `resourceVersion`), or else from an
+    /// equal value, is taken again rather than deserialised and checked again.
+    pub fn add_object_memo(
+        &mut self,
+        file: &str,
+        doc: &Value,
+        version: Option<&str>,
+        memo: &mut SpecMemo,
+    ) {
+        self.add_document(file, doc, Some((memo, version)));
     }
 
     /// Records a problem with a document whose kind or name is unknown: the set is then
@@ -252,7 +311,12 @@ impl Resources {
         }
     }
 
-    fn add_document(&mut self, file: &str, doc: &Value) {
+    fn add_document(
+        &mut self,
+        file: &str,
+        doc: &Value,
+        mut memo: Option<(&mut SpecMemo, Option<&str>)>,
+    ) {
         let Value::Object(object) = doc else {
             // An empty document (a trailing `---`) holds nothing; anything else is a mistake.
             if !doc.is_null() {
@@ -279,7 +343,9 @@ impl Resources {
             match object.get("items") {
                 Some(Value::Array(items)) => {
                     for item in items {
-                        self.add_document(file, item);
+                        // An item of a list has no version of its own.
+                        let memo = memo.as_mut().map(|(m, _)| (&mut **m, None));
+                        self.add_document(file, item, memo);
                     }
                 }
                 Some(Value::Null) => {}
@@ -408,7 +474,7 @@ impl Resources {
             );
             return;
         }
-        if let Err((field, message)) = self.read_spec(file, kind_static, name, doc) {
+        if let Err((field, message)) = self.read_spec(file, kind_static, name, doc, memo) {
             self.invalid(file, kind_static, name, &field, message);
         }
     }
@@ -421,12 +487,13 @@ impl Resources {
         kind: &str,
         name: &str,
         doc: &Value,
+        memo: Option<(&mut SpecMemo, Option<&str>)>,
     ) -> Result<(), (String, String)> {
-        let spec = doc.get("spec").cloned().unwrap_or(Value::Null);
+        let spec = doc.get("spec").unwrap_or(&Value::Null);
         let check = |field: &str, r: Result<(), String>| r.map_err(|m| (field.to_owned(), m));
         match kind {
             "Tier" => {
-                let spec: TierSpec = typed(&spec, "spec")?;
+                let spec: TierSpec = typed(spec, "spec")?;
                 if name.starts_with(PREVIEW_TIER_PREFIX) {
                     return Err((
                         "metadata.name".into(),
@@ -445,7 +512,7 @@ impl Resources {
                 self.tiers.insert(name.to_owned(), Sourced::new(file, spec));
             }
             "Configuration" => {
-                let spec: ConfigurationSpec = typed(&spec, "spec")?;
+                let spec: ConfigurationSpec = typed(spec, "spec")?;
                 if spec.inline.is_some() == spec.source.is_some() {
                     return Err(("spec".into(), "set exactly one of inline and source".into()));
                 }
@@ -466,7 +533,7 @@ impl Resources {
                     .insert(name.to_owned(), Sourced::new(file, spec));
             }
             "FailureDomain" => {
-                let spec: FailureDomainSpec = typed(&spec, "spec")?;
+                let spec: FailureDomainSpec = typed(spec, "spec")?;
                 // What the schema says (admission checks it; a file has no admission).
                 if !(1..=1000).contains(&spec.weight) {
                     return Err((
@@ -490,7 +557,7 @@ impl Resources {
                     .insert(name.to_owned(), Sourced::new(file, spec));
             }
             "Migration" => {
-                let spec: MigrationSpec = typed(&spec, "spec")?;
+                let spec: MigrationSpec = typed(spec, "spec")?;
                 check_migration(&spec)?;
                 self.migration_annotations
                     .insert(name.to_owned(), annotations(doc));
@@ -498,7 +565,7 @@ impl Resources {
                     .insert(name.to_owned(), Sourced::new(file, spec));
             }
             "PreviewPolicy" => {
-                let spec: PreviewPolicySpec = typed(&spec, "spec")?;
+                let spec: PreviewPolicySpec = typed(spec, "spec")?;
                 check_preview_policy(&spec)?;
                 self.preview_annotations
                     .insert(name.to_owned(), annotations(doc));
@@ -506,51 +573,21 @@ impl Resources {
                     .insert(name.to_owned(), Sourced::new(file, spec));
             }
             "NotificationPolicy" => {
-                let spec: NotificationPolicySpec = typed(&spec, "spec")?;
+                let spec: NotificationPolicySpec = typed(spec, "spec")?;
                 check_notification_policy(&spec)?;
                 self.notification_policies
                     .insert(name.to_owned(), Sourced::new(file, spec));
             }
             "Shop" => {
-                let spec: ShopSpec = typed(&spec, "spec")?;
+                let spec: ShopSpec = typed(spec, "spec")?;
                 check_shop(&spec)?;
                 self.shops.insert(name.to_owned(), Sourced::new(file, spec));
             }
             _ => {
-                let spec: ShopSetSpec = typed(&spec, "spec")?;
-                check("spec.tier", names::dns_label(&spec.tier))?;
-                check("spec.configuration", names::dns_label(&spec.configuration))?;
-                if let Some(domain) = &spec.failure_domain {
-                    check("spec.failureDomain", names::dns_label(domain))?;
-                }
-                if let Some(namespace) = &spec.namespace {
-                    check("spec.namespace", names::dns_label(namespace))?;
-                }
-                if let Some(shops) = &spec.shops {
-                    check("spec.shops.pool", names::dns_label(&shops.pool))?;
-                    if let Some(owner) = &shops.dedicated_to {
-                        check("spec.shops.dedicatedTo", names::dns_label(owner))?;
-                    }
-                    if !is_duration(&shops.settle) {
-                        return Err((
-                            "spec.shops.settle".into(),
-                            format!(
-                                "expected a duration such as 30s, 5m or 1h30m, got {:?}",
-                                shops.settle
-                            ),
-                        ));
-                    }
-                    if let Some(upstream) = &shops.upstream
-                        && (!(upstream.starts_with("http://") || upstream.starts_with("https://"))
-                            || upstream.chars().any(char::is_whitespace)
-                            || upstream.len() > 2048)
-                    {
-                        return Err((
-                            "spec.shops.upstream".into(),
-                            format!("expected an http:// or https:// URL, got {upstream:?}"),
-                        ));
-                    }
-                }
+                let spec = match memo {
+                    Some((memo, version)) => memo.get(name, spec, version, read_shop_set_spec),
+                    None => read_shop_set_spec(spec),
+                }?;
                 if let Some(fd) = doc.pointer("/status/failureDomain").and_then(Value::as_str) {
                     self.recorded_placements
                         .insert(name.to_owned(), fd.to_owned());

@@ -30,6 +30,8 @@ pub struct DirBackend {
     cached: std::sync::Arc<std::sync::Mutex<Option<StatusFile>>>,
     /// The documents of the last read, to parse only those that changed.
     reader: std::sync::Arc<std::sync::Mutex<shopset_engine::files::DocumentReader>>,
+    /// The ShopSets as last read, to read again only those that changed.
+    memo: std::sync::Arc<std::sync::Mutex<crate::snapshot::SnapshotMemo>>,
 }
 
 /// What the status file holds.
@@ -60,6 +62,7 @@ impl DirBackend {
             status_file,
             cached: std::sync::Arc::default(),
             reader: std::sync::Arc::default(),
+            memo: std::sync::Arc::default(),
         }
     }
 
@@ -96,8 +99,14 @@ impl DirBackend {
                 std::slice::from_ref(&self.dir),
                 std::slice::from_ref(&self.status_file),
             );
-        let mut snapshot =
-            Snapshot::from_objects(docs.documents().map(|(file, doc)| (file.to_owned(), doc)));
+        let mut snapshot = Snapshot::from_objects_memo(
+            docs.documents()
+                .map(|(file, doc)| (file.to_owned(), doc, None)),
+            &mut self
+                .memo
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
         snapshot.since_last = changed.map_or(SinceLast::Unknown, SinceLast::Changed);
         for (file, message) in &docs.unreadable {
             snapshot.resources.add_unreadable(file, message);

@@ -62,6 +62,17 @@ pub struct KubeBackend {
     /// Per kind (as [`kinds`], then `Application`), its store.
     stores: Vec<(&'static str, ApiResource, Store<DynamicObject>)>,
     recorder: Recorder,
+    /// The objects as last read, to read again only those that changed.
+    memo: Arc<std::sync::Mutex<Memo>>,
+}
+
+/// What [`KubeBackend::snapshot`] keeps from one snapshot to the next.
+#[derive(Default)]
+struct Memo {
+    /// Each object as JSON, by source, with the `resourceVersion` it was converted at.
+    converted: std::collections::HashMap<String, (Option<String>, Arc<Value>)>,
+    /// The ShopSets' specs and statuses as read.
+    read: crate::snapshot::SnapshotMemo,
 }
 
 /// What a change of one object means for the queue.
@@ -168,6 +179,7 @@ impl KubeBackend {
             namespace: namespace.to_owned(),
             stores,
             recorder,
+            memo: Arc::default(),
         }
     }
 
@@ -185,24 +197,48 @@ impl KubeBackend {
     /// Every object now, as the engine reads them.
     #[must_use]
     pub fn snapshot(&self) -> Snapshot {
-        let mut objects: Vec<(String, Value)> = Vec::new();
+        let started = std::time::Instant::now();
+        let mut memo = self
+            .memo
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut converted = std::collections::HashMap::with_capacity(memo.converted.len());
+        // (source, object as JSON, resourceVersion)
+        let mut objects: Vec<(String, Arc<Value>, Option<String>)> = Vec::new();
         for (kind, ar, store) in &self.stores {
-            let mut items: Vec<(String, Value)> = store
-                .state()
-                .iter()
-                .map(|o| {
-                    let source = format!(
-                        "{}/{kind}/{}",
-                        o.namespace().unwrap_or_default(),
-                        o.name_any()
-                    );
-                    (source, to_value(o, ar))
-                })
-                .collect();
-            items.sort_by(|a, b| a.0.cmp(&b.0));
-            objects.extend(items);
+            let start = objects.len();
+            for o in store.state() {
+                let source = format!(
+                    "{}/{kind}/{}",
+                    o.namespace().unwrap_or_default(),
+                    o.name_any()
+                );
+                let version = o.metadata.resource_version.clone();
+                // An object at the version converted last time is the same object.
+                let value = match memo.converted.remove(&source) {
+                    Some((seen, value)) if seen.is_some() && seen == version => value,
+                    _ => Arc::new(to_value(&o, ar)),
+                };
+                converted.insert(source.clone(), (version.clone(), Arc::clone(&value)));
+                objects.push((source, value, version));
+            }
+            objects[start..].sort_by(|a, b| a.0.cmp(&b.0));
         }
-        Snapshot::from_objects(objects.iter().map(|(s, v)| (s.clone(), v)))
+        memo.converted = converted;
+        let converted = started.elapsed();
+        let snapshot = Snapshot::from_objects_memo(
+            objects
+                .iter()
+                .map(|(s, v, version)| (s.clone(), &**v, version.as_deref())),
+            &mut memo.read,
+        );
+        tracing::debug!(
+            objects = objects.len(),
+            convert_ms = converted.as_millis(),
+            read_ms = (started.elapsed() - converted).as_millis(),
+            "snapshot"
+        );
+        snapshot
     }
 
     /// Writes a batch's statuses and events, and applies the root Application of every tier
