@@ -152,3 +152,78 @@ impl Snapshot {
         self.resources.tiers.keys().cloned().collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn shop_set(name: &str, tier: &str, health: &str) -> Value {
+        json!({
+            "apiVersion": shopset_crds::API_VERSION, "kind": "ShopSet",
+            "metadata": {"name": name, "namespace": "ns", "generation": 2},
+            "spec": {"tier": tier, "configuration": "standard"},
+            "status": {"observedGeneration": 2, "health": health},
+        })
+    }
+
+    fn read(objects: &[(Value, &str)], memo: Option<&mut SnapshotMemo>) -> Snapshot {
+        let items = objects.iter().map(|(doc, version)| {
+            let name = doc["metadata"]["name"].as_str().unwrap();
+            let version = (!version.is_empty()).then_some(*version);
+            (format!("ns/ShopSet/{name}"), doc, version)
+        });
+        match memo {
+            Some(memo) => Snapshot::from_objects_memo(items, memo),
+            None => Snapshot::from_objects_memo(items, &mut SnapshotMemo::default()),
+        }
+    }
+
+    /// Read through a memo, a snapshot is the one read afresh: when objects change (with a new
+    /// version, or a new value where there are no versions), are bad, or are deleted.
+    #[test]
+    fn a_snapshot_read_through_the_memo_is_the_one_read_afresh() {
+        for versioned in [true, false] {
+            let v = |n: &'static str| if versioned { n } else { "" };
+            let mut memo = SnapshotMemo::default();
+            let rounds = [
+                vec![
+                    (shop_set("a", "tier-0", "Healthy"), v("1")),
+                    (shop_set("b", "tier-1", "Healthy"), v("2")),
+                    (shop_set("c", "tier-1", "Pending"), v("3")),
+                ],
+                // b moved, c's status changed, a unchanged.
+                vec![
+                    (shop_set("a", "tier-0", "Healthy"), v("1")),
+                    (shop_set("b", "tier-2", "Healthy"), v("4")),
+                    (shop_set("c", "tier-1", "Healthy"), v("5")),
+                ],
+                // b's tier is no name; c deleted.
+                vec![
+                    (shop_set("a", "tier-0", "Healthy"), v("1")),
+                    (shop_set("b", "Tier 2!", "Healthy"), v("6")),
+                ],
+                // c back as it was.
+                vec![
+                    (shop_set("a", "tier-0", "Healthy"), v("1")),
+                    (shop_set("b", "tier-2", "Healthy"), v("7")),
+                    (shop_set("c", "tier-1", "Pending"), v("8")),
+                ],
+            ];
+            for (i, objects) in rounds.iter().enumerate() {
+                let kept = read(objects, Some(&mut memo));
+                let fresh = read(objects, None);
+                let what = format!("round {i}, versioned {versioned}");
+                assert_eq!(kept.resources, fresh.resources, "{what}");
+                assert_eq!(kept.shop_set_statuses, fresh.shop_set_statuses, "{what}");
+                assert_eq!(kept.generations, fresh.generations, "{what}");
+            }
+            let last = read(&rounds[3], Some(&mut memo));
+            assert_eq!(last.resources.shop_sets["b"].spec.tier, "tier-2");
+            assert_eq!(
+                last.shop_set_statuses["c"].health.as_deref(),
+                Some("Pending")
+            );
+        }
+    }
+}

@@ -249,6 +249,34 @@ mod tests {
         round_trip(&beyond);
     }
 
+    /// Many inputs of random lengths over alphabets from two letters to every byte, with
+    /// repeats copied from random earlier places: each inflates back to itself.
+    #[test]
+    fn random_inputs_round_trip() {
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move |below: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            usize::try_from(x % below).unwrap()
+        };
+        for _ in 0..300 {
+            let len = next(3_000);
+            let alphabet = [2, 4, 16, 256][next(4)];
+            let mut bytes = Vec::with_capacity(len);
+            while bytes.len() < len {
+                if bytes.len() > 8 && next(3) == 0 {
+                    let from = next(bytes.len() as u64);
+                    let n = (next(300) + 1).min(bytes.len() - from);
+                    bytes.extend_from_within(from..from + n);
+                } else {
+                    bytes.push(u8::try_from(next(alphabet as u64)).unwrap());
+                }
+            }
+            round_trip(&bytes);
+        }
+    }
+
     #[test]
     fn the_checksum_is_adler32() {
         assert_eq!(adler32(b""), 1);
