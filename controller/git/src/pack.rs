@@ -1,8 +1,10 @@
 //! Writing many new objects at once as one pack.
 //!
 //! Every object id is computed in memory first ([`object_id`]), objects the repository
-//! already has are skipped, and the rest are streamed as a version-2 pack into libgit2's pack
-//! indexer: one file and one index instead of tens of thousands of loose files.
+//! already has are left out ([`crate::present`]), and the rest are compressed on every core
+//! (small ones by [`crate::deflate`]) and streamed into a version-2 pack, whose index is
+//! written from the known ids: one file and one index instead of tens of thousands of loose
+//! files.
 
 use std::collections::HashSet;
 use std::io::Write as _;
@@ -199,7 +201,8 @@ impl<'a> PackBuffer<'a> {
 
     /// Writes the pack of the queued objects to `out`, each compressed on one of `threads`
     /// threads (the bytes do not depend on how many), a chunk of objects at a time so that
-    /// only one chunk's compressed entries are in memory. Returns the pack's checksum and its
+    /// only a few chunks' compressed entries are in memory (the one being written, one ready
+    /// per worker). Returns the pack's checksum and its
     /// index entries: (id, CRC-32 of the packed entry, offset), in the pack's order.
     fn pack_into(
         &self,

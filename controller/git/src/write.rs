@@ -149,8 +149,8 @@ struct Open<'a> {
     entries: Vec<(u32, &'a str, git2::Oid)>,
 }
 
-/// Computes the ids of `tree`'s blobs and trees (its paths checked), handing each object to
-/// `add`, which stores it (or not, when the database has it) and returns its id; `ids`, when
+/// Computes the ids of `tree`'s blobs and trees (its paths checked by the caller), handing
+/// each object to `add`, which stores it (or not, when the database has it) and returns its id; `ids`, when
 /// given, are the files' blob ids in the tree's order. Returns the root tree's id.
 ///
 /// One pass over the paths in order: the paths of a directory are consecutive, and in the
@@ -176,12 +176,12 @@ fn store_tree<'a>(
         .iter()
         .map(|(path, commit)| (path.as_str(), Item::Link(commit)))
         .peekable();
-    let next = || match (files.peek(), links.peek()) {
+    // The files and gitlinks merged, in path order.
+    let mut next = || match (files.peek(), links.peek()) {
         (Some((f, _)), Some((l, _))) if l < f => links.next(),
         (Some(_), _) => files.next(),
         (None, _) => links.next(),
     };
-    let mut next = next;
     let close = |stack: &mut Vec<Open<'a>>, add: &mut AddObject<'_, 'a>| {
         let dir = stack.pop().expect("a directory is open");
         let oid = add(
@@ -243,7 +243,7 @@ fn store_tree<'a>(
     }
 }
 
-/// Writes `tree` (its paths checked) as loose objects (few objects: an edit, a small tree).
+/// Writes `tree` (its paths checked by the caller) as loose objects (few objects: an edit, a small tree).
 fn write_tree_loose(repo: &git2::Repository, tree: &Tree) -> Result<git2::Oid, git2::Error> {
     let odb = repo.odb()?;
     store_tree(tree, None, &mut |kind, bytes, _| {
