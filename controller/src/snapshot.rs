@@ -49,8 +49,17 @@ pub enum SinceLast {
     Changed(shopset_engine::ops::warm::Changed),
 }
 
+/// The value at `pointer` (object keys only, none escaped): `Value::pointer` would make a new
+/// string of every segment, for every object of every snapshot.
+fn at<'a>(doc: &'a Value, pointer: &str) -> Option<&'a Value> {
+    pointer
+        .split('/')
+        .skip(1)
+        .try_fold(doc, |v, key| v.get(key))
+}
+
 fn text<'a>(doc: &'a Value, pointer: &str) -> Option<&'a str> {
-    doc.pointer(pointer).and_then(Value::as_str)
+    at(doc, pointer).and_then(Value::as_str)
 }
 
 /// What a backend keeps from one snapshot to the next: the ShopSets' specs and statuses as
@@ -100,8 +109,7 @@ impl Snapshot {
             if api_version != shopset_crds::API_VERSION {
                 continue;
             }
-            let generation = doc
-                .pointer("/metadata/generation")
+            let generation = at(doc, "/metadata/generation")
                 .and_then(Value::as_i64)
                 .unwrap_or(1);
             let status = || doc.get("status").cloned();

@@ -73,7 +73,8 @@ impl<T: Clone> Memo<T> {
 
     /// Ends a reading: what it did not ask for (a deleted resource) is forgotten.
     pub fn round(&mut self) {
-        self.previous = std::mem::take(&mut self.current);
+        let size = self.current.len();
+        self.previous = std::mem::replace(&mut self.current, HashMap::with_capacity(size));
     }
 }
 

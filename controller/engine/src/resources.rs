@@ -334,8 +334,9 @@ impl Resources {
         };
         let text = |key: &str| object.get(key).and_then(Value::as_str).unwrap_or_default();
         let (api_version, kind) = (text("apiVersion"), text("kind"));
-        let name = doc
-            .pointer("/metadata/name")
+        let name = object
+            .get("metadata")
+            .and_then(|m| m.get("name"))
             .and_then(Value::as_str)
             .unwrap_or_default();
         // What `kubectl get -o yaml` prints: a List whose items are the resources.
@@ -588,7 +589,11 @@ impl Resources {
                     Some((memo, version)) => memo.get(name, spec, version, read_shop_set_spec),
                     None => read_shop_set_spec(spec),
                 }?;
-                if let Some(fd) = doc.pointer("/status/failureDomain").and_then(Value::as_str) {
+                if let Some(fd) = doc
+                    .get("status")
+                    .and_then(|s| s.get("failureDomain"))
+                    .and_then(Value::as_str)
+                {
                     self.recorded_placements
                         .insert(name.to_owned(), fd.to_owned());
                 }

@@ -72,8 +72,9 @@ pub fn needs_a_person(c: &Condition) -> bool {
 #[must_use]
 pub fn application(doc: &serde_json::Value) -> Option<(String, AppObservation)> {
     let text = |pointer: &str| doc.pointer(pointer).and_then(serde_json::Value::as_str);
-    let argo = text("/apiVersion").is_some_and(|v| v.starts_with("argoproj.io/"));
-    if !argo || text("/kind") != Some("Application") {
+    let top = |key: &str| doc.get(key).and_then(serde_json::Value::as_str);
+    let argo = top("apiVersion").is_some_and(|v| v.starts_with("argoproj.io/"));
+    if !argo || top("kind") != Some("Application") {
         return None;
     }
     // A side a migration added is known by its own name (`<shopset>--<domain>`).
