@@ -85,6 +85,10 @@ impl Repo {
             .env_remove("SHOPSET_GIT_PASSWORD")
             .env_remove("SHOPSET_GIT_HOST")
             .env_remove("SHOPSET_GIT_PROTOCOL");
+        // The cache is packed by our own housekeeping (`spawn_pack_loose`), beside our reads and
+        // writes; git's own automatic gc, which a fetch starts detached once the loose objects
+        // pass `gc.auto`, would also prune them and remove object directories under a reader.
+        cmd.args(["-c", "gc.auto=0", "-c", "maintenance.auto=false"]);
         // Only our helper answers for credentials, and only with what it was given.
         cmd.args(["-c", "credential.helper="]);
         if let Some(password) = &creds.password {
